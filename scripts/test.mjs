@@ -9,7 +9,9 @@ if (extra.length === 0) {
   console.log("> tsc -b")
   if (run("pnpm", ["exec", "tsc", "-b"]) !== 0) failedSteps++
   console.log("> eslint")
-  if (run("pnpm", ["exec", "eslint", "--no-error-on-unmatched-pattern", "packages", "bench", "examples", "scripts"]) !== 0) failedSteps++
+  if (
+    run("pnpm", ["exec", "eslint", "--no-error-on-unmatched-pattern", "packages", "bench", "examples", "scripts"]) !== 0
+  ) failedSteps++
 }
 const out = ".vitest-results.json"
 rmSync(out, { force: true })
