@@ -1,0 +1,480 @@
+/**
+ * The COS client: every operation the toolkit needs, as typed Effects over `@effect/platform`'s HttpClient.
+ *
+ * @since 0.1.0
+ */
+import type * as HttpClient from "@effect/platform/HttpClient"
+import type * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import type * as Stream from "effect/Stream"
+import type {
+  CosCredentialsError,
+  CosDecodeError,
+  CosInvalidRequest,
+  CosServiceError,
+  CosTimeoutError,
+  CosTransportError
+} from "./CosError.js"
+import type * as Credentials from "./Credentials.js"
+import * as internal from "./internal/client.js"
+import * as keys from "./internal/keys.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// options
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RetryOptions {
+  /** Attempts in all, the first included. Default 4 (the official SDKs' 3 retries). */
+  readonly attempts?: number
+  /** First backoff delay; it doubles each attempt, with jitter. Default 100 ms. */
+  readonly baseDelay?: Duration.DurationInput
+  /** Upper bound of one backoff delay. Default 5 s. */
+  readonly maxDelay?: Duration.DurationInput
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** `ap-beijing`, `ap-guangzhou`, ... (cos-api.md §1). Validated against `^[a-z\d-]+$`. */
+  readonly region: string
+  /** Default bucket (`<BucketName>-<APPID>`) for operations that do not name one. */
+  readonly bucket?: string | undefined
+  readonly credentials: Credentials.CredentialsProvider
+  /** `https` (default) or `http`. */
+  readonly scheme?: "https" | "http" | undefined
+  /**
+   * Send every request to this origin instead of `<bucket>.cos.<region>.myqcloud.com`: a custom domain or a local
+   * server such as `http://127.0.0.1:9000`. The Host sent and signed is this endpoint's host. A `{Bucket}` or
+   * `{Region}` template in it is replaced, like the SDK's `Domain` option.
+   */
+  readonly endpoint?: string | undefined
+  /** Time allowed for one attempt, response body included. Default 30 s. */
+  readonly timeout?: Duration.DurationInput | undefined
+  readonly retry?: RetryOptions | undefined
+  /** Extra header names to sign besides the SDKs' set (e.g. `["date"]`). */
+  readonly extraSignedHeaders?: ReadonlyArray<string> | undefined
+  /** Seconds a signature stays valid. Default 900, like the Node SDK. */
+  readonly signatureTtlSeconds?: number | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BucketInput {
+  /** Overrides the client's default bucket. */
+  readonly bucket?: string | undefined
+}
+
+/**
+ * One `<Contents>` entry of GET Bucket, fields URL-decoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectSummary {
+  readonly key: string
+  readonly lastModified: Date
+  readonly etag: string
+  readonly size: number
+  readonly storageClass: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListObjectsInput extends BucketInput {
+  readonly prefix?: string | undefined
+  readonly delimiter?: string | undefined
+  /** Exclusive start key. */
+  readonly marker?: string | undefined
+  /** 1–1000; default 1000. */
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * One page of GET Bucket (cos-api.md §3), with every url-encoded field decoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListObjectsPage {
+  readonly name: string
+  readonly prefix: string
+  readonly marker: string
+  readonly maxKeys: number
+  readonly delimiter?: string | undefined
+  readonly isTruncated: boolean
+  /** Present whenever the page is truncated (COS sends it even without a delimiter). */
+  readonly nextMarker?: string | undefined
+  readonly contents: ReadonlyArray<ObjectSummary>
+  readonly commonPrefixes: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListObjectsStreamInput extends BucketInput {
+  readonly prefix?: string | undefined
+  /** Exclusive start key. */
+  readonly marker?: string | undefined
+  /** Exclusive end key: the stream stops before the first key `>= endBefore` (UTF-8 byte order). */
+  readonly endBefore?: string | undefined
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * A version or a delete marker, as listed by GET Bucket versions (cos-api.md §3).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VersionEntry = ObjectVersion | DeleteMarkerEntry
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectVersion {
+  readonly _tag: "Version"
+  readonly key: string
+  /** `"null"` for objects written while versioning was off or suspended; `""` if never enabled. */
+  readonly versionId: string
+  readonly isLatest: boolean
+  readonly lastModified: Date
+  readonly etag: string
+  readonly size: number
+  readonly storageClass: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeleteMarkerEntry {
+  readonly _tag: "DeleteMarker"
+  readonly key: string
+  readonly versionId: string
+  readonly isLatest: boolean
+  readonly lastModified: Date
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListVersionsInput extends BucketInput {
+  readonly prefix?: string | undefined
+  readonly delimiter?: string | undefined
+  readonly keyMarker?: string | undefined
+  readonly versionIdMarker?: string | undefined
+  readonly maxKeys?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListVersionsPage {
+  readonly name: string
+  readonly prefix: string
+  readonly keyMarker: string
+  readonly versionIdMarker: string
+  readonly maxKeys: number
+  readonly delimiter?: string | undefined
+  readonly isTruncated: boolean
+  readonly nextKeyMarker?: string | undefined
+  readonly nextVersionIdMarker?: string | undefined
+  /** Versions and delete markers in listing order: by key, newest first per key. */
+  readonly versions: ReadonlyArray<VersionEntry>
+  readonly commonPrefixes: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectInput extends BucketInput {
+  readonly key: string
+  readonly versionId?: string | undefined
+}
+
+/**
+ * HEAD Object with optional conditions (cos-api.md §4): a failed `ifNoneMatch`/`ifModifiedSince` fails with
+ * `CosServiceError` code `NotModified` (304), a failed `ifMatch`/`ifUnmodifiedSince` with `PreconditionFailed` (412).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeadObjectInput extends ObjectInput {
+  readonly ifMatch?: string | undefined
+  readonly ifNoneMatch?: string | undefined
+  readonly ifModifiedSince?: Date | undefined
+  readonly ifUnmodifiedSince?: Date | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeleteObjectResult {
+  /** `x-cos-version-id`: the version removed, or the delete marker created. */
+  readonly versionId?: string | undefined
+  /** A delete marker was created (versioned, no versionId) or removed (versionId of a marker). */
+  readonly deleteMarker: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ObjectIdentifier {
+  readonly key: string
+  readonly versionId?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeleteObjectsInput extends BucketInput {
+  /** 1 to 1000 keys. */
+  readonly objects: ReadonlyArray<ObjectIdentifier>
+  /** With quiet, COS lists only failures; the client then reports every other key as deleted. Default false. */
+  readonly quiet?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeletedEntry {
+  readonly _tag: "Deleted"
+  readonly key: string
+  readonly versionId?: string | undefined
+  readonly deleteMarker: boolean
+  readonly deleteMarkerVersionId?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeleteErrorEntry {
+  readonly _tag: "Error"
+  readonly key: string
+  readonly versionId?: string | undefined
+  readonly code: string
+  readonly message: string
+}
+
+/**
+ * Per-key outcome of a batch delete.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DeleteObjectsResult {
+  readonly deleted: ReadonlyArray<DeletedEntry>
+  readonly errors: ReadonlyArray<DeleteErrorEntry>
+  /**
+   * Keys sent but named neither in `<Deleted>` nor in `<Error>` of a non-quiet reply. They are not deleted as far
+   * as anyone can tell; callers must count them as failed.
+   */
+  readonly missing: ReadonlyArray<ObjectIdentifier>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PutObjectInput extends BucketInput {
+  readonly key: string
+  readonly body: Uint8Array | string
+  readonly contentType?: string | undefined
+  /** `x-cos-forbid-overwrite: true`: 409 `FileAlreadyExists` if the key exists. */
+  readonly forbidOverwrite?: boolean | undefined
+  readonly storageClass?: string | undefined
+  /** `x-cos-meta-*` headers, names without the prefix. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PutObjectResult {
+  readonly etag: string
+  readonly versionId?: string | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeadObjectResult {
+  readonly contentLength: number
+  readonly contentType?: string | undefined
+  readonly etag: string
+  readonly lastModified: Date
+  readonly versionId?: string | undefined
+  readonly storageClass: string
+  readonly metadata: Readonly<Record<string, string>>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface HeadBucketResult {
+  readonly region?: string | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// error unions
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * What any signed request can fail with once sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RequestError =
+  | CosServiceError
+  | CosTransportError
+  | CosTimeoutError
+  | CosDecodeError
+  | CosCredentialsError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type ListError = RequestError | CosInvalidRequest
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type DeleteError = RequestError | CosInvalidRequest
+
+/**
+ * HEAD/PUT: body-less errors are decoded from the status.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ObjectError = RequestError | CosInvalidRequest
+
+// ---------------------------------------------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface CosClient {
+  readonly region: string
+  readonly defaultBucket: string | undefined
+  readonly listObjects: (input?: ListObjectsInput) => Effect.Effect<ListObjectsPage, ListError>
+  /** Every object under a prefix, page after page (NextMarker), as one stream. */
+  readonly listObjectsStream: (input?: ListObjectsStreamInput) => Stream.Stream<ObjectSummary, ListError>
+  readonly listObjectVersions: (input?: ListVersionsInput) => Effect.Effect<ListVersionsPage, ListError>
+  readonly listObjectVersionsStream: (
+    input?: Omit<ListVersionsInput, "delimiter">
+  ) => Stream.Stream<VersionEntry, ListError>
+  readonly deleteObject: (input: ObjectInput) => Effect.Effect<DeleteObjectResult, DeleteError>
+  readonly deleteObjects: (input: DeleteObjectsInput) => Effect.Effect<DeleteObjectsResult, DeleteError>
+  readonly putObject: (input: PutObjectInput) => Effect.Effect<PutObjectResult, ObjectError>
+  /** A missing key (404, no body) fails with `CosServiceError` code `NoSuchKey`. */
+  readonly headObject: (input: HeadObjectInput) => Effect.Effect<HeadObjectResult, ObjectError>
+  readonly headBucket: (input?: BucketInput) => Effect.Effect<HeadBucketResult, ObjectError>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export const CosClient: Context.Tag<CosClient, CosClient> = internal.tag
+
+/**
+ * Whether a key can be sent in the XML body of a batch delete: no control characters other than tab (CR and LF
+ * included, since an XML parser normalises line ends), no lone surrogates, no U+FFFE/U+FFFF. Other keys must be
+ * deleted one by one with `deleteObject`.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isXmlSafeKey: (key: string) => boolean = keys.isXmlSafeKey
+
+/**
+ * Compares keys in UTF-8 byte order, the order COS lists them in (cos-api.md §3); JavaScript's `<` compares UTF-16
+ * code units, which differs for characters above U+FFFF.
+ *
+ * @since 0.1.0
+ * @category ordering
+ */
+export const compareKeys: (a: string, b: string) => number = keys.compareUtf8
+
+/**
+ * Why an object key cannot be sent (empty, over 850 UTF-8 bytes, `.`/`..`, a leading `/`, a lone surrogate), or
+ * `undefined` if it can (cos-api.md §1).
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const keyProblem: (key: string) => string | undefined = keys.keyProblem
+
+/**
+ * Builds a client over the HttpClient in context. Fails with `CosInvalidRequest` on an invalid region, bucket or
+ * endpoint before any request.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (options: Options) => Effect.Effect<CosClient, CosInvalidRequest, HttpClient.HttpClient> =
+  internal.make
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: (options: Options) => Layer.Layer<CosClient, CosInvalidRequest, HttpClient.HttpClient> =
+  internal.layer
+
+/**
+ * Options of {@link layerConfig}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ConfigOptions = internal.ConfigOptions
+
+/**
+ * Reads region, bucket, endpoint, scheme and credentials from configuration (`COS_REGION`, `COS_BUCKET`,
+ * `COS_ENDPOINT`, `COS_SCHEME`, `COS_SECRET_ID`, `COS_SECRET_KEY`, `COS_SECURITY_TOKEN` by default); options given
+ * explicitly win. A missing region fails with `CosInvalidRequest`, missing credentials with `CosCredentialsError`,
+ * both naming the variable.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig: (
+  options?: ConfigOptions
+) => Layer.Layer<CosClient, CosInvalidRequest | CosCredentialsError, HttpClient.HttpClient> = internal.layerConfig

@@ -1,0 +1,389 @@
+/**
+ * Typed decoding of COS's XML answers (cos-api.md §3, §4, §5) from the tree of internal/xml.ts.
+ *
+ * Decoders throw {@link Malformed} with a readable detail; the client turns it into `CosDecodeError`.
+ *
+ * @internal
+ */
+import * as Schema from "effect/Schema"
+import type {
+  DeletedEntry,
+  DeleteErrorEntry,
+  DeleteMarkerEntry,
+  ListObjectsPage,
+  ListVersionsPage,
+  ObjectSummary,
+  ObjectVersion,
+  VersionEntry
+} from "../CosClient.js"
+import type { XmlElement } from "./xml.js"
+import { childText } from "./xml.js"
+
+/** @internal */
+export class Malformed {
+  constructor(readonly detail: string) {}
+}
+
+const expectRoot = (root: XmlElement, name: string): void => {
+  if (root.name !== name) throw new Malformed(`expected a <${name}> document, got <${root.name}>`)
+}
+
+const urlDecode = (value: string, field: string): string => {
+  if (value.indexOf("%") < 0) return value
+  try {
+    return decodeURIComponent(value)
+  } catch {
+    throw new Malformed(`${field} ${JSON.stringify(value.slice(0, 100))} is not valid url-encoding`)
+  }
+}
+
+const parseDate = (value: string | undefined, field: string): Date => {
+  if (value === undefined) throw new Malformed(`an entry has no ${field}`)
+  const ms = Date.parse(value)
+  if (Number.isNaN(ms)) throw new Malformed(`${field} ${JSON.stringify(value.slice(0, 40))} is not a date`)
+  return new Date(ms)
+}
+
+const parseSize = (value: string | undefined): number => {
+  if (value === undefined) throw new Malformed("an entry has no Size")
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0 || value.trim() === "") {
+    throw new Malformed(`Size ${JSON.stringify(value.slice(0, 40))} is not a byte count`)
+  }
+  return n
+}
+
+const parseBool = (value: string | undefined, field: string): boolean => {
+  if (value === "true") return true
+  if (value === "false") return false
+  throw new Malformed(`${field} is ${value === undefined ? "missing" : JSON.stringify(value.slice(0, 40))}`)
+}
+
+const parseMaxKeys = (value: string | undefined): number => {
+  if (value === undefined) return 1000
+  const n = Number(value)
+  if (!Number.isSafeInteger(n)) throw new Malformed(`MaxKeys ${JSON.stringify(value.slice(0, 40))} is not a number`)
+  return n
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GET Bucket (cos-api.md §3)
+// ---------------------------------------------------------------------------------------------------------------
+
+const objectSummary = (element: XmlElement, url: boolean): ObjectSummary => {
+  let key: string | undefined
+  let lastModified: string | undefined
+  let etag = ""
+  let size: string | undefined
+  let storageClass = "STANDARD"
+  for (const child of element.children) {
+    switch (child.name) {
+      case "Key":
+        key ??= child.text
+        break
+      case "LastModified":
+        lastModified ??= child.text
+        break
+      case "ETag":
+        etag = child.text
+        break
+      case "Size":
+        size ??= child.text
+        break
+      case "StorageClass":
+        storageClass = child.text
+        break
+    }
+  }
+  if (key === undefined) throw new Malformed("a <Contents> entry has no <Key>")
+  return {
+    key: url ? urlDecode(key, "Key") : key,
+    lastModified: parseDate(lastModified, "LastModified"),
+    etag,
+    size: parseSize(size),
+    storageClass
+  }
+}
+
+const commonPrefix = (element: XmlElement, url: boolean): string => {
+  const prefix = childText(element, "Prefix")
+  if (prefix === undefined) throw new Malformed("a <CommonPrefixes> entry has no <Prefix>")
+  return url ? urlDecode(prefix, "Prefix") : prefix
+}
+
+/**
+ * `encoding-type=url` fields are decoded only if COS says it encoded them (`<EncodingType>url</EncodingType>`).
+ *
+ * @internal
+ */
+export const listObjectsPage = (root: XmlElement): ListObjectsPage => {
+  expectRoot(root, "ListBucketResult")
+  const url = childText(root, "EncodingType") === "url"
+  let name = ""
+  let prefix = ""
+  let marker = ""
+  let maxKeys: string | undefined
+  let delimiter: string | undefined
+  let isTruncated: string | undefined
+  let nextMarker: string | undefined
+  const contents: Array<ObjectSummary> = []
+  const commonPrefixes: Array<string> = []
+  for (const child of root.children) {
+    switch (child.name) {
+      case "Contents":
+        contents.push(objectSummary(child, url))
+        break
+      case "CommonPrefixes":
+        commonPrefixes.push(commonPrefix(child, url))
+        break
+      case "Name":
+        name = child.text
+        break
+      case "Prefix":
+        prefix = url ? urlDecode(child.text, "Prefix") : child.text
+        break
+      case "Marker":
+        marker = url ? urlDecode(child.text, "Marker") : child.text
+        break
+      case "MaxKeys":
+        maxKeys = child.text
+        break
+      case "Delimiter":
+        delimiter = child.text
+        break
+      case "IsTruncated":
+        isTruncated = child.text
+        break
+      case "NextMarker":
+        nextMarker = url ? urlDecode(child.text, "NextMarker") : child.text
+        break
+    }
+  }
+  return {
+    name,
+    prefix,
+    marker,
+    maxKeys: parseMaxKeys(maxKeys),
+    delimiter,
+    isTruncated: parseBool(isTruncated, "IsTruncated"),
+    nextMarker,
+    contents,
+    commonPrefixes
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// GET Bucket versions (cos-api.md §3)
+// ---------------------------------------------------------------------------------------------------------------
+
+const versionEntry = (element: XmlElement, url: boolean, marker: boolean): VersionEntry => {
+  let key: string | undefined
+  let versionId = ""
+  let isLatest: string | undefined
+  let lastModified: string | undefined
+  let etag = ""
+  let size: string | undefined
+  let storageClass = "STANDARD"
+  for (const child of element.children) {
+    switch (child.name) {
+      case "Key":
+        key ??= child.text
+        break
+      case "VersionId":
+        versionId = child.text
+        break
+      case "IsLatest":
+        isLatest = child.text
+        break
+      case "LastModified":
+        lastModified ??= child.text
+        break
+      case "ETag":
+        etag = child.text
+        break
+      case "Size":
+        size ??= child.text
+        break
+      case "StorageClass":
+        storageClass = child.text
+        break
+    }
+  }
+  if (key === undefined) throw new Malformed(`a <${element.name}> entry has no <Key>`)
+  const decodedKey = url ? urlDecode(key, "Key") : key
+  if (marker) {
+    const entry: DeleteMarkerEntry = {
+      _tag: "DeleteMarker",
+      key: decodedKey,
+      versionId,
+      isLatest: parseBool(isLatest, "IsLatest"),
+      lastModified: parseDate(lastModified, "LastModified")
+    }
+    return entry
+  }
+  const entry: ObjectVersion = {
+    _tag: "Version",
+    key: decodedKey,
+    versionId,
+    isLatest: parseBool(isLatest, "IsLatest"),
+    lastModified: parseDate(lastModified, "LastModified"),
+    etag,
+    size: parseSize(size),
+    storageClass
+  }
+  return entry
+}
+
+/** @internal */
+export const listVersionsPage = (root: XmlElement): ListVersionsPage => {
+  expectRoot(root, "ListVersionsResult")
+  const url = childText(root, "EncodingType") === "url"
+  let name = ""
+  let prefix = ""
+  let keyMarker = ""
+  let versionIdMarker = ""
+  let maxKeys: string | undefined
+  let delimiter: string | undefined
+  let isTruncated: string | undefined
+  let nextKeyMarker: string | undefined
+  let nextVersionIdMarker: string | undefined
+  const versions: Array<VersionEntry> = []
+  const commonPrefixes: Array<string> = []
+  for (const child of root.children) {
+    switch (child.name) {
+      case "Version":
+        versions.push(versionEntry(child, url, false))
+        break
+      case "DeleteMarker":
+        versions.push(versionEntry(child, url, true))
+        break
+      case "CommonPrefixes":
+        commonPrefixes.push(commonPrefix(child, url))
+        break
+      case "Name":
+        name = child.text
+        break
+      case "Prefix":
+        prefix = url ? urlDecode(child.text, "Prefix") : child.text
+        break
+      case "KeyMarker":
+        keyMarker = url ? urlDecode(child.text, "KeyMarker") : child.text
+        break
+      case "VersionIdMarker":
+        versionIdMarker = child.text
+        break
+      case "MaxKeys":
+        maxKeys = child.text
+        break
+      case "Delimiter":
+        delimiter = child.text
+        break
+      case "IsTruncated":
+        isTruncated = child.text
+        break
+      case "NextKeyMarker":
+        nextKeyMarker = url ? urlDecode(child.text, "NextKeyMarker") : child.text
+        break
+      case "NextVersionIdMarker":
+        nextVersionIdMarker = child.text
+        break
+    }
+  }
+  return {
+    name,
+    prefix,
+    keyMarker,
+    versionIdMarker,
+    maxKeys: parseMaxKeys(maxKeys),
+    delimiter,
+    isTruncated: parseBool(isTruncated, "IsTruncated"),
+    nextKeyMarker,
+    nextVersionIdMarker,
+    versions,
+    commonPrefixes
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// POST ?delete (cos-api.md §4)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** @internal */
+export interface DeleteReply {
+  readonly deleted: ReadonlyArray<DeletedEntry>
+  readonly errors: ReadonlyArray<DeleteErrorEntry>
+}
+
+/** @internal */
+export const deleteResult = (root: XmlElement): DeleteReply => {
+  expectRoot(root, "DeleteResult")
+  const deleted: Array<DeletedEntry> = []
+  const errors: Array<DeleteErrorEntry> = []
+  for (const child of root.children) {
+    if (child.name === "Deleted") {
+      let key: string | undefined
+      let versionId: string | undefined
+      let deleteMarker = false
+      let deleteMarkerVersionId: string | undefined
+      for (const field of child.children) {
+        switch (field.name) {
+          case "Key":
+            key ??= field.text
+            break
+          case "VersionId":
+            versionId = field.text
+            break
+          case "DeleteMarker":
+            deleteMarker = field.text === "true"
+            break
+          case "DeleteMarkerVersionId":
+            deleteMarkerVersionId = field.text
+            break
+        }
+      }
+      if (key === undefined) throw new Malformed("a <Deleted> entry has no <Key>")
+      deleted.push({ _tag: "Deleted", key, versionId, deleteMarker, deleteMarkerVersionId })
+    } else if (child.name === "Error") {
+      const key = childText(child, "Key")
+      if (key === undefined) throw new Malformed("an <Error> entry has no <Key>")
+      errors.push({
+        _tag: "Error",
+        key,
+        versionId: childText(child, "VersionId"),
+        code: childText(child, "Code") ?? "Unknown",
+        message: childText(child, "Message") ?? ""
+      })
+    }
+  }
+  return { deleted, errors }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// <Error> (cos-api.md §5)
+// ---------------------------------------------------------------------------------------------------------------
+
+const ErrorBody = Schema.Struct({
+  Code: Schema.NonEmptyString,
+  Message: Schema.optionalWith(Schema.String, { default: () => "" }),
+  Resource: Schema.optional(Schema.String),
+  RequestId: Schema.optional(Schema.String),
+  TraceId: Schema.optional(Schema.String),
+  ServerTime: Schema.optional(Schema.String)
+})
+
+/** @internal */
+export type ErrorBody = typeof ErrorBody.Type
+
+const decodeErrorBody = Schema.decodeUnknownEither(ErrorBody)
+
+/** @internal */
+export const errorBody = (root: XmlElement): ErrorBody => {
+  expectRoot(root, "Error")
+  const fields: Record<string, string> = {}
+  for (const child of root.children) {
+    if (child.children.length === 0 && !(child.name in fields)) fields[child.name] = child.text
+  }
+  const result = decodeErrorBody(fields)
+  if (result._tag === "Left") throw new Malformed("an <Error> document without a <Code>")
+  return result.right
+}
