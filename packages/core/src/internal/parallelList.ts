@@ -1,0 +1,412 @@
+/**
+ * Parallel listing of one prefix. A prefix listed as one marker chain yields one page per round trip
+ * (perf-notes.md "Latency and listing"), so with `concurrency > 1` the key range under the prefix is cut into
+ * marker-bounded ranges `(lo, hi]` listed at once and merged into one stream of pages.
+ *
+ * Ranges are split adaptively (work stealing): whenever fewer than `concurrency` ranges are being listed, the range
+ * with the most estimated work left is cut. Split keys are computed, not guessed: a key is read as a number in the
+ * alphabet of the characters seen so far, and the page just listed tells how wide 1000 keys are. The open last
+ * range is cut a few pages ahead of its position; a bounded range in the middle of what is left. Whatever the key
+ * distribution, ranges stay a partition of the key space — a split key `m` turns `(lo, hi]` into `(lo, m]` and
+ * `(m, hi]`, which the listing honours exactly (marker = exclusive start, keys above `hi` dropped) — so every key is
+ * listed exactly once, and a bad estimate costs only a wasted request.
+ *
+ * Keys are compared in UTF-8 byte order, the order COS lists them in (cos-api.md §3).
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
+import type { ObjectSummary } from "../CosClient.js"
+
+/** Compares in UTF-8 byte order (= code point order). @internal */
+export const compareUtf8 = (a: string, b: string): number => {
+  if (a === b) return 0
+  const n = a.length < b.length ? a.length : b.length
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x !== y) {
+      if (x >= 0xd800 && y >= 0xd800) {
+        // Surrogates (code points >= U+10000) sort after U+E000..U+FFFF.
+        const fx = x >= 0xe000 ? x - 0x800 : x + 0x2000
+        const fy = y >= 0xe000 ? y - 0x800 : y + 0x2000
+        return fx - fy
+      }
+      return x - y
+    }
+  }
+  return a.length - b.length
+}
+
+/** One page as the listing source answers it. @internal */
+export interface SourcePage {
+  readonly contents: ReadonlyArray<ObjectSummary>
+  readonly isTruncated: boolean
+  readonly nextMarker?: string | undefined
+}
+
+/**
+ * A listed page with the key interval it covers: every key `k` under the prefix with `lo < k <= hi` (`lo === ""`:
+ * from the start; `hi === undefined`: to the end) has been listed in this page and in no other.
+ *
+ * @internal
+ */
+export interface ListedPage {
+  readonly contents: ReadonlyArray<ObjectSummary>
+  readonly lo: string
+  readonly hi: string | undefined
+}
+
+/** @internal */
+export interface ParallelListOptions<E> {
+  readonly prefix: string
+  /** Exclusive start key. */
+  readonly startAfter?: string | undefined
+  /** Ranges listed at once. */
+  readonly concurrency: number
+  /** One list request from a marker (exclusive start; `undefined`: from the beginning of the prefix). */
+  readonly fetch: (marker: string | undefined) => Effect.Effect<SourcePage, E>
+  /** Pages buffered ahead of the consumer. Default `2 * concurrency`. */
+  readonly buffer?: number | undefined
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// key arithmetic
+// ---------------------------------------------------------------------------------------------------------------
+
+const commonPrefixLength = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  let i = 0
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++
+  // Never cut a surrogate pair in two.
+  if (i > 0 && i < a.length) {
+    const c = a.charCodeAt(i - 1)
+    if (c >= 0xd800 && c <= 0xdbff) i--
+  }
+  return i
+}
+
+/** The characters seen in keys, sorted: the digits keys are read with. */
+class Alphabet {
+  private readonly seen = new Set<number>()
+  cps: Array<number> = []
+  private dirty = false
+
+  add(s: string, from: number): void {
+    for (let i = from; i < s.length; i++) {
+      const cp = s.codePointAt(i)!
+      if (cp > 0xffff) i++
+      if (!this.seen.has(cp)) {
+        this.seen.add(cp)
+        this.dirty = true
+      }
+    }
+  }
+
+  /** Call after `add`s and before reading. */
+  freeze(): void {
+    if (this.dirty) {
+      this.cps = Array.from(this.seen).sort((a, b) => a - b)
+      this.dirty = false
+    }
+  }
+
+  rank(cp: number): number {
+    const cps = this.cps
+    let lo = 0
+    let hi = cps.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const v = cps[mid]!
+      if (v === cp) return mid
+      if (v < cp) lo = mid + 1
+      else hi = mid - 1
+    }
+    return lo // unreachable when every character was added first
+  }
+}
+
+/** Reads `digits` code points of `s` from `start` as a number in base `alphabet size + 1` (0 = end of string). */
+const toNumber = (alphabet: Alphabet, s: string, start: number, digits: number, base: number): number => {
+  let v = 0
+  let i = start
+  for (let d = 0; d < digits; d++) {
+    let digit = 0
+    if (i < s.length) {
+      const cp = s.codePointAt(i)!
+      i += cp > 0xffff ? 2 : 1
+      digit = alphabet.rank(cp) + 1
+    }
+    v = v * base + digit
+  }
+  return v
+}
+
+const fromNumber = (alphabet: Alphabet, head: string, v: number, digits: number, base: number): string => {
+  const ds: Array<number> = new Array(digits)
+  let x = Math.floor(v)
+  for (let d = digits - 1; d >= 0; d--) {
+    ds[d] = x % base
+    x = Math.floor(x / base)
+  }
+  let s = head
+  for (const d of ds) {
+    if (d === 0) break
+    s += String.fromCodePoint(alphabet.cps[d - 1]!)
+  }
+  return s
+}
+
+/** The shortest prefix of `m` still strictly above `lo` (keeps split markers short). */
+const shorten = (m: string, lo: string): string => {
+  for (let n = 1; n < m.length; n++) {
+    const c = m.charCodeAt(n - 1)
+    if (c >= 0xd800 && c <= 0xdbff) continue
+    const p = m.slice(0, n)
+    if (compareUtf8(p, lo) > 0) return p
+  }
+  return m
+}
+
+/** UTF-8 length cap of a marker (keys are at most 850 bytes, cos-api.md §1). */
+const maxMarkerBytes = 850
+
+interface Range {
+  /** Exclusive position: every key of the range `<= cur` has been listed (`""` before the first page). */
+  cur: string
+  /** Whether a page was listed (marker `cur` is a real key position). */
+  started: boolean
+  /** Inclusive upper bound; `undefined` = to the end of the prefix. */
+  hi: string | undefined
+  done: boolean
+  /** First and last key of the last full page: how wide a page of keys is here. */
+  first: string | undefined
+  last: string | undefined
+  pages: number
+}
+
+interface Numbers {
+  readonly head: string
+  readonly start: number
+  readonly digits: number
+  readonly base: number
+}
+
+/**
+ * Split keys for `r`, strictly increasing and strictly between `r.cur` and `r.hi`: `pieces - 1` new ranges. An open
+ * range keeps `keep` pages' worth and hands the rest out in chunks of `keep` pages, the last one open.
+ */
+const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range, pieces: number, keep: number) => {
+  const f = r.first
+  const l = r.last
+  if (!r.started || f === undefined || l === undefined || pieces < 2) return []
+  const cur = r.cur
+  const hi = r.hi
+  alphabet.add(cur, prefixLength)
+  alphabet.add(f, prefixLength)
+  alphabet.add(l, prefixLength)
+  if (hi !== undefined) alphabet.add(hi, prefixLength)
+  alphabet.freeze()
+  // The window of digits: from a little before where the page's first and last keys differ (so that carries into
+  // earlier characters are seen), or where cur and hi differ, whichever comes first.
+  let start = Math.max(prefixLength, commonPrefixLength(f, l) - 3)
+  start = Math.min(start, commonPrefixLength(cur, f), commonPrefixLength(cur, l))
+  if (hi !== undefined) start = Math.min(start, commonPrefixLength(cur, hi))
+  start = Math.max(start, Math.min(prefixLength, cur.length))
+  if (start > 0 && start < cur.length) {
+    const c = cur.charCodeAt(start - 1)
+    if (c >= 0xd800 && c <= 0xdbff) start--
+  }
+  const base = alphabet.cps.length + 1
+  const digits = Math.max(1, Math.floor(52 / Math.log2(base)))
+  const n: Numbers = { head: cur.slice(0, start), start, digits, base }
+  const num = (s: string) => toNumber(alphabet, s, start, digits, base)
+  const vCur = num(cur)
+  const span = Math.max(num(l) - num(f), 1)
+  const max = Math.pow(base, digits)
+  const targets: Array<number> = []
+  if (hi === undefined) {
+    for (let j = 1; j < pieces; j++) targets.push(vCur + span * (1 + keep * j))
+  } else {
+    const width = num(hi) - vCur
+    // Leave the page in flight (about one span) to the current owner; split the rest evenly.
+    const rest = width - span
+    if (rest < span * 2 * (pieces - 1)) {
+      // Less than two pages per new range: maybe fewer pieces.
+      const p = Math.floor(rest / (span * 2)) + 1
+      if (p < 2) return []
+      pieces = p
+    }
+    for (let j = 1; j < pieces; j++) targets.push(vCur + span + rest * j / pieces)
+  }
+  const out: Array<string> = []
+  let prev = cur
+  for (const t of targets) {
+    if (!(t < max)) break
+    const m = shorten(fromNumber(alphabet, n.head, t, n.digits, n.base), prev)
+    if (compareUtf8(m, prev) <= 0) continue
+    if (hi !== undefined && compareUtf8(m, hi) >= 0) break
+    if (Buffer.byteLength(m, "utf8") > maxMarkerBytes) break
+    out.push(m)
+    prev = m
+  }
+  return out
+}
+
+/** First index in `contents` whose key is above `hi`. */
+const cutIndex = (contents: ReadonlyArray<ObjectSummary>, hi: string): number => {
+  let lo = 0
+  let up = contents.length
+  while (lo < up) {
+    const mid = (lo + up) >>> 1
+    if (compareUtf8(contents[mid]!.key, hi) <= 0) lo = mid + 1
+    else up = mid
+  }
+  return lo
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the lister
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Lists every key under `prefix` after `startAfter` exactly once, as a stream of pages with the intervals they cover.
+ * With `concurrency` 1, this is the plain marker chain.
+ *
+ * @internal
+ */
+export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<ListedPage, E> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const concurrency = Math.max(1, Math.floor(options.concurrency))
+    const queue = yield* Effect.acquireRelease(
+      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? 2 * concurrency),
+      Queue.shutdown
+    )
+    const prefixLength = options.prefix.length
+    const alphabet = new Alphabet()
+    const ranges = new Set<Range>()
+    let active = 0
+    let totalPages = 0
+    let finished = false
+
+    /** Offers decided but not yet in the queue: the end is offered only once every range is done and offered. */
+    let pending = 0
+    const register = (r: Range): void => {
+      ranges.add(r)
+      active++
+    }
+    const start = (r: Range): Effect.Effect<void> => Effect.asVoid(Effect.forkScoped(worker(r)))
+
+    /** Hands free slots to new ranges cut from the busiest ones. Synchronous: returns the ranges to start. */
+    const rebalance = (): Array<Range> => {
+      const fresh: Array<Range> = []
+      let free = concurrency - active
+      if (free <= 0 || finished) return fresh
+      const keep = Math.min(64, Math.max(2, Math.round(totalPages / (concurrency * 2))))
+      const candidates = Array.from(ranges).filter((r) => !r.done && r.started)
+      // Open range first (unbounded work), then the ones that listed the most pages.
+      candidates.sort((a, b) => (a.hi === undefined ? -1 : b.hi === undefined ? 1 : b.pages - a.pages))
+      for (const victim of candidates) {
+        if (free <= 0) break
+        const keys = splitKeys(alphabet, prefixLength, victim, free + 1, keep)
+        if (keys.length === 0) continue
+        const oldHi = victim.hi
+        victim.hi = keys[0]
+        for (let j = 0; j < keys.length; j++) {
+          fresh.push({
+            cur: keys[j]!,
+            started: true,
+            hi: j + 1 < keys.length ? keys[j + 1] : oldHi,
+            done: false,
+            first: undefined,
+            last: undefined,
+            pages: 0
+          })
+        }
+        free -= keys.length
+      }
+      return fresh
+    }
+
+    const worker = (r: Range): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        while (!r.done) {
+          const marker = r.started ? r.cur : options.startAfter
+          const exit = yield* Effect.exit(options.fetch(marker))
+          if (Exit.isFailure(exit)) {
+            finished = true
+            yield* Queue.offer(queue, Exit.failCause(Cause.map(exit.cause, (e) => Option.some(e))))
+            return
+          }
+          const page = exit.value
+          const lo = r.started ? r.cur : (options.startAfter ?? "")
+          let contents = page.contents
+          const n = contents.length
+          if (n > 0) {
+            const f = contents[0]!.key
+            const l = contents[n - 1]!.key
+            if (r.pages === 0 || totalPages === 0) {
+              for (let i = 0; i < n; i++) alphabet.add(contents[i]!.key, prefixLength)
+            } else {
+              alphabet.add(f, prefixLength)
+              alphabet.add(l, prefixLength)
+            }
+            if (page.isTruncated) {
+              r.first = f
+              r.last = l
+            }
+          }
+          r.pages++
+          totalPages++
+          // Read the bound now: another worker may have cut this range while the request was in flight.
+          const hi = r.hi
+          let next = page.isTruncated ? (page.nextMarker ?? (n > 0 ? contents[n - 1]!.key : undefined)) : undefined
+          if (hi !== undefined && n > 0 && compareUtf8(contents[n - 1]!.key, hi) > 0) {
+            contents = contents.slice(0, cutIndex(contents, hi))
+            next = undefined
+          }
+          if (next !== undefined && hi !== undefined && compareUtf8(next, hi) >= 0) next = undefined
+          if (next !== undefined && r.started && compareUtf8(next, r.cur) <= 0) next = undefined // no progress
+          let out: ListedPage
+          if (next === undefined) {
+            r.done = true
+            ranges.delete(r)
+            active--
+            out = { contents, lo, hi }
+          } else {
+            out = { contents, lo, hi: next }
+            r.cur = next
+          }
+          r.started = true
+          const fresh = rebalance()
+          for (const f of fresh) register(f)
+          pending++
+          // Everything above ran without yielding: the state is consistent for the other workers.
+          for (const f of fresh) yield* start(f)
+          yield* Queue.offer(queue, Exit.succeed(out))
+          pending--
+          if (active === 0 && pending === 0 && !finished) {
+            finished = true
+            yield* Queue.offer(queue, Exit.fail(Option.none()))
+          }
+        }
+      })
+
+    const first: Range = {
+      cur: "",
+      started: false,
+      hi: undefined,
+      done: false,
+      first: undefined,
+      last: undefined,
+      pages: 0
+    }
+    register(first)
+    yield* start(first)
+    return Stream.flattenExitOption(Stream.fromQueue(queue))
+  }))

@@ -1,0 +1,186 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import * as fc from "fast-check"
+import type { ObjectSummary } from "../src/CosClient.js"
+import { compareUtf8, type ListedPage, listPages, type SourcePage } from "../src/internal/parallelList.js"
+
+const summary = (key: string): ObjectSummary => ({
+  key,
+  lastModified: new Date(0),
+  etag: "\"x\"",
+  size: 1,
+  storageClass: "STANDARD"
+})
+
+/** GET Bucket over a sorted array: `prefix`, exclusive `marker`, `pageSize` keys a page (cos-api.md §3). */
+const source = (allKeys: ReadonlyArray<string>, prefix: string, pageSize: number, jitter?: () => number) => {
+  const keys = Array.from(new Set(allKeys)).sort(compareUtf8)
+  let requests = 0
+  const fetch = (marker: string | undefined): Effect.Effect<SourcePage> =>
+    Effect.gen(function*() {
+      requests++
+      const n = jitter?.() ?? 0
+      for (let i = 0; i < n; i++) yield* Effect.yieldNow()
+      let i = 0
+      while (
+        i < keys.length &&
+        (compareUtf8(keys[i]!, prefix) < 0 || (marker !== undefined && compareUtf8(keys[i]!, marker) <= 0))
+      ) i++
+      const contents: Array<ObjectSummary> = []
+      while (i < keys.length && contents.length < pageSize && keys[i]!.startsWith(prefix)) {
+        contents.push(summary(keys[i++]!))
+      }
+      const isTruncated = i < keys.length && keys[i]!.startsWith(prefix)
+      return { contents, isTruncated, nextMarker: isTruncated ? contents[contents.length - 1]!.key : undefined }
+    })
+  return { fetch, keys, requests: () => requests }
+}
+
+const collect = (stream: Stream.Stream<ListedPage>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+
+/** Every key under the prefix after startAfter exactly once; the pages' intervals tile (startAfter, end]. */
+const checkExact = (
+  pages: ReadonlyArray<ListedPage>,
+  keys: ReadonlyArray<string>,
+  prefix: string,
+  startAfter: string | undefined
+) => {
+  const listed = pages.flatMap((p) => p.contents.map((c) => c.key))
+  const expected = keys.filter((k) =>
+    k.startsWith(prefix) && (startAfter === undefined || compareUtf8(k, startAfter) > 0)
+  )
+  assert.strictEqual(listed.length, expected.length, "count")
+  assert.deepStrictEqual([...listed].sort(compareUtf8), expected)
+  // Each key lies in its page's interval.
+  for (const p of pages) {
+    for (const c of p.contents) {
+      assert.isTrue(p.lo === "" || compareUtf8(c.key, p.lo) > 0, `${c.key} above ${p.lo}`)
+      assert.isTrue(p.hi === undefined || compareUtf8(c.key, p.hi) <= 0, `${c.key} at most ${p.hi}`)
+    }
+  }
+  // The intervals chain from the start to the end without gap or overlap.
+  const byLo = new Map<string, ListedPage>()
+  for (const p of pages) {
+    assert.isFalse(byLo.has(p.lo), `two pages start at ${JSON.stringify(p.lo)}`)
+    byLo.set(p.lo, p)
+  }
+  let at: string | undefined = startAfter ?? ""
+  let n = 0
+  while (at !== undefined) {
+    const p = byLo.get(at)
+    assert.isDefined(p, `no page starts at ${JSON.stringify(at)}`)
+    at = p!.hi
+    n++
+  }
+  assert.strictEqual(n, pages.length)
+}
+
+const alphabets = [
+  "ab",
+  "0123456789",
+  "abcdefghijklmnopqrstuvwxyz/._-",
+  "a\u00e9\u4e2d\ue000\uffee\u{1F600}\u{10FFFF}/",
+  "/"
+]
+
+const keyArb = fc.oneof(
+  // random strings over a small alphabet, short and long
+  fc.constantFrom(...alphabets).chain((alpha) =>
+    fc.array(
+      fc.array(fc.constantFrom(...Array.from(alpha)), { minLength: 1, maxLength: 12 }).map((cs) => cs.join("")),
+      {
+        maxLength: 300
+      }
+    )
+  ),
+  // zero-padded counters under a long shared prefix (the common log layout)
+  fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 1, max: 50 })).map(([n, step]) =>
+    Array.from({ length: n }, (_, i) => `p/logs/2024/11/25/host-01/${String(i * step).padStart(8, "0")}.log`)
+  ),
+  // clusters: a few dense groups far apart
+  fc.array(fc.tuple(fc.string({ minLength: 0, maxLength: 3 }), fc.integer({ min: 1, max: 80 })), { maxLength: 5 }).map(
+    (groups) => groups.flatMap(([g, n]) => Array.from({ length: n }, (_, i) => `p/${g}/${i}`))
+  )
+)
+
+describe("ParallelList", () => {
+  it("compares in UTF-8 byte order", () => {
+    const words = ["a", "ab", "\ue000", "\uffff", "\u{1F600}", "\u{10FFFF}", "z", "\u00e9"]
+    const byBytes = [...words].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+    assert.deepStrictEqual([...words].sort(compareUtf8), byBytes)
+  })
+
+  it.effect("lists sequentially with concurrency 1", () =>
+    Effect.gen(function*() {
+      const keys = Array.from({ length: 25 }, (_, i) => `d/${String(i).padStart(3, "0")}`).concat(["c", "e"])
+      const src = source(keys, "d/", 10)
+      const pages = yield* collect(listPages({ prefix: "d/", concurrency: 1, fetch: src.fetch }))
+      assert.strictEqual(pages.length, 3)
+      assert.strictEqual(src.requests(), 3)
+      checkExact(pages, src.keys, "d/", undefined)
+      assert.deepStrictEqual(pages.map((p) => [p.lo, p.hi]), [["", "d/009"], ["d/009", "d/019"], ["d/019", undefined]])
+    }))
+
+  it.effect("splits a large range and lists it with several requests in flight", () =>
+    Effect.gen(function*() {
+      const keys = Array.from({ length: 20_000 }, (_, i) => `logs/${String(i * 7).padStart(9, "0")}.gz`)
+      let inFlight = 0
+      let maxInFlight = 0
+      const src = source(keys, "logs/", 100)
+      const fetch = (marker: string | undefined) =>
+        Effect.gen(function*() {
+          inFlight++
+          maxInFlight = Math.max(maxInFlight, inFlight)
+          for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+          const page = yield* src.fetch(marker)
+          inFlight--
+          return page
+        })
+      const pages = yield* collect(listPages({ prefix: "logs/", concurrency: 8, fetch }))
+      checkExact(pages, src.keys, "logs/", undefined)
+      assert.isAtLeast(maxInFlight, 6)
+      // Wasted requests (cut pages, empty ranges) stay a small fraction of the 200 pages needed.
+      assert.isBelow(src.requests(), 260)
+    }))
+
+  it.effect("starts after a checkpoint", () =>
+    Effect.gen(function*() {
+      const keys = Array.from({ length: 500 }, (_, i) => `k${String(i).padStart(4, "0")}`)
+      const src = source(keys, "", 7)
+      const pages = yield* collect(listPages({ prefix: "", startAfter: "k0123", concurrency: 4, fetch: src.fetch }))
+      checkExact(pages, src.keys, "", "k0123")
+    }))
+
+  it.effect("fails with the source's error", () =>
+    Effect.gen(function*() {
+      const src = source(Array.from({ length: 100 }, (_, i) => `k${i}`), "", 5)
+      let n = 0
+      const fetch = (marker: string | undefined) => (++n === 4 ? Effect.fail("boom" as const) : src.fetch(marker))
+      const result = yield* Effect.either(collect(listPages({ prefix: "", concurrency: 3, fetch })))
+      assert.deepStrictEqual(result._tag === "Left" ? result.left : undefined, "boom")
+    }))
+
+  it("lists every key exactly once, whatever the distribution and interleaving", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        keyArb,
+        fc.constantFrom("", "p/", "a", "0"),
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.option(fc.string({ maxLength: 4 }), { nil: undefined }),
+        fc.infiniteStream(fc.integer({ min: 0, max: 4 })),
+        async (keys, prefix, concurrency, pageSize, startAfter, jitters) => {
+          const it = jitters[Symbol.iterator]()
+          const src = source(keys, prefix, pageSize, () => it.next().value as number)
+          const pages = await Effect.runPromise(
+            collect(listPages({ prefix, startAfter, concurrency, fetch: src.fetch }))
+          )
+          checkExact(pages, src.keys, prefix, startAfter)
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+})
