@@ -1,0 +1,574 @@
+/**
+ * The retention configuration: a YAML (or JSON) file decoded with Schema. Every problem is reported with the path of
+ * the offending field (`rules[2].schedule: "61 * * * *" is not a valid cron expression (...)`), all of them at once,
+ * and the daemon refuses to start while there is any.
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Cron } from "croner"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import type * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as NodePath from "node:path"
+import picomatch from "picomatch"
+import * as YAML from "yaml"
+
+// ---------------------------------------------------------------------------------------------------------------
+// value parsers (also used by the CLI)
+// ---------------------------------------------------------------------------------------------------------------
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** `90m`, `12h`, `30d`, `2w`, `1h30m`: milliseconds, or undefined when the text is not such a duration. */
+export const parseDuration = (text: string): number | undefined => {
+  if (!/^(\d+(ms|s|m|h|d|w))+$/.test(text)) return undefined
+  let total = 0
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) total += Number(n) * durationUnits[unit!]!
+  return total
+}
+
+const sizeUnits: Record<string, number> = {
+  "": 1,
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4
+}
+
+/** `1024`, `10KB`, `5MiB`, `1.5GB`: bytes, or undefined. */
+export const parseSize = (value: number | string): number | undefined => {
+  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim())
+  if (m === null) return undefined
+  const unit = sizeUnits[m[2]!.toLowerCase()]
+  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit)
+}
+
+/** Why a cron expression is invalid, or undefined when croner accepts it. */
+export const cronProblem = (expression: string): string | undefined => {
+  try {
+    new Cron(expression, { paused: true, timezone: "UTC" }).nextRun()
+    return undefined
+  } catch (e) {
+    return String((e as Error).message ?? e).replace(/^CronPattern: /, "")
+  }
+}
+
+/** True when `Intl` knows the IANA time zone. */
+export const isTimeZone = (zone: string): boolean => {
+  try {
+    new Intl.DateTimeFormat("en-US", { timeZone: zone })
+    return zone.length > 0
+  } catch {
+    return false
+  }
+}
+
+const globProblem = (glob: string): string | undefined => {
+  if (glob === "") return "an empty glob matches nothing"
+  try {
+    picomatch.makeRe(glob, { strictBrackets: true })
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
+
+const regexProblem = (source: string): string | undefined => {
+  try {
+    new RegExp(source)
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// the file's schema
+// ---------------------------------------------------------------------------------------------------------------
+
+// exact: an absent field is absent, never `undefined`, so a bad value gets one message, not a union's two.
+const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
+
+const DurationText = Schema.String.pipe(
+  Schema.filter((s) => parseDuration(s) !== undefined || `"${s}" is not a valid duration (examples: 90m, 12h, 30d, 2w)`)
+)
+
+const SizeValue = Schema.Unknown.pipe(
+  Schema.filter((v) =>
+    ((typeof v === "number" || typeof v === "string") && parseSize(v) !== undefined) ||
+    `${JSON.stringify(v)} is not a valid size (examples: 1024, 10KB, 5MiB, 2GB)`
+  )
+) as unknown as Schema.Schema<number | string>
+
+const PositiveInt = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 1) || `${n} is not a positive whole number`)
+)
+
+const NonNegativeInt = Schema.Number.pipe(
+  Schema.filter((n) => (Number.isInteger(n) && n >= 0) || `${n} is not a whole number >= 0`)
+)
+
+const Region = Schema.String.pipe(
+  Schema.filter((s) => /^[a-z\d-]+$/.test(s) || `"${s}" is not a valid region (e.g. ap-beijing)`)
+)
+
+// cos-api.md §1: `<BucketName>-<APPID>`, name part [a-z0-9-], not starting or ending with '-'.
+const Bucket = Schema.String.pipe(
+  Schema.filter((s) =>
+    /^[a-z\d](?:[a-z\d-]*[a-z\d])?-\d+$/.test(s) ||
+    `"${s}" is not a valid bucket (expected <name>-<APPID>, e.g. examplebucket-1250000000)`
+  )
+)
+
+const Endpoint = Schema.String.pipe(
+  Schema.filter((s) => {
+    try {
+      const url = new URL(s.replace(/\{[A-Za-z]+\}/g, "x"))
+      return url.protocol === "http:" || url.protocol === "https:" ||
+        `"${s}" is not a valid endpoint (expected an http:// or https:// URL)`
+    } catch {
+      return `"${s}" is not a valid endpoint (expected an http:// or https:// URL)`
+    }
+  })
+)
+
+const EnvName = Schema.String.pipe(
+  Schema.filter((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s) || `"${s}" is not a valid environment variable name`)
+)
+
+const CredentialsFields = Schema.Struct({
+  secretIdEnv: opt(EnvName),
+  secretKeyEnv: opt(EnvName),
+  securityTokenEnv: opt(EnvName),
+  secretId: opt(Schema.String),
+  secretKey: opt(Schema.Redacted(Schema.String)),
+  securityToken: opt(Schema.Redacted(Schema.String))
+})
+
+const versionsModes: ReadonlyArray<string> = ["current", "all", "noncurrent", "delete-markers"]
+const Versions = Schema.String.pipe(
+  Schema.filter((s) =>
+    versionsModes.includes(s) ||
+    `"${s}" is not a versions mode (expected current, all, noncurrent or delete-markers)`
+  )
+) as unknown as Schema.Schema<VersionsMode, string>
+
+const Glob = Schema.String.pipe(
+  Schema.filter((s) => {
+    const problem = globProblem(s)
+    return problem === undefined || `"${s}" is not a valid glob: ${problem}`
+  })
+)
+
+const positiveIntProblem = (n: unknown) =>
+  typeof n === "number" && Number.isInteger(n) && n >= 1
+    ? undefined
+    : `${JSON.stringify(n)} is not a positive whole number`
+
+// `keepLatest: 5` or `keepLatest: { count: 5, groupBy: "^backups/([^/]+)/" }`
+const KeepLatest = Schema.Unknown.pipe(
+  Schema.filter((v): ReadonlyArray<Schema.FilterIssue> | boolean => {
+    if (typeof v === "number") {
+      const problem = positiveIntProblem(v)
+      return problem === undefined || [{ path: [], message: problem }]
+    }
+    if (typeof v !== "object" || v === null || Array.isArray(v)) {
+      return [{ path: [], message: `expected a count or { count, groupBy }, got ${JSON.stringify(v)}` }]
+    }
+    const out: Array<Schema.FilterIssue> = []
+    const o = v as Record<string, unknown>
+    for (const k of Object.keys(o)) {
+      if (k !== "count" && k !== "groupBy") out.push({ path: [k], message: "is not a known field" })
+    }
+    if (!("count" in o)) out.push({ path: ["count"], message: "is required" })
+    else {
+      const problem = positiveIntProblem(o.count)
+      if (problem !== undefined) out.push({ path: ["count"], message: problem })
+    }
+    if ("groupBy" in o) {
+      const problem = typeof o.groupBy === "string" ? regexProblem(o.groupBy) : "expected a string"
+      if (problem !== undefined) {
+        out.push({
+          path: ["groupBy"],
+          message: `${JSON.stringify(o.groupBy)} is not a valid regular expression: ${problem}`
+        })
+      }
+    }
+    return out.length === 0 || out
+  })
+) as unknown as Schema.Schema<number | { readonly count: number; readonly groupBy?: string }>
+
+const RuleName = Schema.String.pipe(
+  Schema.filter((s) =>
+    /^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(s) ||
+    `"${s}" is not a valid rule name (letters, digits, '-', '_' and '.'; it names metrics and log lines)`
+  )
+)
+
+const Cron_ = Schema.String.pipe(
+  Schema.filter((s) => {
+    const problem = cronProblem(s)
+    return problem === undefined || `"${s}" is not a valid cron expression (${problem})`
+  })
+)
+
+const TimeZone = Schema.String.pipe(
+  Schema.filter((s) => isTimeZone(s) || `"${s}" is not a known IANA time zone (e.g. UTC, Asia/Shanghai)`)
+)
+
+const RuleFields = Schema.Struct({
+  name: RuleName,
+  bucket: Bucket,
+  prefix: Schema.String,
+  schedule: Cron_,
+  timezone: opt(TimeZone),
+  region: opt(Region),
+  endpoint: opt(Endpoint),
+  credentials: opt(CredentialsFields),
+  olderThan: opt(DurationText),
+  include: opt(Schema.Array(Glob)),
+  exclude: opt(Schema.Array(Glob)),
+  minSize: opt(SizeValue),
+  maxSize: opt(SizeValue),
+  versions: opt(Versions),
+  keepLatest: opt(KeepLatest),
+  dryRun: opt(Schema.Boolean),
+  maxDeletes: opt(NonNegativeInt),
+  concurrency: opt(PositiveInt),
+  listConcurrency: opt(PositiveInt),
+  batchSize: opt(
+    PositiveInt.pipe(Schema.filter((n) => n <= 1000 || `${n} is over 1000, the most one batch delete takes`))
+  ),
+  writeBudget: opt(PositiveInt),
+  enabled: opt(Schema.Boolean),
+  catchUp: opt(Schema.Boolean),
+  allowWholeBucket: opt(Schema.Boolean)
+})
+
+const FileSchema = Schema.Struct({
+  cos: opt(Schema.Struct({
+    region: opt(Region),
+    endpoint: opt(Endpoint),
+    credentials: opt(CredentialsFields),
+    timeout: opt(DurationText)
+  })),
+  state: opt(Schema.String),
+  http: opt(Schema.Struct({
+    enabled: opt(Schema.Boolean),
+    host: opt(Schema.String),
+    port: opt(
+      Schema.Number.pipe(
+        Schema.filter((n) => (Number.isInteger(n) && n >= 0 && n <= 65535) || `${n} is not a TCP port (0-65535)`)
+      )
+    )
+  })),
+  audit: opt(Schema.Struct({ retention: opt(DurationText) })),
+  gracePeriod: opt(DurationText),
+  rules: Schema.Array(RuleFields).pipe(
+    Schema.filter((rules) => rules.length > 0 || "there must be at least one rule")
+  )
+})
+
+type FileConfig = typeof FileSchema.Type
+
+// ---------------------------------------------------------------------------------------------------------------
+// the decoded configuration
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Where a rule's credentials come from: environment variable names, or (with a warning) values in the file. */
+export interface CredentialsSpec {
+  readonly secretIdEnv: string
+  readonly secretKeyEnv: string
+  readonly securityTokenEnv: string
+  readonly secretId?: string | undefined
+  readonly secretKey?: Redacted.Redacted<string> | undefined
+  readonly securityToken?: Redacted.Redacted<string> | undefined
+}
+
+export type VersionsMode = "current" | "all" | "noncurrent" | "delete-markers"
+
+export interface Rule {
+  readonly name: string
+  readonly bucket: string
+  readonly prefix: string
+  readonly region: string
+  readonly endpoint?: string | undefined
+  readonly credentials: CredentialsSpec
+  readonly timeout?: Duration.Duration | undefined
+  readonly schedule: string
+  readonly timezone: string
+  /** As written (`30d`), for display. */
+  readonly olderThanText?: string | undefined
+  readonly olderThan?: Duration.Duration | undefined
+  readonly include: ReadonlyArray<string>
+  readonly exclude: ReadonlyArray<string>
+  readonly minSize?: number | undefined
+  readonly maxSize?: number | undefined
+  readonly versions: VersionsMode
+  readonly keepLatest?: { readonly count: number; readonly groupBy?: string | undefined } | undefined
+  readonly dryRun: boolean
+  readonly maxDeletes?: number | undefined
+  readonly concurrency?: number | undefined
+  readonly listConcurrency?: number | undefined
+  readonly batchSize?: number | undefined
+  readonly writeBudget?: number | undefined
+  readonly enabled: boolean
+  readonly catchUp: boolean
+  readonly allowWholeBucket: boolean
+}
+
+export interface RetentionConfig {
+  /** The file it came from (absolute), or a label. */
+  readonly source: string
+  /** SQLite file (absolute), or `:memory:`. */
+  readonly state: string
+  readonly http: { readonly enabled: boolean; readonly host: string; readonly port: number }
+  readonly auditRetention: Duration.Duration
+  readonly gracePeriod: Duration.Duration
+  readonly rules: ReadonlyArray<Rule>
+  /** Accepted but worth fixing: secrets written in the file. */
+  readonly warnings: ReadonlyArray<string>
+}
+
+export const defaults = {
+  state: "cos-retention.db",
+  httpHost: "127.0.0.1",
+  httpPort: 9464,
+  auditRetention: "180d",
+  gracePeriod: "20s",
+  timezone: "UTC"
+} as const
+
+/**
+ * The configuration is unusable: `issues` are `path: problem` lines.
+ */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  source: Schema.String,
+  issues: Schema.Array(Schema.String)
+}) {
+  get message() {
+    return `${this.source}: ${this.issues.length} problem${this.issues.length === 1 ? "" : "s"}\n  ${
+      this.issues.join("\n  ")
+    }`
+  }
+}
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>(
+    (acc, p) => typeof p === "number" ? `${acc}[${p}]` : acc === "" ? String(p) : `${acc}.${String(p)}`,
+    ""
+  )
+
+const issueMessage = (issue: ParseResult.ArrayFormatterIssue): string => {
+  if (issue._tag === "Missing") return "is required"
+  if (issue._tag === "Unexpected") return "is not a known field"
+  return issue.message
+}
+
+/**
+ * Decodes an already-parsed document (YAML or JSON). `baseDir` resolves a relative `state` path.
+ */
+export const decode = (
+  input: unknown,
+  options: { readonly source: string; readonly baseDir: string }
+): Either.Either<RetentionConfig, ConfigError> => {
+  const decoded = Schema.decodeUnknownEither(FileSchema, { errors: "all", onExcessProperty: "error" })(input)
+  const issues = Either.isLeft(decoded)
+    ? ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) => {
+      const path = formatPath(issue.path)
+      return path === "" ? issueMessage(issue) : `${path}: ${issueMessage(issue)}`
+    })
+    : []
+  issues.push(...crossCheck(input))
+  if (Either.isLeft(decoded) || issues.length > 0) {
+    const sorted = dedupe(issues).map((line, i) => [line, i] as const)
+      .sort(([a, i], [b, j]) => ruleIndex(a) - ruleIndex(b) || i - j)
+      .map(([line]) => line)
+    return Either.left(new ConfigError({ source: options.source, issues: sorted }))
+  }
+  return Either.right(resolve(decoded.right, options))
+}
+
+const dedupe = (lines: ReadonlyArray<string>) => Array.from(new Set(lines))
+
+// Checks that span several fields, run on the raw document so they are reported along with field errors.
+const crossCheck = (input: unknown): Array<string> => {
+  const issues: Array<string> = []
+  if (typeof input !== "object" || input === null) return issues
+  const doc = input as Record<string, any>
+  const cosRegion = typeof doc.cos === "object" && doc.cos !== null ? doc.cos.region : undefined
+  if (!Array.isArray(doc.rules)) return issues
+  const seen = new Map<string, number>()
+  doc.rules.forEach((r: unknown, i: number) => {
+    if (typeof r !== "object" || r === null) return
+    const rule = r as Record<string, unknown>
+    const at = `rules[${i}]`
+    if (typeof rule.name === "string") {
+      const first = seen.get(rule.name)
+      if (first !== undefined) {
+        issues.push(`${at}.name: "${rule.name}" is already the name of rules[${first}]; rule names must be unique`)
+      } else seen.set(rule.name, i)
+    }
+    if (rule.region === undefined && cosRegion === undefined) {
+      issues.push(`${at}.region: no region (set cos.region or ${at}.region)`)
+    }
+    if (rule.prefix === "" && rule.allowWholeBucket !== true) {
+      issues.push(
+        `${at}.prefix: an empty prefix selects the whole bucket; set allowWholeBucket: true if that is intended`
+      )
+    }
+    if (rule.olderThan === undefined && rule.keepLatest === undefined && rule.versions !== "delete-markers") {
+      issues.push(`${at}: a rule needs olderThan or keepLatest (or versions: delete-markers)`)
+    }
+    const sizeOf = (v: unknown) => typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined
+    const minSize = sizeOf(rule.minSize)
+    const maxSize = sizeOf(rule.maxSize)
+    if (minSize !== undefined && maxSize !== undefined && minSize > maxSize) {
+      issues.push(`${at}.minSize: ${minSize} bytes is more than maxSize (${maxSize} bytes)`)
+    }
+  })
+  return issues
+}
+
+const ruleIndex = (line: string) => {
+  const m = /^rules\[(\d+)\]/.exec(line)
+  return m === null ? -1 : Number(m[1])
+}
+
+const resolve = (
+  file: FileConfig,
+  options: { readonly source: string; readonly baseDir: string }
+): RetentionConfig => {
+  const warnings: Array<string> = []
+  const secretWarnings = (path: string, c: typeof CredentialsFields.Type | undefined) => {
+    if (c?.secretKey !== undefined) {
+      warnings.push(`${path}.secretKey: a secret is written in the config file; prefer secretKeyEnv`)
+    }
+    if (c?.securityToken !== undefined) {
+      warnings.push(`${path}.securityToken: a secret is written in the config file; prefer securityTokenEnv`)
+    }
+  }
+  secretWarnings("cos.credentials", file.cos?.credentials)
+  const rules = file.rules.map((r, i): Rule => {
+    const at = `rules[${i}]`
+    const region = r.region ?? file.cos?.region
+    const versions = r.versions ?? "current"
+    const minSize = r.minSize === undefined ? undefined : parseSize(r.minSize)
+    const maxSize = r.maxSize === undefined ? undefined : parseSize(r.maxSize)
+    secretWarnings(`${at}.credentials`, r.credentials)
+    const base = file.cos?.credentials
+    const own = r.credentials
+    const credentials: CredentialsSpec = {
+      secretIdEnv: own?.secretIdEnv ?? base?.secretIdEnv ?? "COS_SECRET_ID",
+      secretKeyEnv: own?.secretKeyEnv ?? base?.secretKeyEnv ?? "COS_SECRET_KEY",
+      securityTokenEnv: own?.securityTokenEnv ?? base?.securityTokenEnv ?? "COS_SECURITY_TOKEN",
+      secretId: own?.secretId ?? (own?.secretIdEnv === undefined ? base?.secretId : undefined),
+      secretKey: own?.secretKey ?? (own?.secretKeyEnv === undefined ? base?.secretKey : undefined),
+      securityToken: own?.securityToken ?? (own?.securityTokenEnv === undefined ? base?.securityToken : undefined)
+    }
+    const keepLatest = r.keepLatest === undefined
+      ? undefined
+      : typeof r.keepLatest === "number"
+      ? { count: r.keepLatest }
+      : r.keepLatest
+    const olderThanMs = r.olderThan === undefined ? undefined : parseDuration(r.olderThan)
+    const timeoutMs = file.cos?.timeout === undefined ? undefined : parseDuration(file.cos.timeout)
+    return {
+      name: r.name,
+      bucket: r.bucket,
+      prefix: r.prefix,
+      region: region ?? "",
+      endpoint: r.endpoint ?? file.cos?.endpoint,
+      credentials,
+      timeout: timeoutMs === undefined ? undefined : Duration.millis(timeoutMs),
+      schedule: r.schedule,
+      timezone: r.timezone ?? defaults.timezone,
+      olderThanText: r.olderThan,
+      olderThan: olderThanMs === undefined ? undefined : Duration.millis(olderThanMs),
+      include: r.include ?? [],
+      exclude: r.exclude ?? [],
+      minSize,
+      maxSize,
+      versions,
+      keepLatest,
+      dryRun: r.dryRun ?? false,
+      maxDeletes: r.maxDeletes,
+      concurrency: r.concurrency,
+      listConcurrency: r.listConcurrency,
+      batchSize: r.batchSize,
+      writeBudget: r.writeBudget,
+      enabled: r.enabled ?? true,
+      catchUp: r.catchUp ?? false,
+      allowWholeBucket: r.allowWholeBucket ?? false
+    }
+  })
+  const state = file.state ?? defaults.state
+  return {
+    source: options.source,
+    state: state === ":memory:" ? state : NodePath.resolve(options.baseDir, state),
+    http: {
+      enabled: file.http?.enabled ?? true,
+      host: file.http?.host ?? defaults.httpHost,
+      port: file.http?.port ?? defaults.httpPort
+    },
+    auditRetention: Duration.millis(parseDuration(file.audit?.retention ?? defaults.auditRetention)!),
+    gracePeriod: Duration.millis(parseDuration(file.gracePeriod ?? defaults.gracePeriod)!),
+    rules,
+    warnings
+  }
+}
+
+/**
+ * Parses YAML (or JSON, which YAML reads too) text and decodes it.
+ */
+export const parse = (
+  text: string,
+  options: { readonly source: string; readonly baseDir: string }
+): Either.Either<RetentionConfig, ConfigError> => {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true })
+  if (doc.errors.length > 0) {
+    return Either.left(
+      new ConfigError({
+        source: options.source,
+        issues: doc.errors.map((e) => `syntax: ${e.message.split("\n")[0]}`)
+      })
+    )
+  }
+  return decode(doc.toJS() ?? {}, options)
+}
+
+/**
+ * Reads and decodes a configuration file.
+ */
+export const load = (path: string): Effect.Effect<RetentionConfig, ConfigError, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const absolute = NodePath.resolve(path)
+    const text = yield* fs.readFileString(absolute).pipe(
+      Effect.mapError((e) => new ConfigError({ source: path, issues: [`cannot read the file: ${e.message}`] }))
+    )
+    return yield* parse(text, { source: path, baseDir: NodePath.dirname(absolute) })
+  })
+
+/**
+ * The loaded configuration, for the daemon's services.
+ */
+export class Settings extends Context.Tag("@effect-cos/daemon/Settings")<Settings, RetentionConfig>() {
+  static readonly layer = (config: RetentionConfig): Layer.Layer<Settings> => Layer.succeed(Settings, config)
+  /** Loads the file and logs its warnings. */
+  static readonly layerFile = (path: string): Layer.Layer<Settings, ConfigError, FileSystem.FileSystem> =>
+    Layer.effect(
+      Settings,
+      Effect.tap(load(path), (config) => Effect.forEach(config.warnings, (w) => Effect.logWarning(w)))
+    )
+}

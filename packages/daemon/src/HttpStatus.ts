@@ -1,0 +1,121 @@
+/**
+ * The status server (127.0.0.1:9464 by default): `/healthz`, `/readyz`, `/metrics` (Prometheus text) and `/status`
+ * (JSON: rules, next fire time, run in progress, last run). It shows rule settings and counts, never credentials.
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { createServer } from "node:http"
+import { type Rule, Settings } from "./Config.js"
+import * as Metrics from "./Metrics.js"
+import { type RunRecord, State } from "./State.js"
+import { Status } from "./Status.js"
+
+const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString())
+
+export const runJson = (r: RunRecord) => ({
+  id: r.id,
+  trigger: r.trigger,
+  status: r.status,
+  dryRun: r.dryRun,
+  startedAt: iso(r.startedAt),
+  endedAt: iso(r.endedAt),
+  resumedFrom: r.resumedFrom,
+  listed: r.listed,
+  matched: r.matched,
+  deleted: r.deleted,
+  bytes: r.bytes,
+  failed: r.failed,
+  skipped: r.skipped,
+  throttled: r.throttled,
+  error: r.error
+})
+
+/** The public view of a rule: its settings, without credentials. */
+export const ruleJson = (rule: Rule) => ({
+  name: rule.name,
+  enabled: rule.enabled,
+  bucket: rule.bucket,
+  region: rule.region,
+  prefix: rule.prefix,
+  schedule: rule.schedule,
+  timezone: rule.timezone,
+  olderThan: rule.olderThanText ?? null,
+  keepLatest: rule.keepLatest ?? null,
+  versions: rule.versions,
+  dryRun: rule.dryRun,
+  catchUp: rule.catchUp
+})
+
+const make = Effect.gen(function*() {
+  const settings = yield* Settings
+  const state = yield* State
+  const status = yield* Status
+
+  const statusJson = Effect.gen(function*() {
+    const live = yield* status.rules
+    const rules = yield* Effect.forEach(settings.rules, (rule) =>
+      Effect.gen(function*() {
+        const l = live.get(rule.name)
+        const last = yield* state.lastRun(rule.name)
+        const lastSuccess = yield* state.lastSuccess(rule.name)
+        return {
+          ...ruleJson(rule),
+          nextFire: l?.nextFire?.toISOString() ?? null,
+          running: l?.current === undefined ? null : {
+            runId: l.current.runId,
+            startedAt: iso(l.current.startedAt),
+            progress: l.current.progress ?? null
+          },
+          skippedOverlaps: l?.skippedOverlaps ?? 0,
+          lastRun: last === undefined ? null : runJson(last),
+          lastSuccessAt: iso(lastSuccess?.endedAt)
+        }
+      }))
+    return { ready: yield* status.ready, rules }
+  })
+
+  const router = HttpRouter.empty.pipe(
+    HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
+    HttpRouter.get(
+      "/readyz",
+      Effect.map(
+        status.ready,
+        (ready) => ready ? HttpServerResponse.text("ready\n") : HttpServerResponse.text("starting\n", { status: 503 })
+      )
+    ),
+    HttpRouter.get(
+      "/metrics",
+      Effect.map(
+        Metrics.prometheus,
+        (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+      )
+    ),
+    HttpRouter.get("/status", Effect.map(statusJson, (body) => HttpServerResponse.unsafeJson(body)))
+  )
+
+  const server = yield* NodeHttpServer.make(() => createServer(), {
+    host: settings.http.host,
+    port: settings.http.port
+  }).pipe(Effect.orDie)
+  yield* server.serve(router)
+  const address = server.address as HttpServer.TcpAddress
+  yield* Effect.logInfo(`status server listening on http://${address.hostname}:${address.port}`)
+  return { address } as const
+})
+
+export class HttpStatus extends Effect.Service<HttpStatus>()("@effect-cos/daemon/HttpStatus", {
+  scoped: make,
+  dependencies: [State.Default, Status.Default]
+}) {}
+
+/** The status server when the configuration enables it (`http.enabled`, default true). */
+export const layer: Layer.Layer<never, never, Settings | State | Status> = Layer.unwrapEffect(
+  Effect.map(
+    Settings,
+    (settings) => settings.http.enabled ? Layer.discard(HttpStatus.DefaultWithoutDependencies) : Layer.empty
+  )
+)

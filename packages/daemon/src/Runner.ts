@@ -1,0 +1,264 @@
+/**
+ * One run of one rule: resume from the rule's checkpoint, reconcile what an earlier killed run left pending in the
+ * audit, run the deletion engine with hooks that write intent, confirmations and checkpoints to State, record the
+ * outcome (succeeded, failed, interrupted) and update the metrics.
+ */
+import type { Deletion } from "@effect-cos/core"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import { type Rule, Settings } from "./Config.js"
+import * as Metrics from "./Metrics.js"
+import { PurgeError, Purger } from "./Purger.js"
+import { emptyCounts, type RunCounts, type RunRecord, State, type Trigger } from "./State.js"
+import { Status } from "./Status.js"
+
+export interface RunOptions {
+  readonly trigger: Trigger
+  /** Plan only, whatever the rule says. */
+  readonly dryRun?: boolean | undefined
+  /** Keys kept in the summary's sample. */
+  readonly sampleSize?: number | undefined
+}
+
+export interface RunOutcome {
+  readonly run: RunRecord
+  /** Absent when the run failed before the engine summarised it. */
+  readonly summary?: Deletion.Summary | undefined
+}
+
+const countsOf = (s: Deletion.Summary): RunCounts => ({
+  listed: s.listed,
+  matched: s.matched,
+  deleted: s.deleted,
+  bytes: s.bytes,
+  failed: s.failed,
+  skipped: s.skipped,
+  throttled: s.throttled
+})
+
+const failureText = (s: Deletion.Summary) => {
+  const first = s.failures[0]
+  return `${s.failed} key${s.failed === 1 ? "" : "s"} could not be deleted` +
+    (first === undefined ? "" : ` (first: ${first.key}: ${first.code} ${first.message})`)
+}
+
+const make = Effect.gen(function*() {
+  const state = yield* State
+  const purger = yield* Purger
+  const status = yield* Status
+  const settings = yield* Settings
+
+  /**
+   * Pending audit rows of earlier runs of this rule (intent recorded, outcome unknown because the process died):
+   * a key that is gone was deleted, a key still there was not.
+   */
+  const reconcile = (rule: Rule) =>
+    Effect.gen(function*() {
+      const pending = yield* state.pendingAudit(rule.name)
+      if (pending.length === 0) return 0
+      const gone: Array<number> = []
+      const present: Array<number> = []
+      yield* Effect.forEach(pending, (row) =>
+        purger.exists(rule, { bucket: row.bucket, key: row.key, versionId: row.versionId || undefined }).pipe(
+          Effect.tap((exists) =>
+            Effect.sync(() => (exists ? present : gone).push(row.id))
+          )
+        ), { concurrency: 16, discard: true })
+      yield* state.settlePending(gone, present)
+      yield* Effect.logInfo("reconciled the audit of an interrupted run").pipe(
+        Effect.annotateLogs({ confirmed: gone.length, notDeleted: present.length })
+      )
+      return gone.length
+    })
+
+  const run = (rule: Rule, options: RunOptions): Effect.Effect<RunOutcome, PurgeError> =>
+    Effect.gen(function*() {
+      const dryRun = rule.dryRun || options.dryRun === true
+      if (!dryRun) {
+        yield* reconcile(rule).pipe(
+          Effect.catchAll((e) =>
+            Effect.logWarning(`could not reconcile pending audit rows yet: ${e.message}`).pipe(Effect.as(0))
+          )
+        )
+      }
+      const checkpoint = dryRun ? undefined : yield* state.getCheckpoint(rule.name)
+      // a checkpoint outside the rule's prefix belongs to an older version of the rule
+      const startAfter = checkpoint !== undefined && checkpoint.afterKey.startsWith(rule.prefix)
+        ? checkpoint.afterKey
+        : undefined
+      const record = yield* state.startRun({
+        rule: rule.name,
+        trigger: options.trigger,
+        dryRun,
+        resumedFrom: startAfter
+      })
+      const ctx = { id: record.id, rule: rule.name, bucket: rule.bucket }
+      const counts = yield* Ref.make<RunCounts>(emptyCounts)
+      const reportedThrottles = yield* Ref.make(0)
+      const startedAt = record.startedAt
+      yield* status.update(rule.name, (live) => ({ ...live, current: { runId: record.id, startedAt } }))
+      yield* Metrics.setRunning(rule.name, true)
+      yield* Effect.logInfo(
+        startAfter === undefined ? "run started" : `run started, resuming after ${JSON.stringify(startAfter)}`
+      ).pipe(Effect.annotateLogs({ run: record.id, trigger: options.trigger, dryRun }))
+
+      const throttles = (total: number) =>
+        Effect.flatMap(
+          Ref.getAndSet(reportedThrottles, total),
+          (before) => total > before ? Metrics.recordThrottled(rule.name, total - before) : Effect.void
+        )
+
+      const hooks = dryRun ? {} : {
+        onBatchStart: (batch: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>) =>
+          state.recordIntent(ctx, batch),
+        onDeleted: (deleted: ReadonlyArray<Deletion.Deleted>) =>
+          Effect.gen(function*() {
+            yield* state.confirmDeleted(ctx, deleted)
+            const bytes = deleted.reduce((n, d) => n + (d.size ?? 0), 0)
+            yield* Ref.update(counts, (c) => ({ ...c, deleted: c.deleted + deleted.length, bytes: c.bytes + bytes }))
+            yield* Metrics.recordDeleted(rule.name, deleted.length, bytes)
+          }),
+        onCheckpoint: (afterKey: string) => state.saveCheckpoint(rule.name, record.id, afterKey)
+      }
+      const onProgress = (p: Deletion.Progress) =>
+        Effect.gen(function*() {
+          yield* Ref.update(counts, (c) => ({
+            ...c,
+            listed: p.listed,
+            matched: p.matched,
+            failed: p.failed,
+            throttled: p.throttled
+          }))
+          yield* throttles(p.throttled)
+          yield* status.update(
+            rule.name,
+            (live) => ({ ...live, current: { runId: record.id, startedAt, progress: p } })
+          )
+        })
+
+      const finish = (exit: Exit.Exit<Deletion.Summary, PurgeError>) =>
+        Effect.gen(function*() {
+          const now = yield* Clock.currentTimeMillis
+          const seconds = (now - startedAt) / 1000
+          let outcome: RunRecord["status"]
+          if (Exit.isSuccess(exit)) {
+            const summary = exit.value
+            const c = countsOf(summary)
+            yield* throttles(summary.throttled)
+            outcome = summary.stoppedBy === "interrupted" ? "interrupted" : summary.failed > 0 ? "failed" : "succeeded"
+            yield* state.finishRun(record.id, outcome, c, outcome === "failed" ? failureText(summary) : undefined)
+            if (outcome !== "interrupted" && !dryRun) {
+              // every outcome is known: leftover intent rows are keys that were not deleted
+              yield* state.dropPending(record.id)
+              if (outcome === "succeeded") yield* state.clearCheckpoint(rule.name)
+            }
+            if (summary.failed > 0) yield* Metrics.recordFailed(rule.name, summary.failed)
+            yield* Effect.logInfo(`run ${outcome}`).pipe(
+              Effect.annotateLogs({
+                run: record.id,
+                listed: c.listed,
+                matched: c.matched,
+                deleted: c.deleted,
+                bytes: c.bytes,
+                failed: c.failed,
+                skipped: c.skipped,
+                seconds
+              })
+            )
+          } else {
+            const c = yield* Ref.get(counts)
+            const interrupted = Exit.isInterrupted(exit)
+            outcome = interrupted ? "interrupted" : "failed"
+            const error = interrupted
+              ? "interrupted (the daemon is stopping); the next run resumes from the checkpoint"
+              : Option.match(Cause.failureOption(exit.cause), {
+                onSome: (e) => e.message,
+                onNone: () => `unexpected error: ${Cause.squash(exit.cause)}`
+              })
+            yield* state.finishRun(record.id, outcome, c, error)
+            if (interrupted) yield* Effect.logWarning("run interrupted").pipe(Effect.annotateLogs({ run: record.id }))
+            else yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
+          }
+          yield* Metrics.recordRun(rule.name, outcome, seconds)
+          if (outcome === "succeeded") yield* Metrics.recordSuccessAt(rule.name, Math.floor(now / 1000))
+          yield* Metrics.setRunning(rule.name, false)
+          yield* status.update(rule.name, (live) => ({ ...live, current: undefined }))
+        })
+
+      const exit = yield* purger.purge({
+        rule,
+        dryRun,
+        startAfter,
+        gracePeriod: settings.gracePeriod,
+        sampleSize: options.sampleSize,
+        hooks: { ...hooks, onProgress }
+      }).pipe(Effect.onExit(finish), Effect.exit)
+      const final = (yield* state.getRun(record.id)) ?? record
+      if (Exit.isSuccess(exit)) return { run: final, summary: exit.value }
+      return yield* exit
+    }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
+
+  /** At start: runs a dead process left `running` are recorded as interrupted. */
+  const recover = Effect.gen(function*() {
+    const abandoned = yield* state.markAbandoned
+    if (abandoned.length > 0) {
+      yield* Effect.logWarning(`${abandoned.length} run(s) were left unfinished by a stopped daemon`).pipe(
+        Effect.annotateLogs({ runs: abandoned.join(",") })
+      )
+    }
+    const pruned = yield* state.pruneAudit(Duration.toMillis(settings.auditRetention))
+    if (pruned > 0) yield* Effect.logInfo(`pruned ${pruned} audit rows past the audit retention period`)
+    return abandoned
+  })
+
+  return { run, reconcile, recover } as const
+})
+
+export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner", {
+  effect: make,
+  dependencies: [State.Default, Purger.Default, Status.Default]
+}) {
+  /** A stand-in for scheduler tests: each run takes `duration` of (test) clock time and succeeds. */
+  static readonly Test = (options: {
+    readonly duration: Duration.DurationInput
+    readonly calls: Ref.Ref<ReadonlyArray<{ readonly rule: string; readonly trigger: Trigger; readonly at: number }>>
+  }): Layer.Layer<Runner> =>
+    Layer.succeed(
+      Runner,
+      Runner.make({
+        run: (rule, runOptions) =>
+          Effect.gen(function*() {
+            const at = yield* Clock.currentTimeMillis
+            yield* Ref.update(
+              options.calls,
+              (calls) => [...calls, { rule: rule.name, trigger: runOptions.trigger, at }]
+            )
+            yield* Effect.sleep(options.duration)
+            const now = yield* Clock.currentTimeMillis
+            const run: RunRecord = {
+              ...emptyCounts,
+              id: 0,
+              rule: rule.name,
+              trigger: runOptions.trigger,
+              dryRun: false,
+              startedAt: at,
+              endedAt: now,
+              status: "succeeded",
+              resumedFrom: null,
+              error: null
+            }
+            return { run }
+          }),
+        reconcile: () => Effect.succeed(0),
+        recover: Effect.succeed([])
+      })
+    )
+}
+
+export { PurgeError }

@@ -1,0 +1,133 @@
+/**
+ * Fires each enabled rule on its cron schedule. croner computes the next fire time in the rule's time zone; the
+ * waiting is an Effect sleep on the Clock (so TestClock drives it). A rule whose run is still going is not started
+ * again (logged and counted). At start, a rule left with a checkpoint by an interrupted run resumes at once, and a
+ * rule with `catchUp: true` whose last scheduled time passed while the daemon was down runs once.
+ */
+import { Cron } from "croner"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Ref from "effect/Ref"
+import { type Rule, Settings } from "./Config.js"
+import * as Metrics from "./Metrics.js"
+import { Runner } from "./Runner.js"
+import { State, type Trigger } from "./State.js"
+import { Status } from "./Status.js"
+
+/** The first fire time strictly after `from`, in the rule's time zone. */
+export const nextFire = (rule: Pick<Rule, "schedule" | "timezone">, from: Date): Date | undefined =>
+  new Cron(rule.schedule, { timezone: rule.timezone, paused: true }).nextRun(from) ?? undefined
+
+/** The last fire time at or before `at`. */
+export const previousFire = (rule: Pick<Rule, "schedule" | "timezone">, at: Date): Date | undefined =>
+  new Cron(rule.schedule, { timezone: rule.timezone, paused: true }).previousRuns(1, at)[0]
+
+/** Why a rule runs at start, if it does. */
+export const startupTrigger = (
+  rule: Rule,
+  now: Date,
+  history: {
+    readonly lastRun?: { readonly startedAt: number; readonly status: string } | undefined
+    readonly checkpoint?: { readonly runId: number } | undefined
+  }
+): Trigger | undefined => {
+  if (!rule.enabled) return undefined
+  if (history.checkpoint !== undefined && history.lastRun?.status === "interrupted" && !rule.dryRun) return "resume"
+  if (rule.catchUp && history.lastRun !== undefined) {
+    const missed = previousFire(rule, now)
+    if (missed !== undefined && missed.getTime() > history.lastRun.startedAt) return "catch-up"
+  }
+  return undefined
+}
+
+const make = Effect.gen(function*() {
+  const settings = yield* Settings
+  const runner = yield* Runner
+  const state = yield* State
+  const status = yield* Status
+  const scope = yield* Effect.scope
+  const running = yield* Ref.make<ReadonlySet<string>>(new Set())
+
+  /** Starts a run unless one of the same rule is going; does not wait for it. */
+  const fire = (rule: Rule, trigger: Trigger) =>
+    Effect.gen(function*() {
+      const acquired = yield* Ref.modify(running, (set) =>
+        set.has(rule.name) ? [false, set] as const : [true, new Set(set).add(rule.name)] as const)
+      if (!acquired) {
+        yield* Effect.logWarning("skipped a scheduled run: the previous run of this rule is still going").pipe(
+          Effect.annotateLogs({ rule: rule.name, trigger })
+        )
+        yield* Metrics.recordOverlap(rule.name)
+        yield* status.update(rule.name, (live) => ({ ...live, skippedOverlaps: live.skippedOverlaps + 1 }))
+        return false
+      }
+      yield* runner.run(rule, { trigger }).pipe(
+        Effect.catchAll(() =>
+          Effect.void
+        ), // recorded and logged by the runner
+        Effect.ensuring(Ref.update(running, (set) => {
+          const next = new Set(set)
+          next.delete(rule.name)
+          return next
+        })),
+        Effect.forkIn(scope)
+      )
+      return true
+    })
+
+  const loop = (rule: Rule) =>
+    Effect.gen(function*() {
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const next = nextFire(rule, new Date(now))
+        yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
+        if (next === undefined) {
+          yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
+          return
+        }
+        yield* Effect.sleep(Math.max(0, next.getTime() - now))
+        yield* fire(rule, "schedule")
+      }
+    }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
+
+  yield* runner.recover
+  const now = new Date(yield* Clock.currentTimeMillis)
+  for (const rule of settings.rules) {
+    if (!rule.enabled) {
+      yield* Effect.logInfo("rule disabled").pipe(Effect.annotateLogs({ rule: rule.name }))
+      continue
+    }
+    const trigger = startupTrigger(rule, now, {
+      lastRun: yield* state.lastRun(rule.name),
+      checkpoint: yield* state.getCheckpoint(rule.name)
+    })
+    if (trigger !== undefined) yield* fire(rule, trigger)
+    yield* Effect.forkIn(loop(rule), scope)
+  }
+  yield* status.setReady(true)
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* status.setReady(false)
+      const going = yield* Ref.get(running)
+      if (going.size > 0) {
+        yield* Effect.logInfo(
+          `stopping: no new runs; waiting up to ${settings.gracePeriod} for in-flight batches of ${
+            Array.from(going).join(", ")
+          }`
+        )
+      }
+    })
+  )
+  yield* Effect.logInfo(`scheduler started with ${settings.rules.filter((r) => r.enabled).length} rule(s)`)
+
+  return {
+    /** Starts a run now (overlap-protected); false if one is already going. */
+    fire,
+    running: Ref.get(running)
+  } as const
+})
+
+export class Scheduler extends Effect.Service<Scheduler>()("@effect-cos/daemon/Scheduler", {
+  scoped: make,
+  dependencies: [Runner.Default, State.Default, Status.Default]
+}) {}

@@ -1,0 +1,431 @@
+/**
+ * The daemon's durable state in SQLite (`@effect/sql`): runs, checkpoints (the listing position of an unfinished run)
+ * and the audit of every deleted key or version.
+ *
+ * Audit exactly-once: `recordIntent` writes a batch's keys as `pending` before the batch is sent, `confirmDeleted`
+ * turns the confirmed ones into `deleted` rows in one transaction per batch, and rows are unique per
+ * (run, key, version). Whatever a SIGKILL leaves `pending` is reconciled later by asking COS (see Runner).
+ */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { Settings } from "./Config.js"
+
+export type RunStatus = "running" | "succeeded" | "failed" | "interrupted"
+
+/** Why a run was started. */
+export type Trigger = "schedule" | "catch-up" | "once" | "resume"
+
+export interface RunCounts {
+  readonly listed: number
+  readonly matched: number
+  readonly deleted: number
+  readonly bytes: number
+  readonly failed: number
+  readonly skipped: number
+  readonly throttled: number
+}
+
+export const emptyCounts: RunCounts = {
+  listed: 0,
+  matched: 0,
+  deleted: 0,
+  bytes: 0,
+  failed: 0,
+  skipped: 0,
+  throttled: 0
+}
+
+export interface RunRecord extends RunCounts {
+  readonly id: number
+  readonly rule: string
+  readonly trigger: Trigger
+  readonly dryRun: boolean
+  readonly startedAt: number
+  readonly endedAt: number | null
+  readonly status: RunStatus
+  /** The checkpoint the run started from, if it resumed an unfinished run. */
+  readonly resumedFrom: string | null
+  readonly error: string | null
+}
+
+export interface Checkpoint {
+  readonly runId: number
+  readonly afterKey: string
+}
+
+export interface AuditRow {
+  readonly id: number
+  readonly runId: number
+  readonly rule: string
+  readonly bucket: string
+  readonly key: string
+  /** `""` when the delete named no version. */
+  readonly versionId: string
+  readonly size: number | null
+  readonly deleteMarker: boolean
+  readonly state: "pending" | "deleted"
+  readonly deletedAt: number | null
+}
+
+export interface Confirmed {
+  readonly key: string
+  readonly versionId?: string | undefined
+  readonly size?: number | undefined
+  readonly deleteMarkerCreated: boolean
+}
+
+const migrations = Migrator.fromRecord({
+  "0001_init": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE runs (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      rule TEXT NOT NULL,
+      trigger TEXT NOT NULL,
+      dry_run INTEGER NOT NULL DEFAULT 0,
+      started_at INTEGER NOT NULL,
+      ended_at INTEGER,
+      status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+      resumed_from TEXT,
+      listed INTEGER NOT NULL DEFAULT 0,
+      matched INTEGER NOT NULL DEFAULT 0,
+      deleted INTEGER NOT NULL DEFAULT 0,
+      bytes INTEGER NOT NULL DEFAULT 0,
+      failed INTEGER NOT NULL DEFAULT 0,
+      skipped INTEGER NOT NULL DEFAULT 0,
+      throttled INTEGER NOT NULL DEFAULT 0,
+      error TEXT
+    )`
+    yield* sql`CREATE INDEX runs_by_rule ON runs (rule, started_at)`
+    yield* sql`CREATE TABLE checkpoints (
+      rule TEXT PRIMARY KEY,
+      run_id INTEGER NOT NULL REFERENCES runs (id),
+      after_key TEXT NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`
+    yield* sql`CREATE TABLE audit (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      run_id INTEGER NOT NULL REFERENCES runs (id),
+      rule TEXT NOT NULL,
+      bucket TEXT NOT NULL,
+      key TEXT NOT NULL,
+      version_id TEXT NOT NULL DEFAULT '',
+      size INTEGER,
+      delete_marker INTEGER NOT NULL DEFAULT 0,
+      state TEXT NOT NULL CHECK (state IN ('pending', 'deleted')),
+      deleted_at INTEGER,
+      UNIQUE (run_id, key, version_id)
+    )`
+    yield* sql`CREATE INDEX audit_pending ON audit (run_id) WHERE state = 'pending'`
+    yield* sql`CREATE INDEX audit_by_time ON audit (deleted_at)`
+  })
+})
+
+interface RunRow {
+  readonly id: number
+  readonly rule: string
+  readonly trigger: string
+  readonly dry_run: number
+  readonly started_at: number
+  readonly ended_at: number | null
+  readonly status: string
+  readonly resumed_from: string | null
+  readonly listed: number
+  readonly matched: number
+  readonly deleted: number
+  readonly bytes: number
+  readonly failed: number
+  readonly skipped: number
+  readonly throttled: number
+  readonly error: string | null
+}
+
+const toRun = (r: RunRow): RunRecord => ({
+  id: r.id,
+  rule: r.rule,
+  trigger: r.trigger as Trigger,
+  dryRun: r.dry_run === 1,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+  status: r.status as RunStatus,
+  resumedFrom: r.resumed_from,
+  listed: r.listed,
+  matched: r.matched,
+  deleted: r.deleted,
+  bytes: r.bytes,
+  failed: r.failed,
+  skipped: r.skipped,
+  throttled: r.throttled,
+  error: r.error
+})
+
+interface AuditDbRow {
+  readonly id: number
+  readonly run_id: number
+  readonly rule: string
+  readonly bucket: string
+  readonly key: string
+  readonly version_id: string
+  readonly size: number | null
+  readonly delete_marker: number
+  readonly state: string
+  readonly deleted_at: number | null
+}
+
+const toAudit = (r: AuditDbRow): AuditRow => ({
+  id: r.id,
+  runId: r.run_id,
+  rule: r.rule,
+  bucket: r.bucket,
+  key: r.key,
+  versionId: r.version_id,
+  size: r.size,
+  deleteMarker: r.delete_marker === 1,
+  state: r.state as AuditRow["state"],
+  deletedAt: r.deleted_at
+})
+
+// SQLite caps bound parameters per statement; 100 rows x 8 columns stays far below it.
+const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" })
+  const orDie = <A>(effect: Effect.Effect<A, SqlError>) => Effect.orDie(effect)
+
+  const startRun = (input: {
+    readonly rule: string
+    readonly trigger: Trigger
+    readonly dryRun: boolean
+    readonly resumedFrom?: string | undefined
+  }) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<RunRow>`INSERT INTO runs ${
+        sql.insert({
+          rule: input.rule,
+          trigger: input.trigger,
+          dry_run: input.dryRun ? 1 : 0,
+          started_at: now,
+          status: "running",
+          resumed_from: input.resumedFrom ?? null
+        })
+      } RETURNING *`
+      return toRun(rows[0]!)
+    }).pipe(orDie)
+
+  const finishRun = (
+    id: number,
+    status: Exclude<RunStatus, "running">,
+    counts: RunCounts,
+    error?: string | undefined
+  ) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`UPDATE runs SET ${
+        sql.update({
+          status,
+          ended_at: now,
+          listed: counts.listed,
+          matched: counts.matched,
+          deleted: counts.deleted,
+          bytes: counts.bytes,
+          failed: counts.failed,
+          skipped: counts.skipped,
+          throttled: counts.throttled,
+          error: error ?? null
+        })
+      } WHERE id = ${id}`
+    }).pipe(orDie)
+
+  /** Runs left `running` by a process that died: recorded as interrupted. Returns their ids. */
+  const markAbandoned = Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    const rows = yield* sql<{ id: number }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
+      error = 'the daemon stopped before recording the end of this run'
+      WHERE status = 'running' RETURNING id`
+    return rows.map((r) => r.id)
+  }).pipe(orDie)
+
+  const getRun = (id: number) =>
+    sql<RunRow>`SELECT * FROM runs WHERE id = ${id}`.pipe(
+      Effect.map((rows) => rows[0] === undefined ? undefined : toRun(rows[0])),
+      orDie
+    )
+
+  const lastRun = (rule: string) =>
+    sql<RunRow>`SELECT * FROM runs WHERE rule = ${rule} ORDER BY started_at DESC, id DESC LIMIT 1`.pipe(
+      Effect.map((rows) => rows[0] === undefined ? undefined : toRun(rows[0])),
+      orDie
+    )
+
+  const lastSuccess = (rule: string) =>
+    sql<RunRow>`SELECT * FROM runs WHERE rule = ${rule} AND status = 'succeeded'
+      ORDER BY started_at DESC, id DESC LIMIT 1`.pipe(
+      Effect.map((rows) => rows[0] === undefined ? undefined : toRun(rows[0])),
+      orDie
+    )
+
+  const recentRuns = (options: { readonly limit: number; readonly rule?: string | undefined }) =>
+    (options.rule === undefined
+      ? sql<RunRow>`SELECT * FROM runs ORDER BY started_at DESC, id DESC LIMIT ${options.limit}`
+      : sql<RunRow>`SELECT * FROM runs WHERE rule = ${options.rule}
+          ORDER BY started_at DESC, id DESC LIMIT ${options.limit}`).pipe(
+        Effect.map((rows) => rows.map(toRun)),
+        orDie
+      )
+
+  const saveCheckpoint = (rule: string, runId: number, afterKey: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* sql`INSERT INTO checkpoints (rule, run_id, after_key, updated_at)
+        VALUES (${rule}, ${runId}, ${afterKey}, ${now})
+        ON CONFLICT (rule) DO UPDATE SET run_id = excluded.run_id, after_key = excluded.after_key,
+          updated_at = excluded.updated_at`
+    }).pipe(orDie)
+
+  const getCheckpoint = (rule: string) =>
+    sql<{ run_id: number; after_key: string }>`SELECT run_id, after_key FROM checkpoints WHERE rule = ${rule}`.pipe(
+      Effect.map((rows): Checkpoint | undefined =>
+        rows[0] === undefined ? undefined : { runId: rows[0].run_id, afterKey: rows[0].after_key }
+      ),
+      orDie
+    )
+
+  const clearCheckpoint = (rule: string) => orDie(sql`DELETE FROM checkpoints WHERE rule = ${rule}`)
+
+  const recordIntent = (
+    run: { readonly id: number; readonly rule: string; readonly bucket: string },
+    objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>
+  ) =>
+    Effect.forEach(chunks(objects, 100), (chunk) =>
+      sql`INSERT OR IGNORE INTO audit ${
+        sql.insert(chunk.map((o) => ({
+          run_id: run.id,
+          rule: run.rule,
+          bucket: run.bucket,
+          key: o.key,
+          version_id: o.versionId ?? "",
+          state: "pending"
+        })))
+      }`, { discard: true }).pipe(sql.withTransaction, orDie)
+
+  const confirmDeleted = (
+    run: { readonly id: number; readonly rule: string; readonly bucket: string },
+    deleted: ReadonlyArray<Confirmed>
+  ) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      yield* Effect.forEach(chunks(deleted, 100), (chunk) =>
+        sql`INSERT INTO audit ${
+          sql.insert(chunk.map((d) => ({
+            run_id: run.id,
+            rule: run.rule,
+            bucket: run.bucket,
+            key: d.key,
+            // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
+            version_id: d.deleteMarkerCreated ? "" : d.versionId ?? "",
+            size: d.size ?? null,
+            delete_marker: d.deleteMarkerCreated ? 1 : 0,
+            state: "deleted",
+            deleted_at: now
+          })))
+        } ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
+            size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
+            deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`, { discard: true })
+    }).pipe(sql.withTransaction, orDie)
+
+  /** Intent rows whose run has ended (a run still going owns its own). */
+  const pendingAudit = (rule?: string | undefined) =>
+    (rule === undefined
+      ? sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
+          WHERE a.state = 'pending' AND r.status <> 'running' ORDER BY a.id`
+      : sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
+          WHERE a.state = 'pending' AND r.status <> 'running' AND a.rule = ${rule} ORDER BY a.id`).pipe(
+        Effect.map((rows) => rows.map(toAudit)),
+        orDie
+      )
+
+  /** Settles pending rows: `gone` ones become deleted (at now), `present` ones are dropped. */
+  const settlePending = (gone: ReadonlyArray<number>, present: ReadonlyArray<number>) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      for (const chunk of chunks(gone, 500)) {
+        yield* sql`UPDATE audit SET state = 'deleted', deleted_at = ${now} WHERE ${sql.in("id", chunk)}`
+      }
+      for (const chunk of chunks(present, 500)) {
+        yield* sql`DELETE FROM audit WHERE state = 'pending' AND ${sql.in("id", chunk)}`
+      }
+    }).pipe(sql.withTransaction, orDie)
+
+  /** After a run whose every outcome is known, pending rows are keys that were not deleted. */
+  const dropPending = (runId: number) => orDie(sql`DELETE FROM audit WHERE run_id = ${runId} AND state = 'pending'`)
+
+  const audit = (options: { readonly runId?: number | undefined; readonly rule?: string | undefined } = {}) =>
+    sql<AuditDbRow>`SELECT * FROM audit WHERE ${
+      sql.and([
+        options.runId === undefined ? sql`1 = 1` : sql`run_id = ${options.runId}`,
+        options.rule === undefined ? sql`1 = 1` : sql`rule = ${options.rule}`
+      ])
+    } ORDER BY id`.pipe(Effect.map((rows) => rows.map(toAudit)), orDie)
+
+  /** Deletes audit rows older than the retention period; returns how many. */
+  const pruneAudit = (retentionMs: number) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<{ id: number }>`DELETE FROM audit WHERE state = 'deleted'
+        AND deleted_at < ${now - retentionMs} RETURNING id`
+      return rows.length
+    }).pipe(orDie)
+
+  return {
+    startRun,
+    finishRun,
+    markAbandoned,
+    getRun,
+    lastRun,
+    lastSuccess,
+    recentRuns,
+    saveCheckpoint,
+    getCheckpoint,
+    clearCheckpoint,
+    recordIntent,
+    confirmDeleted,
+    pendingAudit,
+    settlePending,
+    dropPending,
+    audit,
+    pruneAudit
+  } as const
+})
+
+/** SQLite at the configured path (its directory is created), migrated at start. */
+export const layerSqlite = (filename: string): Layer.Layer<SqlClient.SqlClient> =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    if (filename !== ":memory:") NodeFs.mkdirSync(NodePath.dirname(filename), { recursive: true })
+    return SqliteClient.layer({ filename })
+  })).pipe(Layer.orDie)
+
+const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) => layerSqlite(s.state)))
+
+export class State extends Effect.Service<State>()("@effect-cos/daemon/State", {
+  effect: make.pipe(Effect.orDie),
+  dependencies: [SqlFromSettings]
+}) {
+  /** A fresh in-memory database. */
+  static readonly Test: Layer.Layer<State> = State.DefaultWithoutDependencies.pipe(
+    Layer.provide(layerSqlite(":memory:"))
+  )
+  static readonly layerFile = (filename: string): Layer.Layer<State> =>
+    State.DefaultWithoutDependencies.pipe(Layer.provide(layerSqlite(filename)))
+}
