@@ -1,0 +1,625 @@
+import { Signer } from "@effect-cos/core"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { createHash } from "node:crypto"
+import type * as Faults from "../Faults.js"
+import { MalformedXml, parseDelete, parseXml } from "./deleteXml.js"
+import type { FaultState, StatsState } from "./faults.js"
+import type { Bucket, StoreImpl, Version } from "./store.js"
+import { utf8Length } from "./utf8.js"
+
+/** A request as the fake sees it: header names lower-case, `url` = raw path + query as sent. */
+export interface FakeRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly body: Uint8Array
+}
+
+export type FakeResponse =
+  | {
+    readonly _tag: "Response"
+    readonly status: number
+    readonly headers: Record<string, string>
+    readonly body: string | Uint8Array
+  }
+  | { readonly _tag: "Reset" }
+  | { readonly _tag: "Timeout" }
+
+export interface FakeCredential {
+  readonly secretId: string
+  readonly secretKey: Redacted.Redacted<string> | string
+  /** Temporary credentials: requests must carry this `x-cos-security-token`. */
+  readonly securityToken?: Redacted.Redacted<string> | string | undefined
+}
+
+export interface HandlerConfig {
+  readonly store: StoreImpl
+  readonly credentials: ReadonlyArray<FakeCredential>
+  readonly auth: boolean
+  readonly defaultBucket: string | undefined
+  readonly faults: FaultState
+  readonly stats: StatsState
+  readonly statsEndpoint: boolean
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// XML helpers (string concatenation: list pages are the hot path, cos-api.md §3 element order)
+// ---------------------------------------------------------------------------------------------------------------
+
+const XML_DECL = "<?xml version='1.0' encoding='utf-8' ?>\n"
+const needsEscape = /[&<>"']/
+export const xmlEscape = (s: string): string =>
+  needsEscape.test(s) ?
+    s.replace(/[&<>"']/g, (c) =>
+      c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&apos;") :
+    s
+
+/** encoding-type=url: the path encoder of cos-api.md §1 with `/` kept. */
+const urlEncodeKey = (s: string): string => Signer.encode(s).replace(/%2F/g, "/")
+
+const el = (name: string, value: string) => value === "" ? `<${name}></${name}>` : `<${name}>${value}</${name}>`
+
+let lastIsoMs = NaN
+let lastIso = ""
+const iso = (ms: number): string => {
+  if (ms !== lastIsoMs) {
+    lastIsoMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
+}
+
+const ownerXml = (bucket: string): string => {
+  const appId = bucket.slice(bucket.lastIndexOf("-") + 1)
+  return `<Owner><ID>${appId}</ID><DisplayName>${appId}</DisplayName></Owner>`
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// request parsing
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Plain percent-decoding: `+` stays `+` (cos-api.md §2 "Fake-server verification"). */
+const pctDecode = (s: string): string => (s.includes("%") ? decodeURIComponent(s) : s)
+
+const parseQuery = (raw: string): Array<readonly [string, string]> => {
+  if (raw === "") return []
+  const out: Array<readonly [string, string]> = []
+  for (const part of raw.split("&")) {
+    if (part === "") continue
+    const i = part.indexOf("=")
+    out.push(i < 0 ? [pctDecode(part), ""] : [pctDecode(part.slice(0, i)), pctDecode(part.slice(i + 1))])
+  }
+  return out
+}
+
+const hostRe = /^([a-z0-9-]+-[0-9]+)\.cos\.[a-z0-9-]+\.[^:]+(?::[0-9]+)?$/
+
+const operationOf = (method: string, isBucket: boolean, query: Map<string, string>): Faults.Operation => {
+  if (isBucket) {
+    switch (method) {
+      case "GET":
+        if (query.has("versions")) return "ListObjectVersions"
+        if (query.has("versioning")) return "GetBucketVersioning"
+        return query.size === 0 || !hasSubresource(query) ? "ListObjects" : "Unknown"
+      case "HEAD":
+        return "HeadBucket"
+      case "PUT":
+        return query.has("versioning") ? "PutBucketVersioning" : "Unknown"
+      case "POST":
+        return query.has("delete") ? "DeleteObjects" : "Unknown"
+    }
+    return "Unknown"
+  }
+  switch (method) {
+    case "GET":
+      return "GetObject"
+    case "HEAD":
+      return "HeadObject"
+    case "PUT":
+      return "PutObject"
+    case "DELETE":
+      return "DeleteObject"
+  }
+  return "Unknown"
+}
+
+const listParams = new Set(["prefix", "delimiter", "marker", "max-keys", "encoding-type"])
+const hasSubresource = (query: Map<string, string>) => {
+  for (const k of query.keys()) {
+    if (!listParams.has(k) && !k.startsWith("q-") && k !== "x-cos-security-token") return true
+  }
+  return false
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// responses
+// ---------------------------------------------------------------------------------------------------------------
+
+let requestCounter = 0
+const newRequestId = (now: number) =>
+  Buffer.from(`${Math.floor(now / 1000).toString(16)}_${(++requestCounter).toString(16)}_fake`).toString("base64")
+
+class Ctx {
+  readonly requestId: string
+  code: string | undefined
+  keys: number | undefined
+  constructor(readonly now: number, readonly method: string, readonly resource: string) {
+    this.requestId = newRequestId(now)
+  }
+  headers(extra?: Record<string, string>): Record<string, string> {
+    return {
+      "date": new Date(this.now).toUTCString(),
+      "server": "tencent-cos",
+      "x-cos-request-id": this.requestId,
+      ...extra
+    }
+  }
+  ok(status: number, body: string | Uint8Array, extra?: Record<string, string>): FakeResponse {
+    const h = this.headers(extra)
+    if (typeof body === "string" && body !== "") h["content-type"] ??= "application/xml"
+    if (h["content-length"] === undefined) {
+      h["content-length"] = String(typeof body === "string" ? Buffer.byteLength(body) : body.length)
+    }
+    return { _tag: "Response", status, headers: h, body: this.method === "HEAD" ? "" : body }
+  }
+  error(status: number, code: string, message: string, extra?: Record<string, string>): FakeResponse {
+    this.code = code
+    const traceId = Buffer.from(`${this.requestId}-trace`).toString("base64")
+    const h = this.headers({ "x-cos-trace-id": traceId, ...extra })
+    // HEAD answers carry no body (cos-api.md §4).
+    if (this.method === "HEAD") return { _tag: "Response", status, headers: { ...h, "content-length": "0" }, body: "" }
+    const body = `${XML_DECL}<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message>` +
+      `<Resource>${xmlEscape(this.resource)}</Resource><RequestId>${this.requestId}</RequestId>` +
+      `<TraceId>${traceId}</TraceId></Error>`
+    h["content-type"] = "application/xml"
+    h["content-length"] = String(Buffer.byteLength(body))
+    return { _tag: "Response", status, headers: h, body }
+  }
+  fault(f: Faults.Fault): FakeResponse {
+    switch (f) {
+      case "Reset":
+        return { _tag: "Reset" }
+      case "Timeout":
+        return { _tag: "Timeout" }
+      case "SlowDown":
+        return this.error(503, "SlowDown", "Please reduce your request rate.")
+      case "ServiceUnavailable":
+        return this.error(503, "ServiceUnavailable", "Service is unavailable. Please retry.")
+      case "InternalError":
+        return this.error(500, "InternalError", "We encountered an internal error. Please try again.")
+    }
+  }
+}
+
+const md5Base64 = (b: Uint8Array) => createHash("md5").update(b).digest("base64")
+
+// ---------------------------------------------------------------------------------------------------------------
+// the handler
+// ---------------------------------------------------------------------------------------------------------------
+
+export const makeHandler = (cfg: HandlerConfig) => {
+  const credentialsById = new Map(cfg.credentials.map((c) => [c.secretId, c] as const))
+
+  const verify = (
+    ctx: Ctx,
+    req: FakeRequest,
+    path: string,
+    query: ReadonlyArray<readonly [string, string]>
+  ): FakeResponse | undefined => {
+    const header = req.headers["authorization"]
+    let parsed: Signer.ParsedAuthorization | undefined
+    let presigned = false
+    if (header !== undefined && header !== "") {
+      parsed = Signer.parseAuthorization(header)
+    } else if (query.some(([k]) => k === "q-sign-algorithm" || k === "q-ak" || k === "q-signature")) {
+      presigned = true
+      parsed = Signer.fromFields(new Map(query.filter(([k]) => k.startsWith("q-"))))
+    } else {
+      return ctx.error(403, "AccessDenied", "Access Denied.")
+    }
+    if (parsed === undefined || parsed.algorithm !== "sha1") {
+      return ctx.error(403, "AccessDenied", "Authorization format is invalid.")
+    }
+    const cred = credentialsById.get(parsed.secretId)
+    if (cred === undefined) {
+      return ctx.error(403, "InvalidAccessKeyId", "The Access Key Id you provided does not exist in our records.")
+    }
+    const nowSec = Math.floor(ctx.now / 1000)
+    if (
+      nowSec < parsed.signTime.start || nowSec > parsed.signTime.end || nowSec < parsed.keyTime.start ||
+      nowSec > parsed.keyTime.end
+    ) return ctx.error(403, "AccessDenied", "Request has expired")
+    if (cred.securityToken !== undefined) {
+      const sent = req.headers["x-cos-security-token"] ?? query.find(([k]) => k === "x-cos-security-token")?.[1]
+      if (sent === undefined || sent === "") {
+        return ctx.error(403, "InvalidAccessKeyId", "Temporary credentials need x-cos-security-token.")
+      }
+      const expected = typeof cred.securityToken === "string" ?
+        cred.securityToken :
+        Redacted.value(cred.securityToken)
+      if (sent !== expected) return ctx.error(403, "AccessDenied", "The security token is invalid.")
+    }
+    const mismatch = () =>
+      ctx.error(
+        403,
+        "SignatureDoesNotMatch",
+        "The request signature we calculated does not match the signature you provided. Check your key and signing method."
+      )
+    const headers: Array<readonly [string, string]> = []
+    for (const name of parsed.headerList) {
+      const v = req.headers[name]
+      if (v === undefined) return mismatch()
+      headers.push([name, v])
+    }
+    const params: Array<readonly [string, string]> = []
+    if (parsed.urlParamList.length > 0) {
+      const byName = new Map<string, readonly [string, string]>()
+      for (const kv of query) {
+        if (presigned && kv[0].startsWith("q-")) continue
+        byName.set(Signer.encode(kv[0]).toLowerCase(), kv)
+      }
+      for (const name of parsed.urlParamList) {
+        const kv = byName.get(name)
+        if (kv === undefined) return mismatch()
+        params.push(kv)
+      }
+    }
+    const expected = Signer.sign({
+      method: req.method,
+      path,
+      query: params,
+      headers,
+      exactHeaders: parsed.headerList,
+      keyTime: parsed.keyTime,
+      secretId: cred.secretId,
+      secretKey: cred.secretKey
+    }).signature
+    return expected === parsed.signature ? undefined : mismatch()
+  }
+
+  const listObjects = (ctx: Ctx, bucket: Bucket, q: Map<string, string>): FakeResponse => {
+    const encodingType = q.get("encoding-type")
+    if (encodingType !== undefined && encodingType !== "url") {
+      return ctx.error(400, "InvalidArgument", "encoding-type must be url")
+    }
+    const maxKeys = parseMaxKeys(q.get("max-keys"))
+    if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
+    const prefix = q.get("prefix") ?? ""
+    const delimiter = q.get("delimiter")
+    const marker = q.get("marker") ?? ""
+    const r = bucket.list({ prefix, delimiter: delimiter === "" ? undefined : delimiter, marker, maxKeys })
+    const enc = encodingType === "url" ? urlEncodeKey : xmlEscape
+    const owner = ownerXml(bucket.name)
+    let xml = `${XML_DECL}<ListBucketResult><Name>${bucket.name}</Name>` +
+      (encodingType === "url" ? "<EncodingType>url</EncodingType>" : "") +
+      el("Prefix", enc(prefix)) + el("Marker", enc(marker)) + `<MaxKeys>${maxKeys}</MaxKeys>` +
+      (delimiter !== undefined && delimiter !== "" ? el("Delimiter", xmlEscape(delimiter)) : "") +
+      `<IsTruncated>${r.isTruncated}</IsTruncated>` +
+      (r.nextMarker !== undefined ? el("NextMarker", enc(r.nextMarker)) : "")
+    for (const cp of r.commonPrefixes) xml += `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`
+    for (const [key, v] of r.contents) {
+      xml += `<Contents><Key>${enc(key)}</Key><LastModified>${iso(v.lastModified)}</LastModified><ETag>` +
+        xmlEscape(v.etag) +
+        `</ETag><Size>${v.size}</Size>${owner}<StorageClass>${v.storageClass}</StorageClass></Contents>`
+    }
+    xml += "</ListBucketResult>"
+    return ctx.ok(200, xml, { "x-cos-bucket-region": bucket.region })
+  }
+
+  const listVersions = (ctx: Ctx, bucket: Bucket, q: Map<string, string>): FakeResponse => {
+    const encodingType = q.get("encoding-type")
+    if (encodingType !== undefined && encodingType !== "url") {
+      return ctx.error(400, "InvalidArgument", "encoding-type must be url")
+    }
+    const maxKeys = parseMaxKeys(q.get("max-keys"))
+    if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
+    const prefix = q.get("prefix") ?? ""
+    const delimiter = q.get("delimiter")
+    const keyMarker = q.get("key-marker") ?? ""
+    const versionIdMarker = q.get("version-id-marker")
+    const r = bucket.listVersions({
+      prefix,
+      delimiter: delimiter === "" ? undefined : delimiter,
+      keyMarker,
+      versionIdMarker,
+      maxKeys
+    })
+    const enc = encodingType === "url" ? urlEncodeKey : xmlEscape
+    const owner = ownerXml(bucket.name)
+    let xml = `${XML_DECL}<ListVersionsResult>` +
+      (encodingType === "url" ? "<EncodingType>url</EncodingType>" : "") +
+      `<Name>${bucket.name}</Name>` + el("Prefix", enc(prefix)) + el("KeyMarker", enc(keyMarker)) +
+      el("VersionIdMarker", xmlEscape(versionIdMarker ?? "")) + `<MaxKeys>${maxKeys}</MaxKeys>` +
+      `<IsTruncated>${r.isTruncated}</IsTruncated>` +
+      (r.nextKeyMarker !== undefined ? el("NextKeyMarker", enc(r.nextKeyMarker)) : "") +
+      (r.nextVersionIdMarker !== undefined ? el("NextVersionIdMarker", xmlEscape(r.nextVersionIdMarker)) : "") +
+      (delimiter !== undefined && delimiter !== "" ? el("Delimiter", xmlEscape(delimiter)) : "")
+    for (const cp of r.commonPrefixes) xml += `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`
+    for (const { isLatest, key, version: v } of r.versions) {
+      const id = el("VersionId", bucket.renderId(v.versionId))
+      xml += v.deleteMarker ?
+        `<DeleteMarker><Key>${enc(key)}</Key>${id}<IsLatest>${isLatest}</IsLatest>` +
+        `<LastModified>${iso(v.lastModified)}</LastModified>${owner}</DeleteMarker>` :
+        `<Version><Key>${enc(key)}</Key>${id}<IsLatest>${isLatest}</IsLatest>` +
+        `<LastModified>${iso(v.lastModified)}</LastModified><ETag>${xmlEscape(v.etag)}</ETag>` +
+        `<Size>${v.size}</Size><StorageClass>${v.storageClass}</StorageClass>${owner}</Version>`
+    }
+    xml += "</ListVersionsResult>"
+    return ctx.ok(200, xml, { "x-cos-bucket-region": bucket.region })
+  }
+
+  const objectHeaders = (bucket: Bucket, v: Version): Record<string, string> => {
+    const h: Record<string, string> = {
+      "content-type": v.data?.contentType ?? "application/octet-stream",
+      "content-length": String(v.size),
+      "etag": v.etag,
+      "last-modified": new Date(v.lastModified).toUTCString()
+    }
+    if (bucket.versioning !== "NeverEnabled") h["x-cos-version-id"] = v.versionId
+    if (v.storageClass !== "STANDARD") h["x-cos-storage-class"] = v.storageClass
+    for (const [k, val] of v.data?.meta ?? []) h[k] = val
+    return h
+  }
+
+  const keyProblem = (ctx: Ctx, key: string): FakeResponse | undefined => {
+    // cos-api.md §1: 1–850 UTF-8 bytes, no CAN/EM/SUB/ESC.
+    if (utf8Length(key) > 850) return ctx.error(400, "KeyTooLong", "The key is longer than 850 bytes.")
+    if (/[\u0018-\u001b]/.test(key)) return ctx.error(400, "InvalidURI", "The key contains a forbidden character.")
+    return undefined
+  }
+
+  const getOrHead = (ctx: Ctx, bucket: Bucket, key: string, q: Map<string, string>, req: FakeRequest) => {
+    const versionId = q.get("versionId") ?? q.get("versionid")
+    const v = bucket.get(key, versionId)
+    if (v === undefined) {
+      return versionId !== undefined && bucket.objects.has(key) ?
+        ctx.error(404, "NoSuchVersion", "The specified version does not exist.") :
+        ctx.error(404, "NoSuchKey", "The specified key does not exist.")
+    }
+    if (v.deleteMarker) {
+      const extra: Record<string, string> = { "x-cos-delete-marker": "true" }
+      if (bucket.versioning !== "NeverEnabled") extra["x-cos-version-id"] = v.versionId
+      return ctx.error(404, "NoSuchKey", "The specified key does not exist.", extra)
+    }
+    const h = objectHeaders(bucket, v)
+    const ifMatch = req.headers["if-match"]
+    if (ifMatch !== undefined && ifMatch !== v.etag && ifMatch !== "*") {
+      return ctx.error(412, "PreconditionFailed", "At least one of the preconditions you specified did not hold.")
+    }
+    const ifNoneMatch = req.headers["if-none-match"]
+    if (ifNoneMatch !== undefined && (ifNoneMatch === v.etag || ifNoneMatch === "*")) {
+      return ctx.ok(304, "", { ...h, "content-length": "0" })
+    }
+    const body = v.data?.body ?? new Uint8Array(v.size)
+    return ctx.ok(200, body, h)
+  }
+
+  const putObject = (ctx: Ctx, bucket: Bucket, key: string, req: FakeRequest): FakeResponse => {
+    const problem = keyProblem(ctx, key)
+    if (problem) return problem
+    const lengthHeader = req.headers["content-length"]
+    if (lengthHeader === undefined || !/^[0-9]+$/.test(lengthHeader)) {
+      return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    }
+    // cos-api.md §4: a Content-Length smaller than the body truncates it.
+    const length = Number(lengthHeader)
+    const body = length < req.body.length ? req.body.subarray(0, length) : req.body
+    const md5 = req.headers["content-md5"]
+    if (md5 !== undefined && md5 !== md5Base64(body)) {
+      return ctx.error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+    }
+    if (req.headers["x-cos-forbid-overwrite"] === "true" && bucket.versioning === "NeverEnabled") {
+      const existing = bucket.get(key)
+      if (existing !== undefined && !existing.deleteMarker) {
+        return ctx.error(409, "FileAlreadyExists", "The object already exists and x-cos-forbid-overwrite is true.")
+      }
+    }
+    const meta: Array<readonly [string, string]> = []
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (k.startsWith("x-cos-meta-") && v !== undefined) meta.push([k, v])
+    }
+    const etag = `"${createHash("md5").update(body).digest("hex")}"`
+    const v = bucket.put(key, {
+      size: body.length,
+      etag,
+      storageClass: (req.headers["x-cos-storage-class"] ?? "STANDARD").toUpperCase(),
+      data: { body: Uint8Array.from(body), contentType: req.headers["content-type"], meta }
+    }, ctx.now)
+    const extra: Record<string, string> = { "etag": etag }
+    if (bucket.versioning === "Enabled") extra["x-cos-version-id"] = v.versionId
+    return ctx.ok(200, "", extra)
+  }
+
+  const deleteObject = (ctx: Ctx, bucket: Bucket, key: string, q: Map<string, string>): FakeResponse => {
+    const versionId = q.get("versionId") ?? q.get("versionid")
+    const r = versionId === undefined ? bucket.deleteCurrent(key, ctx.now) : bucket.deleteVersion(key, versionId)
+    cfg.stats.deletedKeys++
+    const extra: Record<string, string> = {}
+    if (r.deleteMarker) extra["x-cos-delete-marker"] = "true"
+    if (r.versionId !== undefined && (bucket.versioning !== "NeverEnabled" || versionId !== undefined)) {
+      extra["x-cos-version-id"] = r.versionId
+    }
+    return ctx.ok(204, "", extra)
+  }
+
+  const deleteObjects = (ctx: Ctx, bucket: Bucket, req: FakeRequest): FakeResponse => {
+    const md5 = req.headers["content-md5"]
+    if (md5 === undefined) {
+      return ctx.error(400, "InvalidRequest", "Missing required header for this request: Content-MD5")
+    }
+    if (req.headers["content-length"] === undefined) {
+      return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+    }
+    if (md5 !== md5Base64(req.body)) {
+      return ctx.error(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
+    }
+    let parsed
+    try {
+      parsed = parseDelete(req.body)
+    } catch (e) {
+      if (e instanceof MalformedXml) {
+        return ctx.error(
+          400,
+          "MalformedXML",
+          e.message.startsWith("delete key size") ?
+            e.message :
+            "The XML you provided was not well-formed or did not validate against our published schema."
+        )
+      }
+      throw e
+    }
+    if (!cfg.faults.admit(bucket.name, "DeleteObjects", parsed.objects.length, ctx.now)) {
+      return ctx.error(503, "SlowDown", "Please reduce your request rate.")
+    }
+    ctx.keys = parsed.objects.length
+    let xml = ""
+    for (const o of parsed.objects) {
+      const keyXml = `<Key>${xmlEscape(o.key)}</Key>`
+      const vXml = o.versionId !== undefined ? el("VersionId", xmlEscape(o.versionId)) : ""
+      if (cfg.faults.batchKeyError()) {
+        cfg.stats.batchKeyErrors++
+        xml += `<Error>${keyXml}${vXml}<Code>InternalError</Code><Message>We encountered an internal error. ` +
+          `Please try again.</Message></Error>`
+        continue
+      }
+      const r = o.versionId === undefined ?
+        bucket.deleteCurrent(o.key, ctx.now) :
+        bucket.deleteVersion(o.key, o.versionId)
+      cfg.stats.deletedKeys++
+      if (parsed.quiet) continue
+      xml += `<Deleted>${keyXml}${vXml}` +
+        (r.deleteMarker ?
+          `<DeleteMarker>true</DeleteMarker>${el("DeleteMarkerVersionId", xmlEscape(r.versionId ?? ""))}` :
+          "") +
+        "</Deleted>"
+    }
+    return ctx.ok(200, xml === "" ? `${XML_DECL}<DeleteResult/>` : `${XML_DECL}<DeleteResult>${xml}</DeleteResult>`)
+  }
+
+  const putVersioning = (ctx: Ctx, bucket: Bucket, req: FakeRequest): FakeResponse => {
+    let status: string | undefined
+    try {
+      const root = parseXml(req.body)
+      if (root.name !== "VersioningConfiguration") throw new MalformedXml("root")
+      status = root.children.find((c) => c.name === "Status")?.text.trim()
+    } catch (e) {
+      if (!(e instanceof MalformedXml)) throw e
+    }
+    if (status !== "Enabled" && status !== "Suspended") {
+      return ctx.error(
+        400,
+        "MalformedXML",
+        "The XML you provided was not well-formed or did not validate against our published schema."
+      )
+    }
+    bucket.versioning = status
+    return ctx.ok(200, "")
+  }
+
+  const getVersioning = (ctx: Ctx, bucket: Bucket): FakeResponse =>
+    ctx.ok(
+      200,
+      bucket.versioning === "NeverEnabled" ?
+        `${XML_DECL}<VersioningConfiguration/>` :
+        `${XML_DECL}<VersioningConfiguration><Status>${bucket.versioning}</Status></VersioningConfiguration>`
+    )
+
+  return (req: FakeRequest): Effect.Effect<FakeResponse> =>
+    Effect.gen(function*() {
+      const start = yield* Clock.currentTimeMillis
+      const method = req.method.toUpperCase()
+      const qi = req.url.indexOf("?")
+      const rawPath = qi < 0 ? req.url : req.url.slice(0, qi)
+      const host = req.headers["host"] ?? ""
+      let path: string
+      let query: Array<readonly [string, string]>
+      try {
+        path = pctDecode(rawPath)
+        query = parseQuery(qi < 0 ? "" : req.url.slice(qi + 1))
+      } catch {
+        const ctx = new Ctx(start, method, host + rawPath)
+        return ctx.error(400, "InvalidURI", "Couldn't parse the specified URI.")
+      }
+      if (cfg.statsEndpoint && path === "/_fake/stats" && method === "GET") {
+        const body = JSON.stringify(cfg.stats.snapshot())
+        return {
+          _tag: "Response",
+          status: 200,
+          headers: { "content-type": "application/json", "content-length": String(Buffer.byteLength(body)) },
+          body
+        } as const
+      }
+      const q = new Map(query)
+      const m = hostRe.exec(host)
+      const bucketName = m !== null ? m[1] : cfg.defaultBucket
+      const isBucket = path === "/"
+      const key = isBucket ? undefined : path.slice(1)
+      const op = operationOf(method, isBucket, q)
+      const ctx = new Ctx(start, method, host + path)
+      const decision = cfg.faults.decide(op)
+      const seq = cfg.faults.requests
+      const respond = (): FakeResponse => {
+        if (decision.fault !== undefined) return ctx.fault(decision.fault)
+        const bucket = bucketName === undefined ? undefined : cfg.store.buckets.get(bucketName)
+        if (bucket === undefined) return ctx.error(404, "NoSuchBucket", "The specified bucket does not exist.")
+        if (cfg.auth) {
+          const denied = verify(ctx, req, path, query)
+          if (denied !== undefined) return denied
+        }
+        if (op !== "DeleteObjects" && !cfg.faults.admit(bucket.name, op, 1, ctx.now)) {
+          return ctx.error(503, "SlowDown", "Please reduce your request rate.")
+        }
+        switch (op) {
+          case "ListObjects":
+            return listObjects(ctx, bucket, q)
+          case "ListObjectVersions":
+            return listVersions(ctx, bucket, q)
+          case "HeadBucket":
+            return ctx.ok(200, "", { "x-cos-bucket-region": bucket.region })
+          case "GetBucketVersioning":
+            return getVersioning(ctx, bucket)
+          case "PutBucketVersioning":
+            return putVersioning(ctx, bucket, req)
+          case "PutObject":
+            return putObject(ctx, bucket, key!, req)
+          case "GetObject":
+          case "HeadObject":
+            return getOrHead(ctx, bucket, key!, q, req)
+          case "DeleteObject":
+            return deleteObject(ctx, bucket, key!, q)
+          case "DeleteObjects":
+            return deleteObjects(ctx, bucket, req)
+          case "Unknown":
+            return isBucket && method === "GET" ?
+              ctx.error(501, "NotImplemented", "The fake does not implement this bucket operation.") :
+              ctx.error(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
+        }
+      }
+      if (decision.latencyMs > 0) yield* Effect.sleep(Duration.millis(decision.latencyMs))
+      const res = respond()
+      const end = yield* Clock.currentTimeMillis
+      cfg.stats.record({
+        seq,
+        time: start,
+        method,
+        operation: op,
+        bucket: bucketName,
+        key,
+        keys: ctx.keys,
+        status: res._tag === "Response" ? res.status : res._tag === "Reset" ? "reset" : "timeout",
+        code: ctx.code,
+        durationMs: end - start
+      })
+      return res
+    })
+}
+
+const parseMaxKeys = (s: string | undefined): number | undefined => {
+  if (s === undefined || s === "") return 1000
+  if (!/^[0-9]+$/.test(s)) return undefined
+  // cos-api.md §3: larger values clamp to 1000.
+  return Math.min(1000, Number(s))
+}

@@ -1,0 +1,336 @@
+import { createRequire } from "node:module"
+import type * as SortedBTree from "sorted-btree"
+import { compareUtf8, MAX_CHAR } from "./utf8.js"
+
+type BTree<K, V> = SortedBTree.default<K, V>
+const BTreeCtor: typeof SortedBTree.default.default = createRequire(import.meta.url)("sorted-btree").default
+
+/** cos-api.md §6: never enabled → Enabled ↔ Suspended. */
+export type VersioningState = "NeverEnabled" | "Enabled" | "Suspended"
+
+/** What a version carries beyond listing fields; absent for seeded objects (their body is `size` zero bytes). */
+export interface VersionData {
+  readonly body: Uint8Array
+  readonly contentType: string | undefined
+  readonly meta: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * One version (or delete marker) of a key. Versions of a key form a list from newest (the tree's value) to oldest
+ * through `older`. The "null" version (objects written while versioning was never enabled or suspended) has id
+ * `"null"`; listings render it empty while the bucket never had versioning on (cos-api.md §3).
+ */
+export class Version {
+  constructor(
+    public versionId: string,
+    public deleteMarker: boolean,
+    public lastModified: number,
+    public etag: string,
+    public size: number,
+    public storageClass: string,
+    public data: VersionData | undefined,
+    public older: Version | undefined
+  ) {}
+}
+
+export interface ListObjectsQuery {
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly marker: string
+  readonly maxKeys: number
+}
+
+export interface ListObjectsResult {
+  readonly contents: Array<readonly [string, Version]>
+  readonly commonPrefixes: Array<string>
+  readonly isTruncated: boolean
+  readonly nextMarker: string | undefined
+}
+
+export interface ListVersionsQuery {
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly keyMarker: string
+  readonly versionIdMarker: string | undefined
+  readonly maxKeys: number
+}
+
+export interface VersionEntry {
+  readonly key: string
+  readonly version: Version
+  readonly isLatest: boolean
+}
+
+export interface ListVersionsResult {
+  readonly versions: Array<VersionEntry>
+  readonly commonPrefixes: Array<string>
+  readonly isTruncated: boolean
+  readonly nextKeyMarker: string | undefined
+  readonly nextVersionIdMarker: string | undefined
+}
+
+export interface PutInput {
+  readonly size: number
+  readonly etag: string
+  readonly storageClass: string
+  readonly data: VersionData | undefined
+}
+
+export interface DeleteOutcome {
+  /** A delete marker was created (no versionId) or removed (with versionId). */
+  readonly deleteMarker: boolean
+  /** The version id created (marker) or removed; undefined for a plain delete in a never-versioned bucket. */
+  readonly versionId: string | undefined
+}
+
+const withoutNull = (head: Version | undefined): Version | undefined => {
+  if (head === undefined) return undefined
+  if (head.versionId === "null") return head.older
+  let prev = head
+  for (let v = head.older; v !== undefined; prev = v, v = v.older) {
+    if (v.versionId === "null") {
+      prev.older = v.older
+      break
+    }
+  }
+  return head
+}
+
+export class Bucket {
+  readonly objects: BTree<string, Version> = new BTreeCtor<string, Version>(undefined, compareUtf8, 128)
+  constructor(
+    readonly name: string,
+    readonly region: string,
+    public versioning: VersioningState,
+    private readonly nextVersionId: () => string
+  ) {}
+
+  /** Writes a new current version (cos-api.md §6 PUT semantics per versioning state). */
+  put(key: string, input: PutInput, now: number): Version {
+    const current = this.objects.get(key)
+    let v: Version
+    switch (this.versioning) {
+      case "NeverEnabled":
+        v = new Version("null", false, now, input.etag, input.size, input.storageClass, input.data, undefined)
+        break
+      case "Enabled":
+        v = new Version(
+          this.nextVersionId(),
+          false,
+          now,
+          input.etag,
+          input.size,
+          input.storageClass,
+          input.data,
+          current
+        )
+        break
+      case "Suspended":
+        v = new Version(
+          "null",
+          false,
+          now,
+          input.etag,
+          input.size,
+          input.storageClass,
+          input.data,
+          withoutNull(current)
+        )
+        break
+    }
+    this.objects.set(key, v)
+    return v
+  }
+
+  /** DELETE without versionId (cos-api.md §4). */
+  deleteCurrent(key: string, now: number): DeleteOutcome {
+    switch (this.versioning) {
+      case "NeverEnabled":
+        this.objects.delete(key)
+        return { deleteMarker: false, versionId: undefined }
+      case "Enabled": {
+        const id = this.nextVersionId()
+        this.objects.set(key, new Version(id, true, now, "", 0, "STANDARD", undefined, this.objects.get(key)))
+        return { deleteMarker: true, versionId: id }
+      }
+      case "Suspended": {
+        const older = withoutNull(this.objects.get(key))
+        this.objects.set(key, new Version("null", true, now, "", 0, "STANDARD", undefined, older))
+        return { deleteMarker: true, versionId: "null" }
+      }
+    }
+  }
+
+  /** DELETE ?versionId: permanently removes that version or marker; absent → nothing (still a success). */
+  deleteVersion(key: string, versionId: string): DeleteOutcome {
+    const head = this.objects.get(key)
+    if (head === undefined) return { deleteMarker: false, versionId }
+    if (head.versionId === versionId) {
+      if (head.older === undefined) this.objects.delete(key)
+      else this.objects.set(key, head.older)
+      return { deleteMarker: head.deleteMarker, versionId }
+    }
+    let prev = head
+    for (let v = head.older; v !== undefined; prev = v, v = v.older) {
+      if (v.versionId === versionId) {
+        prev.older = v.older
+        return { deleteMarker: v.deleteMarker, versionId }
+      }
+    }
+    return { deleteMarker: false, versionId }
+  }
+
+  get(key: string, versionId?: string): Version | undefined {
+    const head = this.objects.get(key)
+    if (versionId === undefined) return head
+    for (let v = head; v !== undefined; v = v.older) if (v.versionId === versionId) return v
+    return undefined
+  }
+
+  /** GET Bucket (cos-api.md §3): O(log n + page), common prefixes skipped by re-seeking past them. */
+  list(q: ListObjectsQuery): ListObjectsResult {
+    const { delimiter, marker, maxKeys, prefix } = q
+    const contents: Array<readonly [string, Version]> = []
+    const commonPrefixes: Array<string> = []
+    let count = 0
+    let last: string | undefined
+    let truncated = false
+    const start = compareUtf8(marker, prefix) > 0 ? marker : prefix
+    let it = this.objects.entries(start)
+    let lastCp: string | undefined
+    for (;;) {
+      const r = it.next()
+      if (r.done) break
+      const key = r.value[0]
+      const v = r.value[1]
+      if (!key.startsWith(prefix)) break
+      if (key === marker) continue
+      if (delimiter !== undefined && delimiter !== "") {
+        const idx = key.indexOf(delimiter, prefix.length)
+        if (idx >= 0) {
+          const cp = key.slice(0, idx + delimiter.length)
+          if (cp === lastCp) continue // only reached for keys under cp + U+10FFFF (pathological)
+          lastCp = cp
+          // The prefix is shown only if it sorts after the marker and holds a visible key.
+          if (compareUtf8(cp, marker) > 0 && (!v.deleteMarker || this.hasVisible(cp, key))) {
+            if (count === maxKeys) {
+              truncated = true
+              break
+            }
+            commonPrefixes.push(cp)
+            count++
+            last = cp
+          }
+          it = this.objects.entries(cp + MAX_CHAR)
+          continue
+        }
+      }
+      if (v.deleteMarker) continue
+      if (count === maxKeys) {
+        truncated = true
+        break
+      }
+      contents.push([key, v])
+      count++
+      last = key
+    }
+    return { contents, commonPrefixes, isTruncated: truncated, nextMarker: truncated ? (last ?? marker) : undefined }
+  }
+
+  private hasVisible(cp: string, from: string): boolean {
+    for (const [key, v] of this.objects.entries(from)) {
+      if (!key.startsWith(cp)) return false
+      if (!v.deleteMarker) return true
+    }
+    return false
+  }
+
+  /** GET Bucket ?versions (cos-api.md §3): versions and markers by key, newest first per key. */
+  listVersions(q: ListVersionsQuery): ListVersionsResult {
+    const { delimiter, keyMarker, maxKeys, prefix, versionIdMarker } = q
+    const versions: Array<VersionEntry> = []
+    const commonPrefixes: Array<string> = []
+    let count = 0
+    let truncated = false
+    let nextKey: string | undefined
+    let nextVersion: string | undefined
+    const start = compareUtf8(keyMarker, prefix) > 0 ? keyMarker : prefix
+    let it = this.objects.entries(start)
+    let lastCp: string | undefined
+    outer: for (;;) {
+      const r = it.next()
+      if (r.done) break
+      const key = r.value[0]
+      const head = r.value[1]
+      if (!key.startsWith(prefix)) break
+      let v: Version | undefined = head
+      if (keyMarker !== "" && key === keyMarker) {
+        if (versionIdMarker === undefined || versionIdMarker === "") continue
+        while (v !== undefined && this.renderId(v.versionId) !== versionIdMarker) v = v.older
+        if (v === undefined) continue
+        v = v.older
+      }
+      if (delimiter !== undefined && delimiter !== "") {
+        const idx = key.indexOf(delimiter, prefix.length)
+        if (idx >= 0) {
+          const cp = key.slice(0, idx + delimiter.length)
+          if (cp === lastCp) continue
+          lastCp = cp
+          if (compareUtf8(cp, keyMarker) > 0) {
+            if (count === maxKeys) {
+              truncated = true
+              break
+            }
+            commonPrefixes.push(cp)
+            count++
+            nextKey = cp
+            nextVersion = ""
+          }
+          it = this.objects.entries(cp + MAX_CHAR)
+          continue
+        }
+      }
+      for (; v !== undefined; v = v.older) {
+        if (count === maxKeys) {
+          truncated = true
+          break outer
+        }
+        versions.push({ key, version: v, isLatest: v === head })
+        count++
+        nextKey = key
+        nextVersion = this.renderId(v.versionId)
+      }
+    }
+    return {
+      versions,
+      commonPrefixes,
+      isTruncated: truncated,
+      nextKeyMarker: truncated ? (nextKey ?? keyMarker) : undefined,
+      nextVersionIdMarker: truncated ? (nextVersion ?? versionIdMarker ?? "") : undefined
+    }
+  }
+
+  /** The version id as COS shows it: empty while versioning was never enabled (cos-api.md §3). */
+  renderId(id: string): string {
+    return this.versioning === "NeverEnabled" ? "" : id
+  }
+}
+
+export class StoreImpl {
+  readonly buckets = new Map<string, Bucket>()
+  private versionCounter = 0
+
+  readonly nextVersionId = (): string => {
+    this.versionCounter++
+    // Opaque, base64-ish like COS's `MTg0NDUxNzgyODk2ODc1NjY0NzQ`; newer ids are smaller numbers.
+    return Buffer.from(String(9_000_000_000_000_000 - this.versionCounter)).toString("base64").replace(/=+$/, "")
+  }
+
+  createBucket(name: string, region: string, versioning: VersioningState): Bucket {
+    const existing = this.buckets.get(name)
+    if (existing !== undefined) return existing
+    const b = new Bucket(name, region, versioning, this.nextVersionId)
+    this.buckets.set(name, b)
+    return b
+  }
+}
