@@ -1,0 +1,131 @@
+// Tencent's own Node SDK (cos-nodejs-sdk-v5@3.0.0) against the socket server: it must not tell the fake from COS.
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import { createRequire } from "node:module"
+
+const require = createRequire(import.meta.url)
+
+const COS: any = require("cos-nodejs-sdk-v5")
+
+interface SdkError {
+  readonly statusCode?: number
+  readonly code?: string
+  readonly message?: string
+}
+
+const makeSdk = (server: CosFakeServer.CosFakeServer, extra: Record<string, unknown> = {}) =>
+  new COS({
+    SecretId: CosFake.testCredentials.secretId,
+    SecretKey: Redacted.value(CosFake.testCredentials.secretKey),
+    Domain: server.hostPort,
+    Protocol: "http:",
+    ...extra
+  })
+
+/** Calls an SDK method; succeeds with its data or fails with its error object. */
+
+const call = (cos: any, method: string, params: Record<string, unknown>) =>
+  Effect.async<any, SdkError>((resume) => {
+    cos[method](
+      { Bucket: CosFake.testBucket, Region: CosFake.testRegion, ...params },
+      (err: SdkError | null, data: unknown) => resume(err ? Effect.fail(err) : Effect.succeed(data))
+    )
+  })
+
+const keys = ["with spaces.txt", "照片/2020年/IMG 1.jpg", "!'()*+~&<>%?#", "folder/", "a/b/c", "plain"]
+
+describe("cos-nodejs-sdk-v5 against the fake", () => {
+  it.live("put, list (raw, url-encoded, delimited), delete singly and in batches", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* CosFakeServer.start()
+      const cos = makeSdk(server)
+      for (const k of keys) {
+        const r = yield* call(cos, "putObject", { Key: k, Body: Buffer.from(`body of ${k}`) })
+        assert.strictEqual(r.statusCode, 200)
+      }
+      const sorted = [...keys].sort(Store.compareUtf8)
+      const list = yield* call(cos, "getBucket", {})
+      assert.deepStrictEqual(list.Contents.map((c: { Key: string }) => c.Key), sorted)
+      assert.strictEqual(list.IsTruncated, "false")
+
+      const enc = yield* call(cos, "getBucket", { EncodingType: "url" })
+      assert.deepStrictEqual(enc.Contents.map((c: { Key: string }) => decodeURIComponent(c.Key)), sorted)
+
+      const paged: Array<string> = []
+      let marker = ""
+      for (;;) {
+        const page = yield* call(cos, "getBucket", { MaxKeys: 2, Marker: marker, EncodingType: "url" })
+        paged.push(...page.Contents.map((c: { Key: string }) => decodeURIComponent(c.Key)))
+        if (page.IsTruncated !== "true") break
+        marker = decodeURIComponent(page.NextMarker)
+      }
+      assert.deepStrictEqual(paged, sorted)
+
+      const delim = yield* call(cos, "getBucket", { Delimiter: "/" })
+      assert.deepStrictEqual(delim.CommonPrefixes.map((p: { Prefix: string }) => p.Prefix), ["a/", "folder/", "照片/"])
+      assert.deepStrictEqual(delim.Contents.map((c: { Key: string }) => c.Key), [
+        "!'()*+~&<>%?#",
+        "plain",
+        "with spaces.txt"
+      ])
+
+      const head = yield* call(cos, "headObject", { Key: "!'()*+~&<>%?#" })
+      assert.strictEqual(head.statusCode, 200)
+
+      const del = yield* call(cos, "deleteObject", { Key: "!'()*+~&<>%?#" })
+      assert.strictEqual(del.statusCode, 204)
+      const batch = yield* call(cos, "deleteMultipleObject", {
+        Objects: keys.filter((k) => k !== "!'()*+~&<>%?#").map((Key) => ({ Key })).concat([{ Key: "absent" }])
+      })
+      assert.strictEqual(batch.Deleted.length, keys.length)
+      assert.strictEqual(batch.Error.length, 0)
+      const after = yield* call(cos, "getBucket", {})
+      assert.deepStrictEqual(after.Contents, [])
+    })))
+
+  it.live("versioned bucket: listObjectVersions shows versions and delete markers", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* CosFakeServer.start()
+      const cos = makeSdk(server)
+      yield* call(cos, "putBucketVersioning", { VersioningConfiguration: { Status: "Enabled" } })
+      const v = yield* call(cos, "getBucketVersioning", {})
+      assert.strictEqual(v.VersioningConfiguration.Status, "Enabled")
+      yield* call(cos, "putObject", { Key: "doc/a b.txt", Body: "1" })
+      yield* call(cos, "putObject", { Key: "doc/a b.txt", Body: "2" })
+      const d = yield* call(cos, "deleteObject", { Key: "doc/a b.txt" })
+      assert.strictEqual(d.headers["x-cos-delete-marker"], "true")
+      const lv = yield* call(cos, "listObjectVersions", { Prefix: "doc/" })
+      assert.strictEqual(lv.Versions.length, 2)
+      assert.strictEqual(lv.DeleteMarkers.length, 1)
+      assert.strictEqual(lv.DeleteMarkers[0].IsLatest, "true")
+      const batch = yield* call(cos, "deleteMultipleObject", {
+        Objects: [
+          ...lv.Versions.map((x: { Key: string; VersionId: string }) => ({ Key: x.Key, VersionId: x.VersionId })),
+          ...lv.DeleteMarkers.map((x: { Key: string; VersionId: string }) => ({ Key: x.Key, VersionId: x.VersionId }))
+        ]
+      })
+      assert.strictEqual(batch.Deleted.length, 3)
+      const empty = yield* call(cos, "listObjectVersions", { Prefix: "doc/" })
+      assert.strictEqual(empty.Versions.length + empty.DeleteMarkers.length, 0)
+    })))
+
+  it.live("a wrong secret gets 403 SignatureDoesNotMatch; an expired signature gets 403", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* CosFakeServer.start()
+      const wrong = makeSdk(server, { SecretKey: "not-the-secret" })
+      const e1 = yield* Effect.flip(call(wrong, "getBucket", {}))
+      assert.strictEqual(e1.statusCode, 403)
+      assert.strictEqual(e1.code, "SignatureDoesNotMatch")
+      // The SDK signs for now-1 … now+900 s of its own clock; an hour behind, that window is over.
+      const late = makeSdk(server, { SystemClockOffset: -3_600_000, CorrectClockSkew: false })
+      const e2 = yield* Effect.flip(call(late, "getBucket", {}))
+      assert.strictEqual(e2.statusCode, 403)
+      assert.strictEqual(e2.code, "AccessDenied")
+      // With clock-skew correction the SDK retries using the fake's Date header, and succeeds.
+      const corrected = makeSdk(server, { SystemClockOffset: -3_600_000 })
+      const ok = yield* call(corrected, "getBucket", {})
+      assert.strictEqual(ok.statusCode, 200)
+    })))
+})
