@@ -204,20 +204,14 @@ const make = Effect.gen(function*() {
       return yield* exit
     }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
 
-  /** At start: runs a dead process left `running` are recorded as interrupted. */
-  const recover = Effect.gen(function*() {
-    const abandoned = yield* state.markAbandoned
-    if (abandoned.length > 0) {
-      yield* Effect.logWarning(`${abandoned.length} run(s) were left unfinished by a stopped daemon`).pipe(
-        Effect.annotateLogs({ runs: abandoned.join(",") })
-      )
-    }
+  /** At daemon start: prunes audit rows past the audit retention period. */
+  const pruneAudit = Effect.gen(function*() {
     const pruned = yield* state.pruneAudit(Duration.toMillis(settings.auditRetention))
     if (pruned > 0) yield* Effect.logInfo(`pruned ${pruned} audit rows past the audit retention period`)
-    return abandoned
+    return pruned
   })
 
-  return { run, reconcile, recover } as const
+  return { run, reconcile, pruneAudit } as const
 })
 
 export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner", {
@@ -256,7 +250,7 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
             return { run }
           }),
         reconcile: () => Effect.succeed(0),
-        recover: Effect.succeed([])
+        pruneAudit: Effect.succeed(0)
       })
     )
 }

@@ -90,7 +90,13 @@ const make = Effect.gen(function*() {
       }
     }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
 
-  yield* runner.recover
+  const abandoned = yield* state.markAbandoned
+  if (abandoned.length > 0) {
+    yield* Effect.logWarning(`${abandoned.length} run(s) were left unfinished by a stopped daemon`).pipe(
+      Effect.annotateLogs({ runs: abandoned.join(",") })
+    )
+  }
+  yield* runner.pruneAudit
   const now = new Date(yield* Clock.currentTimeMillis)
   for (const rule of settings.rules) {
     if (!rule.enabled) {
