@@ -170,8 +170,14 @@ const statusCodes: Record<number, string> = {
   504: "GatewayTimeout"
 }
 
-/** Server time carried by a skew error (cos-api.md §5: `<ServerTime>` or the `Date` header), for the retry. */
-const serverTimes = new WeakMap<CosServiceError, number>()
+/**
+ * A clock-skew 403 with the server's time (cos-api.md §5: `<ServerTime>` or the `Date` header); caught by the
+ * pipeline, which corrects its clock and retries once.
+ */
+class Skewed {
+  readonly _tag = "Skewed"
+  constructor(readonly error: CosServiceError, readonly serverTime: number) {}
+}
 
 const parseServerTime = (value: string | undefined): number | undefined => {
   if (value === undefined || value === "") return undefined
@@ -202,7 +208,7 @@ const failureFrom = (
   operation: string,
   raw: Raw,
   notFoundCode: string
-): CosServiceError | CosDecodeError => {
+): CosServiceError | CosDecodeError | Skewed => {
   const requestId = raw.headers["x-cos-request-id"]
   const traceId = raw.headers["x-cos-trace-id"]
   if (/^\s*$/.test(raw.body)) {
@@ -241,7 +247,7 @@ const failureFrom = (
   })
   if (isSkewError(error)) {
     const serverTime = parseServerTime(body.ServerTime) ?? parseServerTime(raw.headers["date"])
-    if (serverTime !== undefined) serverTimes.set(error, serverTime)
+    if (serverTime !== undefined) return new Skewed(error, serverTime)
   }
   return error
 }
@@ -260,7 +266,10 @@ const decodeBody = <A>(
     const parsed = Xml.parse(raw.body)
     if (parsed._tag === "Invalid") return Effect.fail(decodeError(operation, raw, `the answer is ${parsed.detail}`))
     // COS may put an <Error> document inside a 200 (cos-api.md §5).
-    if (parsed.root.name === "Error") return Effect.fail(failureFrom(operation, raw, "NoSuchKey"))
+    if (parsed.root.name === "Error") {
+      const failure = failureFrom(operation, raw, "NoSuchKey")
+      return Effect.fail(failure._tag === "Skewed" ? failure.error : failure)
+    }
     try {
       return Effect.succeed(decoder(parsed.root))
     } catch (e) {
@@ -387,15 +396,13 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     /** On a clock-skew 403, learn the offset from the server's time and try once more (cos-api.md §5). */
     const attemptWithSkew = (operation: string, request: HttpClientRequest.HttpClientRequest, notFound: string) =>
       attempt(operation, request, notFound).pipe(
-        Effect.catchIf(
-          (e): e is CosServiceError => e._tag === "CosServiceError" && serverTimes.has(e),
-          (e) =>
-            Clock.currentTimeMillis.pipe(
-              Effect.flatMap((now) => Ref.set(clockOffset, serverTimes.get(e)! - now)),
-              Effect.zipRight(Effect.logDebug("COS clock skew corrected; retrying")),
-              Effect.zipRight(attempt(operation, request, notFound))
-            )
-        )
+        Effect.catchTag("Skewed", (skewed) =>
+          Clock.currentTimeMillis.pipe(
+            Effect.flatMap((now) => Ref.set(clockOffset, skewed.serverTime - now)),
+            Effect.zipRight(Effect.logDebug("COS clock skew corrected; retrying")),
+            Effect.zipRight(attempt(operation, request, notFound)),
+            Effect.catchTag("Skewed", (again) => Effect.fail(again.error))
+          ))
       )
 
     const send = (operation: string, prepared: Prepared): Effect.Effect<Raw, RequestError> => {

@@ -94,6 +94,9 @@ const giveUp = new GiveUp()
 
 const maxDepth = 32
 
+const declaration =
+  /^<\?xml\s+version\s*=\s*(['"])1\.\d+\1(\s+encoding\s*=\s*(['"])[A-Za-z][\w.-]*\3)?(\s+standalone\s*=\s*(['"])(yes|no)\5)?\s*\?>$/
+
 /**
  * Reads a document of the simple shape, or returns `undefined` so that the caller uses {@link parseGeneral}.
  *
@@ -103,10 +106,10 @@ export const readSimple = (s: string): XmlElement | undefined => {
   let i = 0
   const n = s.length
   if (s.charCodeAt(0) === 0xFEFF) i = 1
-  while (i < n && isBlank(s, i, i + 1)) i++
+  // The declaration, if any, must come first (XML 1.0 §2.8).
   if (s.startsWith("<?xml", i)) {
     const end = s.indexOf("?>", i)
-    if (end < 0) return undefined
+    if (end < 0 || !declaration.test(s.slice(i, end + 2))) return undefined
     i = end + 2
   }
   while (i < n && isBlank(s, i, i + 1)) i++

@@ -16,6 +16,8 @@ export interface Sent {
   readonly headers: Readonly<Record<string, string>>
   readonly body: string
   readonly at: number
+  /** Aborted when the client gives up on the request (interruption, timeout). */
+  readonly signal: AbortSignal
 }
 
 export type Reply = Response | "transport-error" | "hang"
@@ -40,11 +42,11 @@ export const makeMock = (
 ): Effect.Effect<Mock> =>
   Effect.gen(function*() {
     const sent = yield* Ref.make<ReadonlyArray<Sent>>([])
-    const client = HttpClient.make((request, url) =>
+    const client = HttpClient.make((request, url, signal) =>
       Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
         const body = request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
-        const record: Sent = { method: request.method, url, headers: request.headers, body, at }
+        const record: Sent = { method: request.method, url, headers: request.headers, body, at, signal }
         const n = (yield* Ref.getAndUpdate(sent, (all) => [...all, record])).length
         const out = handler(record, n)
         const reply = Effect.isEffect(out) ? yield* out : out
