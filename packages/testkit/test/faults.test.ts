@@ -1,0 +1,193 @@
+// Fault injection, quotas, stats and Clock-driven ages, in process under TestClock.
+import { CosFake, Faults, Store } from "@effect-cos/testkit"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
+import { deleteBody, inProcess, socket, tag, tags } from "./utils/transport.js"
+
+const list = { method: "GET" } as const
+const batch = (keys: ReadonlyArray<string>) => ({
+  method: "POST",
+  query: [["delete", ""]] as const,
+  body: deleteBody(keys.map((key) => ({ key })))
+})
+
+describe("faults", () => {
+  it.effect("failRequest(n) fails exactly the n-th request", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { script: [Faults.failRequest(2, "InternalError")] } })
+      assert.strictEqual((yield* t.send(list)).status, 200)
+      const second = yield* t.send(list)
+      assert.strictEqual(second.status, 500)
+      assert.strictEqual(tag(second.body, "Code"), "InternalError")
+      assert.ok(second.headers["x-cos-trace-id"])
+      assert.strictEqual((yield* t.send(list)).status, 200)
+    }))
+
+  it.effect("failNext(op, k) fails the next k requests of that operation only", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess()
+      yield* t.fake.script(Faults.failNext("DeleteObjects", 2, "SlowDown"))
+      assert.strictEqual((yield* t.send(list)).status, 200)
+      const a = yield* t.send(batch(["a"]))
+      const b = yield* t.send(batch(["a"]))
+      assert.deepStrictEqual([a.status, tag(a.body, "Code"), b.status], [503, "SlowDown", 503])
+      assert.strictEqual((yield* t.send(batch(["a"]))).status, 200)
+    }))
+
+  it.effect("Reset fails the in-process request with a transport error; Timeout never answers", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({
+        faults: { script: [Faults.failRequest(1, "Reset"), Faults.failRequest(2, "Timeout")] }
+      })
+      const reset = yield* Effect.either(t.send(list))
+      assert.ok(Either.isLeft(reset))
+      assert.strictEqual((reset.left as { reason?: string }).reason, "Transport")
+      const f = yield* Effect.fork(t.send(list))
+      yield* TestClock.adjust("1 hour")
+      assert.ok(Option.isNone(yield* Fiber.poll(f)))
+      yield* Fiber.interrupt(f)
+      const s = yield* t.fake.stats
+      assert.deepStrictEqual([s.byStatus["reset"], s.byStatus["timeout"]], [1, 1])
+    }))
+
+  it.live("Reset destroys the socket on the server", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const t = yield* socket({ faults: { script: [Faults.failRequest(1, "Reset")] } })
+      const r = yield* Effect.either(t.send(list))
+      assert.ok(Either.isLeft(r))
+      assert.strictEqual((yield* t.send(list)).status, 200)
+    })))
+
+  it.effect("latency waits on the Clock", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { operations: { ListObjects: { latencyMs: 100 } } } })
+      const f = yield* Effect.fork(t.send(list))
+      yield* TestClock.adjust(99)
+      assert.ok(Option.isNone(yield* Fiber.poll(f)))
+      yield* TestClock.adjust(1)
+      assert.strictEqual((yield* Fiber.join(f)).status, 200)
+      const s = yield* t.fake.stats
+      assert.strictEqual(s.log[0]!.durationMs, 100)
+    }))
+
+  it.effect("error rates inject roughly that share of failures, reproducibly", () =>
+    Effect.gen(function*() {
+      const run = Effect.gen(function*() {
+        const t = yield* inProcess({ faults: { all: { slowDownRate: 0.2, internalErrorRate: 0.2 }, seed: 7 } })
+        const statuses: Array<number> = []
+        for (let i = 0; i < 300; i++) statuses.push((yield* t.send(list)).status)
+        return statuses
+      })
+      const a = yield* run
+      const slow = a.filter((s) => s === 503).length
+      const internal = a.filter((s) => s === 500).length
+      assert.ok(slow > 30 && slow < 90, `503s: ${slow}`)
+      assert.ok(internal > 30 && internal < 90, `500s: ${internal}`)
+      assert.deepStrictEqual(yield* run, a)
+    }))
+
+  it.effect("per-key InternalError inside a 200 batch-delete reply leaves those keys in place", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { batchKeyErrorRate: 0.5 } })
+      yield* Store.seed(t.fake.store, { bucket: CosFake.testBucket, count: 100, prefix: "k" })
+      const keys = yield* Store.keys(t.fake.store, CosFake.testBucket)
+      const r = yield* t.send(batch(keys))
+      assert.strictEqual(r.status, 200)
+      const errors = (r.body.match(/<Error><Key>[^<]*<\/Key><Code>InternalError<\/Code>/g) ?? []).length
+      assert.ok(errors > 20 && errors < 80, `errors: ${errors}`)
+      assert.strictEqual((yield* Store.keys(t.fake.store, CosFake.testBucket)).length, errors)
+      assert.strictEqual((yield* t.fake.stats).batchKeyErrors, errors)
+    }))
+})
+
+describe("quotas", () => {
+  it.effect("list requests per second per bucket: over the rate gets 503 SlowDown until the clock moves", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { quotas: { listPerSecond: 5 } } })
+      for (let i = 0; i < 5; i++) assert.strictEqual((yield* t.send(list)).status, 200)
+      const over = yield* t.send(list)
+      assert.strictEqual(over.status, 503)
+      assert.strictEqual(tag(over.body, "Code"), "SlowDown")
+      assert.strictEqual((yield* t.send({ method: "HEAD", key: "x" })).status, 404) // other operations unaffected
+      yield* TestClock.adjust(200)
+      assert.strictEqual((yield* t.send(list)).status, 200)
+      assert.strictEqual((yield* t.send(list)).status, 503)
+    }))
+
+  it.effect("batch deletes per second, and a write budget where every key of a batch counts", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { quotas: { batchDeletePerSecond: 2, writeKeysPerSecond: 1500 } } })
+      const thousand = Array.from({ length: 1000 }, (_, i) => `k${i}`)
+      assert.strictEqual((yield* t.send(batch(thousand))).status, 200) // 1500 → 500 write tokens
+      const second = yield* t.send(batch(thousand))
+      assert.strictEqual(second.status, 503) // write budget, not the 2/s batch quota
+      assert.strictEqual((yield* t.send(batch(["one"]))).status, 200) // 1 key fits, 2nd batch of the second
+      assert.strictEqual((yield* t.send(batch(["two"]))).status, 503) // 3rd batch in the same second
+      yield* TestClock.adjust(1000)
+      assert.strictEqual((yield* t.send(batch(thousand))).status, 200)
+      const s = yield* t.fake.stats
+      assert.strictEqual(s.byOperationStatus["DeleteObjects 503"], 2)
+      assert.strictEqual(s.byOperationStatus["DeleteObjects 200"], 3)
+    }))
+})
+
+describe("stats and time", () => {
+  it.effect("counters per operation and status, and a bounded request log", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ logCapacity: 3 })
+      yield* t.send({ method: "PUT", key: "a", body: "1" })
+      yield* t.send({ method: "GET", key: "a" })
+      yield* t.send({ method: "GET", key: "missing" })
+      yield* t.send(batch(["a", "b"]))
+      const s = yield* t.fake.stats
+      assert.strictEqual(s.requests, 4)
+      assert.deepStrictEqual(s.byOperation, { PutObject: 1, GetObject: 2, DeleteObjects: 1 })
+      assert.deepStrictEqual(s.byStatus, { "200": 3, "404": 1 })
+      assert.strictEqual(s.deletedKeys, 2)
+      assert.deepStrictEqual(s.log.map((e) => [e.operation, e.key ?? e.keys, e.status, e.code]), [
+        ["GetObject", "a", 200, undefined],
+        ["GetObject", "missing", 404, "NoSuchKey"],
+        ["DeleteObjects", 2, 200, undefined]
+      ])
+      yield* t.fake.resetStats
+      assert.strictEqual((yield* t.fake.stats).requests, 0)
+    }))
+
+  it.effect("GET /_fake/stats serves the counters only when enabled", () =>
+    Effect.gen(function*() {
+      const on = yield* inProcess({ statsEndpoint: true })
+      yield* on.send(list)
+      const r = yield* on.send({ method: "GET", key: "_fake/stats", credentials: "none" })
+      assert.strictEqual(JSON.parse(r.body).requests, 1)
+      const off = yield* inProcess()
+      const r2 = yield* off.send({ method: "GET", key: "_fake/stats", credentials: "none" })
+      assert.strictEqual(r2.status, 403)
+    }))
+
+  it.effect("objects age with the TestClock: LastModified is the Clock time of the write", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess()
+      yield* Store.seed(t.fake.store, { bucket: CosFake.testBucket, count: 3, prefix: "old/", ageMs: (i) => i * 1000 })
+      yield* TestClock.adjust("1 day")
+      yield* t.send({ method: "PUT", key: "new", body: "x" })
+      const r = yield* t.send(list)
+      assert.deepStrictEqual(tags(r.body, "LastModified"), [
+        "1970-01-02T00:00:00.000Z",
+        "1970-01-01T00:00:00.000Z",
+        "1969-12-31T23:59:59.000Z",
+        "1969-12-31T23:59:58.000Z"
+      ])
+      const h = yield* Store.head(t.fake.store, CosFake.testBucket, "new")
+      assert.strictEqual(h?.lastModified.getTime(), 86_400_000)
+    }))
+
+  it.effect("auth can be turned off for quick experiments", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ auth: false })
+      assert.strictEqual((yield* t.send({ method: "GET", credentials: "none" })).status, 200)
+    }))
+})
