@@ -200,8 +200,8 @@ const make = Effect.gen(function*() {
         hooks: { ...hooks, onProgress }
       }).pipe(Effect.onExit(finish), Effect.exit)
       const final = (yield* state.getRun(record.id)) ?? record
-      if (Exit.isSuccess(exit)) return { run: final, summary: exit.value }
-      return yield* exit
+      if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
+      return { run: final, summary: exit.value }
     }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
 
   /** At daemon start: prunes audit rows past the audit retention period. */

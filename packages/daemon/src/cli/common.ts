@@ -1,0 +1,81 @@
+/**
+ * What the subcommands share: the `--config`, `--json` and `--log-format` options, loading the configuration
+ * (problems printed, exit 2), exit codes and plain-text tables.
+ */
+import * as Options from "@effect/cli/Options"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as Config from "../Config.js"
+import type { LogFormat } from "../Logging.js"
+
+/** Ends the process with this code (after the message, if any, was printed). */
+export class ExitCode extends Schema.TaggedError<ExitCode>()("ExitCode", { code: Schema.Number }) {}
+
+export const configOption = Options.file("config", { exists: "yes" }).pipe(
+  Options.withAlias("c"),
+  Options.withDescription("the retention configuration (YAML or JSON)")
+)
+
+export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
+
+export const logFormatOption = Options.choice("log-format", ["auto", "json", "pretty"]).pipe(
+  Options.withDefault("auto" as LogFormat),
+  Options.withDescription("log lines (on stderr): json, pretty, or auto (json unless stderr is a terminal)")
+)
+
+/** Loads the configuration; on problems prints them to stderr and exits with code 2. */
+export const loadConfig = (path: string): Effect.Effect<Config.RetentionConfig, ExitCode, FileSystem.FileSystem> =>
+  Config.load(path).pipe(
+    Effect.tap((config) => Effect.forEach(config.warnings, (w) => Console.error(`warning: ${w}`))),
+    Effect.catchTag(
+      "ConfigError",
+      (e) =>
+        Effect.zipRight(
+          Console.error(`${e.message}\nthe configuration is not valid; nothing was started`),
+          new ExitCode({ code: 2 })
+        )
+    )
+  )
+
+/** For `NodeRuntime.runMain`: an `ExitCode` failure gives its code, interruption (SIGTERM/SIGINT) 0, other failures 1. */
+export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => void) => {
+  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
+  const code = Option.match(Cause.failureOption(exit.cause), {
+    onNone: () => 1,
+    onSome: (e) => (e instanceof ExitCode ? e.code : 1)
+  })
+  onExit(code)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// output
+// ---------------------------------------------------------------------------------------------------------------
+
+/** A plain-text table; numbers right-aligned. */
+export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<ReadonlyArray<string | number>>): string => {
+  const cells = [header, ...rows.map((r) => r.map(String))]
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)))
+  const numeric = header.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === "number"))
+  const line = (r: ReadonlyArray<string>) =>
+    r.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  ").trimEnd()
+  return [line(header), line(widths.map((w) => "-".repeat(w))), ...cells.slice(1).map(line)].join("\n")
+}
+
+export const bytes = (n: number): string => {
+  if (n < 1024) return `${n} B`
+  const units = ["KiB", "MiB", "GiB", "TiB"]
+  let v = n / 1024
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`
+}
+
+export const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))

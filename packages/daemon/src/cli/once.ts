@@ -1,0 +1,85 @@
+/**
+ * `cos-retention once --config F [--rule NAME] [--json]`: every enabled rule (or the one named) now, one after the
+ * other, recorded in the state database like scheduled runs. Exit 1 if any run failed.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { Settings } from "../Config.js"
+import * as Daemon from "../Daemon.js"
+import { runJson } from "../HttpStatus.js"
+import * as Logging from "../Logging.js"
+import { Purger } from "../Purger.js"
+import { Runner } from "../Runner.js"
+import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+
+export const ruleOption = Options.text("rule").pipe(
+  Options.withDescription("only this rule (even if disabled)"),
+  Options.optional
+)
+
+export const once = Command.make(
+  "once",
+  {
+    config: configOption,
+    rule: ruleOption,
+    json: jsonOption,
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("plan only: delete nothing")),
+    logFormat: logFormatOption
+  },
+  (args) =>
+    Effect.gen(function*() {
+      const settings = yield* loadConfig(args.config)
+      const rules = Option.match(args.rule, {
+        onNone: () => settings.rules.filter((r) => r.enabled),
+        onSome: (name) => settings.rules.filter((r) => r.name === name)
+      })
+      if (Option.isSome(args.rule) && rules.length === 0) {
+        yield* Console.error(
+          `no rule named "${args.rule.value}" (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+        )
+        return yield* new ExitCode({ code: 2 })
+      }
+      const results = yield* Effect.flatMap(Runner, (runner) =>
+        Effect.forEach(rules, (rule) =>
+          Effect.map(Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })), (r) => ({ rule, r }))))
+        .pipe(
+          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings))))
+        )
+      const rows = results.map(({ r, rule }) =>
+        Either.match(r, {
+          onLeft: (e) => ({ rule: rule.name, status: "failed", error: e.message }),
+          onRight: (o) => ({ rule: rule.name, ...runJson(o.run), summary: o.summary ?? null })
+        })
+      )
+      if (args.json) {
+        yield* printJson(rows)
+      } else {
+        yield* Console.log(table(
+          ["rule", "status", "matched", "deleted", "bytes", "failed", "skipped", "error"],
+          rows.map((row) => {
+            const run = "id" in row ? row : undefined
+            return [
+              row.rule,
+              run?.dryRun === true ? `${row.status} (dry run)` : row.status,
+              run?.matched ?? 0,
+              run?.deleted ?? 0,
+              bytes(run?.bytes ?? 0),
+              run?.failed ?? 0,
+              run?.skipped ?? 0,
+              row.error ?? ""
+            ]
+          })
+        ))
+      }
+      if (
+        rows.some((row) =>
+          row.status !== "succeeded"
+        )
+      ) return yield* new ExitCode({ code: 1 })
+    }).pipe(Effect.provide(Logging.layer(args.logFormat)))
+).pipe(Command.withDescription("Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed."))
