@@ -698,7 +698,8 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         etag: h["etag"] ?? "",
         lastModified: new Date(lastModified),
         versionId: h["x-cos-version-id"],
-        storageClass: h["x-cos-storage-class"] ?? "STANDARD",
+        // COS sends x-cos-storage-class only for non-STANDARD objects (cos-api.md §4 HEAD Object).
+        storageClass: h["x-cos-storage-class"] || "STANDARD",
         metadata
       }
       return result
