@@ -21,7 +21,11 @@ const cosError = (code: string, message: string, extra = "") =>
 const drive = <A, E>(effect: Effect.Effect<A, E>, ms = 60_000) =>
   Effect.gen(function*() {
     const fiber = yield* Effect.fork(effect)
-    for (let t = 0; t < ms; t += 500) yield* TestClock.adjust(500)
+    for (let t = 0; t < ms; t += 500) {
+      yield* TestClock.adjust(500)
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") return done.value
+    }
     return yield* Fiber.await(fiber)
   })
 
