@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ObjectSummary } from "../CosClient.js"
 
@@ -71,7 +72,7 @@ export interface ParallelListOptions<E> {
   readonly concurrency: number
   /** One list request from a marker (exclusive start; `undefined`: from the beginning of the prefix). */
   readonly fetch: (marker: string | undefined) => Effect.Effect<SourcePage, E>
-  /** Pages buffered ahead of the consumer. Default `2 * concurrency`. */
+  /** Pages buffered ahead of the consumer. Default `concurrency`. */
   readonly buffer?: number | undefined
 }
 
@@ -284,7 +285,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
   Stream.unwrapScoped(Effect.gen(function*() {
     const concurrency = Math.max(1, Math.floor(options.concurrency))
     const queue = yield* Effect.acquireRelease(
-      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? 2 * concurrency),
+      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? concurrency),
       Queue.shutdown
     )
     const prefixLength = options.prefix.length
@@ -300,7 +301,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
       ranges.add(r)
       active++
     }
-    const start = (r: Range): Effect.Effect<void> => Effect.asVoid(Effect.forkScoped(worker(r)))
+    const start = (r: Range): Effect.Effect<void, never, Scope.Scope> => Effect.asVoid(Effect.forkScoped(worker(r)))
 
     /** Hands free slots to new ranges cut from the busiest ones. Synchronous: returns the ranges to start. */
     const rebalance = (): Array<Range> => {
@@ -333,7 +334,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
       return fresh
     }
 
-    const worker = (r: Range): Effect.Effect<void> =>
+    const worker = (r: Range): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         while (!r.done) {
           const marker = r.started ? r.cur : options.startAfter

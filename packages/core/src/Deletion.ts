@@ -1,0 +1,293 @@
+/**
+ * The deletion engine: a stream of candidates, filtered, grouped into batches of up to 1000, deleted with bounded
+ * concurrency under a throughput governor, with exact per-key outcomes.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { CosClient, ObjectIdentifier, ObjectSummary, VersionEntry } from "./CosClient.js"
+import type { CosError } from "./CosError.js"
+import * as internal from "./internal/deletion.js"
+
+/**
+ * What to do on a versioned bucket (cos-api.md §6, §7):
+ * - `current`: plain DELETE of current objects; on a versioned bucket this only adds delete markers.
+ * - `all`: every version and every delete marker (a true purge).
+ * - `noncurrent`: only noncurrent versions, aged from the moment they became noncurrent.
+ * - `delete-markers`: only delete markers with no remaining versions.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type VersionsMode = "current" | "all" | "noncurrent" | "delete-markers"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Filters {
+  /** Only keys under this prefix. An empty prefix (the whole bucket) needs `allowWholeBucket`. */
+  readonly prefix: string
+  /** Glob patterns (picomatch) matched against the whole key; a key must match one of them, if any are given. */
+  readonly include?: ReadonlyArray<string> | undefined
+  /** Glob patterns; a key matching any of them is never deleted. */
+  readonly exclude?: ReadonlyArray<string> | undefined
+  /** Only objects older than this duration (relative to the start of the run) or last modified before this date. */
+  readonly olderThan?: Duration.DurationInput | Date | undefined
+  /** Only objects of at least this many bytes. */
+  readonly minSize?: number | undefined
+  /** Only objects of at most this many bytes. */
+  readonly maxSize?: number | undefined
+  readonly versions?: VersionsMode | undefined
+  /**
+   * Keep the `count` newest objects (by LastModified) whatever their age; with `groupBy` (a regular expression whose
+   * first capture group, or whole match, names the group) the newest `count` of each group.
+   */
+  readonly keepLatest?: { readonly count: number; readonly groupBy?: string | undefined } | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Progress {
+  readonly listed: number
+  readonly matched: number
+  readonly deleted: number
+  readonly failed: number
+  readonly throttled: number
+  readonly elapsedMs: number
+}
+
+/**
+ * A key (or version) the engine gave up on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Failure {
+  readonly key: string
+  readonly versionId?: string | undefined
+  readonly code: string
+  readonly message: string
+}
+
+/**
+ * A key the engine confirmed deleted, for audits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Deleted {
+  readonly key: string
+  readonly versionId?: string | undefined
+  readonly size?: number | undefined
+  /** The delete created a delete marker (current mode on a versioned bucket). */
+  readonly deleteMarkerCreated: boolean
+}
+
+/**
+ * How a run deletes: everything but the filters. These are the options of `deleteKeys`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Overrides the client's default bucket. */
+  readonly bucket?: string | undefined
+  /** Batch deletes in flight. Default 8. */
+  readonly concurrency?: number | undefined
+  /** Listing requests in flight (> 1 splits the key range; current objects only). Default 1. */
+  readonly listConcurrency?: number | undefined
+  /** Keys per batch delete, 1–1000. Default 1000. */
+  readonly batchSize?: number | undefined
+  /** Stop before deleting more than this many keys (`stoppedBy: "maxDeletes"`). */
+  readonly maxDeletes?: number | undefined
+  /** Plan only: list and filter, send no delete request. */
+  readonly dryRun?: boolean | undefined
+  /** Permit an empty prefix. */
+  readonly allowWholeBucket?: boolean | undefined
+  /**
+   * Send batch deletes with `<Quiet>true</Quiet>`: COS then names only failures (smaller replies), and cannot say
+   * which deletes created delete markers. Default false: every key is confirmed by name.
+   */
+  readonly quiet?: boolean | undefined
+  /**
+   * Write budget in keys per second (every key of a batch counts, cos-api.md §5). Default by region (see
+   * `Governor.defaultWriteBudget`). Ignored when a `Governor` is provided in the context (a shared budget).
+   */
+  readonly writeBudget?: number | undefined
+  /** Listing requests per second. Default 1000. Ignored when a `Governor` is in the context. */
+  readonly listBudget?: number | undefined
+  /**
+   * Attempts per request or key, the first included, on top of the client's own retries: throttling and other
+   * retryable answers are retried with exponential backoff until then. Default 10.
+   */
+  readonly maxAttempts?: number | undefined
+  /** After a stop, how long batches in flight may take to finish; then they are cut off. Default 10 s. */
+  readonly gracePeriod?: Duration.DurationInput | undefined
+  /** Keys kept in the sample of the plan and of failures. Default 20. */
+  readonly sampleSize?: number | undefined
+  /** Resume a listing after this key (exclusive), from a checkpoint. */
+  readonly startAfter?: string | undefined
+  /**
+   * When this effect completes, stop gracefully: no more listing, batches not yet sent are skipped, batches in
+   * flight finish within `gracePeriod`, and the run returns its summary with `stoppedBy: "interrupted"`. (Interrupting
+   * the fiber running the purge does the same, but then the summary only reaches `onSummary`.)
+   */
+  readonly stopSignal?: Effect.Effect<void> | undefined
+  /** Called with progress every `progressInterval` (default 1 s), and once at the end. */
+  readonly onProgress?: ((progress: Progress) => Effect.Effect<void>) | undefined
+  readonly progressInterval?: Duration.DurationInput | undefined
+  /**
+   * Called before a batch is sent, with what it holds: lets a caller record intent durably before the delete.
+   */
+  readonly onBatchStart?: ((batch: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
+  /** Called with every batch of confirmed deletions, in the order COS confirmed them. */
+  readonly onDeleted?: ((deleted: ReadonlyArray<Deleted>) => Effect.Effect<void>) | undefined
+  /**
+   * Called with a listing position: every candidate at or before this key has been handled (deleted, failed, or
+   * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. Keys not sent (after
+   * `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.
+   */
+  readonly onCheckpoint?: ((afterKey: string) => Effect.Effect<void>) | undefined
+  /**
+   * Called once with the final summary, whatever the ending: success, a failure (the effect then fails with the
+   * error), a stop, or interruption of the caller's fiber.
+   */
+  readonly onSummary?: ((summary: Summary) => Effect.Effect<void>) | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface PurgeOptions extends Filters, RunOptions {}
+
+/**
+ * The plan of a dry run (or the first part of a real run's summary).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PlanBreakdown {
+  readonly objects: number
+  readonly versions: number
+  readonly deleteMarkers: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly dryRun: boolean
+  readonly bucket: string
+  readonly prefix: string
+  readonly versions: VersionsMode
+  readonly listed: number
+  readonly matched: number
+  /** Bytes of the matched keys. */
+  readonly matchedBytes: number
+  readonly deleted: number
+  /** Bytes of the keys confirmed deleted. */
+  readonly bytes: number
+  readonly failed: number
+  /** A capped sample of failures. */
+  readonly failures: ReadonlyArray<Failure>
+  /** Matched keys not sent (over `maxDeletes`, or left at a stop). */
+  readonly skipped: number
+  /** Keys that passed the filters but were kept by `keepLatest` (0 or absent without it). */
+  readonly kept?: number | undefined
+  /** A capped sample of matched keys. */
+  readonly sample: ReadonlyArray<string>
+  readonly breakdown: PlanBreakdown
+  /** Delete markers created by deletes in `current` mode on a versioned bucket. */
+  readonly deleteMarkersCreated: number
+  readonly requests: number
+  readonly retries: number
+  readonly throttled: number
+  /** From the first request to the last. */
+  readonly durationMs: number
+  /** Why the run stopped early, if it did. */
+  readonly stoppedBy?: "maxDeletes" | "interrupted" | undefined
+  /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */
+  readonly notes: ReadonlyArray<string>
+}
+
+/**
+ * Context for the version predicate of a {@link Matcher}.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export interface VersionContext {
+  /** `noncurrent` mode: when the version became noncurrent (the LastModified of the next newer version). */
+  readonly noncurrentSince?: Date | undefined
+  /** `delete-markers` mode: whether the key has any version left (markers of such keys are never selected). */
+  readonly keyHasVersions?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category filters
+ */
+export interface Matcher {
+  /** Prefix and include/exclude globs. */
+  readonly key: (key: string) => boolean
+  /** A current object (GET Bucket entry) against every filter but `keepLatest`. */
+  readonly object: (o: ObjectSummary) => boolean
+  /** A version or delete marker against the filters and the versions mode. */
+  readonly version: (v: VersionEntry, context?: VersionContext) => boolean
+}
+
+/**
+ * Lists what the filters select under a prefix and deletes it (or plans it, in dry-run).
+ *
+ * Fails with `CosInvalidRequest` for bad options (an empty prefix without `allowWholeBucket`, say) before any
+ * request; with the listing's error if listing fails after retries; with the error of a delete that makes going on
+ * pointless (403 AccessDenied, NoSuchBucket, bad credentials). Batches in flight finish first, and the exact summary
+ * reaches `onSummary` in every case. Per-key failures do not fail the effect: they are counted in the summary.
+ *
+ * @since 0.1.0
+ * @category deletion
+ */
+export const purge: (options: PurgeOptions) => Effect.Effect<Summary, CosError, CosClient> = internal.purge
+
+/**
+ * Deletes a user-supplied stream of keys (or versions): batched, governed, exact.
+ *
+ * @since 0.1.0
+ * @category deletion
+ */
+export const deleteKeys: <E, R>(
+  keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
+  options?: RunOptions
+) => Effect.Effect<Summary, CosError | E, CosClient | R> = internal.deleteKeys
+
+/**
+ * The filter predicates, exposed for tests and for the daemon's plan view. `now` is the instant `olderThan`
+ * durations count back from.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const matcher: (filters: Filters, now: number) => Matcher = internal.matcher
+
+/**
+ * Keys COS confirmed deleted, over all runs of this process.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const deletedKeysCounter = internal.deletedKeys
+
+/**
+ * Throttling answers (503 SlowDown) seen by deletion runs of this process.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const throttledCounter = internal.throttledRequests

@@ -1,0 +1,452 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import type { CosClient } from "../src/CosClient.js"
+import * as Deletion from "../src/Deletion.js"
+import { MemoryCos, serviceError, slowDown } from "./fixtures/MemoryCos.js"
+
+const DAY = 86_400_000
+
+/** Runs `effect` against `cos`, moving the TestClock on whenever it waits (backoff, governor). */
+const settle = <A, E>(cos: MemoryCos, effect: Effect.Effect<A, E, CosClient>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.fork(Effect.provide(effect, cos.layer))
+    for (let i = 0; i < 100_000; i++) {
+      for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
+      const done = yield* Fiber.poll(fiber)
+      if (done._tag === "Some") return done.value
+      yield* TestClock.adjust("50 millis")
+    }
+    return yield* Effect.die("did not settle")
+  })
+
+const ok = <A, E>(exit: Exit.Exit<A, E>): A => {
+  if (Exit.isSuccess(exit)) return exit.value
+  throw new Error(`expected success, got ${String(exit.cause)}`)
+}
+
+const seed = (cos: MemoryCos, prefix: string, n: number, options: { size?: number; lastModified?: number } = {}) => {
+  for (let i = 0; i < n; i++) cos.put(`${prefix}${String(i).padStart(6, "0")}`, options)
+  return cos
+}
+
+describe("Deletion.purge", () => {
+  it.effect("deletes every key under the prefix and nothing else, in batches of 1000", () =>
+    Effect.gen(function*() {
+      const cos = seed(seed(new MemoryCos(), "logs/", 2500, { size: 10 }), "keep/", 300)
+      cos.put("logs") // same characters, not under "logs/"
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "logs/" })))
+      assert.strictEqual(s.listed, 2500)
+      assert.strictEqual(s.matched, 2500)
+      assert.strictEqual(s.deleted, 2500)
+      assert.strictEqual(s.bytes, 25_000)
+      assert.strictEqual(s.failed, 0)
+      assert.strictEqual(s.dryRun, false)
+      assert.strictEqual(s.stoppedBy, undefined)
+      assert.deepStrictEqual(s.breakdown, { objects: 2500, versions: 0, deleteMarkers: 0 })
+      assert.strictEqual(cos.keys().filter((k) => k.startsWith("logs/")).length, 0)
+      assert.strictEqual(cos.keys().length, 301)
+      assert.deepStrictEqual(cos.log.map((l) => l.keys.length), [1000, 1000, 500])
+      assert.strictEqual(s.requests, 3 + 3)
+    }))
+
+  it.effect("refuses an empty prefix unless the whole bucket is allowed", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "a/", 10)
+      const refused = yield* settle(cos, Deletion.purge({ prefix: "" }))
+      assert.isTrue(Exit.isFailure(refused))
+      if (Exit.isFailure(refused)) assert.include(String(refused.cause), "allowWholeBucket")
+      assert.strictEqual(cos.requests.list, 0)
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "", allowWholeBucket: true })))
+      assert.strictEqual(s.deleted, 10)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
+  it.effect("filters by glob, age, date and size", () =>
+    Effect.gen(function*() {
+      const now = 100 * DAY
+      const cos = new MemoryCos()
+      cos.put("d/a.log", { lastModified: now - 40 * DAY, size: 100 })
+      cos.put("d/b.log", { lastModified: now - 10 * DAY, size: 100 }) // too recent
+      cos.put("d/c.tmp", { lastModified: now - 40 * DAY, size: 100 }) // not included
+      cos.put("d/keep/d.log", { lastModified: now - 40 * DAY, size: 100 }) // excluded
+      cos.put("d/e.log", { lastModified: now - 40 * DAY, size: 5 }) // too small
+      cos.put("d/f.log", { lastModified: now - 40 * DAY, size: 5000 }) // too large
+      cos.put("d/sub/g.log", { lastModified: now - 40 * DAY, size: 100 })
+      yield* TestClock.setTime(now)
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "d/",
+            include: ["**/*.log"],
+            exclude: ["d/keep/**"],
+            olderThan: "30 days",
+            minSize: 10,
+            maxSize: 1000
+          })
+        )
+      )
+      assert.strictEqual(s.listed, 7)
+      assert.strictEqual(s.matched, 2)
+      assert.deepStrictEqual(cos.keys(), ["d/b.log", "d/c.tmp", "d/e.log", "d/f.log", "d/keep/d.log"])
+      // An absolute date.
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "d/", olderThan: new Date(now - 20 * DAY) })))
+      assert.strictEqual(s2.deleted, 4)
+      assert.deepStrictEqual(cos.keys(), ["d/b.log"])
+      const m = Deletion.matcher({ prefix: "d/", include: ["*.log"] }, now)
+      assert.isFalse(m.key("d/x.log"), "a glob is matched against the whole key")
+      assert.isTrue(Deletion.matcher({ prefix: "d/", include: ["d/*.log"] }, now).key("d/x.log"))
+    }))
+
+  it.effect("dry run lists and plans, and sends no delete", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 1500, { size: 3 })
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", dryRun: true, sampleSize: 3 })))
+      assert.strictEqual(cos.requests.deleteObjects + cos.requests.deleteObject, 0)
+      assert.strictEqual(cos.keys().length, 1500)
+      assert.isTrue(s.dryRun)
+      assert.strictEqual(s.matched, 1500)
+      assert.strictEqual(s.matchedBytes, 4500)
+      assert.strictEqual(s.deleted, 0)
+      assert.deepStrictEqual(s.sample, ["p/000000", "p/000001", "p/000002"])
+      assert.deepStrictEqual(s.breakdown, { objects: 1500, versions: 0, deleteMarkers: 0 })
+    }))
+
+  it.effect("stops before exceeding maxDeletes and says so", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 20_000)
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", maxDeletes: 1234, concurrency: 4 })))
+      assert.strictEqual(s.deleted, 1234)
+      assert.strictEqual(s.stoppedBy, "maxDeletes")
+      assert.isAtLeast(s.skipped, 1)
+      assert.strictEqual(cos.keys().length, 20_000 - 1234)
+      assert.isAtMost(cos.requests.list, 6, "listing stops at the cap (a few pages of read-ahead)")
+    }))
+
+  it.effect("retries retryable per-key errors as a smaller batch and fails the others", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 1000)
+      const seen = new Map<string, number>()
+      cos.faults.key = (key) => {
+        const n = (seen.get(key) ?? 0) + 1
+        seen.set(key, n)
+        if (key.endsWith("7") && n <= 2) return "InternalError" // twice, then fine
+        if (key.endsWith("13")) return "AccessDenied" // never retried
+        return undefined
+      }
+      cos.faults.omit = (key) => key === "p/000500" // not named in the reply
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/" })))
+      assert.strictEqual(s.failed, 10 + 1)
+      assert.strictEqual(s.deleted, 1000 - 10 - 1)
+      assert.strictEqual(s.retries, 2)
+      // keys ending in 7 fail on the first two attempts: [890 deleted, 0 deleted, 100 deleted]
+      assert.deepStrictEqual(cos.log.map((l) => l.keys.length), [1000 - 100 - 10, 0, 100])
+      const codes = new Set(s.failures.map((f) => f.code))
+      assert.deepStrictEqual([...codes].sort(), ["AccessDenied", "NotConfirmed"])
+      assert.isTrue(s.failures.some((f) => f.key === "p/000500" && f.code === "NotConfirmed"))
+      // The omitted key was in fact deleted by the memory COS, but the summary never claims what COS did not say.
+      assert.strictEqual(cos.keys().length, 10)
+    }))
+
+  it.effect("rides out throttling: 503 SlowDown slows the run, retries, and never fails it", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 3000)
+      cos.faults.request = (op, n) => (op === "deleteObjects" && n % 2 === 1 && n < 8) ? slowDown() : undefined
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", concurrency: 1 })))
+      assert.strictEqual(s.deleted, 3000)
+      assert.strictEqual(s.failed, 0)
+      assert.strictEqual(s.throttled, 3)
+      assert.isAtLeast(s.retries, 3)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
+  it.effect("fails every key of a batch COS refuses, and stops on AccessDenied with the summary", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 2500)
+      cos.faults.request = (
+        op,
+        n
+      ) => (op === "deleteObjects" && n === 1 ? serviceError(400, "MalformedXML") : undefined)
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", concurrency: 1 })))
+      assert.strictEqual(s.failed, 1000)
+      assert.strictEqual(s.deleted, 1500)
+      assert.strictEqual(s.failures[0]!.code, "MalformedXML")
+
+      const cos2 = seed(new MemoryCos(), "p/", 5000)
+      cos2.faults.request = (op) => (op === "deleteObjects" ? serviceError(403, "AccessDenied") : undefined)
+      let summary: Deletion.Summary | undefined
+      const exit = yield* settle(
+        cos2,
+        Deletion.purge({ prefix: "p/", concurrency: 1, onSummary: (s) => Effect.sync(() => (summary = s)) })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "AccessDenied")
+      assert.strictEqual(cos2.requests.deleteObjects, 1, "no more requests after AccessDenied")
+      assert.strictEqual(summary?.failed, 1000)
+      assert.strictEqual(summary?.deleted, 0)
+      assert.strictEqual(summary?.stoppedBy, "interrupted")
+    }))
+
+  it.effect("deletes keys that cannot travel in XML one by one", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 20)
+      cos.put("p/line\nbreak")
+      cos.put("p/carriage\rreturn")
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "p/" })))
+      assert.strictEqual(s.deleted, 22)
+      assert.strictEqual(cos.requests.deleteObject, 2)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
+  it.effect("lists with several ranges at once and still deletes every key exactly once", () =>
+    Effect.gen(function*() {
+      const cos = seed(seed(new MemoryCos(), "big/", 12_000), "other/", 10)
+      cos.faults.delay = Effect.yieldNow()
+      const deletedKeys: Array<string> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "big/",
+            listConcurrency: 6,
+            onDeleted: (d) => Effect.sync(() => deletedKeys.push(...d.map((x) => x.key)))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 12_000)
+      assert.strictEqual(new Set(deletedKeys).size, 12_000)
+      assert.strictEqual(deletedKeys.length, 12_000)
+      assert.deepStrictEqual(cos.keys(), Array.from({ length: 10 }, (_, i) => `other/${String(i).padStart(6, "0")}`))
+    }))
+
+  it.effect("keeps the newest keys, per group", () =>
+    Effect.gen(function*() {
+      const cos = new MemoryCos()
+      for (const db of ["a", "b"]) {
+        for (let d = 1; d <= 5; d++) cos.put(`backups/${db}/${d}.tar`, { lastModified: d * DAY })
+      }
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({ prefix: "backups/", keepLatest: { count: 2, groupBy: "^backups/([^/]+)/" } })
+        )
+      )
+      assert.strictEqual(s.deleted, 6)
+      assert.strictEqual(s.kept, 4)
+      assert.deepStrictEqual(cos.keys(), ["backups/a/4.tar", "backups/a/5.tar", "backups/b/4.tar", "backups/b/5.tar"])
+    }))
+
+  it.effect("reports checkpoints only past fully handled keys", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 3500)
+      const checkpoints: Array<string> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "p/",
+            maxDeletes: 2200,
+            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 2200)
+      assert.isAbove(checkpoints.length, 0)
+      const last = checkpoints[checkpoints.length - 1]!
+      // Every key at or before the checkpoint is gone; nothing matched but unsent lies before it.
+      assert.isTrue(cos.keys().every((k) => k > last), `checkpoint ${last}`)
+      assert.deepStrictEqual([...checkpoints].sort(), checkpoints, "checkpoints only move forward")
+      // Resuming from it deletes the rest.
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", startAfter: last })))
+      assert.strictEqual(s2.deleted, 1300)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+})
+
+describe("Deletion.purge on versioned buckets", () => {
+  const versioned = () => {
+    const cos = new MemoryCos()
+    cos.versioning = "enabled"
+    cos.put("v/a", { lastModified: 1 * DAY }) // a: 3 versions
+    cos.put("v/a", { lastModified: 5 * DAY })
+    cos.put("v/a", { lastModified: 50 * DAY })
+    cos.put("v/b", { lastModified: 1 * DAY }) // b: version + marker on top
+    cos.putMarker("v/b", 2 * DAY)
+    cos.putMarker("v/c", 3 * DAY) // c: only markers
+    cos.putMarker("v/c", 4 * DAY)
+    cos.put("w/x", { lastModified: 1 * DAY })
+    return cos
+  }
+
+  it.effect("current mode only adds delete markers, and says so", () =>
+    Effect.gen(function*() {
+      const cos = versioned()
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "v/" })))
+      assert.strictEqual(s.deleted, 1)
+      assert.strictEqual(s.deleteMarkersCreated, 1)
+      assert.isTrue(s.notes.some((n) => n.includes("delete markers")))
+      assert.strictEqual(cos.store.get("v/a")!.length, 4)
+    }))
+
+  it.effect("all: removes every version and marker", () =>
+    Effect.gen(function*() {
+      const cos = versioned()
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "v/", versions: "all", listConcurrency: 4 })))
+      assert.strictEqual(s.deleted, 7)
+      assert.deepStrictEqual(s.breakdown, { objects: 0, versions: 4, deleteMarkers: 3 })
+      assert.isTrue(s.notes.some((n) => n.includes("sequentially")))
+      assert.deepStrictEqual(cos.keys(), ["w/x"])
+    }))
+
+  it.effect("noncurrent: ages versions from when they became noncurrent", () =>
+    Effect.gen(function*() {
+      const cos = versioned()
+      yield* TestClock.setTime(60 * DAY)
+      // a@1d became noncurrent at 5d (55 days ago), a@5d at 50d (10 days ago); b@1d at 2d (the marker).
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "v/", versions: "noncurrent", olderThan: "30 days" })))
+      assert.strictEqual(s.deleted, 2)
+      assert.deepStrictEqual(cos.store.get("v/a")!.map((v) => v.lastModified.getTime()), [50 * DAY, 5 * DAY])
+      assert.deepStrictEqual(cos.store.get("v/b")!.map((v) => v.marker), [true])
+    }))
+
+  it.effect("delete-markers: only markers with no version left", () =>
+    Effect.gen(function*() {
+      const cos = versioned()
+      const s = ok(yield* settle(cos, Deletion.purge({ prefix: "v/", versions: "delete-markers" })))
+      assert.strictEqual(s.deleted, 2)
+      assert.isFalse(cos.store.has("v/c"))
+      assert.strictEqual(cos.store.get("v/b")!.length, 2)
+    }))
+
+  it.effect("lists versions page by page with key and version markers", () =>
+    Effect.gen(function*() {
+      const cos = new MemoryCos()
+      cos.versioning = "enabled"
+      for (let i = 0; i < 700; i++) for (let v = 0; v < 3; v++) cos.put(`k/${String(i).padStart(4, "0")}`)
+      const checkpoints: Array<string> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({ prefix: "k/", versions: "all", onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k)) })
+        )
+      )
+      assert.strictEqual(s.listed, 2100)
+      assert.strictEqual(s.deleted, 2100)
+      assert.strictEqual(cos.store.size, 0)
+      assert.strictEqual(cos.requests.listVersions, 3)
+      assert.isAbove(checkpoints.length, 0)
+    }))
+})
+
+describe("Deletion: stopping", () => {
+  it.effect("a stop signal ends listing, lets batches in flight finish, and returns an exact summary", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 20_000)
+      const stop = yield* Deferred.make<void>()
+      cos.faults.delay = Effect.sleep("100 millis")
+      cos.faults.request = (op, n) => {
+        if (op === "deleteObjects" && n === 3) Deferred.unsafeDone(stop, Exit.void)
+        return undefined
+      }
+      const s = ok(
+        yield* settle(cos, Deletion.purge({ prefix: "p/", concurrency: 2, stopSignal: Deferred.await(stop) }))
+      )
+      assert.strictEqual(s.stoppedBy, "interrupted")
+      assert.strictEqual(s.deleted, 20_000 - cos.keys().length, "deleted = what is gone from the bucket")
+      assert.isBelow(s.deleted, 20_000)
+      assert.isAtLeast(s.deleted, 3000)
+      assert.strictEqual(s.failed, 0)
+      assert.strictEqual(s.matched, s.deleted + s.skipped)
+    }))
+
+  it.effect("a caller interrupting the fiber still gets the exact summary through onSummary", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 20_000)
+      cos.faults.delay = Effect.sleep("100 millis")
+      let summary: Deletion.Summary | undefined
+      const deleted: Array<string> = []
+      const fiber = yield* Effect.fork(Effect.provide(
+        Deletion.purge({
+          prefix: "p/",
+          concurrency: 3,
+          onSummary: (s) => Effect.sync(() => (summary = s)),
+          onDeleted: (d) => Effect.sync(() => deleted.push(...d.map((x) => x.key)))
+        }),
+        cos.layer
+      ))
+      yield* TestClock.adjust("350 millis")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(fiber))
+      for (let i = 0; i < 50; i++) yield* TestClock.adjust("50 millis")
+      yield* Fiber.join(interrupter)
+      assert.isDefined(summary)
+      assert.strictEqual(summary!.stoppedBy, "interrupted")
+      assert.strictEqual(summary!.deleted, 20_000 - cos.keys().length)
+      assert.strictEqual(deleted.length, summary!.deleted)
+      assert.isAbove(summary!.deleted, 0)
+    }))
+
+  it.effect("batches still in flight after the grace period are cut off and not counted as deleted", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 5000)
+      const stop = yield* Deferred.make<void>()
+      cos.faults.delay = Effect.sleep("1 minute")
+      const fiber = yield* Effect.fork(Effect.provide(
+        Deletion.purge({
+          prefix: "p/",
+          concurrency: 2,
+          batchSize: 500,
+          gracePeriod: "5 seconds",
+          stopSignal: Deferred.await(stop)
+        }),
+        cos.layer
+      ))
+      yield* TestClock.adjust("61 seconds") // the first list page arrives; two batches of 500 go out
+      yield* Deferred.succeed(stop, undefined)
+      yield* TestClock.adjust("6 seconds")
+      const s = yield* Fiber.join(fiber)
+      assert.strictEqual(s.stoppedBy, "interrupted")
+      assert.strictEqual(s.deleted, 0)
+      assert.strictEqual(s.failed, 1000)
+      assert.isTrue(s.failures.every((f) => f.code === "Interrupted"))
+      assert.strictEqual(s.matched, s.failed + s.skipped)
+    }))
+})
+
+describe("Deletion.deleteKeys", () => {
+  it.effect("deletes a stream of keys and versions, batched and exact", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "u/", 2100)
+      const keys = Stream.fromIterable(
+        Array.from({ length: 2100 }, (_, i) => ({ key: `u/${String(i).padStart(6, "0")}`, size: 2 }))
+      )
+        .pipe(Stream.rechunk(64))
+      const batches: Array<number> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.deleteKeys(keys, { batchSize: 500, onBatchStart: (b) => Effect.sync(() => batches.push(b.length)) })
+        )
+      )
+      assert.strictEqual(s.deleted, 2100)
+      assert.strictEqual(s.bytes, 4200)
+      assert.deepStrictEqual(batches, [500, 500, 500, 500, 100])
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
+  it.effect("fails invalid keys one by one instead of the whole batch", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "u/", 3)
+      const keys = Stream.make({ key: "u/000000" }, { key: "/leading-slash" }, { key: "u/000001" })
+      const s = ok(yield* settle(cos, Deletion.deleteKeys(keys)))
+      assert.strictEqual(s.deleted, 2)
+      assert.strictEqual(s.failed, 1)
+      assert.strictEqual(s.failures[0]!.key, "/leading-slash")
+      assert.strictEqual(Chunk.size(Chunk.fromIterable(cos.keys())), 1)
+    }))
+})
