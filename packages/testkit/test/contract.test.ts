@@ -40,6 +40,28 @@ describe.each(ways)("contract (%s)", (_name, make) => {
       })
     ))
 
+  it.live("conditional HEAD/GET (304, 412) and Range (206, 416)", () =>
+    withFake((t) =>
+      Effect.gen(function*() {
+        const etag = (yield* put(t, "r", "0123456789")).headers["etag"]!
+        const head = (headers: Record<string, string>) => t.send({ method: "HEAD", key: "r", headers })
+        assert.strictEqual((yield* head({ "if-none-match": etag })).status, 304)
+        assert.strictEqual((yield* head({ "if-match": "\"other\"" })).status, 412)
+        assert.strictEqual((yield* head({ "if-match": etag })).status, 200)
+        const future = new Date(Date.now() + 3_600_000).toUTCString()
+        const past = new Date(Date.now() - 3_600_000).toUTCString()
+        assert.strictEqual((yield* head({ "if-modified-since": future })).status, 304)
+        assert.strictEqual((yield* head({ "if-modified-since": past })).status, 200)
+        assert.strictEqual((yield* head({ "if-unmodified-since": past })).status, 412)
+        const part = yield* t.send({ method: "GET", key: "r", headers: { range: "bytes=2-4" } })
+        assert.deepStrictEqual([part.status, part.body, part.headers["content-range"]], [206, "234", "bytes 2-4/10"])
+        const suffix = yield* t.send({ method: "GET", key: "r", headers: { range: "bytes=-3" } })
+        assert.strictEqual(suffix.body, "789")
+        const bad = yield* t.send({ method: "GET", key: "r", headers: { range: "bytes=20-" } })
+        assert.strictEqual(bad.status, 416)
+      })
+    ))
+
   it.live("a missing key: HEAD 404 without body, GET 404 NoSuchKey as COS XML", () =>
     withFake((t) =>
       Effect.gen(function*() {

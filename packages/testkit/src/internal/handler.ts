@@ -412,15 +412,58 @@ export const makeHandler = (cfg: HandlerConfig) => {
       return ctx.error(404, "NoSuchKey", "The specified key does not exist.", extra)
     }
     const h = objectHeaders(bucket, v)
-    const ifMatch = req.headers["if-match"]
-    if (ifMatch !== undefined && ifMatch !== v.etag && ifMatch !== "*") {
-      return ctx.error(412, "PreconditionFailed", "At least one of the preconditions you specified did not hold.")
+    // Preconditions (cos-api.md §4 HEAD Object): If-Match / If-Unmodified-Since → 412, If-None-Match /
+    // If-Modified-Since → 304. HTTP dates have whole seconds.
+    const modifiedSec = Math.floor(v.lastModified / 1000)
+    const dateSec = (s: string | undefined) => {
+      if (s === undefined) return undefined
+      const t = Date.parse(s)
+      return Number.isNaN(t) ? undefined : Math.floor(t / 1000)
     }
+    const etagMatches = (s: string) => s.split(",").some((e) => e.trim() === v.etag || e.trim() === "*")
+    const ifMatch = req.headers["if-match"]
+    const ifUnmodified = dateSec(req.headers["if-unmodified-since"])
+    if (
+      (ifMatch !== undefined && !etagMatches(ifMatch)) ||
+      (ifMatch === undefined && ifUnmodified !== undefined && modifiedSec > ifUnmodified)
+    ) return ctx.error(412, "PreconditionFailed", "At least one of the preconditions you specified did not hold.")
     const ifNoneMatch = req.headers["if-none-match"]
-    if (ifNoneMatch !== undefined && (ifNoneMatch === v.etag || ifNoneMatch === "*")) {
-      return ctx.ok(304, "", { ...h, "content-length": "0" })
+    const ifModified = dateSec(req.headers["if-modified-since"])
+    if (
+      (ifNoneMatch !== undefined && etagMatches(ifNoneMatch)) ||
+      (ifNoneMatch === undefined && ifModified !== undefined && modifiedSec <= ifModified)
+    ) {
+      const { "content-length": _, "content-type": __, ...rest } = h
+      return ctx.ok(304, "", { ...rest, "content-length": "0" })
     }
     const body = v.data?.body ?? new Uint8Array(v.size)
+    const range = req.headers["range"]
+    if (range !== undefined) {
+      const m = /^bytes=([0-9]*)-([0-9]*)$/.exec(range.trim())
+      if (m !== null && (m[1] !== "" || m[2] !== "")) {
+        const size = body.length
+        let start: number
+        let end: number
+        if (m[1] === "") {
+          start = Math.max(0, size - Number(m[2]))
+          end = size - 1
+        } else {
+          start = Number(m[1])
+          end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)
+        }
+        if (start >= size || start > end) {
+          return ctx.error(416, "InvalidRange", "The requested range is not satisfiable", {
+            "content-range": `bytes */${size}`
+          })
+        }
+        const part = body.subarray(start, end + 1)
+        return ctx.ok(206, part, {
+          ...h,
+          "content-length": String(part.length),
+          "content-range": `bytes ${start}-${end}/${size}`
+        })
+      }
+    }
     return ctx.ok(200, body, h)
   }
 
