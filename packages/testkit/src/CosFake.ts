@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+import type { CosError } from "@effect-cos/core"
+import { CosClient, Credentials } from "@effect-cos/core"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
@@ -268,3 +270,31 @@ export const layerSeeded = (
   options: Omit<Options, "seed"> = {}
 ): Layer.Layer<CosFake | HttpClient.HttpClient> =>
   layer({ ...options, seed: [{ ...seed, bucket: seed.bucket ?? testBucket }] })
+
+/**
+ * `CosClient` options that reach a fake built with the fixtures: `testRegion`, `testBucket`, `testCredentials`,
+ * plain http. With no `endpoint` the client sends `Host: <testBucket>.cos.<testRegion>.myqcloud.com`, which the
+ * in-process fake routes by; for a socket server add `endpoint: server.url`.
+ *
+ * @since 0.1.0
+ * @category fixtures
+ */
+export const testClientOptions: CosClient.Options = {
+  region: testRegion,
+  bucket: testBucket,
+  credentials: Credentials.fromStatic(testCredentials),
+  scheme: "http"
+}
+
+/**
+ * A fake plus a `CosClient` wired to it in process: everything a unit test of code that uses `CosClient` needs.
+ * `client` overrides fields of {@link testClientOptions} (e.g. `retry`, `timeout`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithClient = (
+  options: Options = {},
+  client: Partial<CosClient.Options> = {}
+): Layer.Layer<CosClient.CosClient | CosFake | HttpClient.HttpClient, CosError.CosInvalidRequest> =>
+  Layer.provideMerge(CosClient.layer({ ...testClientOptions, ...client }), layer(options))

@@ -16,7 +16,9 @@ const clientOptions = {
 }
 
 const seeded = CosFake.layerSeeded({ count: 2500, prefix: "logs/", ageMs: 1000, size: 10 })
-const withClient = Layer.provideMerge(CosClient.layer(clientOptions), seeded)
+const withClient = CosFake.layerWithClient({
+  seed: [{ bucket: CosFake.testBucket, count: 2500, prefix: "logs/", ageMs: 1000, size: 10 }]
+})
 
 describe("CosClient on the fake", () => {
   it.effect("lists a seeded prefix as a stream, deletes a batch, lists versions", () =>
