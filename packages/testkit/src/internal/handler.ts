@@ -72,6 +72,17 @@ const iso = (ms: number): string => {
   return lastIso
 }
 
+let lastEtag = ""
+let lastEtagXml = ""
+/** ETags are quoted, so escaping is never free: memoise the last one (seeded objects share theirs). */
+const etagXml = (etag: string): string => {
+  if (etag !== lastEtag) {
+    lastEtag = etag
+    lastEtagXml = xmlEscape(etag)
+  }
+  return lastEtagXml
+}
+
 const ownerXml = (bucket: string): string => {
   const appId = bucket.slice(bucket.lastIndexOf("-") + 1)
   return `<Owner><ID>${appId}</ID><DisplayName>${appId}</DisplayName></Owner>`
@@ -329,7 +340,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
     for (const cp of r.commonPrefixes) xml += `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`
     for (const [key, v] of r.contents) {
       xml += `<Contents><Key>${enc(key)}</Key><LastModified>${iso(v.lastModified)}</LastModified><ETag>` +
-        xmlEscape(v.etag) +
+        etagXml(v.etag) +
         `</ETag><Size>${v.size}</Size>${owner}<StorageClass>${v.storageClass}</StorageClass></Contents>`
     }
     xml += "</ListBucketResult>"
@@ -371,7 +382,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
         `<DeleteMarker><Key>${enc(key)}</Key>${id}<IsLatest>${isLatest}</IsLatest>` +
         `<LastModified>${iso(v.lastModified)}</LastModified>${owner}</DeleteMarker>` :
         `<Version><Key>${enc(key)}</Key>${id}<IsLatest>${isLatest}</IsLatest>` +
-        `<LastModified>${iso(v.lastModified)}</LastModified><ETag>${xmlEscape(v.etag)}</ETag>` +
+        `<LastModified>${iso(v.lastModified)}</LastModified><ETag>${etagXml(v.etag)}</ETag>` +
         `<Size>${v.size}</Size><StorageClass>${v.storageClass}</StorageClass>${owner}</Version>`
     }
     xml += "</ListVersionsResult>"

@@ -107,35 +107,17 @@ export class Bucket {
 
   /** Writes a new current version (cos-api.md §6 PUT semantics per versioning state). */
   put(key: string, input: PutInput, now: number): Version {
-    const current = this.objects.get(key)
+    const { data, etag, size, storageClass } = input
     let v: Version
     switch (this.versioning) {
       case "NeverEnabled":
-        v = new Version("null", false, now, input.etag, input.size, input.storageClass, input.data, undefined)
+        v = new Version("null", false, now, etag, size, storageClass, data, undefined)
         break
       case "Enabled":
-        v = new Version(
-          this.nextVersionId(),
-          false,
-          now,
-          input.etag,
-          input.size,
-          input.storageClass,
-          input.data,
-          current
-        )
+        v = new Version(this.nextVersionId(), false, now, etag, size, storageClass, data, this.objects.get(key))
         break
       case "Suspended":
-        v = new Version(
-          "null",
-          false,
-          now,
-          input.etag,
-          input.size,
-          input.storageClass,
-          input.data,
-          withoutNull(current)
-        )
+        v = new Version("null", false, now, etag, size, storageClass, data, withoutNull(this.objects.get(key)))
         break
     }
     this.objects.set(key, v)
