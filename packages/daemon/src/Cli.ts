@@ -6,12 +6,13 @@ import { demo } from "./cli/demo.js"
 import { history } from "./cli/history.js"
 import { once } from "./cli/once.js"
 import { plan } from "./cli/plan.js"
+import { purge } from "./cli/purge.js"
 import { run } from "./cli/run.js"
 import { validate } from "./cli/validate.js"
 
 export const command = Command.make("cos-retention").pipe(
   Command.withDescription("Retention for Tencent COS: delete what rules select, on cron schedules, with an audit."),
-  Command.withSubcommands([run, once, plan, validate, history, demo])
+  Command.withSubcommands([purge, run, once, plan, validate, history, demo])
 )
 
 export const cli = Command.run(command, { name: "cos-retention", version: "0.1.0" })

@@ -7,5 +7,5 @@ import { teardown } from "./cli/common.js"
 
 cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),
-  NodeRuntime.runMain({ disablePrettyLogger: true, teardown })
+  NodeRuntime.runMain({ disablePrettyLogger: true, disableErrorReporting: true, teardown })
 )

@@ -579,6 +579,16 @@ class Run {
     this.tally.lastRequestAt = now
   })
 
+  /**
+   * Whether to send a failed request again. The client has retried already (a few quick attempts); on top of that,
+   * throttling is retried up to `maxAttempts` with growing backoff, so it slows the run down without failing it,
+   * while other retryable failures (5xx, transport) get at most 3 more rounds.
+   */
+  private mayRetry(e: CosError, attempt: number): boolean {
+    if (this.stopping || !isRetryable(e)) return false
+    return attempt < (isThrottle(e) ? this.r.maxAttempts : Math.min(3, this.r.maxAttempts))
+  }
+
   /** One request with the engine's own retry on top of the client's: throttling slows the run, never fails it. */
   request<A>(
     send: Effect.Effect<A, CosError>,
@@ -588,7 +598,7 @@ class Run {
       Effect.zipRight(this.markRequest, send).pipe(
         Effect.tap(() => this.markDone),
         Effect.catchAll((e) => {
-          const retry = isRetryable(e) && attempt < this.r.maxAttempts && !this.stopping
+          const retry = this.mayRetry(e, attempt)
           return Effect.zipRight(
             Effect.zipRight(
               this.markDone,
@@ -792,7 +802,7 @@ class Run {
         Effect.zipRight(this.governor.throttledWrite, Metric.increment(throttledRequests))
       )
       : Effect.void
-    if (isRetryable(e) && attempt < this.r.maxAttempts && !this.stopping) {
+    if (this.mayRetry(e, attempt)) {
       return Effect.zipRight(
         pre,
         Effect.zipRight(

@@ -3,6 +3,7 @@
  * (problems printed, exit 2), exit codes and plain-text tables.
  */
 import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -42,13 +43,23 @@ export const loadConfig = (path: string): Effect.Effect<Config.RetentionConfig, 
     )
   )
 
-/** For `NodeRuntime.runMain`: an `ExitCode` failure gives its code, interruption (SIGTERM/SIGINT) 0, other failures 1. */
+/**
+ * For `NodeRuntime.runMain`: an `ExitCode` failure gives its code, an @effect/cli validation error 2, interruption
+ * (SIGTERM/SIGINT) 0, other failures 1.
+ */
 export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => void) => {
   if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
   const code = Option.match(Cause.failureOption(exit.cause), {
     onNone: () => 1,
-    onSome: (e) => (e instanceof ExitCode ? e.code : 1)
+    // @effect/cli argument errors (unknown flag, missing or invalid value) are bad arguments: exit 2.
+    onSome: (e) => (e instanceof ExitCode ? e.code : ValidationError.isValidationError(e) ? 2 : 1)
   })
+  // ExitCode and validation errors were explained to the user already; anything else is shown here (bin.ts turns
+  // off runMain's own error report, which would log every ExitCode as an error).
+  const failure = Option.getOrUndefined(Cause.failureOption(exit.cause))
+  if (!(failure instanceof ExitCode) && !ValidationError.isValidationError(failure)) {
+    process.stderr.write(Cause.pretty(exit.cause) + "\n")
+  }
   onExit(code)
 }
 

@@ -1,0 +1,281 @@
+/**
+ * `cos-retention purge --bucket NAME-APPID --region REGION --prefix P [...]`: one deletion run from the command line,
+ * straight through the core engine (no configuration file, no state database).
+ *
+ * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
+ * or configuration (missing credentials included).
+ */
+import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as Prompt from "@effect/cli/Prompt"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { bytes, ExitCode } from "./common.js"
+
+const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
+
+const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+
+/** `30d`, `12h`, `90m`, `45s`, `2w`, or a date (`2024-01-31`, an ISO timestamp). */
+export const parseOlderThan = (text: string): Duration.Duration | Date | undefined => {
+  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim())
+  if (m !== null) return Duration.millis(Number(m[1]) * units[m[2]!]!)
+  if (/^\d{4}-\d{2}-\d{2}/.test(text.trim())) {
+    const d = new Date(text.trim())
+    if (!Number.isNaN(d.getTime())) return d
+  }
+  return undefined
+}
+
+const nonNegative = (name: string) => (n: number) =>
+  n >= 0 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 0, got ${n}`)
+
+const positive = (name: string) => (n: number) =>
+  n >= 1 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 1, got ${n}`)
+
+const int = (name: string, check: (name: string) => (n: number) => Effect.Effect<number, string>) =>
+  Options.integer(name).pipe(
+    Options.mapEffect((n) => Effect.mapError(check(name)(n), (e) => ValidationErrorLike(e)))
+  )
+
+/** An invalid value as @effect/cli reports it (exit 2); the text is what the user sees. */
+const ValidationErrorLike = (text: string) => ValidationError.invalidValue(HelpDoc.p(text))
+
+export const purgeOptions = {
+  bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
+  region: Options.text("region").pipe(Options.withDescription("its region, e.g. ap-guangzhou")),
+  prefix: Options.text("prefix").pipe(
+    Options.withDescription("delete keys under this prefix (an empty prefix needs --allow-whole-bucket)")
+  ),
+  endpoint: Options.text("endpoint").pipe(
+    Options.withDescription("send requests to this origin instead of <bucket>.cos.<region>.myqcloud.com"),
+    Options.optional
+  ),
+  olderThan: Options.text("older-than").pipe(
+    Options.withDescription("only keys last modified before: a duration (30d, 12h, 90m, 2w) or a date (2024-01-31)"),
+    Options.mapEffect((t) => {
+      const v = parseOlderThan(t)
+      return v === undefined
+        ? Effect.fail(ValidationErrorLike(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
+        : Effect.succeed(v)
+    }),
+    Options.optional
+  ),
+  include: Options.text("include").pipe(
+    Options.withDescription("only keys matching this glob (repeatable; matched against the whole key)"),
+    Options.repeated
+  ),
+  exclude: Options.text("exclude").pipe(
+    Options.withDescription("never keys matching this glob (repeatable)"),
+    Options.repeated
+  ),
+  minSize: int("min-size", nonNegative).pipe(
+    Options.withDescription("only objects of at least N bytes"),
+    Options.optional
+  ),
+  maxSize: int("max-size", nonNegative).pipe(
+    Options.withDescription("only objects of at most N bytes"),
+    Options.optional
+  ),
+  versions: Options.choice("versions", versionsModes).pipe(
+    Options.withDescription(
+      "versioned buckets: current (adds delete markers), all (every version and marker), noncurrent, delete-markers"
+    ),
+    Options.withDefault("current" as const)
+  ),
+  concurrency: int("concurrency", positive).pipe(
+    Options.withDescription("batch deletes in flight"),
+    Options.withDefault(8)
+  ),
+  listConcurrency: int("list-concurrency", positive).pipe(
+    Options.withDescription("list requests in flight (the key range is split)"),
+    Options.withDefault(4)
+  ),
+  maxDeletes: int("max-deletes", nonNegative).pipe(
+    Options.withDescription("stop before deleting more than N keys"),
+    Options.optional
+  ),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list and plan only: send no delete")),
+  json: Options.boolean("json").pipe(Options.withDescription("print the summary as JSON (the last line of stdout)")),
+  yes: Options.boolean("yes").pipe(
+    Options.withAlias("y"),
+    Options.withDescription("delete without asking (needed when not on a terminal)")
+  ),
+  allowWholeBucket: Options.boolean("allow-whole-bucket").pipe(
+    Options.withDescription("permit an empty --prefix: every key of the bucket")
+  )
+}
+
+type Args = Command.Command.ParseConfig<typeof purgeOptions>
+
+/** COS answers that mean the command line (or the environment) is wrong, not the run (cos-api.md §5). */
+const configCodes: ReadonlySet<string> = new Set([
+  "InvalidAccessKeyId",
+  "SignatureDoesNotMatch",
+  "NoSuchBucket",
+  "InvalidBucketName"
+])
+
+const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY === true
+
+/** Exit 2 with a message on stderr. */
+const usageError = (message: string) =>
+  Effect.zipRight(Console.error(`cos-retention purge: ${message}`), new ExitCode({ code: 2 }))
+
+const describeFilters = (args: Args) => {
+  const parts = [`prefix "${args.prefix}"`]
+  if (Option.isSome(args.olderThan)) {
+    const v = args.olderThan.value
+    parts.push(v instanceof Date ? `last modified before ${v.toISOString()}` : `older than ${Duration.format(v)}`)
+  }
+  if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
+  if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
+  if (Option.isSome(args.minSize)) parts.push(`at least ${args.minSize.value} bytes`)
+  if (Option.isSome(args.maxSize)) parts.push(`at most ${args.maxSize.value} bytes`)
+  if (args.versions !== "current") parts.push(`versions: ${args.versions}`)
+  return parts.join(", ")
+}
+
+const rate = (n: number, ms: number) => (ms > 0 ? Math.round(n / ms * 1000) : 0)
+
+const printHuman = (s: Deletion.Summary) =>
+  Effect.gen(function*() {
+    const lines = [
+      s.dryRun
+        ? `plan for ${s.bucket} (${s.versions}): ${s.matched} of ${s.listed} listed keys match (${
+          bytes(s.matchedBytes)
+        }); nothing deleted (dry run)`
+        : `${s.bucket}: deleted ${s.deleted} of ${s.matched} matching keys (${bytes(s.bytes)}), ${s.failed} failed, ` +
+          `${s.skipped} skipped; listed ${s.listed} in ${(s.durationMs / 1000).toFixed(1)} s ` +
+          `(${rate(s.deleted, s.durationMs)} keys/s)`,
+      `breakdown: ${s.breakdown.objects} objects, ${s.breakdown.versions} versions, ${s.breakdown.deleteMarkers} ` +
+      `delete markers; ${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
+    ]
+    if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
+    if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
+    for (const f of s.failures.slice(0, 10)) {
+      lines.push(
+        `failed: ${f.key}${f.versionId === undefined ? "" : ` [version ${f.versionId}]`}: ${f.code} ${f.message}`
+      )
+    }
+    for (const n of s.notes) lines.push(`note: ${n}`)
+    yield* Console.log(lines.join("\n"))
+  })
+
+const printSummary = (args: Args, s: Deletion.Summary, error?: string) =>
+  args.json
+    ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error }))
+    : Effect.zipRight(printHuman(s), error === undefined ? Effect.void : Console.error(`error: ${error}`))
+
+/** Live progress on stderr, one rewritten line (terminals only). */
+const progressLine = (p: Deletion.Progress) =>
+  Effect.sync(() => {
+    const line = `listed ${p.listed}  matched ${p.matched}  deleted ${p.deleted}  ` +
+      `${rate(p.deleted, p.elapsedMs)}/s  failed ${p.failed}  throttled ${p.throttled}`
+    process.stderr.write(`\r\x1b[2K${line}`)
+  })
+
+const handler = (args: Args) =>
+  Effect.gen(function*() {
+    if (args.prefix === "" && !args.allowWholeBucket) {
+      return yield* usageError("an empty --prefix selects every key of the bucket; add --allow-whole-bucket to mean it")
+    }
+    const terminal = isTerminal()
+    if (!args.dryRun && !args.yes && !terminal) {
+      return yield* usageError(
+        "refusing to delete without confirmation: not on a terminal, so pass --yes (or --dry-run to see the plan)"
+      )
+    }
+    const credentials = yield* Credentials.fromConfig().pipe(
+      Effect.catchTag(
+        "CosCredentialsError",
+        (e) => usageError(`${e.reason} (COS credentials come from the environment)`)
+      )
+    )
+    const clientLayer = CosClient.layer({
+      region: args.region,
+      bucket: args.bucket,
+      credentials,
+      endpoint: Option.getOrUndefined(args.endpoint)
+    }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+
+    const options: Deletion.PurgeOptions = {
+      bucket: args.bucket,
+      prefix: args.prefix,
+      include: args.include.length > 0 ? args.include : undefined,
+      exclude: args.exclude.length > 0 ? args.exclude : undefined,
+      olderThan: Option.getOrUndefined(args.olderThan),
+      minSize: Option.getOrUndefined(args.minSize),
+      maxSize: Option.getOrUndefined(args.maxSize),
+      versions: args.versions,
+      concurrency: args.concurrency,
+      listConcurrency: args.listConcurrency,
+      maxDeletes: Option.getOrUndefined(args.maxDeletes),
+      allowWholeBucket: args.allowWholeBucket,
+      onProgress: terminal ? progressLine : undefined,
+      progressInterval: "250 millis"
+    }
+    let last: Deletion.Summary | undefined
+    const run = (dryRun: boolean) =>
+      Deletion.purge({ ...options, dryRun, onSummary: (s) => Effect.sync(() => (last = s)) }).pipe(
+        Effect.ensuring(terminal ? Effect.sync(() => process.stderr.write("\r\x1b[2K")) : Effect.void)
+      )
+
+    const program = Effect.gen(function*() {
+      if (!args.dryRun && !args.yes) {
+        // On a terminal: show the plan, then ask.
+        const plan = yield* run(true)
+        yield* printHuman(plan)
+        if (plan.matched === 0) {
+          if (args.json) yield* Console.log(JSON.stringify(plan))
+          return plan
+        }
+        const go = yield* Prompt.confirm({
+          message: `Delete these ${plan.matched} keys (${bytes(plan.matchedBytes)}) from ${args.bucket}? ` +
+            `(${describeFilters(args)})`,
+          initial: false
+        })
+        if (!go) {
+          yield* Console.error("nothing deleted")
+          if (args.json) yield* Console.log(JSON.stringify(plan))
+          return plan
+        }
+      }
+      const summary = yield* run(args.dryRun)
+      yield* printSummary(args, summary)
+      return summary
+    }).pipe(Effect.provide(clientLayer))
+
+    const summary = yield* program.pipe(
+      Effect.catchAll((e: CosError.CosError | { readonly _tag: "QuitException" }) => {
+        if (e._tag === "QuitException") {
+          return Effect.zipRight(Console.error("nothing deleted"), new ExitCode({ code: 1 }))
+        }
+        // Bad arguments or configuration (refused before sending, unknown credentials, no such bucket): exit 2.
+        const code = e._tag === "CosInvalidRequest" || e._tag === "CosCredentialsError" ||
+            (e._tag === "CosServiceError" && configCodes.has(e.code))
+          ? 2
+          : 1
+        const shown = last === undefined
+          ? (args.json ? Console.log(JSON.stringify({ error: e.message })) : Console.error(`error: ${e.message}`))
+          : printSummary(args, last, e.message)
+        return Effect.zipRight(shown, new ExitCode({ code }))
+      }),
+      Effect.onInterrupt(() => (last === undefined ? Effect.void : printSummary(args, last)))
+    )
+    if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
+  })
+
+export const purge = Command.make("purge", purgeOptions, handler).pipe(
+  Command.withDescription(
+    "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
+      "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN)."
+  )
+)

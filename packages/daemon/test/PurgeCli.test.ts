@@ -1,0 +1,170 @@
+/**
+ * `cos-retention purge` as a user runs it: a child process against the testkit's socket server, checking exit codes,
+ * the JSON summary line, what is left in the bucket, and that no secret is ever printed.
+ */
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import { spawn } from "node:child_process"
+import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
+const bucket = CosFake.testBucket
+const secretKey = Redacted.value(CosFake.testCredentials.secretKey)
+const env = {
+  COS_SECRET_ID: CosFake.testCredentials.secretId,
+  COS_SECRET_KEY: secretKey
+}
+const DAY = 86_400_000
+
+let scope: Scope.CloseableScope
+let server: CosFakeServer.CosFakeServer
+
+beforeAll(async () => {
+  scope = await Effect.runPromise(Scope.make())
+  server = await Effect.runPromise(Scope.extend(CosFakeServer.start(), scope))
+  const store = server.fake.store
+  await Effect.runPromise(Effect.all([
+    // dry run
+    Store.seed(store, { bucket, count: 1500, prefix: "plan/", size: 10 }),
+    // filters: .log files older than 30 days go; the rest stays
+    Store.seed(store, {
+      bucket,
+      count: 400,
+      keyFn: (i) => `logs/${String(i).padStart(4, "0")}.${i % 2 === 0 ? "log" : "txt"}`,
+      ageMs: (i) => (i < 200 ? 40 * DAY : 1 * DAY)
+    }),
+    Store.seed(store, { bucket, count: 50, prefix: "keep/" }),
+    Store.seed(store, { bucket, count: 30, prefix: "guarded/" })
+  ]))
+})
+
+afterAll(async () => {
+  await Effect.runPromise(Scope.close(scope, Exit.void))
+})
+
+interface Result {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs the CLI like `pnpm cos-retention purge ...` does, without a terminal. */
+const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string | undefined> = env) =>
+  new Promise<Result>((resolve, reject) => {
+    const childEnv: Record<string, string> = {}
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && !k.startsWith("COS_")) childEnv[k] = v
+    }
+    for (const [k, v] of Object.entries(extraEnv)) if (v !== undefined) childEnv[k] = v
+    const child = spawn(
+      process.execPath,
+      ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", "purge", ...args],
+      { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] }
+    )
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (d) => (stdout += d))
+    child.stderr.on("data", (d) => (stderr += d))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+  })
+
+const common = () => ["--bucket", bucket, "--region", CosFake.testRegion, "--endpoint", server.url]
+
+const lastJson = (stdout: string) => {
+  const lines = stdout.trim().split("\n")
+  return JSON.parse(lines[lines.length - 1]!) as Record<string, unknown>
+}
+
+const keys = (prefix: string) => Effect.runPromise(Store.keys(server.fake.store, bucket, prefix))
+
+const noSecrets = (r: Result) => {
+  assert.notInclude(r.stdout, secretKey)
+  assert.notInclude(r.stderr, secretKey)
+}
+
+describe("cos-retention purge", () => {
+  it("plans, deletes what the filters select, refuses what it must, with the right exit codes", async () => {
+    const [plan, real, refused, noKey, badArgs, wholeBucket, unreachable] = await Promise.all([
+      cli([...common(), "--prefix", "plan/", "--dry-run", "--json"]),
+      cli([
+        ...common(),
+        "--prefix",
+        "logs/",
+        "--include",
+        "**/*.log",
+        "--older-than",
+        "30d",
+        "--yes",
+        "--json",
+        "--list-concurrency",
+        "3"
+      ]),
+      cli([...common(), "--prefix", "guarded/"]),
+      cli([...common(), "--prefix", "guarded/", "--yes"], { COS_SECRET_ID: env.COS_SECRET_ID }),
+      cli([...common(), "--prefix", "guarded/", "--yes", "--versions", "some"]),
+      cli([...common(), "--prefix", "", "--yes"]),
+      cli([
+        "--bucket",
+        bucket,
+        "--region",
+        CosFake.testRegion,
+        "--endpoint",
+        "http://127.0.0.1:9", // nothing listens there
+        "--prefix",
+        "keep/",
+        "--yes",
+        "--json"
+      ])
+    ])
+
+    // Dry run: the plan as the last line, exit 0, nothing deleted.
+    assert.strictEqual(plan.code, 0, plan.stderr)
+    const p = lastJson(plan.stdout)
+    assert.strictEqual(p["dryRun"], true)
+    assert.strictEqual(p["listed"], 1500)
+    assert.strictEqual(p["matched"], 1500)
+    assert.strictEqual(p["deleted"], 0)
+    assert.strictEqual(p["matchedBytes"], 15_000)
+    assert.isNumber(p["durationMs"])
+    assert.strictEqual((await keys("plan/")).length, 1500)
+
+    // A real delete with filters: exactly the old .log files go.
+    assert.strictEqual(real.code, 0, real.stderr)
+    const s = lastJson(real.stdout)
+    assert.strictEqual(s["listed"], 400)
+    assert.strictEqual(s["matched"], 100)
+    assert.strictEqual(s["deleted"], 100)
+    assert.strictEqual(s["failed"], 0)
+    assert.strictEqual(s["dryRun"], false)
+    const left = await keys("logs/")
+    assert.strictEqual(left.length, 300)
+    assert.isTrue(left.every((k) => k.endsWith(".txt") || Number(k.slice(5, 9)) >= 200))
+    assert.strictEqual((await keys("keep/")).length, 50)
+
+    // No terminal and no --yes: refused, naming --yes.
+    assert.strictEqual(refused.code, 2)
+    assert.include(refused.stderr, "--yes")
+    // A missing secret: named, exit 2.
+    assert.strictEqual(noKey.code, 2)
+    assert.include(noKey.stderr, "COS_SECRET_KEY")
+    // @effect/cli validation error: exit 2.
+    assert.strictEqual(badArgs.code, 2)
+    assert.include(badArgs.stderr + badArgs.stdout, "delete-markers")
+    // The whole bucket needs --allow-whole-bucket.
+    assert.strictEqual(wholeBucket.code, 2)
+    assert.include(wholeBucket.stderr, "--allow-whole-bucket")
+    assert.strictEqual((await keys("guarded/")).length, 30)
+
+    // The run fails (COS unreachable): exit 1, the error in the JSON line.
+    assert.strictEqual(unreachable.code, 1, unreachable.stderr)
+    assert.include(String(lastJson(unreachable.stdout)["error"]), "CosClient.listObjects")
+
+    for (const r of [plan, real, refused, noKey, badArgs, wholeBucket, unreachable]) noSecrets(r)
+  }, 60_000)
+})
