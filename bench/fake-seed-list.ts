@@ -1,6 +1,7 @@
 // Benchmark of the fake itself: seeding, then listing every page through the handler (and optionally over HTTP).
 //   node --conditions=source --import tsx bench/fake-seed-list.ts [--count 1000000] [--http]
 import * as Effect from "effect/Effect"
+import { createHash } from "node:crypto"
 import * as Http from "node:http"
 import { parseArgs } from "node:util"
 import { Signer } from "../packages/core/src/index.js"
@@ -141,6 +142,48 @@ const program = Effect.gen(function*() {
     )
     agent.destroy()
   }
+  // Batch-delete every key through the handler: the server's CPU per deleted key (parse, delete, reply).
+  {
+    const all = yield* Store.keys(store, CosFake.testBucket)
+    const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("base64")
+    let buildMs = 0
+    let handleMs = 0
+    for (let i = 0; i < all.length; i += 1000) {
+      const b0 = performance.now()
+      let xml = "<Delete><Quiet>false</Quiet>"
+      for (const k of all.slice(i, i + 1000)) xml += `<Object><Key>${k}</Key></Object>`
+      const body = new TextEncoder().encode(xml + "</Delete>")
+      const now = Math.floor(Date.now() / 1000)
+      const headers = { host, "content-md5": md5(body), "content-length": String(body.length) }
+      const auth = Signer.authorization({
+        method: "POST",
+        path: "/",
+        query: [["delete", ""]],
+        headers,
+        keyTime: { start: now - 1, end: now + 900 },
+        secretId: CosFake.testCredentials.secretId,
+        secretKey: CosFake.testCredentials.secretKey
+      })
+      const h0 = performance.now()
+      buildMs += h0 - b0
+      const r = yield* fake.handle({
+        method: "POST",
+        url: "/?delete",
+        headers: { ...headers, authorization: auth },
+        body
+      })
+      handleMs += performance.now() - h0
+      if (r._tag !== "Response" || r.status !== 200) throw new Error("batch delete failed")
+    }
+    console.log(
+      `batch-delete ${all.length} keys through the handler: ${(handleMs / 1000).toFixed(2)} s of handler time, ` +
+        `${(1000 * handleMs / all.length).toFixed(2)} µs/key (${Math.round(all.length / (handleMs / 1000))} keys/s); ` +
+        `left ${yield* Store.size(store, CosFake.testBucket)} (client-side body building ${
+          (buildMs / 1000).toFixed(2)
+        } s)`
+    )
+  }
+
   console.log(`peak RSS ${mb(process.resourceUsage().maxRSS * 1024)}`)
 })
 

@@ -55,6 +55,28 @@ class Parser {
     return this.pos > start
   }
   name(): string {
+    // Fast path: an ASCII name ended by an ASCII character (the usual case).
+    const s = this.s
+    let i = this.pos
+    const c0 = s.charCodeAt(i)
+    if ((c0 >= 0x61 && c0 <= 0x7a) || (c0 >= 0x41 && c0 <= 0x5a) || c0 === 0x5f || c0 === 0x3a) {
+      i++
+      for (;;) {
+        const c = s.charCodeAt(i)
+        if (
+          (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x5f ||
+          c === 0x3a ||
+          c === 0x2d || c === 0x2e
+        ) i++
+        else break
+      }
+      const next = s.charCodeAt(i)
+      if (!(next >= 0x80) && !(next === 0xb7)) {
+        const n = s.slice(this.pos, i)
+        this.pos = i
+        return n
+      }
+    }
     nameRe.lastIndex = this.pos
     const m = nameRe.exec(this.s)
     if (m === null) return fail("name expected")
@@ -127,12 +149,28 @@ class Parser {
     }
     return false
   }
+  /** Decodes the references in a run of character data. */
+  references(text: string): string {
+    let out = ""
+    let from = 0
+    for (let amp = text.indexOf("&"); amp >= 0; amp = text.indexOf("&", from)) {
+      out += text.slice(from, amp)
+      const end = text.indexOf(";", amp)
+      if (end < 0) fail("bad reference")
+      out += this.decodeReference(text.slice(amp + 1, end))
+      from = end + 1
+    }
+    return out + text.slice(from)
+  }
   reference(): string {
     // at "&"
     const end = this.s.indexOf(";", this.pos)
     if (end < 0) return fail("bad reference")
     const body = this.s.slice(this.pos + 1, end)
     this.pos = end + 1
+    return this.decodeReference(body)
+  }
+  decodeReference(body: string): string {
     switch (body) {
       case "lt":
         return "<"
@@ -201,27 +239,16 @@ class Parser {
     open()
     while (stack.length > 0) {
       const el = stack[stack.length - 1]!
-      // character data up to the next markup
-      let i = this.pos
+      // character data up to the next markup (references are looked for only inside it: no rescans)
       const s = this.s
-      let text = ""
-      for (;;) {
-        const lt = s.indexOf("<", i)
-        const amp = s.indexOf("&", i)
-        const stop = lt < 0 ? (amp < 0 ? -1 : amp) : (amp < 0 || lt < amp ? lt : amp)
-        if (stop < 0) fail("unterminated element")
-        const chunk = s.slice(i, stop)
-        if (chunk.includes("]]>")) fail("]]> in character data")
-        text += chunk
-        if (stop === amp) {
-          this.pos = stop
-          text += this.reference()
-          i = this.pos
-          continue
-        }
-        i = stop
-        break
+      const lt = s.indexOf("<", this.pos)
+      if (lt < 0) fail("unterminated element")
+      let text = s.slice(this.pos, lt)
+      if (text.length > 0) {
+        if (text.includes("]]>")) fail("]]> in character data")
+        if (text.includes("&")) text = this.references(text)
       }
+      const i = lt
       this.pos = i
       el.text += text
       if (s.startsWith("</", i)) {
