@@ -128,4 +128,31 @@ describe("cos-nodejs-sdk-v5 against the fake", () => {
       const ok = yield* call(corrected, "getBucket", {})
       assert.strictEqual(ok.statusCode, 200)
     })))
+
+  it.live("temporary credentials: the SDK's SecurityToken is required and checked", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const temp = {
+        secretId: "AKIDtemporary",
+        secretKey: Redacted.make("tmp-secret"),
+        securityToken: Redacted.make("tok")
+      }
+      const server = yield* CosFakeServer.start({ credentials: [temp] })
+      const withToken = makeSdk(server, { SecretId: "AKIDtemporary", SecretKey: "tmp-secret", SecurityToken: "tok" })
+      assert.strictEqual((yield* call(withToken, "putObject", { Key: "t", Body: "x" })).statusCode, 200)
+      const noToken = makeSdk(server, { SecretId: "AKIDtemporary", SecretKey: "tmp-secret" })
+      const e = yield* Effect.flip(call(noToken, "getBucket", {}))
+      assert.strictEqual(e.statusCode, 403)
+      const wrongToken = makeSdk(server, { SecretId: "AKIDtemporary", SecretKey: "tmp-secret", SecurityToken: "other" })
+      assert.strictEqual((yield* Effect.flip(call(wrongToken, "getBucket", {}))).code, "AccessDenied")
+      // a pre-signed URL made by the SDK works with plain HTTP
+      const url: string = withToken.getObjectUrl({
+        Bucket: CosFake.testBucket,
+        Region: CosFake.testRegion,
+        Key: "t",
+        Sign: true
+      })
+      const res = yield* Effect.promise(() => fetch(url))
+      assert.strictEqual(res.status, 200)
+      assert.strictEqual(yield* Effect.promise(() => res.text()), "x")
+    })))
 })
