@@ -57,7 +57,9 @@ describe("cos-fake command", () => {
         )
       )
       assert.strictEqual(list.Contents.length, 25)
-      const stats = yield* Effect.promise(() => fetch(`${url}/_fake/stats`).then((r) => r.json()))
+      const stats = yield* Effect.promise(() =>
+        fetch(`${url}/_fake/stats`).then((r) => r.json() as Promise<{ byOperation: Record<string, number> }>)
+      )
       assert.strictEqual(stats.byOperation.ListObjects, 1)
       const code = yield* Effect.async<number | null>((resume) => {
         child.on("exit", (c) => resume(Effect.succeed(c)))
