@@ -159,6 +159,10 @@ export interface SeedOptions {
   readonly size?: number | ((i: number) => number) | undefined
   /** Default `STANDARD`. */
   readonly storageClass?: string | undefined
+  /** Versions written per key (default 1); only a versioning-enabled bucket keeps more than one. */
+  readonly versions?: number | undefined
+  /** Put a delete marker on top of key `i` (as DELETE without versionId would), e.g. `(i) => i % 10 === 0`. */
+  readonly deleteMarker?: boolean | ((i: number) => boolean) | undefined
 }
 
 /**
@@ -178,14 +182,19 @@ export const seed = (store: Store, options: SeedOptions): Effect.Effect<number> 
       const age = options.ageMs ?? 0
       const size = options.size ?? 0
       const storageClass = options.storageClass ?? "STANDARD"
+      const versions = options.versions ?? 1
+      const marker = options.deleteMarker ?? false
       for (let i = 0; i < options.count; i++) {
         const lastModified = now - (typeof age === "number" ? age : age(i))
-        bucket.put(keyFn(i), {
+        const key = keyFn(i)
+        const input = {
           size: typeof size === "number" ? size : size(i),
           etag: seededEtag,
           storageClass,
           data: undefined
-        }, lastModified)
+        }
+        for (let v = 0; v < versions; v++) bucket.put(key, input, lastModified)
+        if (marker === true || (typeof marker === "function" && marker(i))) bucket.deleteCurrent(key, lastModified)
       }
       return options.count
     }))

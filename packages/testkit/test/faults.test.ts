@@ -190,4 +190,25 @@ describe("stats and time", () => {
       const t = yield* inProcess({ auth: false })
       assert.strictEqual((yield* t.send({ method: "GET", credentials: "none" })).status, 200)
     }))
+
+  it.effect("seeding versions and delete markers in a versioned bucket", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ buckets: [{ name: CosFake.testBucket, versioning: "Enabled" }] })
+      yield* Store.seed(t.fake.store, {
+        bucket: CosFake.testBucket,
+        count: 10,
+        prefix: "v/",
+        versions: 2,
+        deleteMarker: (i) => i < 3
+      })
+      assert.strictEqual((yield* Store.keys(t.fake.store, CosFake.testBucket)).length, 7)
+      const vs = yield* Store.versions(t.fake.store, CosFake.testBucket)
+      assert.strictEqual(vs.length, 23)
+      assert.deepStrictEqual(vs.slice(0, 3).map((v) => [v.isDeleteMarker, v.isLatest]), [[true, true], [false, false], [
+        false,
+        false
+      ]])
+      const page = yield* t.send({ method: "GET", query: [["versions", ""], ["max-keys", "3"]] })
+      assert.strictEqual((page.body.match(/<DeleteMarker>/g) ?? []).length, 1)
+    }))
 })
