@@ -1,4 +1,5 @@
 // Fault injection, quotas, stats and Clock-driven ages, in process under TestClock.
+import { Signer } from "@effect-cos/core"
 import { CosFake, Faults, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -210,5 +211,79 @@ describe("stats and time", () => {
       ]])
       const page = yield* t.send({ method: "GET", query: [["versions", ""], ["max-keys", "3"]] })
       assert.strictEqual((page.body.match(/<DeleteMarker>/g) ?? []).length, 1)
+    }))
+})
+
+describe("request checks at the handler", () => {
+  const host = `${CosFake.testBucket}.cos.${CosFake.testRegion}.myqcloud.com`
+  const empty = new Uint8Array(0)
+
+  it.effect("a PUT or batch delete without Content-Length gets 411 MissingContentLength", () =>
+    Effect.gen(function*() {
+      const fake = yield* CosFake.make({ auth: false })
+      const put = yield* fake.handle({ method: "PUT", url: "/k", headers: { host }, body: new Uint8Array([1]) })
+      assert.strictEqual(put._tag === "Response" && put.status, 411)
+      const del = yield* fake.handle({
+        method: "POST",
+        url: "/?delete",
+        headers: { host, "content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==" },
+        body: empty
+      })
+      assert.strictEqual(del._tag === "Response" && del.status, 411)
+    }))
+
+  it.effect("signature edge cases: a listed header missing, a listed parameter changed, a future key time", () =>
+    Effect.gen(function*() {
+      const fake = yield* CosFake.make()
+      const sign = (query: ReadonlyArray<readonly [string, string]>, headers: Record<string, string>, start = -1) =>
+        Signer.authorization({
+          method: "GET",
+          path: "/",
+          query,
+          headers,
+          keyTime: { start, end: start + 900 },
+          secretId: CosFake.testCredentials.secretId,
+          secretKey: CosFake.testCredentials.secretKey
+        })
+      const code = (
+        r: CosFake.FakeResponse
+      ) => (r._tag === "Response" ? `${r.status} ${tag(String(r.body), "Code")}` : r._tag)
+      const auth = sign([["prefix", "a"]], { host, "x-cos-meta-a": "1" })
+      const ok = yield* fake.handle({
+        method: "GET",
+        url: "/?prefix=a",
+        headers: { host, "x-cos-meta-a": "1", authorization: auth },
+        body: empty
+      })
+      assert.strictEqual(code(ok), "200 undefined")
+      const missing = yield* fake.handle({
+        method: "GET",
+        url: "/?prefix=a",
+        headers: { host, authorization: auth },
+        body: empty
+      })
+      assert.strictEqual(code(missing), "403 SignatureDoesNotMatch")
+      const changed = yield* fake.handle({
+        method: "GET",
+        url: "/?prefix=b",
+        headers: { host, "x-cos-meta-a": "1", authorization: auth },
+        body: empty
+      })
+      assert.strictEqual(code(changed), "403 SignatureDoesNotMatch")
+      const future = yield* fake.handle({
+        method: "GET",
+        url: "/",
+        headers: { host, authorization: sign([], { host }, 3600) },
+        body: empty
+      })
+      assert.strictEqual(code(future), "403 AccessDenied")
+      // headers outside the list (added after signing, like the Node SDK's token) do not matter
+      const extra = yield* fake.handle({
+        method: "GET",
+        url: "/?prefix=a",
+        headers: { host, "x-cos-meta-a": "1", "x-other": "z", authorization: auth },
+        body: empty
+      })
+      assert.strictEqual(code(extra), "200 undefined")
     }))
 })
