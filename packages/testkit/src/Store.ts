@@ -184,6 +184,26 @@ export const seed = (store: Store, options: SeedOptions): Effect.Effect<number> 
       const storageClass = options.storageClass ?? "STANDARD"
       const versions = options.versions ?? 1
       const marker = options.deleteMarker ?? false
+      if (bucket.objects.size === 0 && versions === 1 && marker === false) {
+        // Fast path: sorted keys into an empty bucket are bulk-loaded in O(n).
+        const keys = new Array<string>(options.count)
+        const values = new Array<internal.Version>(options.count)
+        const versionId = bucket.versioning === "Enabled" ? undefined : "null"
+        for (let i = 0; i < options.count; i++) {
+          keys[i] = keyFn(i)
+          values[i] = new internal.Version(
+            versionId ?? store.impl.nextVersionId(),
+            false,
+            now - (typeof age === "number" ? age : age(i)),
+            seededEtag,
+            typeof size === "number" ? size : size(i),
+            storageClass,
+            undefined,
+            undefined
+          )
+        }
+        if (bucket.load(keys, values)) return options.count
+      }
       for (let i = 0; i < options.count; i++) {
         const lastModified = now - (typeof age === "number" ? age : age(i))
         const key = keyFn(i)

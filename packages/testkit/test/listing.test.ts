@@ -1,5 +1,7 @@
 // GET Bucket and GET ?versions against a naive model (sort everything, filter, cut), on random buckets.
+import { Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import * as fc from "fast-check"
 import { StoreImpl } from "../src/internal/store.js"
 
@@ -94,4 +96,21 @@ describe("listing matches a naive model", () => {
       { numRuns: 500 }
     )
   })
+})
+
+describe("seeding", () => {
+  it.effect("bulk-loads sorted keys, falls back for unsorted ones; both stay usable", () =>
+    Effect.gen(function*() {
+      const store = Store.make({ buckets: ["sorted-1", "unsorted-1"] })
+      yield* Store.seed(store, { bucket: "sorted-1", count: 5000, prefix: "k/" })
+      const shuffled = (i: number) => `k/${String((i * 7919) % 5000).padStart(4, "0")}`
+      yield* Store.seed(store, { bucket: "unsorted-1", count: 5000, keyFn: shuffled })
+      for (const bucket of ["sorted-1", "unsorted-1"]) {
+        yield* Store.deleteObject(store, { bucket, key: "k/0001" })
+        yield* Store.putObject(store, { bucket, key: "k/00005", body: "x" })
+        const keys = yield* Store.keys(store, bucket)
+        assert.strictEqual(keys.length, 5000)
+        assert.deepStrictEqual(keys.slice(0, 3), ["k/0000", "k/00005", "k/0002"])
+      }
+    }))
 })

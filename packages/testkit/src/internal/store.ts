@@ -3,7 +3,13 @@ import type * as SortedBTree from "sorted-btree"
 import { compareUtf8, MAX_CHAR } from "./utf8.js"
 
 type BTree<K, V> = SortedBTree.default<K, V>
-const BTreeCtor: typeof SortedBTree.default.default = createRequire(import.meta.url)("sorted-btree").default
+const require = createRequire(import.meta.url)
+const BTreeCtor: typeof SortedBTree.default.default = require("sorted-btree").default
+const bulkLoad: <K, V>(keys: Array<K>, values: Array<V>, maxNodeSize: number, compare: (a: K, b: K) => number) => BTree<
+  K,
+  V
+> = require("sorted-btree/extended/bulkLoad").bulkLoad
+const NODE_SIZE = 128
 
 /** cos-api.md §6: never enabled → Enabled ↔ Suspended. */
 export type VersioningState = "NeverEnabled" | "Enabled" | "Suspended"
@@ -97,7 +103,7 @@ const withoutNull = (head: Version | undefined): Version | undefined => {
 }
 
 export class Bucket {
-  readonly objects: BTree<string, Version> = new BTreeCtor<string, Version>(undefined, compareUtf8, 128)
+  objects: BTree<string, Version> = new BTreeCtor<string, Version>(undefined, compareUtf8, NODE_SIZE)
   constructor(
     readonly name: string,
     readonly region: string,
@@ -122,6 +128,17 @@ export class Bucket {
     }
     this.objects.set(key, v)
     return v
+  }
+
+  /**
+   * Fills an empty bucket from keys in strictly ascending UTF-8 order in O(n) (seeding). Returns false, changing
+   * nothing, if the bucket is not empty or the keys are not sorted.
+   */
+  load(keys: Array<string>, values: Array<Version>): boolean {
+    if (this.objects.size > 0) return false
+    for (let i = 1; i < keys.length; i++) if (compareUtf8(keys[i - 1]!, keys[i]!) >= 0) return false
+    this.objects = bulkLoad(keys, values, NODE_SIZE, compareUtf8)
+    return true
   }
 
   /** DELETE without versionId (cos-api.md §4). */

@@ -1,0 +1,313 @@
+/**
+ * A deliberately naive model of what a deletion run must do, for property tests of the deletion engine: given every
+ * version of a bucket before a run, the run's filters and its start time, it says which keys or versions the rules
+ * select, and checks a bucket after the run against that, naming every violation. It scans arrays and recomputes
+ * everything per key: slow, short and easy to audit against the documentation of `Deletion.Filters`
+ * (cos-api.md §6 for the versions modes).
+ *
+ * @since 0.1.0
+ */
+import type { Deletion } from "@effect-cos/core"
+import * as Duration from "effect/Duration"
+import type * as Store from "./Store.js"
+
+/**
+ * Glob matching as the engine documents it (picomatch against the whole key); supplied by the test so that the
+ * model does not depend on a glob library.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type GlobMatcher = (pattern: string, key: string) => boolean
+
+/**
+ * The identity of a version or delete marker in the model: key and version id (`"null"` for the null version).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const id = (key: string, versionId: string): string => `${key}\u0000${versionId}`
+
+/**
+ * Splits a model identity back into key and version id.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const unId = (identity: string): { readonly key: string; readonly versionId: string } => {
+  const i = identity.lastIndexOf("\u0000")
+  return { key: identity.slice(0, i), versionId: identity.slice(i + 1) }
+}
+
+/**
+ * A selected key (current mode) or version / delete marker (other modes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Selected {
+  readonly key: string
+  /** `undefined` in current mode (a plain DELETE of the key). */
+  readonly versionId: string | undefined
+  readonly lastModified: number
+  readonly size: number
+}
+
+const byKey = (versions: ReadonlyArray<Store.ObjectInfo>): Map<string, Array<Store.ObjectInfo>> => {
+  const out = new Map<string, Array<Store.ObjectInfo>>()
+  for (const v of versions) {
+    const list = out.get(v.key)
+    if (list === undefined) out.set(v.key, [v])
+    else list.push(v)
+  }
+  // Newest first, as COS lists them (and as Store.versions returns them).
+  for (const list of out.values()) list.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime())
+  return out
+}
+
+/**
+ * Whether a key passes the prefix and the include / exclude globs.
+ *
+ * @since 0.1.0
+ * @category selection
+ */
+export const keyMatches = (filters: Deletion.Filters, key: string, glob?: GlobMatcher): boolean => {
+  if (!key.startsWith(filters.prefix)) return false
+  const include = filters.include ?? []
+  const exclude = filters.exclude ?? []
+  if ((include.length > 0 || exclude.length > 0) && glob === undefined) {
+    throw new Error("ReferenceModel: filters with globs need a GlobMatcher")
+  }
+  if (include.length > 0 && !include.some((p) => glob!(p, key))) return false
+  if (exclude.some((p) => glob!(p, key))) return false
+  return true
+}
+
+/**
+ * What the filters select, before `keepLatest`: in `current` mode the visible objects (latest entry not a delete
+ * marker); in `all` every version and marker; in `noncurrent` the versions that are not latest, aged from the
+ * moment the next newer entry was written; in `delete-markers` the markers of keys that have no version at all.
+ * `olderThan` means strictly older than the cutoff; size bounds are inclusive and apply to versions, not markers.
+ *
+ * @since 0.1.0
+ * @category selection
+ */
+export const select = (
+  versions: ReadonlyArray<Store.ObjectInfo>,
+  filters: Deletion.Filters,
+  now: number,
+  glob?: GlobMatcher
+): Array<Selected> => {
+  const olderThan = filters.olderThan
+  const cutoff = olderThan === undefined
+    ? Infinity
+    : olderThan instanceof Date
+    ? olderThan.getTime()
+    : now - Duration.toMillis(Duration.decode(olderThan))
+  const sizeOk = (size: number) =>
+    (filters.minSize === undefined || size >= filters.minSize) &&
+    (filters.maxSize === undefined || size <= filters.maxSize)
+  const mode = filters.versions ?? "current"
+  const out: Array<Selected> = []
+  for (const [key, list] of byKey(versions)) {
+    if (!keyMatches(filters, key, glob)) continue
+    const latest = list[0]!
+    switch (mode) {
+      case "current":
+        if (!latest.isDeleteMarker && latest.lastModified.getTime() < cutoff && sizeOk(latest.size)) {
+          out.push({ key, versionId: undefined, lastModified: latest.lastModified.getTime(), size: latest.size })
+        }
+        break
+      case "all":
+        for (const v of list) {
+          if (v.lastModified.getTime() < cutoff && (v.isDeleteMarker || sizeOk(v.size))) {
+            out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: v.size })
+          }
+        }
+        break
+      case "noncurrent":
+        for (let i = 1; i < list.length; i++) {
+          const v = list[i]!
+          const noncurrentSince = list[i - 1]!.lastModified.getTime()
+          if (!v.isDeleteMarker && noncurrentSince < cutoff && sizeOk(v.size)) {
+            out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: v.size })
+          }
+        }
+        break
+      case "delete-markers":
+        if (list.every((v) => v.isDeleteMarker)) {
+          for (const v of list) {
+            if (v.lastModified.getTime() < cutoff) {
+              out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: 0 })
+            }
+          }
+        }
+        break
+    }
+  }
+  return out
+}
+
+/**
+ * The `keepLatest` group of a key: the first capture group of `groupBy` (or its whole match); keys it does not
+ * match, and every key without `groupBy`, share one group.
+ *
+ * @since 0.1.0
+ * @category selection
+ */
+export const group = (keepLatest: Deletion.Filters["keepLatest"], key: string): string => {
+  if (keepLatest?.groupBy === undefined) return ""
+  const m = new RegExp(keepLatest.groupBy).exec(key)
+  return m === null ? "" : "\u0001" + (m[1] ?? m[0])
+}
+
+const selectedId = (s: Selected) => (s.versionId === undefined ? s.key : id(s.key, s.versionId))
+
+/**
+ * Checks a run's effect on a bucket: `before` and `after` are `Store.versions` of the whole bucket, `removed` the
+ * identities the run took away (keys in current mode, `id(key, versionId)` otherwise), computed from `before` and
+ * `after` by {@link removedBy}. Returns every violation found, empty when the run did exactly what the rules say:
+ * - nothing outside the selection was touched, and in current mode no version was destroyed on a versioned bucket
+ *   (a delete there only adds markers);
+ * - everything selected was removed, except that `keepLatest` keeps, per group, exactly the newest `count` selected
+ *   (ties in LastModified may go either way).
+ * With `complete: false` (a run that may have given up on some keys) the second rule becomes: what was removed is
+ * a subset of the selection, and `keepLatest` never let a selected entry go while an older one of its group stayed.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const check = (options: {
+  readonly before: ReadonlyArray<Store.ObjectInfo>
+  readonly after: ReadonlyArray<Store.ObjectInfo>
+  readonly filters: Deletion.Filters
+  readonly now: number
+  readonly versioning: Store.VersioningState
+  readonly glob?: GlobMatcher | undefined
+  readonly complete?: boolean | undefined
+}): Array<string> => {
+  const { after, before, filters } = options
+  const problems: Array<string> = []
+  const show = (s: string) => JSON.stringify(s)
+  const selected = select(before, filters, options.now, options.glob)
+  const selectedIds = new Map(selected.map((s) => [selectedId(s), s]))
+  const removed = removedBy(before, after, filters.versions ?? "current")
+  for (const r of removed) {
+    if (!selectedIds.has(r)) problems.push(`removed but not selected by the rules: ${show(r)}`)
+  }
+  const complete = options.complete ?? true
+  // keepLatest, per group: how many must stay, and the newest-first order.
+  const groups = new Map<string, Array<Selected>>()
+  for (const s of selected) {
+    const g = group(filters.keepLatest, s.key)
+    const list = groups.get(g)
+    if (list === undefined) groups.set(g, [s])
+    else list.push(s)
+  }
+  const keep = filters.keepLatest !== undefined && filters.keepLatest.count > 0 ? filters.keepLatest.count : 0
+  for (const [g, list] of groups) {
+    // T: LastModified of the keep-th newest selected entry. Newer ones must stay; older ones must go.
+    const times = list.map((s) => s.lastModified).sort((x, y) => y - x)
+    const t = keep === 0 ? Infinity : keep >= times.length ? -Infinity : times[keep - 1]!
+    let stayed = 0
+    for (const s of list) {
+      const gone = removed.has(selectedId(s))
+      if (!gone) stayed++
+      if (gone && s.lastModified > t) {
+        problems.push(`group ${show(g)}: ${show(selectedId(s))} is among the ${keep} newest but was removed`)
+      }
+      if (complete && !gone && s.lastModified < t) {
+        problems.push(`selected but not removed: ${show(selectedId(s))}`)
+      }
+    }
+    const mustStay = Math.min(keep, list.length)
+    if (complete && stayed !== mustStay) {
+      problems.push(`group ${show(g)}: ${stayed} selected entries stayed, expected ${mustStay} (keepLatest ${keep})`)
+    }
+  }
+  problems.push(...untouched(before, after, removed, filters.versions ?? "current", options.versioning))
+  return problems
+}
+
+/**
+ * What a run removed: in current mode the keys visible before and not after; otherwise the version identities
+ * present before and not after.
+ *
+ * @since 0.1.0
+ * @category checks
+ */
+export const removedBy = (
+  before: ReadonlyArray<Store.ObjectInfo>,
+  after: ReadonlyArray<Store.ObjectInfo>,
+  mode: Deletion.VersionsMode
+): Set<string> => {
+  const out = new Set<string>()
+  if (mode === "current") {
+    const visible = (vs: ReadonlyArray<Store.ObjectInfo>) =>
+      new Set(vs.filter((v) => v.isLatest && !v.isDeleteMarker).map((v) => v.key))
+    const a = visible(after)
+    for (const k of visible(before)) if (!a.has(k)) out.add(k)
+    return out
+  }
+  const a = new Set(after.map((v) => id(v.key, v.versionId)))
+  for (const v of before) {
+    const i = id(v.key, v.versionId)
+    if (!a.has(i)) out.add(i)
+  }
+  return out
+}
+
+/** Keys and versions the run had no business changing are exactly as before. */
+const untouched = (
+  before: ReadonlyArray<Store.ObjectInfo>,
+  after: ReadonlyArray<Store.ObjectInfo>,
+  removed: ReadonlySet<string>,
+  mode: Deletion.VersionsMode,
+  versioning: Store.VersioningState
+): Array<string> => {
+  const problems: Array<string> = []
+  const b = byKey(before)
+  const a = byKey(after)
+  const ids = (list: ReadonlyArray<Store.ObjectInfo> | undefined) =>
+    (list ?? []).map((v) => id(v.key, v.versionId) + (v.isDeleteMarker ? " (marker)" : ""))
+  for (const key of new Set([...b.keys(), ...a.keys()])) {
+    const was = ids(b.get(key))
+    const is = ids(a.get(key))
+    if (mode === "current" && removed.has(key)) {
+      // A plain DELETE: gone (never versioned), or a delete marker on top with every earlier version kept
+      // (Suspended: except the null version, which the null marker replaces) (cos-api.md §4, §6).
+      const now = a.get(key) ?? []
+      if (versioning === "NeverEnabled") {
+        if (now.length > 0) problems.push(`${JSON.stringify(key)}: still has entries after a plain delete`)
+        continue
+      }
+      if (now.length === 0 || !now[0]!.isDeleteMarker) {
+        problems.push(`${JSON.stringify(key)}: a delete on a versioned bucket must leave a delete marker on top`)
+      }
+      const kept = new Set(is)
+      for (const v of b.get(key) ?? []) {
+        if (v.versionId === "null") continue
+        const i = id(v.key, v.versionId) + (v.isDeleteMarker ? " (marker)" : "")
+        if (!kept.has(i)) problems.push(`${JSON.stringify(key)}: current mode destroyed version ${i}`)
+      }
+      for (const v of now) {
+        if (!v.isDeleteMarker && !(b.get(key) ?? []).some((w) => w.versionId === v.versionId)) {
+          problems.push(`${JSON.stringify(key)}: a version appeared during the run`)
+        }
+      }
+      continue
+    }
+    if (mode === "current") {
+      if (JSON.stringify(was) !== JSON.stringify(is)) {
+        problems.push(`${JSON.stringify(key)}: changed though not removed: ${was.join(",")} -> ${is.join(",")}`)
+      }
+      continue
+    }
+    // Versions modes: after = before minus the removed identities, nothing added.
+    const expected = (b.get(key) ?? []).filter((v) => !removed.has(id(v.key, v.versionId)))
+    if (JSON.stringify(ids(expected)) !== JSON.stringify(is)) {
+      problems.push(`${JSON.stringify(key)}: expected ${ids(expected).join(",")} got ${is.join(",")}`)
+    }
+  }
+  return problems
+}
