@@ -101,6 +101,8 @@ const make = Effect.gen(function*() {
       const ctx = { id: record.id, rule: rule.name, bucket: rule.bucket }
       const counts = yield* Ref.make<RunCounts>(emptyCounts)
       const reportedThrottles = yield* Ref.make(0)
+      // the engine reports its summary even when interrupted: the interrupted run's counts come from it
+      const lastSummary = yield* Ref.make<Deletion.Summary | undefined>(undefined)
       const startedAt = record.startedAt
       yield* status.update(rule.name, (live) => ({ ...live, current: { runId: record.id, startedAt } }))
       yield* Metrics.setRunning(rule.name, true)
@@ -172,7 +174,9 @@ const make = Effect.gen(function*() {
               })
             )
           } else {
-            const c = yield* Ref.get(counts)
+            const summary = yield* Ref.get(lastSummary)
+            const c = summary === undefined ? yield* Ref.get(counts) : countsOf(summary)
+            if (summary !== undefined) yield* throttles(summary.throttled)
             const interrupted = Exit.isInterrupted(exit)
             outcome = interrupted ? "interrupted" : "failed"
             const error = interrupted
@@ -182,8 +186,19 @@ const make = Effect.gen(function*() {
                 onNone: () => `unexpected error: ${Cause.squash(exit.cause)}`
               })
             yield* state.finishRun(record.id, outcome, c, error)
-            if (interrupted) yield* Effect.logWarning("run interrupted").pipe(Effect.annotateLogs({ run: record.id }))
-            else yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
+            if (interrupted) {
+              yield* Effect.logWarning("run interrupted").pipe(
+                Effect.annotateLogs({
+                  run: record.id,
+                  deleted: c.deleted,
+                  failed: c.failed,
+                  skipped: c.skipped,
+                  firstFailure: summary?.failures[0] === undefined
+                    ? undefined
+                    : `${summary.failures[0].code}: ${summary.failures[0].message}`
+                })
+              )
+            } else yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
           }
           yield* Metrics.recordRun(rule.name, outcome, seconds)
           if (outcome === "succeeded") yield* Metrics.recordSuccessAt(rule.name, Math.floor(now / 1000))
@@ -197,7 +212,7 @@ const make = Effect.gen(function*() {
         startAfter,
         gracePeriod: settings.gracePeriod,
         sampleSize: options.sampleSize,
-        hooks: { ...hooks, onProgress }
+        hooks: { ...hooks, onProgress, onSummary: (summary) => Ref.set(lastSummary, summary) }
       }).pipe(Effect.onExit(finish), Effect.exit)
       const final = (yield* state.getRun(record.id)) ?? record
       if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)

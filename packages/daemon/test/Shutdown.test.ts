@@ -1,0 +1,163 @@
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import { spawn } from "node:child_process"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Config from "../src/Config.js"
+import * as Daemon from "../src/Daemon.js"
+import { Purger } from "../src/Purger.js"
+import { Runner } from "../src/Runner.js"
+import { layerSqlite } from "../src/State.js"
+
+const repo = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "../../..")
+const keys = 4000
+const credentialsEnv = {
+  COS_SECRET_ID: CosFake.testCredentials.secretId,
+  COS_SECRET_KEY: Redacted.value(CosFake.testCredentials.secretKey)
+}
+
+interface Child {
+  readonly exit: Promise<number | null>
+  readonly lines: Array<Record<string, any>>
+  readonly waitFor: (predicate: (line: Record<string, any>) => boolean) => Promise<void>
+  readonly kill: (signal: NodeJS.Signals) => void
+}
+
+/** Runs `cos-retention <args>` as a child process with the fake's credentials; collects its JSON log lines. */
+const cosRetention = (args: ReadonlyArray<string>): Child => {
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", ...args, "--log-format", "json"],
+    {
+      cwd: repo,
+      env: { ...process.env, ...credentialsEnv },
+      stdio: ["ignore", "pipe", "pipe"]
+    }
+  )
+  const lines: Array<Record<string, any>> = []
+  const waiters: Array<() => void> = []
+  let buffer = ""
+  child.stderr.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString("utf8")
+    let i
+    while ((i = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, i)
+      buffer = buffer.slice(i + 1)
+      try {
+        lines.push(JSON.parse(line))
+      } catch {
+        lines.push({ message: line })
+      }
+      waiters.forEach((w) => w())
+    }
+  })
+  const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  return {
+    exit,
+    lines,
+    waitFor: (predicate) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => lines.some(predicate) && resolve()
+        waiters.push(check)
+        check()
+        exit.then(() => reject(new Error(`exited before the expected log line:\n${JSON.stringify(lines, null, 1)}`)))
+      }),
+    kill: (signal) => child.kill(signal)
+  }
+}
+
+describe("graceful shutdown", () => {
+  it.live(
+    "a daemon sent SIGTERM mid-run lets in-flight batches finish, records the run interrupted with its checkpoint and exits 0; the next run resumes",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* CosFakeServer.start({
+          faults: { operations: { DeleteObjects: { latencyMs: 50 } } }
+        })
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * 86_400_000,
+          size: 100
+        })
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-shutdown-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos:
+  region: ${CosFake.testRegion}
+  endpoint: ${server.url}
+state: state.db
+http: { port: 0 }
+gracePeriod: 5s
+rules:
+  - name: expire-logs
+    bucket: ${CosFake.testBucket}
+    prefix: logs/
+    olderThan: 30d
+    schedule: "* * * * * *"   # every second
+    batchSize: 100
+    concurrency: 2
+`
+        )
+
+        const daemon = cosRetention(["run", "--config", config])
+        yield* Effect.promise(() => daemon.waitFor((l) => l.message === "run started"))
+        // stop once more than a listing page (1000 keys, the engine's checkpoint granularity) is done
+        yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(
+          Effect.repeat({ until: (left) => left.length <= keys - 1200, schedule: Schedule.spaced("20 millis") })
+        )
+        daemon.kill("SIGTERM")
+        const code = yield* Effect.promise(() => daemon.exit)
+        assert.strictEqual(code, 0, JSON.stringify(daemon.lines.slice(-5)))
+
+        const remaining = (yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length
+        assert.isAbove(remaining, 0, "the run should have been stopped before the end")
+        assert.isBelow(remaining, keys, "some batches should have been deleted")
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const runs = yield* sql<any>`SELECT id, status, deleted, error FROM runs ORDER BY id`
+          assert.deepStrictEqual(runs.map((r) => r.status), ["interrupted"])
+          // the in-flight batches were allowed to finish: what left COS is exactly what the run recorded
+          assert.strictEqual(runs[0].deleted, keys - remaining, JSON.stringify(daemon.lines.slice(-8), null, 1))
+          const audit = yield* sql<any>`SELECT state, count(*) AS n FROM audit GROUP BY state`
+          assert.deepStrictEqual(audit, [{ state: "deleted", n: keys - remaining }])
+          const checkpoint = yield* sql<any>`SELECT after_key FROM checkpoints WHERE rule = 'expire-logs'`
+          assert.strictEqual(checkpoint.length, 1)
+        }).pipe(Effect.provide(layerSqlite(NodePath.join(dir, "state.db"))))
+
+        // the next invocation resumes after the checkpoint and finishes the job
+        // the next run (here in process, on the same database) resumes after the checkpoint and finishes the job
+        const settings = yield* Config.load(config).pipe(Effect.provide(NodeFileSystem.layer))
+        const outcome = yield* Effect.flatMap(Runner, (runner) => runner.run(settings.rules[0]!, { trigger: "once" }))
+          .pipe(
+            Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Config.Settings.layer(settings)))),
+            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv))))
+          )
+        assert.strictEqual(outcome.run.status, "succeeded")
+        assert.isNotNull(outcome.run.resumedFrom)
+        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 0)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const runs = yield* sql<any>`SELECT status FROM runs ORDER BY id`
+          assert.deepStrictEqual(runs.map((r) => r.status), ["interrupted", "succeeded"])
+          const audited = yield* sql<
+            any
+          >`SELECT count(*) AS n, count(DISTINCT key) AS k FROM audit WHERE state = 'deleted'`
+          assert.deepStrictEqual(audited, [{ n: keys, k: keys }])
+        }).pipe(Effect.provide(layerSqlite(NodePath.join(dir, "state.db"))))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
