@@ -60,8 +60,7 @@ const byKey = (versions: ReadonlyArray<Store.ObjectInfo>): Map<string, Array<Sto
     if (list === undefined) out.set(v.key, [v])
     else list.push(v)
   }
-  // Newest first, as COS lists them (and as Store.versions returns them).
-  for (const list of out.values()) list.sort((a, b) => b.lastModified.getTime() - a.lastModified.getTime())
+  // Store.versions lists each key's entries newest first, as COS does: that order is kept.
   return out
 }
 
@@ -148,6 +147,8 @@ export const select = (
   return out
 }
 
+const regexps = new Map<string, RegExp>()
+
 /**
  * The `keepLatest` group of a key: the first capture group of `groupBy` (or its whole match); keys it does not
  * match, and every key without `groupBy`, share one group.
@@ -157,7 +158,9 @@ export const select = (
  */
 export const group = (keepLatest: Deletion.Filters["keepLatest"], key: string): string => {
   if (keepLatest?.groupBy === undefined) return ""
-  const m = new RegExp(keepLatest.groupBy).exec(key)
+  let re = regexps.get(keepLatest.groupBy)
+  if (re === undefined) regexps.set(keepLatest.groupBy, re = new RegExp(keepLatest.groupBy))
+  const m = re.exec(key)
   return m === null ? "" : "\u0001" + (m[1] ?? m[0])
 }
 

@@ -22,3 +22,8 @@ export * as Stats from "./Stats.js"
  * @since 0.1.0
  */
 export * as Store from "./Store.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as ReferenceModel from "./ReferenceModel.js"

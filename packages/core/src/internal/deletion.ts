@@ -1027,7 +1027,8 @@ const objectsSource = (run: Run, filters: Deletion.Filters, now: number): Stream
         key: o.key,
         versionId: undefined,
         size: o.size,
-        lastModified: cutoff === undefined ? 0 : o.lastModified.getTime(),
+        // keepLatest ranks candidates by this, with or without olderThan.
+        lastModified: o.lastModified.getTime(),
         kind: Kind.Object,
         seg
       })
