@@ -97,6 +97,15 @@ const make = Effect.gen(function*() {
     )
   }
   yield* runner.pruneAudit
+  // and every 6 hours after, so a long-running daemon keeps the audit within its retention period
+  yield* Effect.forkIn(
+    Effect.sleep("6 hours").pipe(
+      Effect.zipRight(runner.pruneAudit),
+      Effect.forever,
+      Effect.catchAllCause(Effect.logError)
+    ),
+    scope
+  )
   const now = new Date(yield* Clock.currentTimeMillis)
   for (const rule of settings.rules) {
     if (!rule.enabled) {

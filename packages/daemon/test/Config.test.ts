@@ -2,7 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Redacted from "effect/Redacted"
+import * as NodeFs from "node:fs"
+import * as NodePath from "node:path"
+import { fileURLToPath } from "node:url"
 import * as Config from "../src/Config.js"
+
+const example = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "../../../examples/retention.yaml")
 
 /** A valid rule with `fields` changed (`undefined` removes a field). */
 const rule = (fields: Record<string, unknown> = {}) =>
@@ -200,6 +205,21 @@ rules:
     if (Either.isRight(result)) return
     assert.match(result.left.issues[0]!, /^syntax: .* at line \d+, column \d+/)
     assert.match(result.left.message, /^x\.yaml: 1 problem\n/)
+  })
+
+  it("accepts examples/retention.yaml as documented", () => {
+    const result = Config.parse(NodeFs.readFileSync(example, "utf8"), { source: example, baseDir: "/etc/cos" })
+    assert.isTrue(Either.isRight(result), Either.isLeft(result) ? result.left.message : "")
+    if (Either.isLeft(result)) return
+    assert.deepStrictEqual(result.right.warnings, [])
+    assert.deepStrictEqual(result.right.rules.map((r) => r.name), [
+      "expire-logs",
+      "rotate-backups",
+      "prune-old-versions",
+      "tmp-uploads"
+    ])
+    assert.strictEqual(result.right.rules[2]!.credentials.secretKeyEnv, "ARCHIVE_SECRET_KEY")
+    assert.strictEqual(result.right.rules[2]!.region, "ap-shanghai")
   })
 
   it("parses durations and sizes", () => {
