@@ -98,6 +98,27 @@ describe("listing matches a naive model", () => {
   })
 })
 
+describe("batch removal", () => {
+  it("deleteMany removes exactly the given keys (runs, gaps, absent keys, duplicates)", () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(key, { maxLength: 60 }),
+        fc.array(fc.oneof(fc.nat(80), key.map((k) => k)), { maxLength: 40 }),
+        (keys, picks) => {
+          const store = new StoreImpl()
+          const b = store.createBucket("b-1", "r", "NeverEnabled")
+          for (const k of keys) b.put(k, { size: 1, etag: "e", storageClass: "STANDARD", data: undefined }, 0)
+          const batch = picks.map((p) => (typeof p === "number" ? keys[p] ?? `absent${p}` : p))
+          b.deleteMany(batch)
+          const gone = new Set(batch)
+          assert.deepStrictEqual([...b.objects.keys()], keys.filter((k) => !gone.has(k)).sort(utf8))
+        }
+      ),
+      { numRuns: 1000 }
+    )
+  })
+})
+
 describe("seeding", () => {
   it.effect("bulk-loads sorted keys, falls back for unsorted ones; both stay usable", () =>
     Effect.gen(function*() {

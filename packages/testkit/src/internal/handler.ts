@@ -7,7 +7,7 @@ import { createHash } from "node:crypto"
 import type * as Faults from "../Faults.js"
 import { MalformedXml, parseDelete, parseXml } from "./deleteXml.js"
 import type { FaultState, StatsState } from "./faults.js"
-import type { Bucket, StoreImpl, Version } from "./store.js"
+import type { Bucket, DeleteOutcome, StoreImpl, Version } from "./store.js"
 import { utf8Length } from "./utf8.js"
 
 /** A request as the fake sees it: header names lower-case, `url` = raw path + query as sent. */
@@ -231,6 +231,8 @@ const parseFields = (fields: ReadonlyMap<string, string>): Signer.ParsedAuthoriz
   const base = Signer.fromFields(new Map([...fields, ["q-sign-time", "0;0"], ["q-key-time", "0;0"]]))
   return base === undefined ? undefined : { ...base, signTime, keyTime }
 }
+
+const unversionedDelete: DeleteOutcome = { deleteMarker: false, versionId: undefined }
 
 const md5Base64 = (b: Uint8Array) => createHash("md5").update(b).digest("base64")
 
@@ -556,6 +558,9 @@ export const makeHandler = (cfg: HandlerConfig) => {
       return ctx.error(503, "SlowDown", "Please reduce your request rate.")
     }
     ctx.keys = parsed.objects.length
+    // Never-versioned bucket: every plain delete answers the same, so remove them together (see Bucket.deleteMany).
+    const together = bucket.versioning === "NeverEnabled"
+    const plain: Array<string> = []
     let xml = ""
     for (const o of parsed.objects) {
       const keyXml = `<Key>${xmlEscape(o.key)}</Key>`
@@ -566,9 +571,15 @@ export const makeHandler = (cfg: HandlerConfig) => {
           `Please try again.</Message></Error>`
         continue
       }
-      const r = o.versionId === undefined ?
-        bucket.deleteCurrent(o.key, ctx.now) :
-        bucket.deleteVersion(o.key, o.versionId)
+      let r: DeleteOutcome
+      if (together && o.versionId === undefined) {
+        plain.push(o.key)
+        r = unversionedDelete
+      } else {
+        r = o.versionId === undefined ?
+          bucket.deleteCurrent(o.key, ctx.now) :
+          bucket.deleteVersion(o.key, o.versionId)
+      }
       cfg.stats.deletedKeys++
       if (parsed.quiet) continue
       xml += `<Deleted>${keyXml}${vXml}` +
@@ -577,6 +588,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
           "") +
         "</Deleted>"
     }
+    bucket.deleteMany(plain)
     return ctx.ok(200, xml === "" ? `${XML_DECL}<DeleteResult/>` : `${XML_DECL}<DeleteResult>${xml}</DeleteResult>`)
   }
 

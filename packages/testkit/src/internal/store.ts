@@ -160,6 +160,44 @@ export class Bucket {
     }
   }
 
+  /**
+   * Removes many keys of a never-versioned bucket at once. Keys that are adjacent in the tree (absent keys do not
+   * break adjacency) go in one `deleteRange`: a batch taken from a listing costs one tree walk instead of a descent
+   * per key.
+   */
+  deleteMany(keys: ReadonlyArray<string>): void {
+    if (keys.length === 0) return
+    const sorted = Array.from(new Set(keys)).sort(compareUtf8)
+    const runs: Array<readonly [string, string]> = []
+    let runStart: string | undefined
+    let runEnd = ""
+    let it = this.objects.entries(sorted[0])
+    let cur = it.next()
+    for (let i = 0; i < sorted.length; i++) {
+      const k = sorted[i]!
+      if (cur.done) break
+      const c = compareUtf8(cur.value[0], k)
+      if (c > 0) continue // absent
+      if (c === 0) {
+        if (runStart === undefined) runStart = k
+        runEnd = k
+        cur = it.next()
+        continue
+      }
+      // The tree holds a key between the run and k that is not in the batch: close the run, seek to k.
+      if (runStart !== undefined) runs.push([runStart, runEnd])
+      runStart = undefined
+      it = this.objects.entries(k)
+      cur = it.next()
+      i--
+    }
+    if (runStart !== undefined) runs.push([runStart, runEnd])
+    for (const [lo, hi] of runs) {
+      if (lo === hi) this.objects.delete(lo)
+      else this.objects.deleteRange(lo, hi, true)
+    }
+  }
+
   /** DELETE ?versionId: permanently removes that version or marker; absent → nothing (still a success). */
   deleteVersion(key: string, versionId: string): DeleteOutcome {
     const head = this.objects.get(key)
