@@ -1,0 +1,136 @@
+// Peak memory of a purge does not grow with the number of keys: Deletion.purge of 100,000 and of 1,000,000 keys
+// (0 ms latency), each in a fresh client process against the fake COS in its own process; the difference of the
+// peak RSS must stay under 64 MB.
+//
+//   node --conditions=source --import tsx bench/purge-rss.ts [--sizes 100000,1000000] [--list-concurrency 4]
+import {
+  fakeBucket,
+  fakeCredentials,
+  fakeRegion,
+  flag,
+  rssSampler,
+  runChild,
+  startFake,
+  table
+} from "./purge-harness.js"
+
+const role = flag("role", "main")
+const sizes = flag("sizes", "100000,1000000").split(",").map(Number)
+const listConcurrency = Number(flag("list-concurrency", "4"))
+const concurrency = Number(flag("concurrency", "8"))
+const prefix = "rss/"
+const limitMb = 64
+
+interface Result {
+  readonly keys: number
+  readonly deleted: number
+  readonly remaining: number
+  readonly ms: number
+  readonly baselineRssMb: number
+  readonly peakRssMb: number
+  readonly heapUsedMb: number
+}
+
+const client = async (endpoint: string, keys: number): Promise<Result> => {
+  const { CosClient, Credentials, Deletion } = await import("../packages/core/src/index.js")
+  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
+  const { Effect, Layer, Redacted } = await import("effect")
+  const layer = CosClient.layer({
+    region: fakeRegion,
+    bucket: fakeBucket,
+    endpoint,
+    credentials: Credentials.fromStatic({
+      secretId: fakeCredentials.secretId,
+      secretKey: Redacted.make(fakeCredentials.secretKey)
+    })
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  return Effect.runPromise(Effect.provide(
+    Effect.gen(function*() {
+      const c = yield* CosClient.CosClient
+      yield* c.listObjects({ prefix: "warm-up/", maxKeys: 1 })
+      const baselineRssMb = process.memoryUsage.rss() / 2 ** 20
+      const sampler = rssSampler()
+      let heapPeak = 0
+      const t0 = performance.now()
+      const s = yield* Deletion.purge({
+        prefix,
+        concurrency,
+        listConcurrency,
+        writeBudget: 10_000_000,
+        onProgress: () => Effect.sync(() => (heapPeak = Math.max(heapPeak, process.memoryUsage().heapUsed))),
+        progressInterval: "100 millis"
+      })
+      const ms = performance.now() - t0
+      const peakRssMb = sampler.stop()
+      const left = yield* c.listObjects({ prefix, maxKeys: 10 })
+      const result: Result = {
+        keys,
+        deleted: s.deleted,
+        remaining: left.contents.length,
+        ms,
+        baselineRssMb,
+        peakRssMb,
+        heapUsedMb: heapPeak / 2 ** 20
+      }
+      return result
+    }),
+    layer
+  ))
+}
+
+const main = async () => {
+  const results: Array<Result> = []
+  for (const keys of sizes) {
+    const server = await startFake(["--seed", String(keys), "--seed-prefix", prefix])
+    try {
+      results.push(
+        await runChild<Result>("bench/purge-rss.ts", [
+          "--role",
+          "client",
+          "--endpoint",
+          server.url,
+          "--keys",
+          String(keys),
+          "--list-concurrency",
+          String(listConcurrency),
+          "--concurrency",
+          String(concurrency)
+        ])
+      )
+    } finally {
+      await server.stop()
+    }
+  }
+  console.log(`\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each)\n`)
+  console.log(table(
+    ["keys", "deleted", "left", "seconds", "keys/s", "RSS before MB", "peak RSS MB", "peak heap used MB"],
+    results.map((r) => [
+      r.keys,
+      r.deleted,
+      r.remaining,
+      (r.ms / 1000).toFixed(1),
+      Math.round(r.keys / (r.ms / 1000)),
+      r.baselineRssMb.toFixed(0),
+      r.peakRssMb.toFixed(0),
+      r.heapUsedMb.toFixed(0)
+    ])
+  ))
+  const first = results[0]!
+  const last = results[results.length - 1]!
+  const diff = last.peakRssMb - first.peakRssMb
+  console.log(
+    `\npeak RSS difference ${last.keys} vs ${first.keys} keys: ${diff.toFixed(1)} MB (limit ${limitMb} MB): ` +
+      (diff < limitMb ? "OK" : "TOO MUCH")
+  )
+  if (results.some((r) => r.deleted !== r.keys || r.remaining !== 0)) {
+    console.log("not every key was deleted")
+    process.exitCode = 1
+  }
+  if (diff >= limitMb) process.exitCode = 1
+}
+
+if (role === "client") {
+  console.log(JSON.stringify(await client(flag("endpoint", ""), Number(flag("keys", "0")))))
+} else {
+  await main()
+}
