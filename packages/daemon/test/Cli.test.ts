@@ -1,0 +1,137 @@
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import { vi } from "vitest"
+import { cli } from "../src/Cli.js"
+import { teardown } from "../src/cli/common.js"
+import { runDemo } from "../src/cli/demo.js"
+
+const day = 86_400_000
+
+/** Runs `cos-retention <args>` in process; returns its exit code (as bin.ts would map it) and stdout. */
+const cosRetention = (...args: Array<string>) =>
+  Effect.gen(function*() {
+    const out: Array<string> = []
+    const err: Array<string> = []
+    const log = vi.spyOn(console, "log").mockImplementation((...xs: Array<unknown>) => void out.push(xs.join(" ")))
+    const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) => void err.push(xs.join(" ")))
+    const exit = yield* cli(["node", "cos-retention", ...args, "--log-format", "json"].filter((a, i, all) =>
+      // --log-format only where the command takes it
+      !(["validate", "history"].includes(args[0]!) && (a === "--log-format" || all[i - 1] === "--log-format"))
+    )).pipe(Effect.provide(NodeContext.layer), Effect.exit)
+    log.mockRestore()
+    error.mockRestore()
+    let code = -1
+    teardown(exit, (c) => (code = c))
+    return { code, stdout: out.join("\n"), stderr: err.join("\n") }
+  })
+
+describe("cos-retention CLI", () => {
+  it.live("validate, plan, once (exit 1 on failure), history", () =>
+    Effect.gen(function*() {
+      const server = yield* CosFakeServer.start({})
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: 50,
+        prefix: "logs/",
+        ageMs: (i) => (i < 30 ? 40 : 1) * day,
+        size: 1000
+      })
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cli-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+      const config = NodePath.join(dir, "retention.yaml")
+      const rule = (name: string, bucket: string) => `
+  - name: ${name}
+    bucket: ${bucket}
+    prefix: logs/
+    olderThan: 30d
+    schedule: "0 3 * * *"`
+      NodeFs.writeFileSync(
+        config,
+        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.testBucket)}
+    credentials: { secretKey: not-the-right-key }
+    enabled: false
+`
+      )
+
+      const validate = yield* cosRetention("validate", "--config", config)
+      assert.strictEqual(validate.code, 0)
+      assert.match(validate.stdout, /valid, 2 rule\(s\)/)
+      assert.match(validate.stdout, /expire-logs\s+yes\s+examplebucket-1250000000\/logs\/\s+older than 30d/)
+
+      const plan = yield* cosRetention("plan", "--config", config, "--json")
+      assert.strictEqual(plan.code, 0, plan.stderr)
+      const planned = JSON.parse(plan.stdout)
+      assert.deepStrictEqual(planned.map((r: any) => [r.rule, r.listed, r.matched, r.matchedBytes]), [
+        ["expire-logs", 50, 30, 30_000]
+      ])
+      assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 50)
+      assert.isFalse(NodeFs.existsSync(NodePath.join(dir, "cos-retention.db")), "plan writes no state")
+
+      const once = yield* cosRetention("once", "--config", config)
+      assert.strictEqual(once.code, 0, once.stderr)
+      assert.match(once.stdout, /expire-logs\s+succeeded\s+30\s+30/)
+      assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 20)
+
+      // the disabled rule, named explicitly, runs (with a wrong key written in the file) and fails: exit 1
+      const failing = yield* cosRetention("once", "--config", config, "--rule", "wrong-key", "--json")
+      assert.strictEqual(failing.code, 1)
+      const [failed] = JSON.parse(failing.stdout)
+      assert.strictEqual(failed.status, "failed")
+      assert.match(failed.error, /SignatureDoesNotMatch/)
+      assert.include(failing.stderr, "warning: rules[1].credentials.secretKey: a secret is written in the config file")
+      assert.notInclude(failing.stdout + failing.stderr, "not-the-right-key")
+
+      const unknown = yield* cosRetention("once", "--config", config, "--rule", "nope")
+      assert.strictEqual(unknown.code, 2)
+      assert.match(unknown.stderr, /no rule named "nope"/)
+
+      const history = yield* cosRetention("history", "--config", config, "--json")
+      assert.strictEqual(history.code, 0)
+      assert.deepStrictEqual(JSON.parse(history.stdout).map((r: any) => [r.rule, r.status, r.deleted]), [
+        ["wrong-key", "failed", 0],
+        ["expire-logs", "succeeded", 30]
+      ])
+      for (const output of [validate, plan, once, failing, history]) {
+        assert.notInclude(output.stdout + output.stderr, Redacted.value(CosFake.testCredentials.secretKey))
+      }
+
+      const bad = yield* cosRetention("validate", "--config", NodePath.join(dir, "nope.yaml"))
+      assert.notStrictEqual(bad.code, 0)
+    }).pipe(
+      Effect.withConfigProvider(ConfigProvider.fromMap(
+        new Map([
+          ["COS_SECRET_ID", CosFake.testCredentials.secretId],
+          ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
+        ])
+      )),
+      Effect.scoped
+    ), 20_000)
+
+  it.live(
+    "the demo runs in a few seconds against the in-memory fake and reports each rule",
+    () =>
+      Effect.gen(function*() {
+        const before = NodeFs.readdirSync(process.cwd())
+        const started = Date.now()
+        const report = yield* runDemo
+        assert.isBelow(Date.now() - started, 5000)
+        for (const name of ["expire-logs", "rotate-backups", "prune-report-versions", "tmp-uploads"]) {
+          assert.include(report, name)
+        }
+        assert.match(report, /expire-logs\s+succeeded\s+1560\s+1080\s+480/)
+        assert.match(report, /rotate-backups\s+succeeded\s+100\s+79\s+21/)
+        assert.match(report, /tmp-uploads\s+succeeded \(dry run\)\s+200\s+0\s+200/)
+        assert.match(report, /would delete 140/)
+        assert.deepStrictEqual(NodeFs.readdirSync(process.cwd()), before, "the demo leaves no files behind")
+      }),
+    20_000
+  )
+})
