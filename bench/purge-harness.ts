@@ -37,18 +37,34 @@ export const processCpuMs = (pid: number): number => {
 
 /** Starts `cos-fake` in its own process and waits until it listens (and has seeded). */
 export const startFake = (args: ReadonlyArray<string>): Promise<FakeServer> =>
+  startFakeScript(
+    "packages/testkit/src/bin.ts",
+    ["--port", "0", ...args],
+    args.includes("--seed") ? /seeded \d+/ : /listening on/
+  )
+
+/**
+ * Starts a script that serves a fake COS and prints `listening on http://127.0.0.1:PORT`; resolves once its output
+ * also matched `ready`.
+ */
+export const startFakeScript = (
+  script: string,
+  args: ReadonlyArray<string>,
+  ready: RegExp = /seeded \d+/
+): Promise<FakeServer> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...tsx, "packages/testkit/src/bin.ts", "--port", "0", ...args], {
+    const child = spawn(process.execPath, [...tsx, script, ...args], {
       cwd: root,
       stdio: ["ignore", "pipe", "inherit"]
     })
     let out = ""
     let url: string | undefined
+    let done = false
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString()
       url ??= /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1]
-      const seeding = args.includes("--seed")
-      if (url !== undefined && (!seeding || /seeded \d+/.test(out))) {
+      if (!done && url !== undefined && ready.test(out)) {
+        done = true
         const u = url
         resolve({
           url: u,
@@ -60,7 +76,7 @@ export const startFake = (args: ReadonlyArray<string>): Promise<FakeServer> =>
     })
     child.on("error", reject)
     child.on("exit", (code) => {
-      if (url === undefined) reject(new Error(`cos-fake exited with ${code}: ${out}`))
+      if (!done) reject(new Error(`${script} exited with ${code}: ${out}`))
     })
   })
 
