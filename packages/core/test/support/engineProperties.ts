@@ -344,6 +344,8 @@ export interface RunOptions {
   /** Replaces the in-process HttpClient (e.g. to lose answers after the fake applied them). */
   readonly http?: ((fake: CosFake.CosFake) => HttpClient.HttpClient) | undefined
   readonly client?: Partial<CosClient.Options> | undefined
+  /** How far the TestClock moves each time the run waits. Default 50 ms. */
+  readonly settleStep?: Duration.DurationInput | undefined
   /** Extra purge options (e.g. maxAttempts). */
   readonly purge?: Partial<Deletion.RunOptions> | undefined
 }
@@ -380,7 +382,8 @@ export const runCaseEffect = (c: Case, options: RunOptions) =>
         ...options.purge,
         allowWholeBucket: filters.prefix === "",
         onDeleted: (d) => Effect.sync(() => reported.push(...d))
-      }).pipe(Effect.provideService(CosClient.CosClient, client))
+      }).pipe(Effect.provideService(CosClient.CosClient, client)),
+      options.settleStep
     )
     const after = yield* Store.versions(fake.store, bucket)
     const mode = filters.versions ?? "current"
