@@ -73,6 +73,8 @@ export interface Quotas {
    * (COS: 30 000 in mainland public regions, 3 000 elsewhere).
    */
   readonly writeKeysPerSecond?: number | undefined
+  /** GET and HEAD Object requests per second per bucket (COS: 30 000 in mainland public regions). */
+  readonly readPerSecond?: number | undefined
   /** Default 1. */
   readonly burstSeconds?: number | undefined
 }
@@ -124,7 +126,12 @@ export const none: Config = {}
  * @since 0.1.0
  * @category constructors
  */
-export const cosQuotas: Quotas = { listPerSecond: 1000, batchDeletePerSecond: 300, writeKeysPerSecond: 30_000 }
+export const cosQuotas: Quotas = {
+  listPerSecond: 1000,
+  batchDeletePerSecond: 300,
+  writeKeysPerSecond: 30_000,
+  readPerSecond: 30_000
+}
 
 /**
  * Fails the `n`-th request (1-based).

@@ -13,7 +13,7 @@ import * as Redacted from "effect/Redacted"
 import { parseArgs } from "node:util"
 import * as CosFake from "./CosFake.js"
 import * as CosFakeServer from "./CosFakeServer.js"
-import type * as Faults from "./Faults.js"
+import * as Faults from "./Faults.js"
 
 const usage = `Usage: cos-fake [options]
 
@@ -38,7 +38,8 @@ bucket, any other Host (e.g. 127.0.0.1:PORT) to the first --bucket.
   --list-qps N             list requests per second per bucket (503 SlowDown above)
   --batch-delete-qps N     batch-delete requests per second per bucket
   --write-qps N            write keys per second per bucket (each key of a batch counts)
-  --cos-quotas             COS's documented quotas (1000 list/s, 300 batch/s, 30000 writes/s)
+  --read-qps N             GET/HEAD Object requests per second per bucket
+  --cos-quotas             COS's documented quotas (1000 list/s, 300 batch/s, 30000 writes/s, 30000 reads/s)
   --seed N                 create N objects in the first bucket at start
   --seed-prefix P          their key prefix (default "seed/")
   --seed-age-ms N          their age (default 0)
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     "list-qps": { type: "string" },
     "batch-delete-qps": { type: "string" },
     "write-qps": { type: "string" },
+    "read-qps": { type: "string" },
     "cos-quotas": { type: "boolean", default: false },
     "seed": { type: "string" },
     "seed-prefix": { type: "string", default: "seed/" },
@@ -131,7 +133,8 @@ const op: Faults.OperationFaults = {
   timeoutRate: num("timeout-rate", values["timeout-rate"])
 }
 const quotas: Faults.Quotas = {
-  ...(values["cos-quotas"] ? { listPerSecond: 1000, batchDeletePerSecond: 300, writeKeysPerSecond: 30_000 } : {}),
+  ...(values["cos-quotas"] ? Faults.cosQuotas : {}),
+  ...(values["read-qps"] !== undefined ? { readPerSecond: num("read-qps", values["read-qps"]) } : {}),
   ...(values["list-qps"] !== undefined ? { listPerSecond: num("list-qps", values["list-qps"]) } : {}),
   ...(values["batch-delete-qps"] !== undefined ?
     { batchDeletePerSecond: num("batch-delete-qps", values["batch-delete-qps"]) } :

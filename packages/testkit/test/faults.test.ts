@@ -136,6 +136,19 @@ describe("quotas", () => {
     }))
 })
 
+describe("read quota", () => {
+  it.effect("GET/HEAD Object requests per second", () =>
+    Effect.gen(function*() {
+      const t = yield* inProcess({ faults: { quotas: { readPerSecond: 2 } } })
+      const head = { method: "HEAD", key: "x" } as const
+      assert.deepStrictEqual(
+        [(yield* t.send(head)).status, (yield* t.send(head)).status, (yield* t.send(head)).status],
+        [404, 404, 503]
+      )
+      assert.strictEqual((yield* t.send(list)).status, 200)
+    }))
+})
+
 describe("stats and time", () => {
   it.effect("counters per operation and status, and a bounded request log", () =>
     Effect.gen(function*() {

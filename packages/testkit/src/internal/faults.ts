@@ -40,6 +40,7 @@ interface BucketQuotas {
   list: TokenBucket | undefined
   batch: TokenBucket | undefined
   write: TokenBucket | undefined
+  read: TokenBucket | undefined
 }
 
 export interface Decision {
@@ -120,7 +121,12 @@ export class FaultState {
       const burst = q.burstSeconds ?? 1
       const tb = (rate: number | undefined) =>
         rate === undefined ? undefined : new TokenBucket(rate, Math.max(1, rate * burst), now)
-      b = { list: tb(q.listPerSecond), batch: tb(q.batchDeletePerSecond), write: tb(q.writeKeysPerSecond) }
+      b = {
+        list: tb(q.listPerSecond),
+        batch: tb(q.batchDeletePerSecond),
+        write: tb(q.writeKeysPerSecond),
+        read: tb(q.readPerSecond)
+      }
       this.quotas.set(bucket, b)
     }
     return b
@@ -136,6 +142,7 @@ export class FaultState {
     if ((op === "DeleteObjects" || op === "PutObject" || op === "DeleteObject") && b.write) {
       needs.push([b.write, op === "DeleteObjects" ? keys : 1])
     }
+    if ((op === "GetObject" || op === "HeadObject") && b.read) needs.push([b.read, 1])
     for (const [tb, cost] of needs) if (!tb.canTake(cost, now)) return false
     for (const [tb, cost] of needs) tb.take(cost)
     return true
