@@ -3,7 +3,7 @@
 // freshly seeded fake COS in its own process (20 ms per request by default), each client in its own process.
 //
 //   node --conditions=source --import tsx bench/purge-vs-sdk.ts [--keys 200000] [--latency 20]
-//     [--concurrency 8] [--list-concurrency 8] [--runs 1]
+//     [--concurrency 8] [--list-concurrency 8] [--runs 1] [--quiet]
 import { createRequire } from "node:module"
 import {
   type ClientResult,
@@ -23,6 +23,7 @@ const latency = Number(flag("latency", "20"))
 const concurrency = Number(flag("concurrency", "8"))
 const listConcurrency = Number(flag("list-concurrency", "8"))
 const runs = Number(flag("runs", "1"))
+const quiet = process.argv.includes("--quiet")
 const prefix = "bench/"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -112,6 +113,7 @@ const engineSide = async (endpoint: string): Promise<ClientResult> => {
       prefix,
       concurrency,
       listConcurrency,
+      quiet,
       // The fake has no write quota; COS's default budget (30,000 keys/s here) would cap the run, not the engine.
       writeBudget: 10_000_000
     })
@@ -120,7 +122,9 @@ const engineSide = async (endpoint: string): Promise<ClientResult> => {
     const maxRssMb = sampler.stop()
     const left = yield* client.listObjects({ prefix, maxKeys: 1000 })
     const result: ClientResult = {
-      side: `effect-cos Deletion.purge (concurrency ${concurrency}, list concurrency ${listConcurrency})`,
+      side: `effect-cos Deletion.purge (concurrency ${concurrency}, list concurrency ${listConcurrency}${
+        quiet ? ", quiet" : ""
+      })`,
       keys,
       deleted: s.deleted,
       remaining: left.contents.length,
@@ -159,7 +163,8 @@ const side = async (which: "sdk" | "engine"): Promise<ClientResult & { readonly 
       "--concurrency",
       String(concurrency),
       "--list-concurrency",
-      String(listConcurrency)
+      String(listConcurrency),
+      ...(quiet ? ["--quiet"] : [])
     ])
     return { ...result, serverCpuMs: server.cpuMs() - cpu0 }
   } finally {

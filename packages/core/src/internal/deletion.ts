@@ -1063,7 +1063,7 @@ const versionsSource = (
             : Option.some({ keyMarker: page.nextKeyMarker, versionIdMarker: page.nextVersionIdMarker })
         ]
       })
-  )
+  ).pipe(Stream.buffer({ capacity: 2 })) // the next page is listed while this one is deleted
 }
 
 // ---------------------------------------------------------------------------------------------------------------
