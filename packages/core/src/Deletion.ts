@@ -211,7 +211,10 @@ export interface Summary {
   readonly throttled: number
   /** From the first request to the last. */
   readonly durationMs: number
-  /** Why the run stopped early, if it did. */
+  /**
+   * Why the run stopped early, if it did: `maxDeletes`, or `interrupted` (a stop signal, the caller's interruption,
+   * or an error that ended the run).
+   */
   readonly stoppedBy?: "maxDeletes" | "interrupted" | undefined
   /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */
   readonly notes: ReadonlyArray<string>

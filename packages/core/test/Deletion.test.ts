@@ -391,6 +391,25 @@ describe("Deletion: stopping", () => {
       assert.isAbove(summary!.deleted, 0)
     }))
 
+  it.effect("a listing failure lets the batches in flight finish, then fails the run with the exact summary", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 10_000)
+      cos.faults.delay = Effect.sleep("100 millis")
+      cos.faults.request = (op, n) => (op === "list" && n === 4 ? serviceError(403, "AccessDenied", "list") : undefined)
+      let summary: Deletion.Summary | undefined
+      const exit = yield* settle(
+        cos,
+        Deletion.purge({ prefix: "p/", concurrency: 4, onSummary: (s) => Effect.sync(() => (summary = s)) })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "AccessDenied")
+      assert.isDefined(summary)
+      assert.strictEqual(summary!.failed, 0, "nothing in flight was cut off")
+      assert.isAtLeast(summary!.deleted, 1000)
+      assert.strictEqual(summary!.deleted, 10_000 - cos.keys().length)
+      assert.strictEqual(summary!.matched, summary!.deleted + summary!.skipped)
+    }))
+
   it.effect("batches still in flight after the grace period are cut off and not counted as deleted", () =>
     Effect.gen(function*() {
       const cos = seed(new MemoryCos(), "p/", 5000)

@@ -521,7 +521,8 @@ const backoff = (attempt: number) =>
 class Run {
   readonly tally: Tally
   stopping = false
-  fatal: CosError | undefined = undefined
+  /** The error that ended the run (a listing failure, or a delete error that makes going on pointless). */
+  fatal: unknown = undefined
   readonly stop: Deferred.Deferred<void>
   readonly checkpoints: Checkpoints | undefined
   private readonly checkpointLock = Effect.unsafeMakeSemaphore(1)
@@ -1075,6 +1076,14 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
   const r = run.r
   const selector = new Selector(run.tally, r.batchSize, r.maxDeletes, keep, r.dryRun, run.segDone)
   const batches = source.pipe(
+    // A listing failure (after retries) stops the run like a stop signal: the batches in flight finish, the rest is
+    // skipped, and the run then fails with the error.
+    Stream.catchAll((e) =>
+      Stream.execute(Effect.suspend(() => {
+        if (run.fatal === undefined) run.fatal = e
+        return run.requestStop()
+      }))
+    ),
     Stream.interruptWhen(Deferred.await(run.stop)),
     Stream.takeWhile(() => !selector.capReached && !run.stopping),
     Stream.mapEffect((p) => {
@@ -1141,7 +1150,7 @@ const execute = <E>(
       if (o.onSummary !== undefined) yield* Effect.exit(o.onSummary(summary))
       if (callerInterrupted) return yield* Effect.interrupt
       if (Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)) return yield* Effect.failCause(exit.cause)
-      if (run.fatal !== undefined) return yield* Effect.fail(run.fatal)
+      if (run.fatal !== undefined) return yield* Effect.fail(run.fatal as E | CosError)
       return summary
     })
   )
