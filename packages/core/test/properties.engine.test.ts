@@ -3,10 +3,15 @@
  * and version histories) and random rules, `Deletion.purge` against the in-process fake removes exactly what the
  * reference model (testkit ReferenceModel) selects, reports exactly what it removed, and its summary adds up.
  */
+import { CosClient } from "@effect-cos/core"
 import type { ReferenceModel } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import picomatch from "picomatch"
+import { compareUtf8, listPages } from "../src/internal/parallelList.js"
 import { type Case, caseArb, runCase } from "./support/engineProperties.js"
 
 const compiled = new Map<string, (key: string) => boolean>()
@@ -17,6 +22,9 @@ const glob: ReferenceModel.GlobMatcher = (pattern, key) => {
   return m(key)
 }
 
+/** PROPERTY_RUNS=400 for a longer search; the default keeps the file within a few seconds. */
+const RUNS = Number(process.env["PROPERTY_RUNS"] ?? 35)
+
 describe("Deletion.purge against the reference model", () => {
   it("removes exactly what the rules select, reports it, and counts it", async () => {
     await fc.assert(
@@ -24,7 +32,7 @@ describe("Deletion.purge against the reference model", () => {
         const r = await runCase(c, { glob })
         assert.deepStrictEqual(r.problems, [], JSON.stringify(c.filters))
       }),
-      { numRuns: 45 }
+      { numRuns: RUNS }
     )
   }, 20_000)
 
@@ -35,7 +43,7 @@ describe("Deletion.purge against the reference model", () => {
         const r = await runCase(c, { glob })
         assert.deepStrictEqual(r.problems, [], JSON.stringify(c.filters))
       }),
-      { numRuns: 30 }
+      { numRuns: Math.ceil(RUNS * 0.7) }
     )
   }, 20_000)
 })
@@ -58,6 +66,153 @@ describe("Deletion.purge keepLatest (regression)", () => {
     }, { glob })
     assert.deepStrictEqual(r.problems, [])
     assert.strictEqual(r.summary?.kept, 1)
+    assert.strictEqual(r.summary?.deleted, 2)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Parallel listing: exactly once on skewed key spaces (ParallelList.test.ts covers small alphabets, one long shared
+// prefix and a few clusters; these add the distributions that stress the split-key arithmetic).
+// ---------------------------------------------------------------------------------------------------------------
+
+const summaryOf = (key: string): CosClient.ObjectSummary => ({
+  key,
+  lastModified: new Date(0),
+  etag: "\"x\"",
+  size: 1,
+  storageClass: "STANDARD"
+})
+
+/** GET Bucket over a sorted array (exclusive marker, `pageSize` keys a page, NextMarker = last key). */
+const arraySource = (all: ReadonlyArray<string>, prefix: string, pageSize: number, jitter: () => number) => {
+  const keys = Array.from(new Set(all)).sort(compareUtf8)
+  let requests = 0
+  const fetch = (marker: string | undefined) =>
+    Effect.gen(function*() {
+      requests++
+      for (let i = jitter(); i > 0; i--) yield* Effect.yieldNow()
+      // Binary search for the first key above the marker and at or above the prefix.
+      const from = marker !== undefined && compareUtf8(marker, prefix) > 0 ? marker : undefined
+      let lo = 0
+      let hi = keys.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        const k = keys[mid]!
+        if (from !== undefined ? compareUtf8(k, from) <= 0 : compareUtf8(k, prefix) < 0) lo = mid + 1
+        else hi = mid
+      }
+      const contents: Array<CosClient.ObjectSummary> = []
+      let i = lo
+      while (i < keys.length && contents.length < pageSize && keys[i]!.startsWith(prefix)) {
+        contents.push(summaryOf(keys[i++]!))
+      }
+      const isTruncated = i < keys.length && keys[i]!.startsWith(prefix)
+      return { contents, isTruncated, nextMarker: isTruncated ? contents[contents.length - 1]!.key : undefined }
+    })
+  return { fetch, keys, requests: () => requests }
+}
+
+const repeat = (s: string, n: number) => Array.from({ length: n }, () => s).join("")
+
+const skewedKeysArb: fc.Arbitrary<{ readonly keys: ReadonlyArray<string>; readonly prefix: string }> = fc.oneof(
+  // Everything under one deep sub-prefix, listed from the bucket root or from a parent prefix.
+  fc.tuple(fc.integer({ min: 1, max: 1500 }), fc.constantFrom("", "p/", "p/deep/")).map(([n, prefix]) => ({
+    prefix,
+    keys: Array.from({ length: n }, (_, i) => `p/deep/er/still/${(i * 7919 % 100_000).toString(36)}`)
+  })),
+  // Keys that are prefixes of one another ("a", "aa", "aaa", ...) with siblings.
+  fc.tuple(fc.integer({ min: 1, max: 200 }), fc.constantFrom("a", "\u{1F600}", "\u00e9")).map(([n, c]) => ({
+    prefix: "",
+    keys: Array.from({ length: n }, (_, i) => [repeat(c, i + 1), repeat(c, i + 1) + "b", repeat(c, i) + "\u0001"])
+      .flat()
+  })),
+  // Long keys near the 850-byte limit (3-byte characters), differing only at the end.
+  fc.integer({ min: 1, max: 400 }).map((n) => ({
+    prefix: repeat("\u4e2d", 10),
+    keys: Array.from({ length: n }, (_, i) => repeat("\u4e2d", 270) + String(i).padStart(4, "0"))
+  })),
+  // Extremes of the code point range, control characters and U+FFFF next to astral characters.
+  fc.array(
+    fc.array(fc.constantFrom("\u0001", "\u007f", "\uffff", "\ufffd", "\u{10000}", "\u{10FFFF}", "a", "/", "\t"), {
+      minLength: 1,
+      maxLength: 10
+    }).map((cs) => "k/" + cs.join("")),
+    { maxLength: 600 }
+  ).map((keys) => ({ prefix: "k/", keys })),
+  // One dense cluster in the middle of a sparse key space.
+  fc.tuple(fc.integer({ min: 0, max: 2000 }), fc.array(fc.string({ minLength: 1, maxLength: 6 }), { maxLength: 20 }))
+    .map(([n, sparse]) => ({
+      prefix: "",
+      keys: [...sparse, ...Array.from({ length: n }, (_, i) => `m/${String(i).padStart(6, "0")}`)]
+    }))
+)
+
+describe("parallel listing on skewed key spaces", () => {
+  it("lists every key exactly once, in intervals that tile the range", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        skewedKeysArb,
+        fc.integer({ min: 2, max: 16 }),
+        fc.integer({ min: 4, max: 60 }),
+        fc.option(fc.constantFrom("p/deep/er/still/5", "a", "m/000500", "k/\uffff", "\u4e2d"), { nil: undefined }),
+        fc.infiniteStream(fc.integer({ min: 0, max: 3 })),
+        async ({ keys, prefix }, concurrency, pageSize, startAfter, jitters) => {
+          const it = jitters[Symbol.iterator]()
+          const src = arraySource(keys, prefix, pageSize, () => it.next().value as number)
+          const pages = await Effect.runPromise(
+            Effect.map(
+              Stream.runCollect(listPages({ prefix, startAfter, concurrency, fetch: src.fetch })),
+              Chunk.toReadonlyArray
+            )
+          )
+          const listed = pages.flatMap((p) => p.contents.map((c) => c.key))
+          const expected = src.keys.filter((k) =>
+            k.startsWith(prefix) && (startAfter === undefined || compareUtf8(k, startAfter) > 0)
+          )
+          assert.strictEqual(listed.length, expected.length, "each key once")
+          assert.deepStrictEqual([...listed].sort(compareUtf8), expected)
+          // Pages chain from the start to the end: no gap, no overlap.
+          const byLo = new Map(pages.map((p) => [p.lo, p]))
+          assert.strictEqual(byLo.size, pages.length, "two pages start at the same key")
+          let at: string | undefined = startAfter ?? ""
+          let n = 0
+          while (at !== undefined) {
+            const p = byLo.get(at)
+            assert.isDefined(p, `no page starts at ${JSON.stringify(at)}`)
+            for (const c of p!.contents) {
+              assert.isTrue(p!.lo === "" || compareUtf8(c.key, p!.lo) > 0)
+              assert.isTrue(p!.hi === undefined || compareUtf8(c.key, p!.hi) <= 0)
+            }
+            at = p!.hi
+            n++
+          }
+          assert.strictEqual(n, pages.length)
+          // Split markers are real positions COS accepts: at most 850 UTF-8 bytes, no lone surrogate.
+          for (const p of pages) {
+            assert.isTrue(Buffer.byteLength(p.lo, "utf8") <= 850 && CosClient.keyProblem(p.lo + "x") === undefined)
+          }
+          // Wasted requests stay bounded.
+          assert.isAtMost(src.requests(), Math.ceil(expected.length / pageSize) * 3 + concurrency * 4 + 4)
+        }
+      ),
+      { numRuns: 60 }
+    )
+  }, 20_000)
+})
+
+describe("Deletion.purge versions mode all on a never-versioned bucket (regression)", () => {
+  it("removes the objects it reports deleted", async () => {
+    // Found by the property above: versions listed with an empty VersionId were deleted with `versionId=` (empty),
+    // which addresses no version, so nothing was removed while the summary counted every key as deleted.
+    const r = await runCase({
+      initial: "NeverEnabled",
+      bulk: undefined,
+      ops: [{ _tag: "put", key: "v/a", size: 1, gap: 1 }, { _tag: "put", key: "v/b", size: 1, gap: 1 }],
+      nowGap: 10,
+      filters: { prefix: "v/", versions: "all" },
+      run: { listConcurrency: 1, concurrency: 1, batchSize: 1000, quiet: false, dryRun: false }
+    }, { glob })
+    assert.deepStrictEqual(r.problems, [])
     assert.strictEqual(r.summary?.deleted, 2)
   })
 })

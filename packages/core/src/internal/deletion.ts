@@ -394,7 +394,9 @@ class VersionsSelector {
       seg.pending++
       out.push({
         key: v.key,
-        versionId: v.versionId,
+        // An empty VersionId: versioning was never enabled (cos-api.md §3), the key has this one version, and a
+        // plain delete removes it; `versionId=` (empty) would address no version and delete nothing.
+        versionId: v.versionId === "" ? undefined : v.versionId,
         size: v._tag === "Version" ? v.size : 0,
         lastModified: v.lastModified.getTime(),
         kind: v._tag === "Version" ? Kind.Version : Kind.Marker,

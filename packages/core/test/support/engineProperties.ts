@@ -422,7 +422,8 @@ export const runCaseEffect = (c: Case, options: RunOptions) =>
     }
     // What was reported deleted: each once, and gone.
     const reportedIds = reported.map((d) =>
-      mode === "current" ? d.key : ReferenceModel.id(d.key, d.versionId === "" ? "null" : d.versionId ?? "?")
+      // A version reported without an id is the null version of a never-versioned bucket.
+      mode === "current" ? d.key : ReferenceModel.id(d.key, d.versionId === "" ? "null" : d.versionId ?? "null")
     )
     if (new Set(reportedIds).size !== reportedIds.length) problems.push("a key was reported deleted twice")
     if (reportedIds.length !== s.deleted) problems.push(`reported ${reportedIds.length}, summary ${s.deleted}`)
