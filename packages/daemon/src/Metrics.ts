@@ -64,6 +64,20 @@ export const recordSuccessAt = (rule: string, epochSeconds: number) =>
   Metric.set(forRule(lastSuccess, rule), epochSeconds)
 export const setRunning = (rule: string, on: boolean) => Metric.set(forRule(running, rule), on ? 1 : 0)
 
+/** Creates a rule's series at zero, so dashboards and `increase()` see them before the first event. */
+export const initRule = (rule: string) =>
+  Effect.all([
+    ...["succeeded", "failed", "interrupted"].map((status) =>
+      Metric.incrementBy(Metric.tagged(forRule(runs, rule), "status", status), 0)
+    ),
+    Metric.incrementBy(forRule(deletedKeys, rule), 0),
+    Metric.incrementBy(forRule(deletedBytes, rule), 0),
+    Metric.incrementBy(forRule(failedKeys, rule), 0),
+    Metric.incrementBy(forRule(throttled, rule), 0),
+    Metric.incrementBy(forRule(skippedOverlaps, rule), 0),
+    setRunning(rule, false)
+  ], { discard: true })
+
 // ---------------------------------------------------------------------------------------------------------------
 // Prometheus text format 0.0.4
 // ---------------------------------------------------------------------------------------------------------------

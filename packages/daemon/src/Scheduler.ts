@@ -108,6 +108,7 @@ const make = Effect.gen(function*() {
   )
   const now = new Date(yield* Clock.currentTimeMillis)
   for (const rule of settings.rules) {
+    yield* Metrics.initRule(rule.name)
     if (!rule.enabled) {
       yield* Effect.logInfo("rule disabled").pipe(Effect.annotateLogs({ rule: rule.name }))
       continue
