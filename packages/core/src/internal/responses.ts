@@ -20,6 +20,9 @@ import type { XmlElement } from "./xml.js"
 import { childText } from "./xml.js"
 
 /** @internal */
+export { parseIsoMillis }
+
+/** @internal */
 export class Malformed {
   constructor(readonly detail: string) {}
 }
@@ -37,9 +40,46 @@ const urlDecode = (value: string, field: string): string => {
   }
 }
 
+const digit = (s: string, i: number): number => {
+  const d = s.charCodeAt(i) - 48
+  return d >= 0 && d <= 9 ? d : NaN
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil). */
+const daysFromCivil = (year: number, month: number, day: number): number => {
+  const y = month <= 2 ? year - 1 : year
+  const era = Math.floor(y / 400)
+  const yoe = y - era * 400
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1
+  return era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468
+}
+
+/**
+ * `YYYY-MM-DDTHH:MM:SS.sssZ`, the form COS uses for LastModified (cos-api.md §3), read by hand: `Date.parse` costs
+ * ~0.4 µs, a sizeable part of the per-key budget. Anything else goes to `Date.parse`.
+ */
+const parseIsoMillis = (s: string): number => {
+  if (
+    s.length !== 24 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(10) !== 84 ||
+    s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58 || s.charCodeAt(19) !== 46 || s.charCodeAt(23) !== 90
+  ) return Date.parse(s)
+  const year = digit(s, 0) * 1000 + digit(s, 1) * 100 + digit(s, 2) * 10 + digit(s, 3)
+  const month = digit(s, 5) * 10 + digit(s, 6)
+  const day = digit(s, 8) * 10 + digit(s, 9)
+  const hour = digit(s, 11) * 10 + digit(s, 12)
+  const minute = digit(s, 14) * 10 + digit(s, 15)
+  const second = digit(s, 17) * 10 + digit(s, 18)
+  const ms = digit(s, 20) * 100 + digit(s, 21) * 10 + digit(s, 22)
+  // NaN fails every comparison; days past the 28th are left to Date.parse, which knows month lengths.
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= 28 && hour <= 23 && minute <= 59 && second <= 59 && ms >= 0)) {
+    return Date.parse(s)
+  }
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms
+}
+
 const parseDate = (value: string | undefined, field: string): Date => {
   if (value === undefined) throw new Malformed(`an entry has no ${field}`)
-  const ms = Date.parse(value)
+  const ms = parseIsoMillis(value)
   if (Number.isNaN(ms)) throw new Malformed(`${field} ${JSON.stringify(value.slice(0, 40))} is not a date`)
   return new Date(ms)
 }
