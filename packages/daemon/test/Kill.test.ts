@@ -1,0 +1,110 @@
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as Config from "../src/Config.js"
+import * as Daemon from "../src/Daemon.js"
+import { Purger } from "../src/Purger.js"
+import { layerSqlite, State } from "../src/State.js"
+import { cosRetention, credentialsEnv } from "./support/child.js"
+
+const keys = 4000
+
+describe("restart after SIGKILL", () => {
+  it.live(
+    "a run killed mid-way resumes from its checkpoint at the next start, and the audit holds every deleted key once",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 40 } } } })
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * 86_400_000,
+          size: 10
+        })
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-kill-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: state.db
+http: { enabled: false }
+rules:
+  - name: expire-logs
+    bucket: ${CosFake.testBucket}
+    prefix: logs/
+    olderThan: 30d
+    schedule: "0 3 1 1 *"
+    batchSize: 100
+    concurrency: 4
+`
+        )
+        const left = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+
+        // a run, SIGKILLed with batches in flight once more than a listing page is done
+        const once = cosRetention(["once", "--config", config])
+        yield* left.pipe(Effect.repeat({ until: (n) => n <= keys - 1300, schedule: Schedule.spaced("10 millis") }))
+        once.kill("SIGKILL")
+        yield* Effect.promise(() => once.exit)
+        yield* Effect.sleep("200 millis") // requests the fake had already received complete
+        const deletedBeforeRestart = keys - (yield* left)
+        assert.isBelow(deletedBeforeRestart, keys)
+
+        const db = layerSqlite(NodePath.join(dir, "state.db"))
+        const killed = yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const runs = yield* sql<{ status: string }>`SELECT status FROM runs`
+          const checkpoints = yield* sql<{ after_key: string }>`SELECT after_key FROM checkpoints`
+          const pending = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit WHERE state = 'pending'`
+          return { runs: runs.map((r) => r.status), checkpoints: checkpoints.length, pending: pending[0]!.n }
+        }).pipe(Effect.provide(db))
+        assert.deepStrictEqual(killed.runs, ["running"])
+        assert.strictEqual(killed.checkpoints, 1)
+        // batches were in flight at the kill: their keys are pending in the audit, to be settled by asking COS
+        assert.isAbove(killed.pending, 0)
+
+        // the daemon starts: the killed run is marked interrupted and resumes at once from its checkpoint
+        const settings = yield* Config.load(config).pipe(Effect.provide(NodeFileSystem.layer))
+        yield* Effect.gen(function*() {
+          const state = yield* State
+          yield* state.getRun(2).pipe(
+            Effect.repeat({ until: (run) => run?.endedAt != null, schedule: Schedule.spaced("20 millis") }),
+            Effect.timeout("15 seconds")
+          )
+        }).pipe(
+          Effect.provide(Layer.merge(Daemon.layerWith(settings, Purger.Default), State.layerFile(settings.state))),
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))),
+          Effect.scoped
+        )
+
+        assert.strictEqual(yield* left, 0)
+        yield* Effect.gen(function*() {
+          const sql = yield* SqlClient.SqlClient
+          const runs = yield* sql<{ status: string; trigger: string; resumed_from: string | null }>`
+            SELECT status, trigger, resumed_from FROM runs ORDER BY id`
+          assert.deepStrictEqual(runs.map((r) => [r.status, r.trigger]), [["interrupted", "once"], [
+            "succeeded",
+            "resume"
+          ]])
+          assert.isNotNull(runs[1]!.resumed_from)
+          const audit = yield* sql<{ state: string; n: number; k: number }>`
+            SELECT state, count(*) AS n, count(DISTINCT key) AS k FROM audit GROUP BY state`
+          assert.deepStrictEqual(
+            audit,
+            [{ state: "deleted", n: keys, k: keys }],
+            `pending at the kill: ${killed.pending}`
+          )
+        }).pipe(Effect.provide(db))
+      }).pipe(Effect.scoped),
+    30_000
+  )
+})
