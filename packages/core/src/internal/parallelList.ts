@@ -174,6 +174,9 @@ const shorten = (m: string, lo: string): string => {
   return m
 }
 
+/** The fewest pages a new range is cut for (estimated). */
+const minPagesPerRange = 4
+
 /** UTF-8 length cap of a marker (keys are at most 850 bytes, cos-api.md §1). */
 const maxMarkerBytes = 850
 
@@ -237,12 +240,10 @@ const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range, pieces: n
     const width = num(hi) - vCur
     // Leave the page in flight (about one span) to the current owner; split the rest evenly.
     const rest = width - span
-    if (rest < span * 2 * (pieces - 1)) {
-      // Less than two pages per new range: maybe fewer pieces.
-      const p = Math.floor(rest / (span * 2)) + 1
-      if (p < 2) return []
-      pieces = p
-    }
+    // Every piece should hold a few pages: each range ends with a partial page, a request that lists little.
+    const p = Math.min(pieces, Math.floor(rest / (span * minPagesPerRange)))
+    if (p < 2) return []
+    pieces = p
     for (let j = 1; j < pieces; j++) targets.push(vCur + span + rest * j / pieces)
   }
   const out: Array<string> = []
@@ -293,6 +294,9 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
     const ranges = new Set<Range>()
     let active = 0
     let totalPages = 0
+    /** Pages that came back full (truncated), and ranges created by splits. */
+    let fullPages = 0
+    let created = 0
     let finished = false
 
     /** Offers decided but not yet in the queue: the end is offered only once every range is done and offered. */
@@ -306,9 +310,11 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
     /** Hands free slots to new ranges cut from the busiest ones. Synchronous: returns the ranges to start. */
     const rebalance = (): Array<Range> => {
       const fresh: Array<Range> = []
-      let free = concurrency - active
+      // Each range ends with a partial page. Splits are budgeted against the full pages listed so far, so that a
+      // key distribution the estimates misjudge (ranges that turn out empty) costs a bounded share of requests.
+      let free = Math.min(concurrency - active, concurrency + Math.floor(fullPages / minPagesPerRange) - created)
       if (free <= 0 || finished) return fresh
-      const keep = Math.min(64, Math.max(2, Math.round(totalPages / (concurrency * 2))))
+      const keep = Math.min(64, Math.max(minPagesPerRange, Math.round(totalPages / (concurrency * 2))))
       const candidates = Array.from(ranges).filter((r) => !r.done && r.started)
       // Open range first (unbounded work), then the ones that listed the most pages.
       candidates.sort((a, b) => (a.hi === undefined ? -1 : b.hi === undefined ? 1 : b.pages - a.pages))
@@ -330,6 +336,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           })
         }
         free -= keys.length
+        created += keys.length
       }
       return fresh
     }
@@ -364,6 +371,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           }
           r.pages++
           totalPages++
+          if (page.isTruncated) fullPages++
           // Read the bound now: another worker may have cut this range while the request was in flight.
           const hi = r.hi
           let next = page.isTruncated ? (page.nextMarker ?? (n > 0 ? contents[n - 1]!.key : undefined)) : undefined
