@@ -217,7 +217,10 @@ const make = Effect.gen(function*() {
       const final = (yield* state.getRun(record.id)) ?? record
       if (Exit.isFailure(exit)) return yield* Effect.failCause(exit.cause)
       return { run: final, summary: exit.value }
-    }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
+    }).pipe(
+      Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }),
+      Effect.withSpan("Runner.run", { attributes: { rule: rule.name, bucket: rule.bucket, trigger: options.trigger } })
+    )
 
   /** At daemon start: prunes audit rows past the audit retention period. */
   const pruneAudit = Effect.gen(function*() {

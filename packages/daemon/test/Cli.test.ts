@@ -86,7 +86,7 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
       const [failed] = JSON.parse(failing.stdout)
       assert.strictEqual(failed.status, "failed")
       assert.match(failed.error, /SignatureDoesNotMatch/)
-      assert.include(failing.stderr, "warning: rules[1].credentials.secretKey: a secret is written in the config file")
+      assert.include(failing.stderr, "rules[1].credentials.secretKey: a secret is written in the config file")
       assert.notInclude(failing.stdout + failing.stderr, "not-the-right-key")
 
       const unknown = yield* cosRetention("once", "--config", config, "--rule", "nope")

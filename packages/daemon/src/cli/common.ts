@@ -29,10 +29,21 @@ export const logFormatOption = Options.choice("log-format", ["auto", "json", "pr
   Options.withDescription("log lines (on stderr): json, pretty, or auto (json unless stderr is a terminal)")
 )
 
-/** Loads the configuration; on problems prints them to stderr and exits with code 2. */
-export const loadConfig = (path: string): Effect.Effect<Config.RetentionConfig, ExitCode, FileSystem.FileSystem> =>
+/**
+ * Loads the configuration; on problems prints them to stderr and exits with code 2. Warnings go to the log (commands
+ * with `--log-format`) or to stderr.
+ */
+export const loadConfig = (
+  path: string,
+  options: { readonly log?: boolean } = {}
+): Effect.Effect<Config.RetentionConfig, ExitCode, FileSystem.FileSystem> =>
   Config.load(path).pipe(
-    Effect.tap((config) => Effect.forEach(config.warnings, (w) => Console.error(`warning: ${w}`))),
+    Effect.tap((config) =>
+      Effect.forEach(
+        config.warnings,
+        (w) => options.log === true ? Effect.logWarning(w) : Console.error(`warning: ${w}`)
+      )
+    ),
     Effect.catchTag(
       "ConfigError",
       (e) =>

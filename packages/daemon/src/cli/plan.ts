@@ -86,7 +86,7 @@ export const plan = Command.make(
   },
   (args) =>
     Effect.gen(function*() {
-      const settings = yield* loadConfig(args.config)
+      const settings = yield* loadConfig(args.config, { log: true })
       const rules = Option.match(args.rule, {
         onNone: () => settings.rules.filter((r) => r.enabled),
         onSome: (name) => settings.rules.filter((r) => r.name === name)

@@ -14,7 +14,7 @@ export const run = Command.make(
   { config: configOption, logFormat: logFormatOption },
   ({ config, logFormat }) =>
     Effect.gen(function*() {
-      const settings = yield* loadConfig(config)
+      const settings = yield* loadConfig(config, { log: true })
       yield* Effect.logInfo(`cos-retention starting: ${settings.rules.length} rule(s) from ${config}`).pipe(
         Effect.annotateLogs({ state: settings.state })
       )
