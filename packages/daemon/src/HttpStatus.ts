@@ -8,6 +8,7 @@ import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
@@ -49,6 +50,11 @@ export const ruleJson = (rule: Rule) => ({
   dryRun: rule.dryRun,
   catchUp: rule.catchUp
 })
+
+/** The status server could not start (address in use, ...). */
+export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
+  message: Schema.String
+}) {}
 
 const make = Effect.gen(function*() {
   const settings = yield* Settings
@@ -100,7 +106,15 @@ const make = Effect.gen(function*() {
   const server = yield* NodeHttpServer.make(() => createServer(), {
     host: settings.http.host,
     port: settings.http.port
-  }).pipe(Effect.orDie)
+  }).pipe(
+    Effect.mapError((e) =>
+      new HttpStatusError({
+        message: `the status server cannot listen on ${settings.http.host}:${settings.http.port}: ${
+          e.cause instanceof Error ? e.cause.message : String(e.cause)
+        }`
+      })
+    )
+  )
   yield* server.serve(router)
   const address = server.address as HttpServer.TcpAddress
   yield* Effect.logInfo(`status server listening on http://${address.hostname}:${address.port}`)
@@ -113,7 +127,7 @@ export class HttpStatus extends Effect.Service<HttpStatus>()("@effect-cos/daemon
 }) {}
 
 /** The status server when the configuration enables it (`http.enabled`, default true). */
-export const layer: Layer.Layer<never, never, Settings | State | Status> = Layer.unwrapEffect(
+export const layer: Layer.Layer<never, HttpStatusError, Settings | State | Status> = Layer.unwrapEffect(
   Effect.map(
     Settings,
     (settings) => settings.http.enabled ? Layer.discard(HttpStatus.DefaultWithoutDependencies) : Layer.empty

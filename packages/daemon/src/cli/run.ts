@@ -19,11 +19,14 @@ export const run = Command.make(
         Effect.annotateLogs({ state: settings.state })
       )
       yield* Layer.launch(Daemon.layer(settings)).pipe(
-        Effect.catchTag("PurgeError", (e) =>
-          Effect.zipRight(
-            Console.error(`rules[${settings.rules.findIndex((r) => r.name === e.rule)}] (${e.rule}): ${e.message}`),
-            new ExitCode({ code: 2 })
-          ))
+        Effect.catchTags({
+          PurgeError: (e) =>
+            Effect.zipRight(
+              Console.error(`rules[${settings.rules.findIndex((r) => r.name === e.rule)}] (${e.rule}): ${e.message}`),
+              new ExitCode({ code: 2 })
+            ),
+          HttpStatusError: (e) => Effect.zipRight(Console.error(e.message), new ExitCode({ code: 2 }))
+        })
       )
     }).pipe(Effect.provide(Logging.layer(logFormat)))
 ).pipe(Command.withDescription("Run the daemon: apply every enabled rule on its schedule until SIGTERM or SIGINT."))
