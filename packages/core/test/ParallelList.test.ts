@@ -38,7 +38,8 @@ const source = (allKeys: ReadonlyArray<string>, prefix: string, pageSize: number
   return { fetch, keys, requests: () => requests }
 }
 
-const collect = <E>(stream: Stream.Stream<ListedPage, E>) => Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+const collect = <E>(stream: Stream.Stream<ListedPage, E>) =>
+  Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 /** Every key under the prefix after startAfter exactly once; the pages' intervals tile (startAfter, end]. */
 const checkExact = (
