@@ -188,6 +188,10 @@ export interface Summary {
   readonly prefix: string
   readonly versions: VersionsMode
   readonly listed: number
+  /**
+   * Keys (or versions) that passed the filters. After a real run, `matched = deleted + failed + skipped`; in a dry
+   * run, `matched - skipped` keys would be deleted.
+   */
   readonly matched: number
   /** Bytes of the matched keys. */
   readonly matchedBytes: number

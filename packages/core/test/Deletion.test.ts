@@ -125,6 +125,7 @@ describe("Deletion.purge", () => {
       assert.strictEqual(s.deleted, 1234)
       assert.strictEqual(s.stoppedBy, "maxDeletes")
       assert.isAtLeast(s.skipped, 1)
+      assert.strictEqual(s.matched, s.deleted + s.failed + s.skipped)
       assert.strictEqual(cos.keys().length, 20_000 - 1234)
       assert.isAtMost(cos.requests.list, 6, "listing stops at the cap (a few pages of read-ahead)")
     }))

@@ -238,25 +238,24 @@ class Selector {
     private readonly onSegDone: (seg: Seg) => void
   ) {}
 
-  /** Accounts one selected candidate: counted as matched, then kept, skipped or batched. */
+  /**
+   * Accounts one selected candidate: counted as matched, then skipped (over `maxDeletes`) or batched, so that in
+   * the end `matched = deleted + failed + skipped`.
+   */
   private take(c: Cand, out: Array<Array<Cand>>): void {
     const t = this.tally
-    if (this.capReached) {
-      t.skipped++
-      return
-    }
-    if (this.maxDeletes !== undefined && this.sent >= this.maxDeletes) {
+    t.matched++
+    t.matchedBytes += c.size
+    if (c.kind === Kind.Object) t.objects++
+    else if (c.kind === Kind.Version) t.versions++
+    else t.deleteMarkers++
+    if (this.capReached || (this.maxDeletes !== undefined && this.sent >= this.maxDeletes)) {
       this.capReached = true
       t.stoppedBy = "maxDeletes"
       t.skipped++
       return
     }
     this.sent++
-    t.matched++
-    t.matchedBytes += c.size
-    if (c.kind === Kind.Object) t.objects++
-    else if (c.kind === Kind.Version) t.versions++
-    else t.deleteMarkers++
     if (t.sample.length < t.sampleSize) t.sample.push(label(c))
     if (this.dryRun) {
       this.handled(c)
