@@ -94,6 +94,41 @@ const listDoc: fc.Arbitrary<Doc> = fc.record({
   return { xml, keys: d.entries.map((c) => c.key), prefixes: d.prefixes }
 })
 
+/** DeleteResult and ListVersionsResult pages (cos-api.md §3, §4) with keys written in every legal way. */
+const otherDoc: fc.Arbitrary<Doc> = fc.record({
+  kind: fc.constantFrom("delete", "versions"),
+  entries: fc.array(
+    fc.record({
+      key: keyText,
+      versionId: fc.option(fc.constantFrom("", "null", "MTg0NDU"), { nil: undefined }),
+      tag: fc.nat(2)
+    }),
+    { maxLength: 6 }
+  ),
+  sep: ws,
+  choices: fc.array(fc.nat(20), { minLength: 1, maxLength: 8 })
+}).map((d) => {
+  const e = (name: string, text: string) => d.sep + element(name, text, d.choices, true)
+  let xml = d.kind === "delete" ? "<DeleteResult>" : "<ListVersionsResult>" + e("Name", "b") + e("IsTruncated", "false")
+  for (const entry of d.entries) {
+    const vid = entry.versionId === undefined ? "" : e("VersionId", entry.versionId)
+    if (d.kind === "delete") {
+      xml += entry.tag === 0
+        ? d.sep + "<Error>" + e("Key", entry.key) + vid + e("Code", "PathConflict") + e("Message", "a <b>") + "</Error>"
+        : d.sep + "<Deleted>" + e("Key", entry.key) + vid + (entry.tag === 2 ? e("DeleteMarker", "true") : "") +
+          "</Deleted>"
+    } else {
+      const fields = e("Key", entry.key) + e("VersionId", entry.versionId ?? "") + e("IsLatest", "true") +
+        e("LastModified", "2020-12-10T03:37:30.000Z")
+      xml += entry.tag === 0
+        ? d.sep + "<DeleteMarker>" + fields + "</DeleteMarker>"
+        : d.sep + "<Version>" + fields + e("ETag", "\"x\"") + e("Size", "3") + "</Version>"
+    }
+  }
+  xml += d.sep + (d.kind === "delete" ? "</DeleteResult>" : "</ListVersionsResult>")
+  return { xml, keys: d.entries.map((x) => x.key), prefixes: [] }
+})
+
 const hostileTokens = [
   "<",
   ">",
@@ -132,7 +167,7 @@ const hostileTokens = [
 
 /** A generated document cut, spliced and stuffed with hostile tokens. */
 const mutated = fc.tuple(
-  listDoc,
+  fc.oneof(listDoc, otherDoc),
   fc.array(
     fc.tuple(fc.nat(), fc.oneof(fc.constantFrom(...hostileTokens), fc.string({ maxLength: 3 })), fc.nat(4)),
     { minLength: 1, maxLength: 4 }
@@ -185,6 +220,24 @@ describe("fast XML reader vs fast-xml-parser", () => {
         assert.deepStrictEqual(page.commonPrefixes, doc.prefixes)
       }),
       { numRuns: 600 }
+    )
+  })
+
+  it("reads batch-delete and versions pages itself, keys intact", () => {
+    fc.assert(
+      fc.property(otherDoc, (doc) => {
+        const fast = Xml.readSimple(doc.xml)
+        assert.isDefined(fast, `fast reader gave up on a simple document: ${JSON.stringify(doc.xml)}`)
+        agree(doc.xml)
+        const keys = fast!.name === "DeleteResult"
+          ? (() => {
+            const r = Responses.deleteResult(fast!)
+            return [...r.deleted, ...r.errors].map((x) => x.key)
+          })()
+          : Responses.listVersionsPage(fast!).versions.map((v) => v.key)
+        assert.sameMembers(keys, [...doc.keys])
+      }),
+      { numRuns: 400 }
     )
   })
 
