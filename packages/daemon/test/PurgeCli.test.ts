@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -39,7 +39,8 @@ beforeAll(async () => {
       ageMs: (i) => (i < 200 ? 40 * DAY : 1 * DAY)
     }),
     Store.seed(store, { bucket, count: 50, prefix: "keep/" }),
-    Store.seed(store, { bucket, count: 30, prefix: "guarded/" })
+    Store.seed(store, { bucket, count: 30, prefix: "guarded/" }),
+    Store.seed(store, { bucket, count: 1200, prefix: "tty/" })
   ]))
 })
 
@@ -166,5 +167,46 @@ describe("cos-retention purge", () => {
     assert.include(String(lastJson(unreachable.stdout)["error"]), "CosClient.listObjects")
 
     for (const r of [plan, real, refused, noKey, badArgs, wholeBucket, unreachable]) noSecrets(r)
+  }, 60_000)
+
+  // util-linux `script` gives the CLI a pseudo-terminal, as a user at a terminal has.
+  const hasScript = spawnSync("script", ["--version"]).status === 0
+
+  it.skipIf(!hasScript)("on a terminal, shows the plan and asks before deleting", async () => {
+    const command = [
+      "node",
+      "--conditions=source",
+      "--import",
+      "tsx",
+      "packages/daemon/src/bin.ts",
+      "purge",
+      ...common(),
+      "--prefix",
+      "tty/"
+    ]
+      .join(" ")
+    const result = await new Promise<Result>((resolve, reject) => {
+      const child = spawn("script", ["-qefc", command, "/dev/null"], {
+        cwd: root,
+        env: { ...process.env, ...env },
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+      let stdout = ""
+      let answered = false
+      child.stdout.on("data", (d) => {
+        stdout += d
+        if (!answered && stdout.includes("Delete these 1200 keys")) {
+          answered = true
+          child.stdin.write("y")
+        }
+      })
+      child.on("error", reject)
+      child.on("close", (code) => resolve({ code, stdout, stderr: "" }))
+    })
+    assert.strictEqual(result.code, 0, result.stdout)
+    assert.include(result.stdout, "1200 of 1200 listed keys match")
+    assert.include(result.stdout, "deleted 1200 of 1200 matching keys")
+    assert.strictEqual((await keys("tty/")).length, 0)
+    noSecrets(result)
   }, 60_000)
 })
