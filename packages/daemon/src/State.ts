@@ -200,6 +200,9 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 
 const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  // WAL (set by the client) with synchronous=NORMAL: a committed transaction survives a killed process; only a power
+  // loss may drop the last few, which the audit's pending rows and the checkpoint then cover.
+  yield* sql`PRAGMA synchronous = NORMAL`
   yield* Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" })
   const orDie = <A>(effect: Effect.Effect<A, SqlError>) => Effect.orDie(effect)
 
@@ -304,21 +307,15 @@ const make = Effect.gen(function*() {
 
   const clearCheckpoint = (rule: string) => orDie(sql`DELETE FROM checkpoints WHERE rule = ${rule}`)
 
+  // One statement per batch whatever its size: the rows travel as one JSON parameter that SQLite unpacks with
+  // json_each, so the statement text is constant (prepared once) and no per-row SQL is built.
   const recordIntent = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
     objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>
   ) =>
-    Effect.forEach(chunks(objects, 100), (chunk) =>
-      sql`INSERT OR IGNORE INTO audit ${
-        sql.insert(chunk.map((o) => ({
-          run_id: run.id,
-          rule: run.rule,
-          bucket: run.bucket,
-          key: o.key,
-          version_id: o.versionId ?? "",
-          state: "pending"
-        })))
-      }`, { discard: true }).pipe(sql.withTransaction, orDie)
+    orDie(sql`INSERT OR IGNORE INTO audit (run_id, rule, bucket, key, version_id, state)
+      SELECT ${run.id}, ${run.rule}, ${run.bucket}, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'pending'
+      FROM json_each(${JSON.stringify(objects.map((o) => [o.key, o.versionId ?? ""]))})`)
 
   const confirmDeleted = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
@@ -326,24 +323,22 @@ const make = Effect.gen(function*() {
   ) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      yield* Effect.forEach(chunks(deleted, 100), (chunk) =>
-        sql`INSERT INTO audit ${
-          sql.insert(chunk.map((d) => ({
-            run_id: run.id,
-            rule: run.rule,
-            bucket: run.bucket,
-            key: d.key,
-            // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
-            version_id: d.deleteMarkerCreated ? "" : d.versionId ?? "",
-            size: d.size ?? null,
-            delete_marker: d.deleteMarkerCreated ? 1 : 0,
-            state: "deleted",
-            deleted_at: now
-          })))
-        } ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
-            size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
-            deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`, { discard: true })
-    }).pipe(sql.withTransaction, orDie)
+      const rows = JSON.stringify(deleted.map((d) => [
+        d.key,
+        // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
+        d.deleteMarkerCreated ? "" : d.versionId ?? "",
+        d.size ?? null,
+        d.deleteMarkerCreated ? 1 : 0
+      ]))
+      // WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
+      yield* sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at)
+        SELECT ${run.id}, ${run.rule}, ${run.bucket}, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
+          json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'deleted', ${now}
+        FROM json_each(${rows}) WHERE true
+        ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
+          size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
+          deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
+    }).pipe(orDie)
 
   /** Intent rows whose run has ended (a run still going owns its own). */
   const pendingAudit = (rule?: string | undefined) =>
