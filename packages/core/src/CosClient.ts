@@ -244,6 +244,7 @@ export interface DeleteObjectResult {
  */
 export interface ObjectIdentifier {
   readonly key: string
+  /** `""` (what a bucket that never had versioning lists) is sent as no version id. */
   readonly versionId?: string | undefined
 }
 

@@ -30,9 +30,10 @@ describe("CosClient.deleteObject", () => {
 
   it.effect("sends versionId (signed as versionid) and reports an unversioned delete", () =>
     withClient(
-      (_, n) => n === 0 ? empty(204, { "x-cos-version-id": "null" }) : empty(204),
+      (_, n) => n === 1 ? empty(204, { "x-cos-version-id": "null" }) : empty(204),
       ({ client, sent }) =>
         Effect.gen(function*() {
+          yield* client.deleteObject({ key: "never-versioned", versionId: "" })
           const a = yield* client.deleteObject({ key: "a/b", versionId: "null" })
           assert.deepStrictEqual(a, { versionId: "null", deleteMarker: false })
           const b = yield* client.deleteObject({ key: "a/./b" })
@@ -175,6 +176,27 @@ describe("CosClient.deleteObjects", () => {
           assert.deepStrictEqual(some.deleted.map((d) => d.key), ["a", "c"])
           assert.deepStrictEqual(some.errors.map((d) => [d.key, d.code]), [["b", "AccessDenied"]])
           assert.deepStrictEqual(some.missing, [])
+        })
+    ))
+
+  it.effect("sends an empty versionId (never-versioned bucket) as none, and matches replies that omit VersionId", () =>
+    withClient(
+      () =>
+        xml(deleteResult(
+          "<Deleted><Key>a</Key></Deleted><Deleted><Key>b</Key></Deleted><Deleted><Key>c</Key><VersionId>v</VersionId></Deleted>"
+        )),
+      ({ client, sent }) =>
+        Effect.gen(function*() {
+          const result = yield* client.deleteObjects({
+            objects: [{ key: "a", versionId: "" }, { key: "b", versionId: "MTg0NDU" }, { key: "c" }]
+          })
+          assert.deepStrictEqual(result.missing, [])
+          const [request] = yield* sent
+          assert.strictEqual(
+            request!.body,
+            "<Delete><Quiet>false</Quiet><Object><Key>a</Key></Object>" +
+              "<Object><Key>b</Key><VersionId>MTg0NDU</VersionId></Object><Object><Key>c</Key></Object></Delete>"
+          )
         })
     ))
 

@@ -579,7 +579,8 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         method: "DELETE",
         bucket,
         path: Signer.encodeKeyPath(input.key),
-        query: input.versionId === undefined ? [] : [["versionId", input.versionId]],
+        // "" is the version id listed by a bucket that never had versioning: a plain DELETE (cos-api.md §3, §4).
+        query: input.versionId === undefined || input.versionId === "" ? [] : [["versionId", input.versionId]],
         notFound: "NoSuchBucket"
       })
       const result: DeleteObjectResult = {
@@ -609,7 +610,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
           )
         }
         xml += `<Object><Key>${Xml.escapeText(o.key)}</Key>`
-        if (o.versionId !== undefined) {
+        if (o.versionId !== undefined && o.versionId !== "") {
           if (!isXmlSafeKey(o.versionId)) {
             return yield* invalid(op.deleteObjects, "a versionId holds a character that cannot travel in XML")
           }
@@ -730,8 +731,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
 
 type ListError = RequestError | CosInvalidRequest
 
+/** `""` (the version id of a bucket that never had versioning, cos-api.md §3) is the same as none. */
 const identity = (key: string, versionId: string | undefined) =>
-  versionId === undefined ? key : `${key}\u0000${versionId}`
+  versionId === undefined || versionId === "" ? key : `${key}\u0000${versionId}`
 
 /**
  * Per-key outcome of a batch: quiet replies list only failures, so every other key sent was deleted; non-quiet
@@ -752,10 +754,16 @@ export const batchOutcome = (
     else same.push(o)
   }
   const settle = (key: string, versionId: string | undefined) => {
-    // COS echoes VersionId only if it was sent; an entry without one settles the key's plain request.
     if (pending.delete(identity(key, versionId))) return
-    if (versionId === undefined) return
-    pending.delete(identity(key, undefined))
+    // COS echoes VersionId only if it was sent; should it leave it out, the entry settles that key's pending
+    // versioned requests, and an entry with one settles the key's plain request.
+    if (versionId === undefined || versionId === "") {
+      for (const id of pending.keys()) {
+        if (id.startsWith(key + "\u0000")) pending.delete(id)
+      }
+    } else {
+      pending.delete(key)
+    }
   }
   for (const e of reply.errors) settle(e.key, e.versionId)
   if (quiet) {
