@@ -34,7 +34,7 @@ describe("Deletion.purge against the reference model", () => {
       }),
       { numRuns: RUNS }
     )
-  }, 20_000)
+  }, Math.max(20_000, RUNS * 600))
 
   it("picks the newest keys for keepLatest, with or without olderThan", async () => {
     // keepLatest by LastModified, not by key order: keys are written in descending key order here.
@@ -45,7 +45,7 @@ describe("Deletion.purge against the reference model", () => {
       }),
       { numRuns: Math.ceil(RUNS * 0.7) }
     )
-  }, 20_000)
+  }, Math.max(20_000, RUNS * 600))
 })
 
 describe("Deletion.purge keepLatest (regression)", () => {
@@ -197,7 +197,7 @@ describe("parallel listing on skewed key spaces", () => {
       ),
       { numRuns: 60 }
     )
-  }, 20_000)
+  }, Math.max(20_000, RUNS * 600))
 })
 
 describe("Deletion.purge versions mode all on a never-versioned bucket (regression)", () => {
@@ -215,4 +215,24 @@ describe("Deletion.purge versions mode all on a never-versioned bucket (regressi
     assert.deepStrictEqual(r.problems, [])
     assert.strictEqual(r.summary?.deleted, 2)
   })
+})
+
+describe("Deletion.purge with a maxDeletes brake", () => {
+  it("never deletes more than maxDeletes, nor anything outside the selection, and accounts for the rest", async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb({ bulk: true }), fc.integer({ min: 0, max: 300 }), async (c: Case, maxDeletes) => {
+        const r = await runCase({ ...c, run: { ...c.run, dryRun: false } }, {
+          glob,
+          purge: { maxDeletes },
+          complete: false
+        })
+        assert.deepStrictEqual(r.problems, [], JSON.stringify({ filters: c.filters, maxDeletes }))
+        const s = r.summary!
+        assert.isAtMost(s.deleted, maxDeletes)
+        if (s.stoppedBy === "maxDeletes") assert.strictEqual(s.deleted, maxDeletes)
+        else assert.strictEqual(s.skipped, 0)
+      }),
+      { numRuns: Math.ceil(RUNS * 0.5) }
+    )
+  }, Math.max(20_000, RUNS * 600))
 })
