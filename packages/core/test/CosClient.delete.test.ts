@@ -38,7 +38,8 @@ describe("CosClient.deleteObject", () => {
           assert.deepStrictEqual(a, { versionId: "null", deleteMarker: false })
           const b = yield* client.deleteObject({ key: "a/./b" })
           assert.deepStrictEqual(b, { versionId: undefined, deleteMarker: false })
-          const [first, second] = yield* sent
+          const [plain, first, second] = yield* sent
+          assert.strictEqual(plain!.url.search, "")
           assert.strictEqual(first!.url.search, "?versionId=null")
           assert.deepStrictEqual(verifySignature(first!).parsed!.urlParamList, ["versionid"])
           assert.isTrue(verifySignature(first!).ok)
