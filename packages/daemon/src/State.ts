@@ -251,11 +251,16 @@ const make = Effect.gen(function*() {
       } WHERE id = ${id}`
     }).pipe(orDie)
 
-  /** Runs left `running` by a process that died: recorded as interrupted. Returns their ids. */
+  /**
+   * Runs left `running` by a process that died: recorded as interrupted, with what the audit confirms they deleted.
+   * Returns their ids.
+   */
   const markAbandoned = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     const rows = yield* sql<{ id: number }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
-      error = 'the daemon stopped before recording the end of this run'
+      error = 'the daemon stopped before recording the end of this run',
+      deleted = (SELECT count(*) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted'),
+      bytes = (SELECT coalesce(sum(a.size), 0) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted')
       WHERE status = 'running' RETURNING id`
     return rows.map((r) => r.id)
   }).pipe(orDie)
@@ -351,15 +356,29 @@ const make = Effect.gen(function*() {
         orDie
       )
 
-  /** Settles pending rows: `gone` ones become deleted (at now), `present` ones are dropped. */
+  /**
+   * Settles pending rows: `gone` ones become deleted (at now), `present` ones are dropped; the runs they belong to
+   * then count what the audit says they deleted (a killed run never recorded its counts).
+   */
   const settlePending = (gone: ReadonlyArray<number>, present: ReadonlyArray<number>) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
+      const runIds = new Set<number>()
+      for (const chunk of chunks([...gone, ...present], 500)) {
+        const rows = yield* sql<{ run_id: number }>`SELECT DISTINCT run_id FROM audit WHERE ${sql.in("id", chunk)}`
+        for (const r of rows) runIds.add(r.run_id)
+      }
       for (const chunk of chunks(gone, 500)) {
         yield* sql`UPDATE audit SET state = 'deleted', deleted_at = ${now} WHERE ${sql.in("id", chunk)}`
       }
       for (const chunk of chunks(present, 500)) {
         yield* sql`DELETE FROM audit WHERE state = 'pending' AND ${sql.in("id", chunk)}`
+      }
+      for (const chunk of chunks(Array.from(runIds), 500)) {
+        yield* sql`UPDATE runs SET
+          deleted = (SELECT count(*) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted'),
+          bytes = (SELECT coalesce(sum(a.size), 0) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted')
+          WHERE status <> 'running' AND ${sql.in("id", chunk)}`
       }
     }).pipe(sql.withTransaction, orDie)
 

@@ -89,8 +89,10 @@ rules:
         assert.strictEqual(yield* left, 0)
         yield* Effect.gen(function*() {
           const sql = yield* SqlClient.SqlClient
-          const runs = yield* sql<{ status: string; trigger: string; resumed_from: string | null }>`
-            SELECT status, trigger, resumed_from FROM runs ORDER BY id`
+          const runs = yield* sql<{ status: string; trigger: string; resumed_from: string | null; deleted: number }>`
+            SELECT status, trigger, resumed_from, deleted FROM runs ORDER BY id`
+          // the killed run is credited with exactly what had left COS before the restart, the resumed run the rest
+          assert.deepStrictEqual(runs.map((r) => r.deleted), [deletedBeforeRestart, keys - deletedBeforeRestart])
           assert.deepStrictEqual(runs.map((r) => [r.status, r.trigger]), [["interrupted", "once"], [
             "succeeded",
             "resume"
