@@ -62,9 +62,11 @@ const make = Effect.gen(function*() {
         return false
       }
       yield* runner.run(rule, { trigger }).pipe(
+        // failures are recorded and logged by the runner; a defect (a bug) is logged here
         Effect.catchAll(() =>
           Effect.void
-        ), // recorded and logged by the runner
+        ),
+        Effect.catchAllDefect((defect) => Effect.logError("the run crashed; the rule stays scheduled", defect)),
         Effect.ensuring(Ref.update(running, (set) => {
           const next = new Set(set)
           next.delete(rule.name)
