@@ -12,7 +12,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import picomatch from "picomatch"
 import { compareUtf8, listPages } from "../src/internal/parallelList.js"
-import { type Case, caseArb, runCase } from "./support/engineProperties.js"
+import { type Case, caseArb, runCase, runResumed } from "./support/engineProperties.js"
 
 const compiled = new Map<string, (key: string) => boolean>()
 /** The documented glob semantics: picomatch with dot files, against the whole key. */
@@ -234,5 +234,31 @@ describe("Deletion.purge with a maxDeletes brake", () => {
       }),
       { numRuns: Math.ceil(RUNS * 0.5) }
     )
+  }, Math.max(20_000, RUNS * 600))
+})
+
+describe("Deletion.purge resumed after a checkpoint", () => {
+  it("a run cut short by maxDeletes, resumed after its last checkpoint, removes exactly the selection", async () => {
+    let resumed = 0
+    await fc.assert(
+      fc.asyncProperty(
+        // keepLatest ranks within one run: a resumed run cannot know what the first one kept, so it is left out.
+        // Listed over several pages (checkpoints come a page at a time): a bulk of keys under the rule's prefix.
+        caseArb({ bulk: true }).filter((c) => c.bulk !== undefined).chain((c) =>
+          fc.nat({ max: c.bulk!.prefix.length }).map((n) => {
+            const { keepLatest: _, ...filters } = c.filters
+            return { ...c, filters: { ...filters, prefix: c.bulk!.prefix.slice(0, n) } }
+          })
+        ),
+        fc.integer({ min: 0, max: 2500 }),
+        async (c: Case, maxDeletes) => {
+          const r = await runResumed(c, glob, maxDeletes)
+          assert.deepStrictEqual(r.problems, [], JSON.stringify({ filters: c.filters, maxDeletes, cp: r.checkpoint }))
+          if (r.checkpoint !== undefined) resumed++
+        }
+      ),
+      { numRuns: Math.ceil(RUNS * 0.5) }
+    )
+    assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
   }, Math.max(20_000, RUNS * 600))
 })

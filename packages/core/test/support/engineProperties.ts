@@ -440,3 +440,41 @@ export const runCaseEffect = (c: Case, options: RunOptions) =>
     }
     return { problems, summary: s }
   })
+
+/**
+ * A run stopped by `maxDeletes`, then resumed after its last checkpoint (as the daemon does after a stop or a
+ * crash): together they must remove exactly the selection. `olderThan` is fixed to a date so both runs share one
+ * cutoff. Returns the reference model's violations.
+ */
+export const runResumed = (c: Case, glob: ReferenceModel.GlobMatcher, maxDeletes: number) =>
+  Effect.runPromise(Effect.provide(
+    Effect.gen(function*() {
+      const fake = yield* CosFake.make({
+        buckets: [{ name: CosFake.testBucket, region: CosFake.testRegion, versioning: c.initial }]
+      })
+      const now = yield* buildBucket(fake.store, c)
+      const before = yield* Store.versions(fake.store, CosFake.testBucket)
+      const versioning = yield* Store.versioning(fake.store, CosFake.testBucket)
+      const client = yield* CosClient.make(CosFake.testClientOptions).pipe(
+        Effect.provideService(HttpClient.HttpClient, CosFake.httpClient(fake))
+      )
+      const o = c.filters.olderThan
+      const filters: Deletion.Filters = {
+        ...c.filters,
+        ...(o === undefined || o instanceof Date ? {} : { olderThan: new Date(now - Duration.toMillis(o)) })
+      }
+      let checkpoint: string | undefined
+      const purge = (extra: Partial<Deletion.RunOptions>) =>
+        settle(
+          Deletion.purge({ ...filters, ...c.run, dryRun: false, allowWholeBucket: filters.prefix === "", ...extra })
+            .pipe(Effect.provideService(CosClient.CosClient, client))
+        )
+      const first = yield* purge({ maxDeletes, onCheckpoint: (k) => Effect.sync(() => (checkpoint = k)) })
+      const second = yield* purge(checkpoint === undefined ? {} : { startAfter: checkpoint })
+      const after = yield* Store.versions(fake.store, CosFake.testBucket)
+      const problems = ReferenceModel.check({ before, after, filters, now, versioning, glob })
+      if (Exit.isFailure(first) || Exit.isFailure(second)) problems.push("a run failed")
+      return { problems, checkpoint }
+    }),
+    TestContext.TestContext
+  ))
