@@ -22,8 +22,8 @@ export const Preflight: Layer.Layer<never, PurgeError, Settings | Purger> = Laye
   })
 )
 
-/** Runner, State, Status and the given Purger, shared by everything above them. */
-export const servicesWith = <E, R>(purger: Layer.Layer<Purger, E, R>) =>
+/** Runner, State, Status and the given Purger (with whatever else its layer provides), shared by everything above. */
+export const servicesWith = <ROut, E, R>(purger: Layer.Layer<ROut, E, R>) =>
   Runner.DefaultWithoutDependencies.pipe(Layer.provideMerge(Layer.mergeAll(State.Default, Status.Default, purger)))
 
 /** The running daemon over the Purger given (the real one, or one over the testkit fake). */

@@ -164,7 +164,7 @@ export const runDemo = Effect.gen(function*() {
     ...parsed.right,
     rules: parsed.right.rules.map((r) => ({ ...r, credentials }))
   }
-  const fake = CosFake.layer({
+  const purger = Purger.Test({
     buckets: [{ name: bucket, region: CosFake.testRegion }, {
       name: archive,
       region: CosFake.testRegion,
@@ -172,10 +172,7 @@ export const runDemo = Effect.gen(function*() {
     }],
     credentials: [CosFake.testCredentials]
   })
-  const services = Daemon.servicesWith(Purger.layerHttp(fake)).pipe(
-    Layer.provideMerge(fake),
-    Layer.provide(Config.Settings.layer(settings))
-  )
+  const services = Daemon.servicesWith(purger).pipe(Layer.provide(Config.Settings.layer(settings)))
   return yield* Effect.gen(function*() {
     const { store } = yield* CosFake.CosFake
     const runner = yield* Runner
