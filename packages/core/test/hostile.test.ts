@@ -11,6 +11,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
@@ -97,7 +98,7 @@ const setup = (n: number, rewrite: Rewrite, options: Partial<CosClient.Options> 
   })
 
 /** Runs a purge of `p/` to its end; returns its exit, the summary it reported and the keys it reported deleted. */
-const purge = (s: Setup, options: Partial<Deletion.PurgeOptions> = {}) =>
+const purge = (s: Setup, options: Partial<Deletion.PurgeOptions> = {}, step: Duration.DurationInput = "50 millis") =>
   Effect.gen(function*() {
     let summary: Deletion.Summary | undefined
     const reported: Array<string> = []
@@ -109,7 +110,8 @@ const purge = (s: Setup, options: Partial<Deletion.PurgeOptions> = {}) =>
         ...options,
         onSummary: (x) => Effect.sync(() => (summary = x)),
         onDeleted: (d) => Effect.sync(() => reported.push(...d.map((x) => x.key)))
-      }).pipe(Effect.provideService(CosClient.CosClient, s.client))
+      }).pipe(Effect.provideService(CosClient.CosClient, s.client)),
+      step
     )
     const left = yield* Store.keys(s.fake.store, bucket, "p/")
     const keep = yield* Store.keys(s.fake.store, bucket, "keep/")
@@ -219,6 +221,22 @@ describe("hostile answers through Deletion.purge", () => {
       assert.isTrue(r.summary.failures.every((f) => f.code === "NotConfirmed"))
       assert.isFalse(r.reported.includes("keep/0"), "a key never sent is never counted")
       assert.strictEqual(r.keep.length, 3)
+    }))
+
+  it.effect("batch deletes that never get an answer: the run ends, every key failed as timed out, none deleted", () =>
+    Effect.gen(function*() {
+      const s = yield* setup(250, () => undefined, { timeout: "1 second" })
+      yield* s.fake.setFaults({ operations: { DeleteObjects: { timeoutRate: 1 } } })
+      const started = yield* Clock.currentTimeMillis
+      const r = yield* purge(s, {}, "500 millis")
+      const took = (yield* Clock.currentTimeMillis) - started
+      assert.isTrue(Exit.isSuccess(r.exit), "per-key failures do not fail the run")
+      assert.strictEqual(r.summary.deleted, 0)
+      assert.strictEqual(r.summary.failed, 250)
+      assert.isTrue(r.summary.failures.every((f) => f.code === "CosTimeoutError"))
+      assert.strictEqual(r.left.length, 250)
+      // 3 batches in flight at most 2 at a time, each 3 engine rounds x 3 client attempts of 1 s, plus backoff.
+      assert.isBelow(took, 60_000, `took ${took} ms of (test) time`)
     }))
 
   it.effect("a JSON answer is refused; valid COS XML under a wrong content type is read", () =>
