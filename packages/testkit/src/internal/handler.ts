@@ -646,7 +646,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
         } as const
       }
       const q = new Map(query)
-      const m = hostRe.exec(host)
+      const m = hostRe.exec(host.toLowerCase())
       const bucketName = m !== null ? m[1] : cfg.defaultBucket
       const isBucket = path === "/"
       const key = isBucket ? undefined : path.slice(1)
