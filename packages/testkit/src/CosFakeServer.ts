@@ -122,6 +122,8 @@ export const serve = (
         () => resume(Effect.succeed((server.address() as AddressInfo).port))
       )
     })
+    // Once listening, a server error (e.g. out of file descriptors) must not crash the test process.
+    server.on("error", () => {})
     yield* Effect.addFinalizer(() =>
       Effect.async<void>((resume) => {
         for (const f of fibers) f.unsafeInterruptAsFork(f.id())
