@@ -44,6 +44,9 @@ bucket, any other Host (e.g. 127.0.0.1:PORT) to the first --bucket.
   --seed-prefix P          their key prefix (default "seed/")
   --seed-age-ms N          their age (default 0)
   --seed-size N            their size in bytes (default 0)
+  --fail-request N[:F]     fail the N-th request (F: InternalError (default), SlowDown, ServiceUnavailable,
+                           Reset, Timeout); repeatable
+  --fail-next OP:K[:F]     fail the next K requests of OP (ListObjects, DeleteObjects, ..., or *); repeatable
   --stats                  serve counters and the request log as JSON at GET /_fake/stats
   --log-capacity N         requests kept in the log (default 1000)
   --fault-seed N           seed of the fault dice (default 42)
@@ -75,6 +78,8 @@ const { values } = parseArgs({
     "seed-prefix": { type: "string", default: "seed/" },
     "seed-age-ms": { type: "string" },
     "seed-size": { type: "string" },
+    "fail-request": { type: "string", multiple: true },
+    "fail-next": { type: "string", multiple: true },
     "stats": { type: "boolean", default: false },
     "log-capacity": { type: "string" },
     "fault-seed": { type: "string" },
@@ -143,6 +148,41 @@ const quotas: Faults.Quotas = {
 }
 const seedCount = num("seed", values.seed)
 
+const faultNames: ReadonlyArray<Faults.Fault> = ["SlowDown", "ServiceUnavailable", "InternalError", "Reset", "Timeout"]
+const operations: ReadonlyArray<Faults.Operation | "*"> = [
+  "*",
+  "ListObjects",
+  "ListObjectVersions",
+  "HeadBucket",
+  "GetBucketVersioning",
+  "PutBucketVersioning",
+  "PutObject",
+  "GetObject",
+  "HeadObject",
+  "DeleteObject",
+  "DeleteObjects"
+]
+const usageError = (message: string): never => {
+  process.stderr.write(`cos-fake: ${message}\n`)
+  return process.exit(2)
+}
+const fault = (s: string | undefined): Faults.Fault =>
+  s === undefined ?
+    "InternalError" :
+    faultNames.find((f) => f === s) ?? usageError(`unknown fault ${s} (one of ${faultNames.join(", ")})`)
+const script: Array<Faults.Scripted> = [
+  ...(values["fail-request"] ?? []).map((spec) => {
+    const [n, f] = spec.split(":")
+    return Faults.failRequest(num("fail-request", n) ?? 0, fault(f))
+  }),
+  ...(values["fail-next"] ?? []).map((spec) => {
+    const [op, k, f] = spec.split(":")
+    const operation = operations.find((o) => o === op) ??
+      usageError(`unknown operation ${op} (one of ${operations.join(", ")})`)
+    return Faults.failNext(operation, num("fail-next", k ?? "1") ?? 1, fault(f))
+  })
+]
+
 const program = Effect.gen(function*() {
   const server = yield* CosFakeServer.start({
     port: num("port", values.port),
@@ -153,6 +193,7 @@ const program = Effect.gen(function*() {
       all: op,
       batchKeyErrorRate: num("batch-key-error-rate", values["batch-key-error-rate"]),
       quotas: Object.keys(quotas).length > 0 ? quotas : undefined,
+      script,
       seed: num("fault-seed", values["fault-seed"])
     },
     seed: seedCount !== undefined && seedCount > 0 ?
