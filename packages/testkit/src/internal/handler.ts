@@ -60,7 +60,8 @@ export const xmlEscape = (s: string): string =>
 /** encoding-type=url: the path encoder of cos-api.md §1 with `/` kept. */
 const urlEncodeKey = (s: string): string => Signer.encode(s).replace(/%2F/g, "/")
 
-const el = (name: string, value: string) => value === "" ? `<${name}></${name}>` : `<${name}>${value}</${name}>`
+/** An element with already-escaped text; empty text gives `<X></X>`, which every client reads as empty. */
+const el = (name: string, value: string) => `<${name}>${value}</${name}>`
 
 let lastIsoMs = NaN
 let lastIso = ""
