@@ -87,10 +87,15 @@ const stopChild = (child: ChildProcess) =>
     child.kill("SIGTERM")
   })
 
-/** Runs `node <tsx> <script> ...args` and parses the last stdout line as JSON. */
-export const runChild = <A>(script: string, args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+/** Runs `node [nodeFlags] <tsx> <script> ...args` and parses the last stdout line as JSON. */
+export const runChild = <A>(
+  script: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {},
+  nodeFlags: ReadonlyArray<string> = []
+) =>
   new Promise<A>((resolve, reject) => {
-    const child = spawn(process.execPath, [...tsx, script, ...args], {
+    const child = spawn(process.execPath, [...nodeFlags, ...tsx, script, ...args], {
       cwd: root,
       env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"]

@@ -3,7 +3,9 @@
 // freshly seeded fake COS in its own process (20 ms per request by default), each client in its own process.
 //
 //   node --conditions=source --import tsx bench/purge-vs-sdk.ts [--keys 200000] [--latency 20]
-//     [--concurrency 8] [--list-concurrency 8] [--runs 1] [--quiet]
+//     [--concurrency 8] [--list-concurrency 8] [--runs 1] [--quiet] [--node-flags "--max-semi-space-size=32"]
+//
+// Both client processes get the same Node flags (`--node-flags`, none by default).
 import { createRequire } from "node:module"
 import {
   type ClientResult,
@@ -24,6 +26,7 @@ const concurrency = Number(flag("concurrency", "8"))
 const listConcurrency = Number(flag("list-concurrency", "8"))
 const runs = Number(flag("runs", "1"))
 const quiet = process.argv.includes("--quiet")
+const nodeFlags = flag("node-flags", "").split(" ").filter((f) => f !== "")
 const prefix = "bench/"
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -153,19 +156,24 @@ const side = async (which: "sdk" | "engine"): Promise<ClientResult & { readonly 
   ])
   try {
     const cpu0 = server.cpuMs()
-    const result = await runChild<ClientResult>("bench/purge-vs-sdk.ts", [
-      "--role",
-      which,
-      "--endpoint",
-      server.url,
-      "--keys",
-      String(keys),
-      "--concurrency",
-      String(concurrency),
-      "--list-concurrency",
-      String(listConcurrency),
-      ...(quiet ? ["--quiet"] : [])
-    ])
+    const result = await runChild<ClientResult>(
+      "bench/purge-vs-sdk.ts",
+      [
+        "--role",
+        which,
+        "--endpoint",
+        server.url,
+        "--keys",
+        String(keys),
+        "--concurrency",
+        String(concurrency),
+        "--list-concurrency",
+        String(listConcurrency),
+        ...(quiet ? ["--quiet"] : [])
+      ],
+      {},
+      nodeFlags
+    )
     return { ...result, serverCpuMs: server.cpuMs() - cpu0 }
   } finally {
     await server.stop()
@@ -197,7 +205,10 @@ const main = async () => {
     rates.push({ sdk: keys / sdk.ms, engine: keys / engine.ms })
   }
   console.log(
-    `\n### purge vs cos-nodejs-sdk-v5: ${keys} keys, ${latency} ms per request (fake COS in its own process)\n`
+    console.log(
+      `\n### purge vs cos-nodejs-sdk-v5: ${keys} keys, ${latency} ms per request (fake COS in its own process)` +
+        (nodeFlags.length > 0 ? `, both clients run with ${nodeFlags.join(" ")}` : "") + "\n"
+    )
   )
   console.log(table(
     [
