@@ -3,6 +3,7 @@
 // peak RSS must stay under 64 MB.
 //
 //   node --conditions=source --import tsx bench/purge-rss.ts [--sizes 100000,1000000] [--list-concurrency 4]
+//     [--node-flags "--max-semi-space-size=16"]
 import {
   fakeBucket,
   fakeCredentials,
@@ -20,6 +21,7 @@ const listConcurrency = Number(flag("list-concurrency", "4"))
 const concurrency = Number(flag("concurrency", "8"))
 const prefix = "rss/"
 const limitMb = 64
+const nodeFlags = flag("node-flags", "").split(" ").filter((f) => f !== "")
 
 interface Result {
   readonly keys: number
@@ -84,24 +86,32 @@ const main = async () => {
     const server = await startFake(["--seed", String(keys), "--seed-prefix", prefix])
     try {
       results.push(
-        await runChild<Result>("bench/purge-rss.ts", [
-          "--role",
-          "client",
-          "--endpoint",
-          server.url,
-          "--keys",
-          String(keys),
-          "--list-concurrency",
-          String(listConcurrency),
-          "--concurrency",
-          String(concurrency)
-        ])
+        await runChild<Result>(
+          "bench/purge-rss.ts",
+          [
+            "--role",
+            "client",
+            "--endpoint",
+            server.url,
+            "--keys",
+            String(keys),
+            "--list-concurrency",
+            String(listConcurrency),
+            "--concurrency",
+            String(concurrency)
+          ],
+          {},
+          nodeFlags
+        )
       )
     } finally {
       await server.stop()
     }
   }
-  console.log(`\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each)\n`)
+  console.log(
+    `\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each` +
+      (nodeFlags.length > 0 ? `, node ${nodeFlags.join(" ")}` : "") + ")\n"
+  )
   console.log(table(
     ["keys", "deleted", "left", "seconds", "keys/s", "RSS before MB", "peak RSS MB", "peak heap used MB"],
     results.map((r) => [
