@@ -72,7 +72,7 @@ export interface ParallelListOptions<E> {
   readonly concurrency: number
   /** One list request from a marker (exclusive start; `undefined`: from the beginning of the prefix). */
   readonly fetch: (marker: string | undefined) => Effect.Effect<SourcePage, E>
-  /** Pages buffered ahead of the consumer (besides the requests in flight). Default 2. */
+  /** Pages buffered ahead of the consumer (besides the requests in flight). Default 1 with concurrency 1, else 2. */
   readonly buffer?: number | undefined
 }
 
@@ -286,7 +286,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
   Stream.unwrapScoped(Effect.gen(function*() {
     const concurrency = Math.max(1, Math.floor(options.concurrency))
     const queue = yield* Effect.acquireRelease(
-      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? 2),
+      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? Math.min(2, concurrency)),
       Queue.shutdown
     )
     const prefixLength = options.prefix.length
