@@ -205,10 +205,8 @@ const main = async () => {
     rates.push({ sdk: keys / sdk.ms, engine: keys / engine.ms })
   }
   console.log(
-    console.log(
-      `\n### purge vs cos-nodejs-sdk-v5: ${keys} keys, ${latency} ms per request (fake COS in its own process)` +
-        (nodeFlags.length > 0 ? `, both clients run with ${nodeFlags.join(" ")}` : "") + "\n"
-    )
+    `\n### purge vs cos-nodejs-sdk-v5: ${keys} keys, ${latency} ms per request (fake COS in its own process)` +
+      (nodeFlags.length > 0 ? `, both clients run with ${nodeFlags.join(" ")}` : "") + "\n"
   )
   console.log(table(
     [
