@@ -4,7 +4,8 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import type { ObjectSummary } from "../src/CosClient.js"
-import { compareUtf8, type ListedPage, listPages, type SourcePage } from "../src/internal/parallelList.js"
+import { compareUtf8 } from "../src/internal/keys.js"
+import { type ListedPage, listPages, type SourcePage } from "../src/internal/parallelList.js"
 
 const summary = (key: string): ObjectSummary => ({
   key,

@@ -11,7 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import picomatch from "picomatch"
-import { compareUtf8, listPages } from "../src/internal/parallelList.js"
+import { compareUtf8 } from "../src/internal/keys.js"
+import { listPages } from "../src/internal/parallelList.js"
 import { type Case, caseArb, runCase, runResumed } from "./support/engineProperties.js"
 
 const compiled = new Map<string, (key: string) => boolean>()

@@ -23,26 +23,7 @@ import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ObjectSummary } from "../CosClient.js"
-
-/** Compares in UTF-8 byte order (= code point order). @internal */
-export const compareUtf8 = (a: string, b: string): number => {
-  if (a === b) return 0
-  const n = a.length < b.length ? a.length : b.length
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        // Surrogates (code points >= U+10000) sort after U+E000..U+FFFF.
-        const fx = x >= 0xe000 ? x - 0x800 : x + 0x2000
-        const fy = y >= 0xe000 ? y - 0x800 : y + 0x2000
-        return fx - fy
-      }
-      return x - y
-    }
-  }
-  return a.length - b.length
-}
+import { compareUtf8 } from "./keys.js"
 
 /** One page as the listing source answers it. @internal */
 export interface SourcePage {

@@ -1,27 +1,10 @@
+import { CosClient } from "@effect-cos/core"
+
 /**
- * UTF-8 byte order for JavaScript strings. COS orders keys by their UTF-8 bytes (cos-api.md §3); JavaScript's `<`
- * compares UTF-16 code units, which differs only when a surrogate (an astral character) meets a code unit in
- * U+E000–U+FFFF. UTF-8 byte order equals code point order, so the first differing code unit decides, after
- * moving surrogates above U+E000–U+FFFF.
+ * UTF-8 byte order for JavaScript strings, the order COS lists keys in (cos-api.md §3): the client's own comparator,
+ * so the fake and the client can never disagree on where a marker falls.
  */
-export const compareUtf8 = (a: string, b: string): number => {
-  if (a === b) return 0
-  const n = a.length < b.length ? a.length : b.length
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i)
-    const y = b.charCodeAt(i)
-    if (x !== y) {
-      if (x >= 0xd800 && y >= 0xd800) {
-        // D800–DFFF (surrogates, i.e. >= U+10000) sort after E000–FFFF.
-        const fx = x >= 0xe000 ? x - 0x800 : x + 0x2000
-        const fy = y >= 0xe000 ? y - 0x800 : y + 0x2000
-        return fx - fy
-      }
-      return x - y
-    }
-  }
-  return a.length - b.length
-}
+export const compareUtf8: (a: string, b: string) => number = CosClient.compareKeys
 
 /** The largest code point: no key can contain anything greater, so `p + MAX_CHAR` bounds every key under `p`. */
 export const MAX_CHAR = "\u{10FFFF}"
