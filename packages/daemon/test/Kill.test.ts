@@ -1,8 +1,9 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, describe, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
@@ -15,98 +16,146 @@ import { Purger } from "../src/Purger.js"
 import { layerSqlite, State } from "../src/State.js"
 import { cosRetention, credentialsEnv } from "./support/child.js"
 
-const keys = 4000
+/** Objects the rule must delete (40 days old), per scenario. */
+const keys = 5000
+/** Objects under the same prefix it must keep (1 day old). */
+const young = 500
 
-describe("restart after SIGKILL", () => {
-  it.live(
-    "a run killed mid-way resumes from its checkpoint at the next start, and the audit holds every deleted key once",
-    () =>
-      Effect.gen(function*() {
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 40 } } } })
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * 86_400_000,
-          size: 10
-        })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-kill-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+/** One fake COS for every kill point; each scenario works under its own prefix. */
+class Server extends Context.Tag("Kill.test/Server")<Server, CosFakeServer.CosFakeServer>() {}
+const ServerLive = Layer.scoped(
+  Server,
+  CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 40 } } } })
+)
+
+/**
+ * Kill points, as the number of old objects gone from COS when `kill -9` is sent. Listing pages hold 1000 keys and
+ * the checkpoint advances a page at a time, so each point is past the first checkpoint (a kill before any checkpoint
+ * has nothing to resume from: the next scheduled run starts over).
+ */
+const killPoints = [
+  { name: "early", atDeleted: 1300 },
+  { name: "middle", atDeleted: 2700 },
+  { name: "late", atDeleted: 4200 }
+]
+
+const scenario = (name: string, atDeleted: number) =>
+  Effect.gen(function*() {
+    const server = yield* Server
+    const prefix = `kill-${name}/`
+    yield* Store.seed(server.fake.store, {
+      bucket: CosFake.testBucket,
+      count: keys,
+      prefix: `${prefix}old/`,
+      ageMs: 40 * 86_400_000,
+      size: 10
+    })
+    yield* Store.seed(server.fake.store, {
+      bucket: CosFake.testBucket,
+      count: young,
+      prefix: `${prefix}new/`,
+      ageMs: 86_400_000,
+      size: 10
+    })
+    const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-kill-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+    const config = NodePath.join(dir, "retention.yaml")
+    NodeFs.writeFileSync(
+      config,
+      `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
 state: state.db
 http: { enabled: false }
 rules:
-  - name: expire-logs
+  - name: expire-${name}
     bucket: ${CosFake.testBucket}
-    prefix: logs/
+    prefix: ${prefix}
     olderThan: 30d
     schedule: "0 3 1 1 *"
     batchSize: 100
     concurrency: 4
 `
-        )
-        const left = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+    )
+    const count = (p: string) => Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+    const left = count(`${prefix}old/`)
 
-        // a run, SIGKILLed with batches in flight once more than a listing page is done
-        const once = cosRetention(["once", "--config", config])
-        yield* left.pipe(Effect.repeat({ until: (n) => n <= keys - 1300, schedule: Schedule.spaced("10 millis") }))
-        once.kill("SIGKILL")
-        yield* Effect.promise(() => once.exit)
-        yield* Effect.sleep("200 millis") // requests the fake had already received complete
-        const deletedBeforeRestart = keys - (yield* left)
-        assert.isBelow(deletedBeforeRestart, keys)
+    // a run, SIGKILLed with batches in flight at the kill point
+    const once = cosRetention(["once", "--config", config])
+    yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
+    yield* left.pipe(
+      Effect.repeat({ until: (n) => n <= keys - atDeleted, schedule: Schedule.spaced("5 millis") }),
+      Effect.timeout("20 seconds")
+    )
+    once.kill("SIGKILL")
+    yield* Effect.promise(() => once.exit)
+    yield* Effect.sleep("200 millis") // requests the fake had already received complete
+    const deletedBeforeRestart = keys - (yield* left)
+    assert.isBelow(deletedBeforeRestart, keys, "the run finished before the kill")
+    assert.isAtLeast(deletedBeforeRestart, atDeleted)
 
-        const db = layerSqlite(NodePath.join(dir, "state.db"))
-        const killed = yield* Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          const runs = yield* sql<{ status: string }>`SELECT status FROM runs`
-          const checkpoints = yield* sql<{ after_key: string }>`SELECT after_key FROM checkpoints`
-          const pending = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit WHERE state = 'pending'`
-          return { runs: runs.map((r) => r.status), checkpoints: checkpoints.length, pending: pending[0]!.n }
-        }).pipe(Effect.provide(db))
-        assert.deepStrictEqual(killed.runs, ["running"])
-        assert.strictEqual(killed.checkpoints, 1)
-        // batches were in flight at the kill: their keys are pending in the audit, to be settled by asking COS
-        assert.isAbove(killed.pending, 0)
+    const db = layerSqlite(NodePath.join(dir, "state.db"))
+    const killed = yield* Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const runs = yield* sql<{ status: string }>`SELECT status FROM runs`
+      const checkpoints = yield* sql<{ after_key: string }>`SELECT after_key FROM checkpoints`
+      const pending = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit WHERE state = 'pending'`
+      return { runs: runs.map((r) => r.status), checkpoints: checkpoints.length, pending: pending[0]!.n }
+    }).pipe(Effect.provide(db))
+    assert.deepStrictEqual(killed.runs, ["running"])
+    assert.strictEqual(killed.checkpoints, 1)
+    // batches were in flight at the kill: their keys are pending in the audit, to be settled by asking COS
+    assert.isAbove(killed.pending, 0)
 
-        // the daemon starts: the killed run is marked interrupted and resumes at once from its checkpoint
-        const settings = yield* Config.load(config).pipe(Effect.provide(NodeFileSystem.layer))
-        yield* Effect.gen(function*() {
-          const state = yield* State
-          yield* state.getRun(2).pipe(
-            Effect.repeat({ until: (run) => run?.endedAt != null, schedule: Schedule.spaced("20 millis") }),
-            Effect.timeout("15 seconds")
-          )
-        }).pipe(
-          Effect.provide(Layer.merge(Daemon.layerWith(settings, Purger.Default), State.layerFile(settings.state))),
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))),
-          Effect.scoped
-        )
+    // the daemon starts: the killed run is marked interrupted and resumes at once from its checkpoint
+    const settings = yield* Config.load(config).pipe(Effect.provide(NodeFileSystem.layer))
+    yield* Effect.gen(function*() {
+      const state = yield* State
+      yield* state.getRun(2).pipe(
+        Effect.repeat({ until: (run) => run?.endedAt != null, schedule: Schedule.spaced("20 millis") }),
+        Effect.timeout("15 seconds")
+      )
+    }).pipe(
+      Effect.provide(Layer.merge(Daemon.layerWith(settings, Purger.Default), State.layerFile(settings.state))),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))),
+      Effect.scoped
+    )
 
-        assert.strictEqual(yield* left, 0)
-        yield* Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          const runs = yield* sql<{ status: string; trigger: string; resumed_from: string | null; deleted: number }>`
-            SELECT status, trigger, resumed_from, deleted FROM runs ORDER BY id`
-          // the killed run is credited with exactly what had left COS before the restart, the resumed run the rest
-          assert.deepStrictEqual(runs.map((r) => r.deleted), [deletedBeforeRestart, keys - deletedBeforeRestart])
-          assert.deepStrictEqual(runs.map((r) => [r.status, r.trigger]), [["interrupted", "once"], [
-            "succeeded",
-            "resume"
-          ]])
-          assert.isNotNull(runs[1]!.resumed_from)
-          const audit = yield* sql<{ state: string; n: number; k: number }>`
-            SELECT state, count(*) AS n, count(DISTINCT key) AS k FROM audit GROUP BY state`
-          assert.deepStrictEqual(
-            audit,
-            [{ state: "deleted", n: keys, k: keys }],
-            `pending at the kill: ${killed.pending}`
-          )
-        }).pipe(Effect.provide(db))
-      }).pipe(Effect.scoped),
-    30_000
-  )
+    // every old object is gone, every young one is still there
+    assert.strictEqual(yield* left, 0)
+    assert.strictEqual(yield* count(`${prefix}new/`), young)
+    yield* Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const runs = yield* sql<{ status: string; trigger: string; resumed_from: string | null; deleted: number }>`
+        SELECT status, trigger, resumed_from, deleted FROM runs ORDER BY id`
+      // the killed run is credited with exactly what had left COS before the restart, the resumed run the rest
+      assert.deepStrictEqual(runs.map((r) => r.deleted), [deletedBeforeRestart, keys - deletedBeforeRestart])
+      assert.deepStrictEqual(runs.map((r) => [r.status, r.trigger]), [["interrupted", "once"], [
+        "succeeded",
+        "resume"
+      ]])
+      assert.isNotNull(runs[1]!.resumed_from)
+      // every deleted key exactly once, and only old keys
+      const audit = yield* sql<{ state: string; n: number; k: number }>`
+        SELECT state, count(*) AS n, count(DISTINCT key) AS k FROM audit GROUP BY state`
+      assert.deepStrictEqual(
+        audit,
+        [{ state: "deleted", n: keys, k: keys }],
+        `kill at ${deletedBeforeRestart} deleted, pending at the kill: ${killed.pending}`
+      )
+      const outside = yield* sql<{ n: number }>`
+        SELECT count(*) AS n FROM audit WHERE key NOT LIKE ${`${prefix}old/%`}`
+      assert.strictEqual(outside[0]!.n, 0)
+    }).pipe(Effect.provide(db))
+  }).pipe(Effect.scoped)
+
+describe("restart after SIGKILL", () => {
+  layer(ServerLive, { excludeTestServices: true, timeout: "10 seconds" })((it) => {
+    for (const { atDeleted, name } of killPoints) {
+      it.effect(
+        `a run killed ${name} (after ${atDeleted} of ${keys} deletes) resumes from its checkpoint at the next start, ` +
+          "deletes every matching key, and the audit holds each deleted key once",
+        () => scenario(name, atDeleted),
+        30_000
+      )
+    }
+  })
 })
