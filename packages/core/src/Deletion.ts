@@ -10,6 +10,7 @@ import type * as Stream from "effect/Stream"
 import type { CosClient, ObjectIdentifier, ObjectSummary, VersionEntry } from "./CosClient.js"
 import type { CosError } from "./CosError.js"
 import * as internal from "./internal/deletion.js"
+import * as glob from "./internal/glob.js"
 
 /**
  * What to do on a versioned bucket (cos-api.md §6, §7):
@@ -30,9 +31,14 @@ export type VersionsMode = "current" | "all" | "noncurrent" | "delete-markers"
 export interface Filters {
   /** Only keys under this prefix. An empty prefix (the whole bucket) needs `allowWholeBucket`. */
   readonly prefix: string
-  /** Glob patterns (picomatch) matched against the whole key; a key must match one of them, if any are given. */
+  /**
+   * Glob patterns matched against the whole key; a key must match one of them, if any are given. `*` is any run of
+   * characters but `/` (possibly empty), `?` one of them, `[...]` one character of the class; `**` as a whole
+   * segment is any run of characters, `/` included (`logs/**` is everything under `logs/`); `{a,b}` alternatives.
+   * Dotfiles, `.`/`..` segments and line terminators are matched like any other character (see {@link globRegExp}).
+   */
   readonly include?: ReadonlyArray<string> | undefined
-  /** Glob patterns; a key matching any of them is never deleted. */
+  /** Glob patterns (as for `include`); a key matching any of them is never deleted. */
   readonly exclude?: ReadonlyArray<string> | undefined
   /** Only objects older than this duration (relative to the start of the run) or last modified before this date. */
   readonly olderThan?: Duration.DurationInput | Date | undefined
@@ -282,6 +288,17 @@ export const deleteKeys: <E, R>(
  * @category filters
  */
 export const matcher: (filters: Filters, now: number) => Matcher = internal.matcher
+
+/**
+ * The regular expression an include/exclude glob compiles to (matched against the whole key). picomatch syntax,
+ * compiled so that every character of a key counts: dotfiles and `.`/`..` segments are matched by `*` and `**`,
+ * line terminators (\n, \r, U+2028, U+2029) too, and a trailing `*` does not swallow a final `/`. Throws on a
+ * pattern that cannot be compiled.
+ *
+ * @since 0.1.0
+ * @category filters
+ */
+export const globRegExp: (pattern: string) => RegExp = glob.globRegExp
 
 /**
  * Keys COS confirmed deleted, over all runs of this process.

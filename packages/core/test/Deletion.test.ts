@@ -1,3 +1,4 @@
+import { ReferenceModel } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
@@ -103,6 +104,58 @@ describe("Deletion.purge", () => {
       assert.isFalse(m.key("d/x.log"), "a glob is matched against the whole key")
       assert.isTrue(Deletion.matcher({ prefix: "d/", include: ["d/*.log"] }, now).key("d/x.log"))
     }))
+
+  it("exclude globs protect every key they name: dotfiles, dot segments, line terminators", () => {
+    // A retention tool must never delete a key an exclude names. picomatch's defaults leave all of these selected.
+    const nasty = [
+      "keep/a\nb",
+      "keep/a\rb",
+      "keep/a\r\nb",
+      "keep/a\u2028b",
+      "keep/a\u2029b",
+      "keep/\n",
+      "keep/x\n",
+      "keep/\n/x",
+      "keep/../x",
+      "keep/./x",
+      "keep/..",
+      "keep/.",
+      "keep/x/..",
+      "keep/x/./y",
+      "keep/.hidden",
+      "keep/.hidden/x",
+      "keep/",
+      "keep//x"
+    ]
+    const m = Deletion.matcher({ prefix: "", exclude: ["keep/**"] }, 0)
+    const globs = [Deletion.globRegExp, (p: string) => ({ test: (k: string) => ReferenceModel.globMatch(p, k) })]
+    for (const k of nasty) {
+      assert.isFalse(m.key(k), `excluded but selected: ${JSON.stringify(k)}`)
+      for (const g of globs) assert.isTrue(g("keep/**").test(k), JSON.stringify(k))
+    }
+    assert.isTrue(m.key("keeps/x"))
+    assert.isTrue(m.key("keep"), "keep/** names what is under keep/, not the key keep itself")
+    // The same semantics for include, `*` and `?`: any character but `/`.
+    const cases: ReadonlyArray<readonly [string, string, boolean]> = [
+      ["keep/*", "keep/a\nb", true],
+      ["keep/*", "keep/..", true],
+      ["keep/*", "keep/.hidden", true],
+      ["keep/*", "keep/", true],
+      ["keep/*", "keep/a/b", false],
+      ["keep/*", "keep/x/", false],
+      ["keep/?", "keep/\u2028", true],
+      ["**/.*", "a/./b", false],
+      ["**/.*", "a/..", true],
+      ["**/*.log", "a\n/b\r.log", true],
+      ["[ab]*", "[ab]x", false],
+      ["*", "a/b", false]
+    ]
+    for (const [glob, key, expected] of cases) {
+      assert.strictEqual(Deletion.globRegExp(glob).test(key), expected, `${glob} ${JSON.stringify(key)}`)
+      assert.strictEqual(ReferenceModel.globMatch(glob, key), expected, `model: ${glob} ${JSON.stringify(key)}`)
+      assert.strictEqual(Deletion.matcher({ prefix: "", include: [glob] }, 0).key(key), expected)
+    }
+  })
 
   it.effect("dry run lists and plans, and sends no delete", () =>
     Effect.gen(function*() {

@@ -3,6 +3,7 @@
  * the offending field (`rules[2].schedule: "61 * * * *" is not a valid cron expression (...)`), all of them at once,
  * and the daemon refuses to start while there is any.
  */
+import { Deletion } from "@effect-cos/core"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Cron } from "croner"
 import * as Context from "effect/Context"
@@ -76,7 +77,10 @@ export const isTimeZone = (zone: string): boolean => {
 const globProblem = (glob: string): string | undefined => {
   if (glob === "") return "an empty glob matches nothing"
   try {
+    // Stricter than the engine (an unclosed bracket is an error here, not a literal), then compiled exactly as the
+    // engine will match it (Deletion.globRegExp: dotfiles, dot segments and line terminators count).
     picomatch.makeRe(glob, { strictBrackets: true })
+    Deletion.globRegExp(glob)
     return undefined
   } catch (e) {
     return (e as Error).message

@@ -12,8 +12,8 @@ import * as Duration from "effect/Duration"
 import type * as Store from "./Store.js"
 
 /**
- * Glob matching as the engine documents it (picomatch against the whole key); supplied by the test so that the
- * model does not depend on a glob library.
+ * Glob matching as the engine documents it (see {@link globMatch}, the model's own implementation); supplied by the
+ * test.
  *
  * @since 0.1.0
  * @category models
@@ -51,6 +51,65 @@ export interface Selected {
   readonly versionId: string | undefined
   readonly lastModified: number
   readonly size: number
+}
+
+const escapeRegExp = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")
+
+/** One path segment of a glob: `*`, `?`, `[...]` (never matching `/`), everything else literal. */
+const segmentSource = (seg: string): string => {
+  let out = ""
+  for (let i = 0; i < seg.length; i++) {
+    const c = seg[i]!
+    if (c === "*") out += "[^/]*"
+    else if (c === "?") out += "[^/]"
+    else if (c === "[" && seg.indexOf("]", i + 2) > 0) {
+      const end = seg.indexOf("]", i + 2)
+      const body = seg.slice(i + 1, end)
+      out += body.startsWith("^")
+        ? `[^/${body.slice(1).replace(/[\\\]]/g, "\\$&")}]`
+        : `[${body.replace(/[\\\]]/g, "\\$&")}]`
+      i = end
+    } else out += escapeRegExp(c)
+  }
+  return out
+}
+
+const globCache = new Map<string, RegExp>()
+
+/**
+ * The documented glob semantics, written out independently of the engine (for the shapes the property tests use:
+ * `*`, `?`, `[...]`, `**` segments; no braces or extglobs): the whole key must match; `*` is any run of characters
+ * other than `/` (possibly empty), `?` one of them, `[...]` one character of the class; `**` as a whole segment is
+ * any run of characters including `/` (`a/**` is `a/` then anything, `**\/b` is `b` or anything ending in `/b`).
+ * Dotfiles, `.` and `..` segments and line terminators are characters like any other.
+ *
+ * @since 0.1.0
+ * @category selection
+ */
+export const globMatch: GlobMatcher = (pattern, key) => {
+  let re = globCache.get(pattern)
+  if (re === undefined) {
+    const segs = pattern.split("/")
+    let source = ""
+    for (let i = 0; i < segs.length; i++) {
+      const seg = segs[i]!
+      const first = i === 0
+      const last = i === segs.length - 1
+      if (seg === "**") {
+        // [\s\S]: every character, line terminators included.
+        if (first && last) source += "[\\s\\S]*"
+        else if (first) source += "(?:[\\s\\S]*/)?"
+        else if (last) source += "/[\\s\\S]*"
+        else source += "/(?:[\\s\\S]*/)?"
+        continue
+      }
+      // After a `**` segment, its expression already ends with the separator.
+      if (!first && segs[i - 1] !== "**") source += "/"
+      source += segmentSource(seg)
+    }
+    globCache.set(pattern, re = new RegExp(`^${source}$`))
+  }
+  return re.test(key)
 }
 
 const byKey = (versions: ReadonlyArray<Store.ObjectInfo>): Map<string, Array<Store.ObjectInfo>> => {

@@ -19,7 +19,6 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import picomatch from "picomatch"
 import type {
   CosClient as Client,
   ListObjectsPage,
@@ -33,6 +32,7 @@ import type { CosError } from "../CosError.js"
 import { CosInvalidRequest, isRetryable, isRetryableCode, isThrottle } from "../CosError.js"
 import type * as Deletion from "../Deletion.js"
 import type * as Governor from "../Governor.js"
+import { anyGlob } from "./glob.js"
 import { GovernorTag, unsafeMake as makeGovernor } from "./governor.js"
 import { type ListedPage, listPages } from "./parallelList.js"
 
@@ -75,12 +75,8 @@ interface Predicates {
 }
 
 const compileFilters = (filters: Deletion.Filters, now: number): Predicates => {
-  const include = filters.include !== undefined && filters.include.length > 0
-    ? picomatch(filters.include as Array<string>, { dot: true })
-    : undefined
-  const exclude = filters.exclude !== undefined && filters.exclude.length > 0
-    ? picomatch(filters.exclude as Array<string>, { dot: true })
-    : undefined
+  const include = filters.include !== undefined && filters.include.length > 0 ? anyGlob(filters.include) : undefined
+  const exclude = filters.exclude !== undefined && filters.exclude.length > 0 ? anyGlob(filters.exclude) : undefined
   const key = include === undefined && exclude === undefined
     ? () => true
     : (k: string) => (include === undefined || include(k)) && (exclude === undefined || !exclude(k))

@@ -69,11 +69,18 @@ export const purgeOptions = {
     Options.optional
   ),
   include: Options.text("include").pipe(
-    Options.withDescription("only keys matching this glob (repeatable; matched against the whole key)"),
+    Options.withDescription(
+      "only keys matching this glob (repeatable). A glob matches the whole key: * is any run of characters but /, ? one" +
+        " of them, ** (a whole segment) crosses /, so logs/** is everything under logs/; dotfiles, . and .. segments" +
+        " and line terminators are matched like any character"
+    ),
     Options.repeated
   ),
   exclude: Options.text("exclude").pipe(
-    Options.withDescription("never keys matching this glob (repeatable)"),
+    Options.withDescription(
+      "never delete keys matching this glob (repeatable; same semantics as --include: keep/** protects every key" +
+        " under keep/, dotfiles and keys with line breaks included)"
+    ),
     Options.repeated
   ),
   minSize: int("min-size", nonNegative).pipe(
