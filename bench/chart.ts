@@ -33,8 +33,8 @@ export const svg = (title: string, subtitle: string, panels: ReadonlyArray<Panel
   const parts: Array<string> = []
   let y = 70
   for (const panel of panels) {
-    const max = Math.max(...panel.bars.map((b) => b.value), panel.reference?.value ?? 0) * 1.12 || 1
-    const plot = width - labelWidth - 40
+    const max = Math.max(...panel.bars.map((b) => b.value), panel.reference?.value ?? 0) || 1
+    const plot = width - labelWidth - 190 // room for the value text
     const x = (v: number) => labelWidth + (v / max) * plot
     parts.push(
       `<text x="20" y="${y + 18}" font-size="17" font-weight="bold">${escape(panel.title)}` +
