@@ -48,8 +48,11 @@ export interface Filters {
   readonly maxSize?: number | undefined
   readonly versions?: VersionsMode | undefined
   /**
-   * Keep the `count` newest objects (by LastModified) whatever their age; with `groupBy` (a regular expression whose
-   * first capture group, or whole match, names the group) the newest `count` of each group.
+   * Keep the `count` newest objects (by LastModified) under the prefix whatever their age; with `groupBy` (a regular
+   * expression whose first capture group, or whole match, names the group) the newest `count` of each group. The
+   * ranking counts every object (or version, in the versions modes) that passes the other filters (globs, sizes,
+   * versions mode) but not `olderThan`; what is outside the newest `count` is then deleted if it also passes
+   * `olderThan`. So 10 daily backups (0 to 9 days old) with `keepLatest: 7, olderThan: 2d` lose the 3 oldest.
    */
   readonly keepLatest?: { readonly count: number; readonly groupBy?: string | undefined } | undefined
 }
@@ -209,7 +212,10 @@ export interface Summary {
   readonly failures: ReadonlyArray<Failure>
   /** Matched keys not sent (over `maxDeletes`, or left at a stop). */
   readonly skipped: number
-  /** Keys that passed the filters but were kept by `keepLatest` (0 or absent without it). */
+  /**
+   * Keys that passed every filter, `olderThan` included, but were kept by `keepLatest` as among the newest (0 or
+   * absent without it). Newest keys younger than `olderThan` are counted neither here nor in `matched`.
+   */
   readonly kept?: number | undefined
   /** A capped sample of matched keys. */
   readonly sample: ReadonlyArray<string>

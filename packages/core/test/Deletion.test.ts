@@ -296,6 +296,39 @@ describe("Deletion.purge", () => {
       assert.deepStrictEqual(cos.keys(), ["backups/a/4.tar", "backups/a/5.tar", "backups/b/4.tar", "backups/b/5.tar"])
     }))
 
+  it.effect("keepLatest ranks every object under the prefix, whatever its age; olderThan only limits deletion", () =>
+    Effect.gen(function*() {
+      // Ten daily backups, 0 to 9 days old: keep the 7 newest, never delete anything younger than 2 days. The 7
+      // newest are ages 0..6, so ages 7, 8, 9 go (ranking only the objects older than 2 days would delete 1).
+      const now = 100 * DAY
+      const cos = new MemoryCos()
+      for (let age = 0; age <= 9; age++) cos.put(`backups/day-${age}.tar`, { lastModified: now - age * DAY - 1000 })
+      // Excluded (and too small) objects are not ranked: they neither take a place among the 7 nor get deleted.
+      cos.put("backups/keep/newest.tar", { lastModified: now })
+      cos.put("backups/tiny.tar", { lastModified: now, size: 0 })
+      yield* TestClock.setTime(now)
+      const options = {
+        prefix: "backups/",
+        keepLatest: { count: 7 },
+        olderThan: "2 days",
+        exclude: ["backups/keep/**"],
+        minSize: 1
+      } as const
+      const plan = ok(yield* settle(cos, Deletion.purge({ ...options, dryRun: true })))
+      assert.strictEqual(plan.matched, 3)
+      assert.strictEqual(plan.kept, 5, "ages 2..6 pass olderThan but are among the 7 newest")
+      const s = ok(yield* settle(cos, Deletion.purge(options)))
+      assert.strictEqual(s.deleted, 3)
+      assert.strictEqual(s.matched, 3)
+      assert.strictEqual(s.kept, 5)
+      assert.strictEqual(s.listed, 12)
+      assert.deepStrictEqual(
+        cos.keys().filter((k) => k.startsWith("backups/day-")),
+        [0, 1, 2, 3, 4, 5, 6].map((age) => `backups/day-${age}.tar`)
+      )
+      assert.strictEqual(cos.keys().length, 9)
+    }))
+
   it.effect("reports checkpoints only past fully handled keys", () =>
     Effect.gen(function*() {
       const cos = seed(new MemoryCos(), "p/", 3500)

@@ -44,6 +44,26 @@ describe("Deletion.purge against the reference model", () => {
 })
 
 describe("Deletion.purge keepLatest (regression)", () => {
+  it("ranks the newest among all objects under the prefix, not only those older than olderThan", async () => {
+    // Found by the property above (200 runs) once the model ranked regardless of age: the engine used to keep the
+    // newest of the objects that passed olderThan instead, so it kept one object that the rule should delete.
+    const r = await runCase({
+      initial: "NeverEnabled",
+      bulk: undefined,
+      ops: [
+        { _tag: "put", key: "logs/[=", size: 0, gap: 1 },
+        { _tag: "put", key: "backups/db2/é", size: 37, gap: 2 },
+        { _tag: "put", key: "backups/db2/\"", size: 74, gap: 3 },
+        { _tag: "put", key: "backups/db1/*!.", size: 111, gap: 4 },
+        { _tag: "put", key: "backups/0", size: 148, gap: 1 }
+      ],
+      nowGap: 0,
+      filters: { prefix: "", olderThan: new Date("2026-01-01T00:02:00.000Z"), keepLatest: { count: 1 } },
+      run: { listConcurrency: 1, concurrency: 1, batchSize: 1, quiet: false, dryRun: false }
+    }, { glob })
+    assert.deepStrictEqual(r.problems, [])
+  })
+
   it("without olderThan keeps the newest keys, not the greatest ones", async () => {
     // Found by the property above: candidates had LastModified 0 unless olderThan was set, so keepLatest kept the
     // keys that sort last and deleted the newest backup.

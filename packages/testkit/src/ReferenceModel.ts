@@ -53,6 +53,16 @@ export interface Selected {
   readonly size: number
 }
 
+/**
+ * An entry that passes every filter but `olderThan`, with whether it passes that too: `keepLatest` ranks these.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Ranked extends Selected {
+  readonly aged: boolean
+}
+
 const escapeRegExp = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")
 
 /** One path segment of a glob: `*`, `?`, `[...]` (never matching `/`), everything else literal. */
@@ -142,20 +152,22 @@ export const keyMatches = (filters: Deletion.Filters, key: string, glob?: GlobMa
 }
 
 /**
- * What the filters select, before `keepLatest`: in `current` mode the visible objects (latest entry not a delete
- * marker); in `all` every version and marker; in `noncurrent` the versions that are not latest, aged from the
- * moment the next newer entry was written; in `delete-markers` the markers of keys that have no version at all.
- * `olderThan` means strictly older than the cutoff; size bounds are inclusive and apply to versions, not markers.
+ * Every entry that passes the filters other than `olderThan` (the prefix, globs, sizes and the versions mode), with
+ * whether it also passes `olderThan`: in `current` mode the visible objects (latest entry not a delete marker); in
+ * `all` every version and marker; in `noncurrent` the versions that are not latest, aged from the moment the next
+ * newer entry was written; in `delete-markers` the markers of keys that have no version at all. `olderThan` means
+ * strictly older than the cutoff; size bounds are inclusive and apply to versions, not markers. `keepLatest` ranks
+ * these entries, whatever their age.
  *
  * @since 0.1.0
  * @category selection
  */
-export const select = (
+export const rank = (
   versions: ReadonlyArray<Store.ObjectInfo>,
   filters: Deletion.Filters,
   now: number,
   glob?: GlobMatcher
-): Array<Selected> => {
+): Array<Ranked> => {
   const olderThan = filters.olderThan
   const cutoff = olderThan === undefined
     ? Infinity
@@ -166,45 +178,56 @@ export const select = (
     (filters.minSize === undefined || size >= filters.minSize) &&
     (filters.maxSize === undefined || size <= filters.maxSize)
   const mode = filters.versions ?? "current"
-  const out: Array<Selected> = []
+  const out: Array<Ranked> = []
+  const entry = (v: Store.ObjectInfo, versionId: string | undefined, ageFrom: number): Ranked => ({
+    key: v.key,
+    versionId,
+    lastModified: v.lastModified.getTime(),
+    size: v.isDeleteMarker ? 0 : v.size,
+    aged: ageFrom < cutoff
+  })
   for (const [key, list] of byKey(versions)) {
     if (!keyMatches(filters, key, glob)) continue
     const latest = list[0]!
     switch (mode) {
       case "current":
-        if (!latest.isDeleteMarker && latest.lastModified.getTime() < cutoff && sizeOk(latest.size)) {
-          out.push({ key, versionId: undefined, lastModified: latest.lastModified.getTime(), size: latest.size })
+        if (!latest.isDeleteMarker && sizeOk(latest.size)) {
+          out.push(entry(latest, undefined, latest.lastModified.getTime()))
         }
         break
       case "all":
         for (const v of list) {
-          if (v.lastModified.getTime() < cutoff && (v.isDeleteMarker || sizeOk(v.size))) {
-            out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: v.size })
-          }
+          if (v.isDeleteMarker || sizeOk(v.size)) out.push(entry(v, v.versionId, v.lastModified.getTime()))
         }
         break
       case "noncurrent":
         for (let i = 1; i < list.length; i++) {
           const v = list[i]!
-          const noncurrentSince = list[i - 1]!.lastModified.getTime()
-          if (!v.isDeleteMarker && noncurrentSince < cutoff && sizeOk(v.size)) {
-            out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: v.size })
-          }
+          if (!v.isDeleteMarker && sizeOk(v.size)) out.push(entry(v, v.versionId, list[i - 1]!.lastModified.getTime()))
         }
         break
       case "delete-markers":
         if (list.every((v) => v.isDeleteMarker)) {
-          for (const v of list) {
-            if (v.lastModified.getTime() < cutoff) {
-              out.push({ key, versionId: v.versionId, lastModified: v.lastModified.getTime(), size: 0 })
-            }
-          }
+          for (const v of list) out.push(entry(v, v.versionId, v.lastModified.getTime()))
         }
         break
     }
   }
   return out
 }
+
+/**
+ * What the filters select before `keepLatest`: the entries of {@link rank} that pass `olderThan` too.
+ *
+ * @since 0.1.0
+ * @category selection
+ */
+export const select = (
+  versions: ReadonlyArray<Store.ObjectInfo>,
+  filters: Deletion.Filters,
+  now: number,
+  glob?: GlobMatcher
+): Array<Selected> => rank(versions, filters, now, glob).filter((r) => r.aged).map(({ aged: _, ...s }) => s)
 
 const regexps = new Map<string, RegExp>()
 
@@ -231,10 +254,11 @@ const selectedId = (s: Selected) => (s.versionId === undefined ? s.key : id(s.ke
  * `after` by {@link removedBy}. Returns every violation found, empty when the run did exactly what the rules say:
  * - nothing outside the selection was touched, and in current mode no version was destroyed on a versioned bucket
  *   (a delete there only adds markers);
- * - everything selected was removed, except that `keepLatest` keeps, per group, exactly the newest `count` selected
- *   (ties in LastModified may go either way).
+ * - everything selected was removed, except that `keepLatest` keeps, per group, the newest `count` of the entries
+ *   that pass every filter but `olderThan` ({@link rank}), whatever their age (ties in LastModified may go either
+ *   way): so with olderThan, only entries both outside the newest `count` and older than the cutoff go.
  * With `complete: false` (a run that may have given up on some keys) the second rule becomes: what was removed is
- * a subset of the selection, and `keepLatest` never let a selected entry go while an older one of its group stayed.
+ * a subset of the selection, and `keepLatest` never let an entry among the newest `count` of its group go.
  *
  * @since 0.1.0
  * @category checks
@@ -251,16 +275,17 @@ export const check = (options: {
   const { after, before, filters } = options
   const problems: Array<string> = []
   const show = (s: string) => JSON.stringify(s)
-  const selected = select(before, filters, options.now, options.glob)
-  const selectedIds = new Map(selected.map((s) => [selectedId(s), s]))
+  const ranked = rank(before, filters, options.now, options.glob)
+  const selectedIds = new Map(ranked.filter((s) => s.aged).map((s) => [selectedId(s), s]))
   const removed = removedBy(before, after, filters.versions ?? "current")
   for (const r of removed) {
     if (!selectedIds.has(r)) problems.push(`removed but not selected by the rules: ${show(r)}`)
   }
   const complete = options.complete ?? true
-  // keepLatest, per group: how many must stay, and the newest-first order.
-  const groups = new Map<string, Array<Selected>>()
-  for (const s of selected) {
+  // keepLatest, per group: the newest `keep` ranked entries (aged or not) stay; ranked entries outside them go if
+  // aged, stay if not.
+  const groups = new Map<string, Array<Ranked>>()
+  for (const s of ranked) {
     const g = group(filters.keepLatest, s.key)
     const list = groups.get(g)
     if (list === undefined) groups.set(g, [s])
@@ -268,23 +293,36 @@ export const check = (options: {
   }
   const keep = filters.keepLatest !== undefined && filters.keepLatest.count > 0 ? filters.keepLatest.count : 0
   for (const [g, list] of groups) {
-    // T: LastModified of the keep-th newest selected entry. Newer ones must stay; older ones must go.
+    // T: LastModified of the keep-th newest ranked entry. Newer ones must stay; older aged ones must go.
     const times = list.map((s) => s.lastModified).sort((x, y) => y - x)
     const t = keep === 0 ? Infinity : keep >= times.length ? -Infinity : times[keep - 1]!
-    let stayed = 0
+    let newer = 0
+    const tied: Array<Ranked> = []
     for (const s of list) {
       const gone = removed.has(selectedId(s))
-      if (!gone) stayed++
+      if (s.lastModified > t) newer++
+      if (s.lastModified === t) tied.push(s)
       if (gone && s.lastModified > t) {
         problems.push(`group ${show(g)}: ${show(selectedId(s))} is among the ${keep} newest but was removed`)
       }
-      if (complete && !gone && s.lastModified < t) {
+      if (complete && !gone && s.aged && s.lastModified < t) {
         problems.push(`selected but not removed: ${show(selectedId(s))}`)
       }
     }
-    const mustStay = Math.min(keep, list.length)
-    if (complete && stayed !== mustStay) {
-      problems.push(`group ${show(g)}: ${stayed} selected entries stayed, expected ${mustStay} (keepLatest ${keep})`)
+    if (complete && tied.length > 0) {
+      // Entries sharing the keep-th newest time: `keep - newer` of them are kept (which ones is free), the others
+      // go if aged.
+      const slots = keep - newer
+      const stayed = tied.filter((s) => !removed.has(selectedId(s))).length
+      const young = tied.filter((s) => !s.aged).length
+      const least = Math.max(slots, young)
+      const most = Math.min(tied.length, slots + young)
+      if (stayed < least || stayed > most) {
+        problems.push(
+          `group ${show(g)}: ${stayed} of ${tied.length} entries at the ${keep}-th newest time stayed, expected ` +
+            `${least}..${most} (keepLatest ${keep})`
+        )
+      }
     }
   }
   problems.push(...untouched(before, after, removed, filters.versions ?? "current", options.versioning))

@@ -147,6 +147,11 @@ interface Cand {
   readonly lastModified: number
   readonly kind: Kind
   readonly seg: Seg | undefined
+  /**
+   * Passes `olderThan`. With `keepLatest`, candidates that pass every other filter are listed too (they count in
+   * the ranking of the newest) but only aged ones are ever deleted; without it, every candidate is aged.
+   */
+  readonly aged: boolean
 }
 
 /** Advances a checkpoint over the completed intervals that chain from the start. */
@@ -288,10 +293,16 @@ class Selector {
     if (newer(c, oldest)) {
       heap.pop()
       insertNewestFirst(heap, c)
-      this.take(oldest, out)
+      this.outranked(oldest, out)
     } else {
-      this.take(c, out)
+      this.outranked(c, out)
     }
+  }
+
+  /** Not among the newest `count`: deleted if it also passes `olderThan`, else left alone (not selected). */
+  private outranked(c: Cand, out: Array<Array<Cand>>): void {
+    if (c.aged) this.take(c, out)
+    else this.handled(c)
   }
 
   /** Takes one listed portion: its candidates were counted into `seg.pending` by the caller. */
@@ -311,7 +322,7 @@ class Selector {
     if (this.keep !== undefined) {
       for (const heap of this.keep.heaps.values()) {
         for (const c of heap) {
-          this.tally.kept++
+          if (c.aged) this.tally.kept++
           this.handled(c)
         }
       }
@@ -369,12 +380,18 @@ class VersionsSelector {
   private key: string | undefined = undefined
   private prevLastModified: Date | undefined = undefined
   private hasVersions = false
-  /** Selected entries of the current key (in delete-markers mode: its markers, decided at the end of the key). */
-  private entries: Array<VersionEntry> = []
+  /**
+   * Selected entries of the current key with whether they pass `olderThan` (in delete-markers mode: its markers,
+   * decided at the end of the key).
+   */
+  private entries: Array<{ readonly v: VersionEntry; readonly aged: boolean }> = []
   private seg: Seg
   constructor(
     private readonly mode: Deletion.VersionsMode,
+    /** Every filter (but `olderThan` when `keepLatest` ranks entries regardless of age). */
     private readonly match: Deletion.Matcher,
+    /** Every filter. */
+    private readonly aged: Deletion.Matcher,
     startAfter: string
   ) {
     this.seg = { lo: startAfter, hi: undefined, pending: 0, closed: false }
@@ -384,7 +401,8 @@ class VersionsSelector {
   private endKey(out: Array<Cand>): void {
     const seg = this.seg
     const ctx = this.mode === "delete-markers" ? { keyHasVersions: this.hasVersions } : undefined
-    for (const v of this.entries) {
+    for (const e of this.entries) {
+      const v = e.v
       if (ctx !== undefined && !this.match.version(v, ctx)) continue
       seg.pending++
       out.push({
@@ -395,7 +413,8 @@ class VersionsSelector {
         size: v._tag === "Version" ? v.size : 0,
         lastModified: v.lastModified.getTime(),
         kind: v._tag === "Version" ? Kind.Version : Kind.Marker,
-        seg
+        seg,
+        aged: ctx !== undefined ? this.aged.version(v, ctx) : e.aged
       })
     }
     this.entries = []
@@ -418,13 +437,15 @@ class VersionsSelector {
       if (v._tag === "Version") this.hasVersions = true
       switch (this.mode) {
         case "all":
-          if (this.match.version(v)) this.entries.push(v)
+          if (this.match.version(v)) this.entries.push({ v, aged: this.aged.version(v) })
           break
-        case "noncurrent":
-          if (this.match.version(v, { noncurrentSince: this.prevLastModified })) this.entries.push(v)
+        case "noncurrent": {
+          const ctx = { noncurrentSince: this.prevLastModified }
+          if (this.match.version(v, ctx)) this.entries.push({ v, aged: this.aged.version(v, ctx) })
           break
+        }
         case "delete-markers":
-          if (v._tag === "DeleteMarker") this.entries.push(v)
+          if (v._tag === "DeleteMarker") this.entries.push({ v, aged: false })
           break
         case "current":
           break
@@ -1001,10 +1022,17 @@ interface Portion {
   readonly listed: number
 }
 
-const objectsSource = (run: Run, filters: Deletion.Filters, now: number): Stream.Stream<Portion, CosError> => {
+const objectsSource = (
+  run: Run,
+  filters: Deletion.Filters,
+  now: number,
+  keep: KeepLatest | undefined
+): Stream.Stream<Portion, CosError> => {
   const p = compileFilters(filters, now)
   const startAfter = run.r.options.startAfter
   const cutoff = p.cutoff
+  // keepLatest ranks every object that passes the other filters, aged or not (Deletion.Filters.keepLatest).
+  const ranked = keep !== undefined
   const checkSize = p.minSize !== undefined || p.maxSize !== undefined
   const keyOk = p.key
   return listPages({
@@ -1018,7 +1046,9 @@ const objectsSource = (run: Run, filters: Deletion.Filters, now: number): Stream
     const cands: Array<Cand> = []
     for (let i = 0; i < contents.length; i++) {
       const o: ObjectSummary = contents[i]!
-      if (cutoff !== undefined && !(o.lastModified.getTime() < cutoff)) continue
+      const lastModified = o.lastModified.getTime()
+      const aged = cutoff === undefined || lastModified < cutoff
+      if (!aged && !ranked) continue
       if (checkSize && !sizeOk(p, o.size)) continue
       if (!keyOk(o.key)) continue
       cands.push({
@@ -1026,9 +1056,10 @@ const objectsSource = (run: Run, filters: Deletion.Filters, now: number): Stream
         versionId: undefined,
         size: o.size,
         // keepLatest ranks candidates by this, with or without olderThan.
-        lastModified: o.lastModified.getTime(),
+        lastModified,
         kind: Kind.Object,
-        seg
+        seg,
+        aged
       })
     }
     seg.pending = cands.length
@@ -1040,10 +1071,16 @@ const versionsSource = (
   run: Run,
   filters: Deletion.Filters,
   mode: Deletion.VersionsMode,
-  now: number
+  now: number,
+  keep: KeepLatest | undefined
 ): Stream.Stream<Portion, CosError> => {
   const startAfter = run.r.options.startAfter
-  const selector = new VersionsSelector(mode, matcher(filters, now), startAfter ?? "")
+  const aged = matcher(filters, now)
+  // keepLatest ranks every entry that passes the other filters, aged or not (Deletion.Filters.keepLatest).
+  const ranked = keep !== undefined && filters.olderThan !== undefined
+    ? matcher({ ...filters, olderThan: undefined }, now)
+    : aged
+  const selector = new VersionsSelector(mode, ranked, aged, startAfter ?? "")
   type State = { readonly keyMarker: string | undefined; readonly versionIdMarker: string | undefined }
   return Stream.paginateChunkEffect<State, Portion, CosError, never>(
     { keyMarker: startAfter, versionIdMarker: undefined },
@@ -1201,7 +1238,9 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     if (mode !== "current" && r.listConcurrency > 1) {
       run.tally.notes.add("versions are listed sequentially: listConcurrency applies to current objects only")
     }
-    const source = mode === "current" ? objectsSource(run, options, now) : versionsSource(run, options, mode, now)
+    const source = mode === "current"
+      ? objectsSource(run, options, now, keep)
+      : versionsSource(run, options, mode, now, keep)
     return yield* execute(run, pipeline(run, source, keep), { bucket, prefix, versions: mode })
   }).pipe(
     Effect.withSpan("Deletion.purge", { attributes: { prefix: options.prefix, dryRun: options.dryRun === true } })
@@ -1237,7 +1276,8 @@ export const deleteKeys = <E, R>(
                 size: 0,
                 lastModified: 0,
                 kind: Kind.Object,
-                seg: undefined
+                seg: undefined,
+                aged: true
               },
               "InvalidKey",
               problem
@@ -1250,7 +1290,8 @@ export const deleteKeys = <E, R>(
             size: k.size ?? 0,
             lastModified: 0,
             kind: hasVersion ? Kind.Version : Kind.Object,
-            seg: undefined
+            seg: undefined,
+            aged: true
           })
         }
         return Chunk.of<Portion>({ cands, seg: undefined, listed: cands.length })
