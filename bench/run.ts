@@ -9,6 +9,7 @@
 //   pnpm bench                 # the full report (about 8 minutes on 2 cores)
 //   pnpm bench --quick         # small counts, under 2 minutes; writes bench/results/quick.{md,png}
 //   pnpm bench --no-soak       # skip the soak
+//   pnpm bench --runs N        # repetitions of each throughput measurement (default 3, 1 with --quick)
 //   pnpm bench --out DIR       # write DIR/latest.{md,png} (or DIR/quick.*) instead
 //
 // Every measurement runs the fake COS (`cos-fake`) in its own process and each client in its own process, through the
@@ -37,6 +38,8 @@ const quick = process.argv.includes("--quick")
 const withSoak = !process.argv.includes("--no-soak")
 const outDir = Path.resolve(root, flag("out", "bench/results"))
 const name = quick ? "quick" : "latest"
+/** Repetitions of each throughput measurement (the median is reported, with the range). */
+const runs = Number(flag("runs", quick ? "1" : "3"))
 
 /** Key counts: each measurement takes roughly 5-30 s in the full report (a few seconds with --quick). */
 const plan = quick ?
@@ -48,8 +51,8 @@ const plan = quick ?
     soakSeconds: 20
   } :
   {
-    vsSdk: [{ latency: 0, keys: 200_000 }, { latency: 20, keys: 200_000 }, { latency: 100, keys: 100_000 }],
-    listConcurrency: { latency: 20, keys: 200_000, levels: [1, 4, 16] },
+    vsSdk: [{ latency: 0, keys: 500_000 }, { latency: 20, keys: 400_000 }, { latency: 100, keys: 150_000 }],
+    listConcurrency: { latency: 20, keys: 300_000, levels: [1, 4, 16] },
     rss: [100_000, 1_000_000],
     quota: { cos: 300_000, explicit: 100_000, explicitQps: 10_000 },
     soakSeconds: 120
@@ -243,6 +246,20 @@ const soakRun = (seconds: number) =>
   })
 
 const rate = (r: { readonly keys: number; readonly ms: number }) => Math.round(r.keys / (r.ms / 1000))
+
+/** Repeated runs of one measurement: the median run (by keys/s) and the range of keys/s. */
+type Runs = Side & { readonly min: number; readonly max: number; readonly n: number }
+const summarize = (xs: ReadonlyArray<Side>): Runs => {
+  const sorted = [...xs].sort((a, b) => rate(a) - rate(b))
+  return {
+    ...sorted[Math.floor((sorted.length - 1) / 2)]!,
+    min: rate(sorted[0]!),
+    max: rate(sorted[sorted.length - 1]!),
+    n: sorted.length
+  }
+}
+/** `median` or `median (min–max)` when repeated. */
+const rateText = (r: Runs) => r.n > 1 ? `${fmt(rate(r))} (${fmt(r.min)}–${fmt(r.max)})` : fmt(rate(r))
 const fmt = (n: number) => n.toLocaleString("en-US")
 const fixed = (n: number, d = 1) => n.toFixed(d)
 
@@ -261,19 +278,26 @@ const main = async () => {
   })()
 
   // 1. purge vs the SDK, each latency: SDK then engine on fresh fakes
-  const vsSdk: Array<{ latency: number; keys: number; sdk: Side; engine: Side }> = []
+  // (alternating, `runs` times; the run with the median keys/s represents each side)
+  const vsSdk: Array<{ latency: number; keys: number; sdk: Runs; engine: Runs }> = []
   for (const { keys, latency } of plan.vsSdk) {
-    const sdk = await purgeSide("sdk", keys, latency, engineListConcurrency)
-    const engine = await purgeSide("engine", keys, latency, engineListConcurrency)
-    vsSdk.push({ latency, keys, sdk, engine })
+    const sdk: Array<Side> = []
+    const engine: Array<Side> = []
+    for (let i = 0; i < runs; i++) {
+      sdk.push(await purgeSide("sdk", keys, latency, engineListConcurrency))
+      engine.push(await purgeSide("engine", keys, latency, engineListConcurrency))
+    }
+    vsSdk.push({ latency, keys, sdk: summarize(sdk), engine: summarize(engine) })
   }
 
   // 2. list concurrency
   const lc = plan.listConcurrency
-  const byListConcurrency: Array<{ level: number; r: Side }> = []
-  for (const level of lc.levels) {
-    byListConcurrency.push({ level, r: await purgeSide("engine", lc.keys, lc.latency, level) })
+  const byListConcurrency: Array<{ level: number; r: Runs }> = []
+  const perLevel = new Map<number, Array<Side>>(lc.levels.map((l) => [l, []]))
+  for (let i = 0; i < runs; i++) {
+    for (const level of lc.levels) perLevel.get(level)!.push(await purgeSide("engine", lc.keys, lc.latency, level))
   }
+  for (const level of lc.levels) byListConcurrency.push({ level, r: summarize(perLevel.get(level)!) })
 
   // 3. peak RSS
   const rss: Array<RssResult> = []
@@ -318,9 +342,13 @@ const main = async () => {
       `${commit}; ${cpus.length} × ${cpus[0]?.model ?? "unknown CPU"}, Node ${process.version}; ` +
       `the whole run took ${fixed(minutes)} min.`,
     "",
-    "Every figure comes from one run: the fake COS (`cos-fake`, packages/testkit) in its own process, each client in " +
-      "its own process, on the same machine (so client and server share its cores). `latency` is the fake's delay " +
-      "before every answer. Single runs: expect a few percent of noise between runs.",
+    (runs > 1 ?
+      `Throughput figures are the median of ${runs} runs (range in brackets; seconds, CPU and RSS are those of the ` +
+      "median run); the other measurements are single runs. "
+      : "Single runs. ") +
+      "The fake COS (`cos-fake`, packages/testkit) in its own process, each client in " +
+      "its own process, on the same machine (so client and server share its cores, and anything else running on it adds noise). " +
+      "`latency` is the fake's delay before every answer.",
     "",
     "## Purge throughput against cos-nodejs-sdk-v5",
     "",
@@ -337,7 +365,7 @@ const main = async () => {
         "SDK keys/s",
         "effect-cos s",
         "effect-cos keys/s",
-        "ratio",
+        "ratio (medians)",
         "SDK CPU µs/key",
         "effect-cos CPU µs/key",
         "SDK peak RSS MB",
@@ -347,9 +375,9 @@ const main = async () => {
         latency,
         fmt(keys),
         fixed(sdk.ms / 1000, 2),
-        fmt(rate(sdk)),
+        rateText(sdk),
         fixed(engine.ms / 1000, 2),
-        fmt(rate(engine)),
+        rateText(engine),
         `**${fixed(rate(engine) / rate(sdk), 2)}×**`,
         fixed(sdk.cpuMs * 1000 / keys),
         fixed(engine.cpuMs * 1000 / keys),
@@ -369,7 +397,7 @@ const main = async () => {
         level,
         fmt(r.keys),
         fixed(r.ms / 1000, 2),
-        fmt(rate(r)),
+        rateText(r),
         fixed(r.cpuMs * 1000 / r.keys),
         fixed(r.maxRssMb, 0)
       ])
