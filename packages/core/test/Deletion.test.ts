@@ -2,9 +2,11 @@ import { ReferenceModel } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type { CosClient } from "../src/CosClient.js"
@@ -521,6 +523,60 @@ describe("Deletion: stopping", () => {
       assert.strictEqual(s.failed, 1000)
       assert.isTrue(s.failures.every((f) => f.code === "Interrupted"))
       assert.strictEqual(s.matched, s.failed + s.skipped)
+    }))
+})
+
+describe("Deletion: interrupting the caller", () => {
+  // Every request takes 4 s; 2500 keys in batches of 1000, one batch at a time. The caller is interrupted at 5 s,
+  // while the first batch (sent at 4 s, answered at 8 s) is in flight.
+  const slowRun = (gracePeriod: Duration.DurationInput) =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 2500)
+      cos.faults.delay = Effect.sleep("4 seconds")
+      let summary: Deletion.Summary | undefined
+      const deleted: Array<string> = []
+      const fiber = yield* Effect.fork(Effect.provide(
+        Deletion.purge({
+          prefix: "p/",
+          concurrency: 1,
+          gracePeriod,
+          onSummary: (s) => Effect.sync(() => (summary = s)),
+          onDeleted: (d) => Effect.sync(() => deleted.push(...d.map((x) => x.key)))
+        }),
+        cos.layer
+      ))
+      yield* TestClock.adjust("5 seconds")
+      assert.strictEqual(cos.requests.deleteObjects, 1, "the first batch is in flight")
+      const interrupter = yield* Effect.fork(Fiber.interrupt(fiber))
+      for (let i = 0; i < 40 && Option.isNone(yield* Fiber.poll(interrupter)); i++) {
+        yield* TestClock.adjust("500 millis")
+      }
+      const exit = yield* Fiber.join(interrupter)
+      return { cos, summary, deleted, exit }
+    })
+
+  it.effect("lets the batch in flight finish within gracePeriod, counts it in onSummary, then ends interrupted", () =>
+    Effect.gen(function*() {
+      const { cos, deleted, exit, summary } = yield* slowRun("10 seconds")
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.isDefined(summary)
+      assert.strictEqual(summary!.stoppedBy, "interrupted")
+      assert.strictEqual(summary!.deleted, 1000, "the batch in flight was confirmed, not cut off")
+      assert.strictEqual(summary!.failed, 0)
+      assert.strictEqual(deleted.length, 1000)
+      assert.strictEqual(cos.keys().length, 1500)
+      assert.strictEqual(cos.requests.deleteObjects, 1, "nothing new is sent after the interruption")
+      assert.strictEqual(summary!.matched, summary!.deleted + summary!.failed + summary!.skipped)
+    }))
+
+  it.effect("cuts the batch off when it outlasts gracePeriod, and accounts for its keys", () =>
+    Effect.gen(function*() {
+      const { cos, exit, summary } = yield* slowRun("1 second")
+      assert.isTrue(Exit.isInterrupted(exit))
+      assert.strictEqual(summary!.deleted, 0)
+      assert.strictEqual(summary!.failed, 1000)
+      assert.strictEqual(cos.keys().length, 2500)
+      assert.strictEqual(summary!.matched, summary!.deleted + summary!.failed + summary!.skipped)
     }))
 })
 

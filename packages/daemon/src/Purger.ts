@@ -8,10 +8,7 @@ import { CosFake } from "@effect-cos/testkit"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -101,30 +98,6 @@ const describe = (rule: Rule, error: CosError.CosError | { readonly message: str
     cause: error
   })
 
-/**
- * Interrupting the caller becomes the engine's graceful stop: the engine runs in its own fiber (so the interruption
- * does not reach its in-flight batches, as it would reach a child fiber), gets its stop signal, lets the batches in
- * flight finish within its grace period and reports its summary (`onSummary`); then the caller is interrupted.
- */
-export const gracefully = <A, E>(
-  f: (stopSignal: Effect.Effect<void>) => Effect.Effect<A, E>
-): Effect.Effect<A, E> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.gen(function*() {
-      const stop = yield* Deferred.make<void>()
-      const fiber = yield* Effect.forkDaemon(restore(f(Deferred.await(stop))))
-      const exit = yield* Effect.exit(restore(Fiber.join(fiber)))
-      if (Exit.isSuccess(exit)) return exit.value
-      if (Option.isNone(yield* Fiber.poll(fiber))) {
-        // we were interrupted while the engine is still going
-        yield* Deferred.succeed(stop, undefined)
-        yield* Fiber.await(fiber)
-        return yield* Effect.interrupt
-      }
-      return yield* Effect.failCause(exit.cause)
-    })
-  )
-
 const make = Effect.gen(function*() {
   const http = yield* Effect.context<HttpClient.HttpClient>()
   // One client per rule, built on first use (so a rule with missing credentials fails alone, when it runs).
@@ -151,11 +124,11 @@ const make = Effect.gen(function*() {
     Effect.flatMap(
       clientFor(request.rule),
       (client) =>
-        gracefully((stop) =>
-          Deletion.purge({ ...purgeOptions(request), stopSignal: stop }).pipe(
-            Effect.provideService(CosClient.CosClient, client),
-            Effect.mapError((e) => describe(request.rule, e))
-          )
+        // Interrupting this (SIGTERM) is the engine's graceful stop: no more listing, the batches in flight finish
+        // within the grace period, the exact summary reaches onSummary, then the interruption goes on.
+        Deletion.purge(purgeOptions(request)).pipe(
+          Effect.provideService(CosClient.CosClient, client),
+          Effect.mapError((e) => describe(request.rule, e))
         )
     )
 

@@ -1137,9 +1137,15 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
 }
 
 /**
- * Runs the pipeline in a child fiber so that a stop (the caller's `stopSignal`, or interruption of the caller's
+ * Runs the pipeline in a fiber of its own so that a stop (the caller's `stopSignal`, or interruption of the caller's
  * fiber) ends the listing, lets the batches in flight finish within the grace period, and still accounts for every
  * key: the summary goes to `onSummary` in every case and is returned unless the caller interrupted.
+ *
+ * The pipeline and its helpers are daemon fibers: a child fiber would receive the caller's interruption at once
+ * (Effect interrupts a fiber's children as soon as the fiber itself is interrupted) and cut off the batches in
+ * flight. Instead, the caller's interruption requests a stop, and this fiber (uninterruptible meanwhile) waits for
+ * the pipeline, which the grace timer interrupts if the batches in flight outlast `gracePeriod`. Every daemon fiber
+ * is awaited or interrupted before this returns.
  */
 const execute = <E>(
   run: Run,
@@ -1151,20 +1157,20 @@ const execute = <E>(
       const o = run.r.options
       run.tally.startedAt = yield* Clock.currentTimeMillis
       const helpers: Array<Fiber.RuntimeFiber<unknown, unknown>> = []
-      const fiber = yield* Effect.fork(restore(work))
+      const fiber = yield* Effect.forkDaemon(restore(work))
       const onProgress = o.onProgress
       if (onProgress !== undefined) {
         const tick = Effect.flatMap(Effect.suspend(() => run.progress()), onProgress)
         helpers.push(
-          yield* Effect.fork(restore(Effect.repeat(Effect.delay(tick, run.r.progressInterval), Schedule.forever)))
+          yield* Effect.forkDaemon(restore(Effect.repeat(Effect.delay(tick, run.r.progressInterval), Schedule.forever)))
         )
       }
       if (o.stopSignal !== undefined) {
-        helpers.push(yield* Effect.fork(restore(Effect.zipRight(o.stopSignal, run.requestStop()))))
+        helpers.push(yield* Effect.forkDaemon(restore(Effect.zipRight(o.stopSignal, run.requestStop()))))
       }
       // After a stop, the batches in flight get the grace period; then they are cut off (keys: "Interrupted").
       helpers.push(
-        yield* Effect.fork(restore(
+        yield* Effect.forkDaemon(restore(
           Effect.zipRight(
             Deferred.await(run.stop),
             Effect.zipRight(Effect.sleep(run.r.gracePeriod), Fiber.interrupt(fiber))
