@@ -3,7 +3,9 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import { cli } from "./Cli.js"
-import { teardown } from "./cli/common.js"
+import { recordSignals, teardown } from "./cli/common.js"
+
+recordSignals()
 
 cli(process.argv).pipe(
   Effect.provide(NodeContext.layer),

@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
-import { spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -55,7 +55,11 @@ interface Result {
 }
 
 /** Runs the CLI like `pnpm cos-retention purge ...` does, without a terminal. */
-const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string | undefined> = env) =>
+const cli = (
+  args: ReadonlyArray<string>,
+  extraEnv: Record<string, string | undefined> = env,
+  onSpawn?: (child: ChildProcess) => void
+) =>
   new Promise<Result>((resolve, reject) => {
     const childEnv: Record<string, string> = {}
     for (const [k, v] of Object.entries(process.env)) {
@@ -73,6 +77,7 @@ const cli = (args: ReadonlyArray<string>, extraEnv: Record<string, string | unde
     child.stderr.on("data", (d) => (stderr += d))
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, stdout, stderr }))
+    onSpawn?.(child)
   })
 
 const common = () => ["--bucket", bucket, "--region", CosFake.testRegion, "--endpoint", server.url]
@@ -167,6 +172,62 @@ describe("cos-retention purge", () => {
     assert.include(String(lastJson(unreachable.stdout)["error"]), "CosClient.listObjects")
 
     for (const r of [plan, real, refused, noKey, badArgs, wholeBucket, unreachable]) noSecrets(r)
+  }, 60_000)
+
+  it("interrupted by SIGINT or SIGTERM: in-flight batches finish, the summary is printed, exit 130 / 143", async () => {
+    // A slow COS: every batch delete takes 1.5 s; one at a time.
+    const slow = await Effect.runPromise(Scope.extend(
+      CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 1500 } } } }),
+      scope
+    ))
+    const count = (prefix: string) =>
+      Effect.runPromise(Store.keys(slow.fake.store, bucket, prefix)).then((ks) => ks.length)
+    await Effect.runPromise(Effect.all([
+      Store.seed(slow.fake.store, { bucket, count: 6000, prefix: "int/" }),
+      Store.seed(slow.fake.store, { bucket, count: 6000, prefix: "term/" })
+    ]))
+    const args = (prefix: string) => [
+      "--bucket",
+      bucket,
+      "--region",
+      CosFake.testRegion,
+      "--endpoint",
+      slow.url,
+      "--prefix",
+      prefix,
+      "--concurrency",
+      "1",
+      "--yes",
+      "--json"
+    ]
+    // The signal comes once the first batch is done, while the second is in flight.
+    const signalAfterFirstBatch = (prefix: string, signal: NodeJS.Signals) => (child: ChildProcess) => {
+      const timer = setInterval(() => {
+        void count(prefix).then((n) => {
+          if (n <= 5000) {
+            clearInterval(timer)
+            child.kill(signal)
+          }
+        })
+      }, 100)
+      child.on("close", () => clearInterval(timer))
+    }
+    const [int, term] = await Promise.all([
+      cli(args("int/"), env, signalAfterFirstBatch("int/", "SIGINT")),
+      cli(args("term/"), env, signalAfterFirstBatch("term/", "SIGTERM"))
+    ])
+    for (const [r, prefix, code] of [[int, "int/", 130], [term, "term/", 143]] as const) {
+      assert.strictEqual(r.code, code, r.stderr)
+      const s = lastJson(r.stdout)
+      assert.strictEqual(s["stoppedBy"], "interrupted")
+      assert.strictEqual(s["failed"], 0, "the batch in flight was let finish, not cut off")
+      // What the summary says was deleted is what is gone: the first batch and the one in flight at the signal.
+      const left = await count(prefix)
+      assert.strictEqual(s["deleted"], 6000 - left)
+      assert.isAtLeast(Number(s["deleted"]), 2000)
+      assert.isBelow(Number(s["deleted"]), 6000)
+      noSecrets(r)
+    }
   }, 60_000)
 
   // util-linux `script` gives the CLI a pseudo-terminal, as a user at a terminal has.

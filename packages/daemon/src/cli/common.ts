@@ -54,11 +54,32 @@ export const loadConfig = (
     )
   )
 
+let signal: "SIGINT" | "SIGTERM" | undefined
+let leftUndone = false
+
+/** Remembers which signal (SIGINT or SIGTERM) interrupted the process, for {@link teardown}. Call once, at start. */
+export const recordSignals = (): void => {
+  for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, () => (signal ??= s))
+}
+
+/**
+ * Called by a command whose interruption leaves work undone (`purge` stopped before everything it matched was
+ * deleted): the process then exits 130 (SIGINT) or 143 (SIGTERM), as a shell reports a process killed by that
+ * signal, or 1 if the interruption came from elsewhere.
+ */
+export const markLeftUndone = (): void => {
+  leftUndone = true
+}
+
 /**
  * For `NodeRuntime.runMain`: an `ExitCode` failure gives its code, an @effect/cli validation error 2, interruption
- * (SIGTERM/SIGINT) 0, other failures 1.
+ * (SIGTERM/SIGINT) 0 (the daemon's clean stop), or 130/143/1 if the command marked work left undone
+ * ({@link markLeftUndone}), other failures 1.
  */
 export const teardown = <E, A>(exit: Exit.Exit<A, E>, onExit: (code: number) => void) => {
+  if (Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) && leftUndone) {
+    return onExit(signal === "SIGINT" ? 130 : signal === "SIGTERM" ? 143 : 1)
+  }
   if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return onExit(0)
   const code = Option.match(Cause.failureOption(exit.cause), {
     onNone: () => 1,

@@ -3,7 +3,8 @@
  * straight through the core engine (no configuration file, no state database).
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
- * or configuration (missing credentials included).
+ * or configuration (missing credentials included), 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM before
+ * everything matched was deleted (the batches in flight finish first, and the summary is printed).
  */
 import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
@@ -17,7 +18,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { bytes, ExitCode } from "./common.js"
+import { bytes, ExitCode, markLeftUndone } from "./common.js"
 
 const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
 
@@ -275,7 +276,15 @@ const handler = (args: Args) =>
           : printSummary(args, last, e.message)
         return Effect.zipRight(shown, new ExitCode({ code }))
       }),
-      Effect.onInterrupt(() => (last === undefined ? Effect.void : printSummary(args, last)))
+      Effect.onInterrupt(() =>
+        Effect.suspend(() => {
+          // Interrupted (Ctrl-C, SIGTERM) before everything matched was deleted: exit 130 / 143, not 0.
+          const done = last !== undefined && last.stoppedBy === undefined && last.failed === 0 && last.skipped === 0 &&
+            last.dryRun === args.dryRun
+          if (!done) markLeftUndone()
+          return last === undefined ? Effect.void : printSummary(args, last)
+        })
+      )
     )
     if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
   })
@@ -283,6 +292,9 @@ const handler = (args: Args) =>
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
   Command.withDescription(
     "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
-      "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN)."
+      "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
+      "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
+      "arguments or configuration; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
+      "deleted (batches in flight finish first and the summary is printed)."
   )
 )
