@@ -20,6 +20,8 @@ export interface Panel {
 
 export const colors = { engine: "#2f6fb3", sdk: "#c0504d", other: "#6a9f3a", muted: "#8c8c8c" }
 
+const valueText = (bar: Bar) => bar.text ?? String(Math.round(bar.value))
+
 const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 
 const width = 1000
@@ -42,11 +44,17 @@ export const svg = (title: string, subtitle: string, panels: ReadonlyArray<Panel
     )
     y += 32
     const top = y
+    const firstBar = parts.length
     for (const bar of panel.bars) {
       parts.push(
         `<text x="${labelWidth - 10}" y="${y + 16}" font-size="13" text-anchor="end">${escape(bar.label)}</text>`,
         `<rect x="${labelWidth}" y="${y}" width="${Math.max(1, x(bar.value) - labelWidth).toFixed(1)}" ` +
           `height="${barHeight}" fill="${bar.color ?? colors.engine}"/>`,
+        // a white box behind the value text, so reference lines do not cross it
+        `<rect x="${(x(bar.value) + 3).toFixed(1)}" y="${y + 2}" width="${
+          (valueText(bar).length * 7.8 + 6).toFixed(1)
+        }" ` +
+          `height="${barHeight - 4}" fill="white"/>`,
         `<text x="${(x(bar.value) + 6).toFixed(1)}" y="${y + 16}" font-size="13">${
           escape(bar.text ?? String(Math.round(bar.value)))
         }</text>`
@@ -54,9 +62,14 @@ export const svg = (title: string, subtitle: string, panels: ReadonlyArray<Panel
       y += barHeight + gap
     }
     if (panel.reference !== undefined) {
+      // drawn under the bars and their texts
       const rx = x(panel.reference.value).toFixed(1)
+      parts.splice(
+        firstBar,
+        0,
+        `<line x1="${rx}" y1="${top - 4}" x2="${rx}" y2="${y}" stroke="#222" stroke-width="2" stroke-dasharray="6,4"/>`
+      )
       parts.push(
-        `<line x1="${rx}" y1="${top - 4}" x2="${rx}" y2="${y}" stroke="#222" stroke-width="2" stroke-dasharray="6,4"/>`,
         `<text x="${rx}" y="${y + 14}" font-size="12" text-anchor="middle">${escape(panel.reference.label)}</text>`
       )
       y += 16

@@ -1,5 +1,5 @@
-// The benchmark report, end to end with one command: writes bench/results/latest.md (markdown tables) and
-// bench/results/latest.png (a chart) of
+// The benchmark report, end to end with one command: writes bench/results/latest.md (markdown tables),
+// bench/results/latest.png (a chart) and bench/results/latest.json (the raw figures) of
 //   - purge throughput against the cos-nodejs-sdk-v5 baseline at 0, 20 and 100 ms per request (same run, ratio),
 //   - throughput with list concurrency 1, 4 and 16,
 //   - peak RSS of a purge of 100k and 1M keys,
@@ -10,7 +10,7 @@
 //   pnpm bench --quick         # small counts, under 2 minutes; writes bench/results/quick.{md,png}
 //   pnpm bench --no-soak       # skip the soak
 //   pnpm bench --runs N        # repetitions of each throughput measurement (default 3, 1 with --quick)
-//   pnpm bench --out DIR       # write DIR/latest.{md,png} (or DIR/quick.*) instead
+//   pnpm bench --out DIR       # write DIR/latest.{md,png,json} (or DIR/quick.*) instead
 //
 // Every measurement runs the fake COS (`cos-fake`) in its own process and each client in its own process, through the
 // client roles of bench/purge-vs-sdk.ts and bench/purge-rss.ts (their last stdout line is JSON), bench/soak.ts --json,
@@ -547,6 +547,15 @@ const main = async () => {
   }
   mkdirSync(outDir, { recursive: true })
   writeFileSync(Path.join(outDir, `${name}.md`), md.join("\n"))
+  // the raw figures, for other tools (soak samples included)
+  writeFileSync(
+    Path.join(outDir, `${name}.json`),
+    JSON.stringify(
+      { generated: new Date().toISOString(), commit, quick, runs, vsSdk, byListConcurrency, rss, quota, soak },
+      null,
+      1
+    ) + "\n"
+  )
   writeFileSync(
     Path.join(outDir, `${name}.png`),
     png(
