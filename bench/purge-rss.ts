@@ -4,6 +4,10 @@
 //
 //   node --conditions=source --import tsx bench/purge-rss.ts [--sizes 100000,1000000] [--list-concurrency 4]
 //     [--node-flags "--max-semi-space-size=16"]
+//
+// By default the client runs with the Node flags the CLI ships with (the `--max-*` flags of the root package.json's
+// "cos-retention" script); `--node-flags ""` measures Node's defaults.
+import { readFileSync } from "node:fs"
 import {
   fakeBucket,
   fakeCredentials,
@@ -21,7 +25,13 @@ const listConcurrency = Number(flag("list-concurrency", "4"))
 const concurrency = Number(flag("concurrency", "8"))
 const prefix = "rss/"
 const limitMb = 64
-const nodeFlags = flag("node-flags", "").split(" ").filter((f) => f !== "")
+const shippedFlags = (() => {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    readonly scripts: Record<string, string>
+  }
+  return (pkg.scripts["cos-retention"] ?? "").split(" ").filter((f) => f.startsWith("--max-")).join(" ")
+})()
+const nodeFlags = flag("node-flags", shippedFlags).split(" ").filter((f) => f !== "")
 
 interface Result {
   readonly keys: number
