@@ -6,6 +6,14 @@ import { fileURLToPath } from "node:url"
 
 export const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 
+/** The V8 memory flags the root package.json's `cos-retention` script runs with: the CLI as shipped. */
+export const shippedNodeFlags: ReadonlyArray<string> = (() => {
+  const pkg = JSON.parse(readFileSync(Path.join(root, "package.json"), "utf8")) as {
+    readonly scripts: Record<string, string>
+  }
+  return (pkg.scripts["cos-retention"] ?? "").split(" ").filter((f) => f.startsWith("--max-"))
+})()
+
 /** The testkit's credentials (CosFake.testCredentials): the fake accepts nothing else by default. */
 export const fakeCredentials = {
   secretId: "AKIDfakeTestkit0000000000000000000000",

@@ -7,7 +7,6 @@
 //
 // By default the client runs with the Node flags the CLI ships with (the `--max-*` flags of the root package.json's
 // "cos-retention" script); `--node-flags ""` measures Node's defaults.
-import { readFileSync } from "node:fs"
 import {
   fakeBucket,
   fakeCredentials,
@@ -15,6 +14,7 @@ import {
   flag,
   rssSampler,
   runChild,
+  shippedNodeFlags,
   startFake,
   table
 } from "./purge-harness.js"
@@ -25,13 +25,7 @@ const listConcurrency = Number(flag("list-concurrency", "4"))
 const concurrency = Number(flag("concurrency", "8"))
 const prefix = "rss/"
 const limitMb = 64
-const shippedFlags = (() => {
-  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
-    readonly scripts: Record<string, string>
-  }
-  return (pkg.scripts["cos-retention"] ?? "").split(" ").filter((f) => f.startsWith("--max-")).join(" ")
-})()
-const nodeFlags = flag("node-flags", shippedFlags).split(" ").filter((f) => f !== "")
+const nodeFlags = flag("node-flags", shippedNodeFlags.join(" ")).split(" ").filter((f) => f !== "")
 
 interface Result {
   readonly keys: number

@@ -28,6 +28,7 @@ import {
   flag,
   root,
   runChild,
+  shippedNodeFlags,
   startFake,
   table
 } from "./purge-harness.js"
@@ -165,18 +166,23 @@ interface RssResult {
 const rssRun = async (keys: number) => {
   const server = await startFake(["--seed", String(keys), "--seed-prefix", "rss/"])
   try {
-    const r = await runChild<RssResult>("bench/purge-rss.ts", [
-      "--role",
-      "client",
-      "--endpoint",
-      server.url,
-      "--keys",
-      String(keys),
-      "--list-concurrency",
-      "4",
-      "--concurrency",
-      "8"
-    ])
+    const r = await runChild<RssResult>(
+      "bench/purge-rss.ts",
+      [
+        "--role",
+        "client",
+        "--endpoint",
+        server.url,
+        "--keys",
+        String(keys),
+        "--list-concurrency",
+        "4",
+        "--concurrency",
+        "8"
+      ],
+      {},
+      shippedNodeFlags
+    )
     log(`rss ${keys} keys: peak ${r.peakRssMb.toFixed(0)} MB`)
     return r
   } finally {
@@ -405,7 +411,8 @@ const main = async () => {
     "",
     "## Peak RSS by number of keys (0 ms latency)",
     "",
-    "`Deletion.purge` (list concurrency 4, concurrency 8) in a fresh process per size (bench/purge-rss.ts client role).",
+    "`Deletion.purge` (list concurrency 4, concurrency 8) in a fresh process per size (bench/purge-rss.ts client role), " +
+      `with the V8 flags the \`cos-retention\` script ships (${shippedNodeFlags.join(" ")}).`,
     "",
     table(
       ["keys", "deleted", "left", "seconds", "keys/s", "RSS before MB", "peak RSS MB", "peak heap used MB"],
