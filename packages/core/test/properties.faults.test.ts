@@ -115,9 +115,9 @@ describe("Deletion.purge under injected faults", () => {
       }),
       { numRuns: NUM_RUNS }
     )
-    // The faults did reach the engine (the client retries most of them on its own, so the engine sees fewer).
-    assert.isAbove(retries, 0)
-    assert.isAbove(throttled, 0)
+    // The faults did reach the engine (the client retries most of them on its own, so the engine sees fewer:
+    // whether any SlowDown outlasts the client's retries in 30 random cases is chance, so it is not asserted alone).
+    assert.isAbove(retries + throttled, 0)
     assert.isAbove(lostAnswers, 0)
   }, NUM_RUNS * 500)
 })
