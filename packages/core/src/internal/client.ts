@@ -256,12 +256,18 @@ const failureFrom = (
 const decodeBody = <A>(
   operation: string,
   raw: Raw,
-  decoder: (root: Xml.XmlElement) => A
+  decoder: (root: Xml.XmlElement) => A,
+  /** Straight-to-objects decoder for the hot answers; `undefined` sends the body down the tree path. */
+  fast?: (body: string) => A | undefined
 ): Effect.Effect<A, CosDecodeError | CosServiceError> =>
   Effect.suspend(() => {
     if (/^\s*$/.test(raw.body)) return Effect.fail(decodeError(operation, raw, "the answer has an empty body"))
     if (Xml.looksLikeHtml(raw.body, raw.headers["content-type"])) {
       return Effect.fail(decodeError(operation, raw, htmlDetail(raw)))
+    }
+    if (fast !== undefined) {
+      const decoded = fast(raw.body)
+      if (decoded !== undefined) return Effect.succeed(decoded)
     }
     const parsed = Xml.parse(raw.body)
     if (parsed._tag === "Invalid") return Effect.fail(decodeError(operation, raw, `the answer is ${parsed.detail}`))
@@ -461,7 +467,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       if (input.maxKeys !== undefined) query.push(["max-keys", String(input.maxKeys)])
       if (input.prefix !== undefined && input.prefix !== "") query.push(["prefix", input.prefix])
       const raw = yield* send(op.listObjects, { method: "GET", bucket, path: "/", query, notFound: "NoSuchBucket" })
-      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage)
+      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage, Responses.listObjectsPageFast)
     })
 
     const listObjectsStream = (input: ListObjectsStreamInput = {}): Stream.Stream<ObjectSummary, ListError> => {
@@ -629,7 +635,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         body: { bytes, contentType: "application/xml" },
         notFound: "NoSuchBucket"
       })
-      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult)
+      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult, Responses.deleteResultFast)
       return batchOutcome(objects, reply, quiet)
     })
 
