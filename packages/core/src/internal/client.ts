@@ -256,18 +256,12 @@ const failureFrom = (
 const decodeBody = <A>(
   operation: string,
   raw: Raw,
-  decoder: (root: Xml.XmlElement) => A,
-  /** Straight-to-objects decoder for the hot answers; `undefined` sends the body down the tree path. */
-  fast?: (body: string) => A | undefined
+  decoder: (root: Xml.XmlElement) => A
 ): Effect.Effect<A, CosDecodeError | CosServiceError> =>
   Effect.suspend(() => {
     if (/^\s*$/.test(raw.body)) return Effect.fail(decodeError(operation, raw, "the answer has an empty body"))
     if (Xml.looksLikeHtml(raw.body, raw.headers["content-type"])) {
       return Effect.fail(decodeError(operation, raw, htmlDetail(raw)))
-    }
-    if (fast !== undefined) {
-      const decoded = fast(raw.body)
-      if (decoded !== undefined) return Effect.succeed(decoded)
     }
     const parsed = Xml.parse(raw.body)
     if (parsed._tag === "Invalid") return Effect.fail(decodeError(operation, raw, `the answer is ${parsed.detail}`))
@@ -467,7 +461,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       if (input.maxKeys !== undefined) query.push(["max-keys", String(input.maxKeys)])
       if (input.prefix !== undefined && input.prefix !== "") query.push(["prefix", input.prefix])
       const raw = yield* send(op.listObjects, { method: "GET", bucket, path: "/", query, notFound: "NoSuchBucket" })
-      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage, Responses.listObjectsPageFast)
+      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage)
     })
 
     const listObjectsStream = (input: ListObjectsStreamInput = {}): Stream.Stream<ObjectSummary, ListError> => {
@@ -635,7 +629,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         body: { bytes, contentType: "application/xml" },
         notFound: "NoSuchBucket"
       })
-      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult, Responses.deleteResultFast)
+      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult)
       return batchOutcome(objects, reply, quiet)
     })
 

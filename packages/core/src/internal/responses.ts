@@ -16,8 +16,8 @@ import type {
   ObjectVersion,
   VersionEntry
 } from "../CosClient.js"
-import type { Cursor, XmlElement } from "./xml.js"
-import { childText, giveUpSignal, readWith } from "./xml.js"
+import type { XmlElement } from "./xml.js"
+import { childText } from "./xml.js"
 
 /** @internal */
 export { parseIsoMillis }
@@ -212,158 +212,6 @@ export const listObjectsPage = (root: XmlElement): ListObjectsPage => {
   }
 }
 
-/**
- * Runs a straight-to-objects reader; `undefined` (take the tree path, which gives the same answer or the exact
- * error) on any document outside the simple shape or with anything malformed.
- */
-const fastOrUndefined = <A>(s: string, read: (cursor: Cursor) => A): A | undefined => {
-  try {
-    return readWith(s, read)
-  } catch (e) {
-    if (e instanceof Malformed) return undefined
-    throw e
-  }
-}
-
-/** Inside a container just after its start tag: the next child's text, or "" for a container child (skipped). */
-const fieldText = (c: Cursor, depth: number): string => {
-  if (c.selfClosing) return ""
-  const text = c.leaf(c.name)
-  if (text !== undefined) return text
-  c.afterOpen(depth)
-  return ""
-}
-
-/** Just after `<Contents>`: the entry, as {@link objectSummary} would decode its tree. */
-const contentsEntry = (c: Cursor, url: boolean): ObjectSummary => {
-  if (c.leaf("Contents") !== undefined) throw giveUpSignal
-  let key: string | undefined
-  let lastModified: string | undefined
-  let etag = ""
-  let size: string | undefined
-  let storageClass = "STANDARD"
-  while (c.next("Contents")) {
-    c.openTag()
-    const name = c.name
-    const text = fieldText(c, 2)
-    switch (name) {
-      case "Key":
-        key ??= text
-        break
-      case "LastModified":
-        lastModified ??= text
-        break
-      case "ETag":
-        etag = text
-        break
-      case "Size":
-        size ??= text
-        break
-      case "StorageClass":
-        storageClass = text
-        break
-    }
-  }
-  if (key === undefined) throw giveUpSignal
-  return {
-    key: url ? urlDecode(key, "Key") : key,
-    lastModified: parseDate(lastModified, "LastModified"),
-    etag,
-    size: parseSize(size),
-    storageClass
-  }
-}
-
-/**
- * {@link listObjectsPage} straight from the text, without the tree (a page of 1,000 keys is ~6,000 tree nodes):
- * `undefined` if the tree path must decide (other shapes, malformed entries, `<EncodingType>` after url-encoded
- * fields). test/responses.test.ts checks both paths agree.
- *
- * @internal
- */
-export const listObjectsPageFast = (s: string): ListObjectsPage | undefined =>
-  fastOrUndefined(s, (c) => {
-    c.openTag()
-    const root: string = c.name
-    if (root !== "ListBucketResult" || c.selfClosing || c.leaf("ListBucketResult") !== undefined) {
-      throw giveUpSignal
-    }
-    let url = false
-    let encodingSeen = false
-    let dependent = false
-    let name = ""
-    let prefix = ""
-    let marker = ""
-    let maxKeys: string | undefined
-    let delimiter: string | undefined
-    let isTruncated: string | undefined
-    let nextMarker: string | undefined
-    const contents: Array<ObjectSummary> = []
-    const commonPrefixes: Array<string> = []
-    while (c.next("ListBucketResult")) {
-      c.openTag()
-      if (c.name === "Contents" && !c.selfClosing) {
-        dependent = true
-        contents.push(contentsEntry(c, url))
-        continue
-      }
-      const child = c.afterOpen(1)
-      switch (child.name) {
-        case "EncodingType":
-          if (!encodingSeen) {
-            if (dependent) throw giveUpSignal
-            encodingSeen = true
-            url = child.text === "url"
-          }
-          break
-        case "Contents":
-          dependent = true
-          contents.push(objectSummary(child, url))
-          break
-        case "CommonPrefixes":
-          dependent = true
-          commonPrefixes.push(commonPrefix(child, url))
-          break
-        case "Name":
-          name = child.text
-          break
-        case "Prefix":
-          dependent = true
-          prefix = url ? urlDecode(child.text, "Prefix") : child.text
-          break
-        case "Marker":
-          dependent = true
-          marker = url ? urlDecode(child.text, "Marker") : child.text
-          break
-        case "MaxKeys":
-          maxKeys = child.text
-          break
-        case "Delimiter":
-          delimiter = child.text
-          break
-        case "IsTruncated":
-          isTruncated = child.text
-          break
-        case "NextMarker":
-          dependent = true
-          nextMarker = url ? urlDecode(child.text, "NextMarker") : child.text
-          break
-      }
-    }
-    const page: ListObjectsPage = {
-      name,
-      prefix,
-      marker,
-      maxKeys: parseMaxKeys(maxKeys),
-      delimiter,
-      isTruncated: parseBool(isTruncated, "IsTruncated"),
-      nextMarker,
-      contents,
-      commonPrefixes
-    }
-    return page
-  })
-
 // ---------------------------------------------------------------------------------------------------------------
 // GET Bucket versions (cos-api.md §3)
 // ---------------------------------------------------------------------------------------------------------------
@@ -536,76 +384,19 @@ export const deleteResult = (root: XmlElement): DeleteReply => {
       if (key === undefined) throw new Malformed("a <Deleted> entry has no <Key>")
       deleted.push({ _tag: "Deleted", key, versionId, deleteMarker, deleteMarkerVersionId })
     } else if (child.name === "Error") {
-      errors.push(deleteErrorEntry(child))
+      const key = childText(child, "Key")
+      if (key === undefined) throw new Malformed("an <Error> entry has no <Key>")
+      errors.push({
+        _tag: "Error",
+        key,
+        versionId: childText(child, "VersionId"),
+        code: childText(child, "Code") ?? "Unknown",
+        message: childText(child, "Message") ?? ""
+      })
     }
   }
   return { deleted, errors }
 }
-
-const deleteErrorEntry = (child: XmlElement): DeleteErrorEntry => {
-  const key = childText(child, "Key")
-  if (key === undefined) throw new Malformed("an <Error> entry has no <Key>")
-  return {
-    _tag: "Error",
-    key,
-    versionId: childText(child, "VersionId"),
-    code: childText(child, "Code") ?? "Unknown",
-    message: childText(child, "Message") ?? ""
-  }
-}
-
-/**
- * {@link deleteResult} straight from the text, without the tree; `undefined` if the tree path must decide.
- *
- * @internal
- */
-export const deleteResultFast = (s: string): DeleteReply | undefined =>
-  fastOrUndefined(s, (c) => {
-    c.openTag()
-    const root: string = c.name
-    if (root !== "DeleteResult") throw giveUpSignal
-    const deleted: Array<DeletedEntry> = []
-    const errors: Array<DeleteErrorEntry> = []
-    // A root without children (`<DeleteResult/>`, a quiet reply) decodes to nothing either way.
-    if (c.selfClosing || c.leaf("DeleteResult") !== undefined) return { deleted, errors }
-    while (c.next("DeleteResult")) {
-      c.openTag()
-      if (c.name === "Deleted" && !c.selfClosing) {
-        if (c.leaf("Deleted") !== undefined) throw giveUpSignal
-        let key: string | undefined
-        let versionId: string | undefined
-        let deleteMarker = false
-        let deleteMarkerVersionId: string | undefined
-        while (c.next("Deleted")) {
-          c.openTag()
-          const name: string = c.name
-          const text = fieldText(c, 2)
-          switch (name) {
-            case "Key":
-              key ??= text
-              break
-            case "VersionId":
-              versionId = text
-              break
-            case "DeleteMarker":
-              deleteMarker = text === "true"
-              break
-            case "DeleteMarkerVersionId":
-              deleteMarkerVersionId = text
-              break
-          }
-        }
-        if (key === undefined) throw giveUpSignal
-        deleted.push({ _tag: "Deleted", key, versionId, deleteMarker, deleteMarkerVersionId })
-        continue
-      }
-      const child = c.afterOpen(1)
-      if (child.name === "Deleted") throw giveUpSignal
-      if (child.name === "Error") errors.push(deleteErrorEntry(child))
-    }
-    const reply: DeleteReply = { deleted, errors }
-    return reply
-  })
 
 // ---------------------------------------------------------------------------------------------------------------
 // <Error> (cos-api.md §5)

@@ -148,12 +148,9 @@ const declaration =
 
 /**
  * A position in a document of the simple shape, with the few moves the reader needs. Every move throws
- * {@link GiveUp} on anything it does not handle. Exported for the decoders of responses.ts that read the hot
- * documents (list pages, batch-delete results) straight into their final objects, skipping the tree.
- *
- * @internal
+ * {@link GiveUp} on anything it does not handle.
  */
-export class Cursor {
+class Cursor {
   i = 0
   /** Name of the start tag read last by {@link openTag}. */
   name = ""
@@ -244,11 +241,6 @@ export class Cursor {
   element(depth: number): XmlElement {
     if (depth > maxDepth) throw giveUp
     this.openTag()
-    return this.afterOpen(depth)
-  }
-
-  /** Just after the start tag read by {@link openTag}: reads the rest of that element as a tree. */
-  afterOpen(depth: number): XmlElement {
     const name = this.name
     if (this.selfClosing) return { name, text: "", children: noChildren }
     const text = this.leaf(name)
@@ -258,31 +250,6 @@ export class Cursor {
     return { name, text: "", children }
   }
 }
-
-/**
- * Runs a reader over a document of the simple shape: `undefined` if the document has another shape (or the reader
- * throws {@link giveUpSignal}), so that the caller takes the tree path.
- *
- * @internal
- */
-export const readWith = <A>(s: string, read: (cursor: Cursor) => A): A | undefined => {
-  const cursor = new Cursor(s)
-  if (!cursor.prolog()) return undefined
-  try {
-    const result = read(cursor)
-    return cursor.atEnd() ? result : undefined
-  } catch (e) {
-    if (e === giveUp) return undefined
-    throw e
-  }
-}
-
-/**
- * Thrown by a {@link readWith} reader to give up.
- *
- * @internal
- */
-export const giveUpSignal: unknown = giveUp
 
 /**
  * Reads a document of the simple shape, or returns `undefined` so that the caller uses {@link parseGeneral}.
