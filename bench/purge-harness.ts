@@ -1,8 +1,10 @@
 // Shared plumbing of the purge benchmarks: the fake COS as a separate process, clients as child processes, tables.
+import type * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import type { CosClient, CosError } from "../packages/core/src/index.js"
 
 export const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..")
 
@@ -161,4 +163,25 @@ export const table = (header: ReadonlyArray<string>, rows: ReadonlyArray<Readonl
 export const flag = (name: string, fallback: string): string => {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback
+}
+
+/**
+ * A CosClient layer (undici) for the fake COS at `endpoint`, imported lazily so that the SDK's side of a benchmark
+ * never loads Effect.
+ */
+export const engineLayer = async (
+  endpoint: string
+): Promise<Layer.Layer<CosClient.CosClient, CosError.CosInvalidRequest>> => {
+  const { CosClient, Credentials } = await import("../packages/core/src/index.js")
+  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
+  const { Layer, Redacted } = await import("effect")
+  return CosClient.layer({
+    region: fakeRegion,
+    bucket: fakeBucket,
+    endpoint,
+    credentials: Credentials.fromStatic({
+      secretId: fakeCredentials.secretId,
+      secretKey: Redacted.make(fakeCredentials.secretKey)
+    })
+  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 }

@@ -7,17 +7,7 @@
 //
 // By default the client runs with the Node flags the CLI ships with (the `--max-*` flags of the root package.json's
 // "cos-retention" script); `--node-flags ""` measures Node's defaults.
-import {
-  fakeBucket,
-  fakeCredentials,
-  fakeRegion,
-  flag,
-  rssSampler,
-  runChild,
-  shippedNodeFlags,
-  startFake,
-  table
-} from "./purge-harness.js"
+import { engineLayer, flag, rssSampler, runChild, shippedNodeFlags, startFake, table } from "./purge-harness.js"
 
 const role = flag("role", "main")
 const sizes = flag("sizes", "100000,1000000").split(",").map(Number)
@@ -38,18 +28,9 @@ interface Result {
 }
 
 const client = async (endpoint: string, keys: number): Promise<Result> => {
-  const { CosClient, Credentials, Deletion } = await import("../packages/core/src/index.js")
-  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
-  const { Effect, Layer, Redacted } = await import("effect")
-  const layer = CosClient.layer({
-    region: fakeRegion,
-    bucket: fakeBucket,
-    endpoint,
-    credentials: Credentials.fromStatic({
-      secretId: fakeCredentials.secretId,
-      secretKey: Redacted.make(fakeCredentials.secretKey)
-    })
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const { CosClient, Deletion } = await import("../packages/core/src/index.js")
+  const { Effect } = await import("effect")
+  const layer = await engineLayer(endpoint)
   return Effect.runPromise(Effect.provide(
     Effect.gen(function*() {
       const c = yield* CosClient.CosClient

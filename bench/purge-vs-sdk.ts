@@ -9,6 +9,7 @@
 import { createRequire } from "node:module"
 import {
   type ClientResult,
+  engineLayer,
   fakeBucket,
   fakeCredentials,
   fakeRegion,
@@ -92,18 +93,9 @@ const sdkSide = async (endpoint: string): Promise<ClientResult> => {
 // ---------------------------------------------------------------------------------------------------------------
 
 const engineSide = async (endpoint: string): Promise<ClientResult> => {
-  const { CosClient, Credentials, Deletion } = await import("../packages/core/src/index.js")
-  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
-  const { Effect, Layer, Redacted } = await import("effect")
-  const layer = CosClient.layer({
-    region: fakeRegion,
-    bucket: fakeBucket,
-    endpoint,
-    credentials: Credentials.fromStatic({
-      secretId: fakeCredentials.secretId,
-      secretKey: Redacted.make(fakeCredentials.secretKey)
-    })
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const { CosClient, Deletion } = await import("../packages/core/src/index.js")
+  const { Effect } = await import("effect")
+  const layer = await engineLayer(endpoint)
   const program = Effect.gen(function*() {
     const client = yield* CosClient.CosClient
     // Warm the connection pool and the JIT a little, outside the measurement (one list request).

@@ -22,9 +22,7 @@ import * as Path from "node:path"
 import { colors, type Panel, png } from "./chart.js"
 import {
   type ClientResult,
-  fakeBucket,
-  fakeCredentials,
-  fakeRegion,
+  engineLayer,
   flag,
   root,
   runChild,
@@ -80,18 +78,9 @@ interface QuotaResult {
 }
 
 const quotaClient = async (endpoint: string, keys: number, writeBudget: number | undefined): Promise<QuotaResult> => {
-  const { CosClient, Credentials, Deletion } = await import("../packages/core/src/index.js")
-  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
-  const { Effect, Layer, Redacted } = await import("effect")
-  const layer = CosClient.layer({
-    region: fakeRegion,
-    bucket: fakeBucket,
-    endpoint,
-    credentials: Credentials.fromStatic({
-      secretId: fakeCredentials.secretId,
-      secretKey: Redacted.make(fakeCredentials.secretKey)
-    })
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  const { CosClient, Deletion } = await import("../packages/core/src/index.js")
+  const { Effect } = await import("effect")
+  const layer = await engineLayer(endpoint)
   return Effect.runPromise(Effect.provide(
     Effect.gen(function*() {
       const c = yield* CosClient.CosClient
