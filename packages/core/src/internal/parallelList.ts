@@ -208,7 +208,10 @@ const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range, pieces: n
     if (c >= 0xd800 && c <= 0xdbff) start--
   }
   const base = alphabet.cps.length + 1
-  const digits = Math.max(1, Math.floor(52 / Math.log2(base)))
+  // No character past the prefix in any of these keys (e.g. every one equals the prefix): nothing to interpolate
+  // between. Without this guard, base 1 made `digits` infinite and the lister spin forever.
+  if (base < 2) return []
+  const digits = Math.max(1, Math.min(52, Math.floor(52 / Math.log2(base))))
   const n: Numbers = { head: cur.slice(0, start), start, digits, base }
   const num = (s: string) => toNumber(alphabet, s, start, digits, base)
   const vCur = num(cur)
