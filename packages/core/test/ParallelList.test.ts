@@ -164,6 +164,25 @@ describe("ParallelList", () => {
       assert.deepStrictEqual(result._tag === "Left" ? result.left : undefined, "boom")
     }))
 
+  // Regression: the first split came when the only key seen so far equalled the prefix, so no character past the
+  // prefix was known, the digit base was 1 and the digit count infinite: the lister spun forever.
+  it.live("splits when the keys seen so far hold no character past the prefix", () =>
+    Effect.gen(function*() {
+      for (
+        const [prefix, keys] of [
+          ["a", ["a", "ab", "ac", "ad", "ae", "af", "ag", "ah"]],
+          ["logs/", ["logs/", ...Array.from({ length: 40 }, (_, i) => `logs/${i}`)]],
+          ["\u{1F600}", ["\u{1F600}", "\u{1F600}\u{1F600}", "\u{1F600}x", "\u{1F600}\u{10FFFF}"]]
+        ] as const
+      ) {
+        const src = source(keys, prefix, 1)
+        const pages = yield* collect(listPages({ prefix, concurrency: 4, fetch: src.fetch })).pipe(
+          Effect.timeoutFail({ duration: "5 seconds", onTimeout: () => new Error(`listing ${prefix} hung`) })
+        )
+        checkExact(pages, src.keys, prefix, undefined)
+      }
+    }))
+
   it("lists every key exactly once, whatever the distribution and interleaving", async () => {
     await fc.assert(
       fc.asyncProperty(
