@@ -91,6 +91,12 @@ export const plan = Command.make(
         onNone: () => settings.rules.filter((r) => r.enabled),
         onSome: (name) => settings.rules.filter((r) => r.name === name)
       })
+      if (Option.isSome(args.rule) && rules.length === 0) {
+        yield* Console.error(
+          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+        )
+        return yield* new ExitCode({ code: 2 })
+      }
       const rows = yield* planRules(rules, args.sample).pipe(Effect.provide(Purger.Default))
       yield* args.json ? printJson(rows) : Console.log(renderPlan(rows))
       if (rows.some((r) => r.error !== undefined)) return yield* new ExitCode({ code: 1 })

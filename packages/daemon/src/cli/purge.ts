@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { bytes, ExitCode, markLeftUndone } from "./common.js"
+import * as verbatim from "./verbatim.js"
 
 const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
 
@@ -52,8 +53,10 @@ const ValidationErrorLike = (text: string) => ValidationError.invalidValue(HelpD
 export const purgeOptions = {
   bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
   region: Options.text("region").pipe(Options.withDescription("its region, e.g. ap-guangzhou")),
-  prefix: Options.text("prefix").pipe(
-    Options.withDescription("delete keys under this prefix (an empty prefix needs --allow-whole-bucket)")
+  prefix: verbatim.text("prefix").pipe(
+    Options.withDescription(
+      "delete keys under this prefix, exactly as written (spaces included; an empty prefix needs --allow-whole-bucket)"
+    )
   ),
   endpoint: Options.text("endpoint").pipe(
     Options.withDescription("send requests to this origin instead of <bucket>.cos.<region>.myqcloud.com"),
@@ -69,20 +72,18 @@ export const purgeOptions = {
     }),
     Options.optional
   ),
-  include: Options.text("include").pipe(
+  include: verbatim.repeatedText("include").pipe(
     Options.withDescription(
       "only keys matching this glob (repeatable). A glob matches the whole key: * is any run of characters but /, ? one" +
         " of them, ** (a whole segment) crosses /, so logs/** is everything under logs/; dotfiles, . and .. segments" +
         " and line terminators are matched like any character"
-    ),
-    Options.repeated
+    )
   ),
-  exclude: Options.text("exclude").pipe(
+  exclude: verbatim.repeatedText("exclude").pipe(
     Options.withDescription(
       "never delete keys matching this glob (repeatable; same semantics as --include: keep/** protects every key" +
         " under keep/, dotfiles and keys with line breaks included)"
-    ),
-    Options.repeated
+    )
   ),
   minSize: int("min-size", nonNegative).pipe(
     Options.withDescription("only objects of at least N bytes"),
