@@ -124,6 +124,17 @@ export const globRegExp = (pattern: string): RegExp => {
   }
 }
 
+/** Why a glob cannot be used, or undefined when it can. */
+export const globProblem = (pattern: string): string | undefined => {
+  if (pattern === "") return "an empty glob matches no key"
+  try {
+    globRegExp(pattern)
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
+
 /** Whether a key matches any of the globs. */
 export const anyGlob = (patterns: ReadonlyArray<string>): (key: string) => boolean => {
   const res = patterns.map(globRegExp)

@@ -3,8 +3,9 @@
  * straight through the core engine (no configuration file, no state database).
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
- * or configuration (missing credentials included), 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM before
- * everything matched was deleted (the batches in flight finish first, and the summary is printed).
+ * or configuration (missing credentials included), 3 stopped by the --max-deletes cap, 130 / 143 interrupted by
+ * SIGINT (Ctrl-C) / SIGTERM before everything matched was deleted (the batches in flight finish first, and the
+ * summary is printed).
  */
 import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
@@ -108,7 +109,7 @@ export const purgeOptions = {
     Options.withDefault(4)
   ),
   maxDeletes: int("max-deletes", nonNegative).pipe(
-    Options.withDescription("stop before deleting more than N keys"),
+    Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list and plan only: send no delete")),
@@ -154,7 +155,35 @@ const describeFilters = (args: Args) => {
 
 const rate = (n: number, ms: number) => (ms > 0 ? Math.round(n / ms * 1000) : 0)
 
-const printHuman = (s: Deletion.Summary) =>
+/** Why a run failed, in a sentence that says what to check. */
+export const describeFailure = (e: CosError.CosError): string => {
+  switch (e._tag) {
+    case "CosServiceError": {
+      const hint = e.code === "SignatureDoesNotMatch" || e.code === "InvalidAccessKeyId"
+        ? ": check COS_SECRET_ID and COS_SECRET_KEY (and COS_SECURITY_TOKEN for temporary keys)"
+        : e.status === 403
+        ? ": the credentials may not list or delete in this bucket"
+        : e.code === "NoSuchBucket"
+        ? `: check --bucket and --region`
+        : ""
+      const what = e.status === 403 ? "COS refused the request" : "COS answered with an error"
+      return `${what} (${e.status} ${e.code})${hint} [${e.operation}: ${e.cosMessage}]`
+    }
+    case "CosTransportError": {
+      const refused = /ECONNREFUSED (\S+)/.exec(e.reason)
+      if (refused !== null) return `cannot connect to ${refused[1]} (connection refused) [${e.operation}]`
+      const dns = /(?:ENOTFOUND|EAI_AGAIN) (\S+)/.exec(e.reason)
+      if (dns !== null) return `cannot resolve ${dns[1]} (DNS) [${e.operation}]`
+      return `no answer from COS (${e.reason}) [${e.operation}]`
+    }
+    case "CosTimeoutError":
+      return `no answer from COS within ${e.timeoutMs} ms [${e.operation}]`
+    default:
+      return e.message
+  }
+}
+
+const printHuman = (s: Deletion.Summary, error?: CosError.CosError) =>
   Effect.gen(function*() {
     const lines = [
       s.dryRun
@@ -167,7 +196,8 @@ const printHuman = (s: Deletion.Summary) =>
       `breakdown: ${s.breakdown.objects} objects, ${s.breakdown.versions} versions, ${s.breakdown.deleteMarkers} ` +
       `delete markers; ${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
     ]
-    if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
+    if (error !== undefined) lines.push(`failed: ${describeFailure(error)}`)
+    else if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
     if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
     for (const f of s.failures.slice(0, 10)) {
       lines.push(
@@ -178,10 +208,13 @@ const printHuman = (s: Deletion.Summary) =>
     yield* Console.log(lines.join("\n"))
   })
 
-const printSummary = (args: Args, s: Deletion.Summary, error?: string) =>
+const printSummary = (args: Args, s: Deletion.Summary, error?: CosError.CosError) =>
   args.json
-    ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error }))
-    : Effect.zipRight(printHuman(s), error === undefined ? Effect.void : Console.error(`error: ${error}`))
+    ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error: error.message }))
+    : Effect.zipRight(
+      printHuman(s, error),
+      error === undefined ? Effect.void : Console.error(`error: ${error.message}`)
+    )
 
 /** Live progress on stderr, one rewritten line (terminals only). */
 const progressLine = (p: Deletion.Progress) =>
@@ -273,8 +306,10 @@ const handler = (args: Args) =>
           ? 2
           : 1
         const shown = last === undefined
-          ? (args.json ? Console.log(JSON.stringify({ error: e.message })) : Console.error(`error: ${e.message}`))
-          : printSummary(args, last, e.message)
+          ? (args.json
+            ? Console.log(JSON.stringify({ error: e.message }))
+            : Console.error(`failed: ${describeFailure(e)}\nerror: ${e.message}`))
+          : printSummary(args, last, e)
         return Effect.zipRight(shown, new ExitCode({ code }))
       }),
       Effect.onInterrupt(() =>
@@ -288,6 +323,8 @@ const handler = (args: Args) =>
       )
     )
     if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
+    // A safety cap is not "everything matched was deleted": its own status, so scripts can tell.
+    if (summary.stoppedBy === "maxDeletes") return yield* new ExitCode({ code: 3 })
   })
 
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
@@ -295,7 +332,8 @@ export const purge = Command.make("purge", purgeOptions, handler).pipe(
     "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
       "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
-      "arguments or configuration; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
+      "arguments or configuration; 3 stopped by the --max-deletes cap (the rest is left in place); 130 (Ctrl-C, " +
+      "SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
       "deleted (batches in flight finish first and the summary is printed)."
   )
 )

@@ -25,7 +25,11 @@ export const fakeCredentials = ConfigProvider.fromMap(
   ])
 )
 
-export const cosRetention = (args: ReadonlyArray<string>): Effect.Effect<Output> =>
+/** `cos-retention <args>` in process; `provider` stands for the environment (default: the fake's credentials). */
+export const cosRetention = (
+  args: ReadonlyArray<string>,
+  provider: ConfigProvider.ConfigProvider = fakeCredentials
+): Effect.Effect<Output> =>
   Effect.gen(function*() {
     const out: Array<string> = []
     const err: Array<string> = []
@@ -33,7 +37,7 @@ export const cosRetention = (args: ReadonlyArray<string>): Effect.Effect<Output>
     const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) => void err.push(xs.join(" ")))
     const exit = yield* cli(["node", "cos-retention", ...args]).pipe(
       Effect.provide(NodeContext.layer),
-      Effect.withConfigProvider(fakeCredentials),
+      Effect.withConfigProvider(provider),
       Effect.exit,
       Effect.ensuring(Effect.sync(() => {
         log.mockRestore()
