@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import { demo } from "./cli/demo.js"
 import { history } from "./cli/history.js"
 import { once } from "./cli/once.js"
+import { withToolOutput } from "./cli/output.js"
 import { plan } from "./cli/plan.js"
 import { purge } from "./cli/purge.js"
 import { run } from "./cli/run.js"
@@ -23,5 +24,8 @@ const runCommand = Command.run(command, { name: "cos-retention", version: "0.1.0
 export const cli = (argv: ReadonlyArray<string>) =>
   Effect.suspend(() => {
     const protectedArgs = verbatim.protect(argv)
-    return runCommand(protectedArgs.argv).pipe(Effect.ensuring(Effect.sync(protectedArgs.release)))
+    return runCommand(protectedArgs.argv).pipe(
+      withToolOutput,
+      Effect.ensuring(Effect.sync(protectedArgs.release))
+    )
   })

@@ -9,17 +9,16 @@
  */
 import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { bytes, ExitCode, markLeftUndone } from "./common.js"
+import { formatDuration } from "../Logging.js"
+import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
 import * as verbatim from "./verbatim.js"
 
 const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
@@ -37,19 +36,7 @@ export const parseOlderThan = (text: string): Duration.Duration | Date | undefin
   return undefined
 }
 
-const nonNegative = (name: string) => (n: number) =>
-  n >= 0 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 0, got ${n}`)
-
-const positive = (name: string) => (n: number) =>
-  n >= 1 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 1, got ${n}`)
-
-const int = (name: string, check: (name: string) => (n: number) => Effect.Effect<number, string>) =>
-  Options.integer(name).pipe(
-    Options.mapEffect((n) => Effect.mapError(check(name)(n), (e) => ValidationErrorLike(e)))
-  )
-
-/** An invalid value as @effect/cli reports it (exit 2); the text is what the user sees. */
-const ValidationErrorLike = (text: string) => ValidationError.invalidValue(HelpDoc.p(text))
+const int = (name: string, min: number) => intOption(name, min)
 
 export const purgeOptions = {
   bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
@@ -68,7 +55,7 @@ export const purgeOptions = {
     Options.mapEffect((t) => {
       const v = parseOlderThan(t)
       return v === undefined
-        ? Effect.fail(ValidationErrorLike(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
+        ? Effect.fail(invalidArgument(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
         : Effect.succeed(v)
     }),
     Options.optional
@@ -86,29 +73,30 @@ export const purgeOptions = {
         " under keep/, dotfiles and keys with line breaks included)"
     )
   ),
-  minSize: int("min-size", nonNegative).pipe(
+  minSize: int("min-size", 0).pipe(
     Options.withDescription("only objects of at least N bytes"),
     Options.optional
   ),
-  maxSize: int("max-size", nonNegative).pipe(
+  maxSize: int("max-size", 0).pipe(
     Options.withDescription("only objects of at most N bytes"),
     Options.optional
   ),
-  versions: Options.choice("versions", versionsModes).pipe(
+  versions: choiceOption("versions", versionsModes).pipe(
     Options.withDescription(
-      "versioned buckets: current (adds delete markers), all (every version and marker), noncurrent, delete-markers"
+      "versioned buckets: current (the default; adds delete markers), all (every version and marker), noncurrent, " +
+        "delete-markers"
     ),
     Options.withDefault("current" as const)
   ),
-  concurrency: int("concurrency", positive).pipe(
-    Options.withDescription("batch deletes in flight"),
+  concurrency: int("concurrency", 1).pipe(
+    Options.withDescription("batch deletes in flight (default 8)"),
     Options.withDefault(8)
   ),
-  listConcurrency: int("list-concurrency", positive).pipe(
-    Options.withDescription("list requests in flight (the key range is split)"),
+  listConcurrency: int("list-concurrency", 1).pipe(
+    Options.withDescription("list requests in flight, the key range split between them (default 4)"),
     Options.withDefault(4)
   ),
-  maxDeletes: int("max-deletes", nonNegative).pipe(
+  maxDeletes: int("max-deletes", 0).pipe(
     Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
@@ -143,7 +131,7 @@ const describeFilters = (args: Args) => {
   const parts = [`prefix "${args.prefix}"`]
   if (Option.isSome(args.olderThan)) {
     const v = args.olderThan.value
-    parts.push(v instanceof Date ? `last modified before ${v.toISOString()}` : `older than ${Duration.format(v)}`)
+    parts.push(v instanceof Date ? `last modified before ${v.toISOString()}` : `older than ${formatDuration(v)}`)
   }
   if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
   if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
