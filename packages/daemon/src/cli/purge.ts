@@ -36,8 +36,6 @@ export const parseOlderThan = (text: string): Duration.Duration | Date | undefin
   return undefined
 }
 
-const int = (name: string, min: number) => intOption(name, min)
-
 export const purgeOptions = {
   bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
   region: Options.text("region").pipe(Options.withDescription("its region, e.g. ap-guangzhou")),
@@ -73,11 +71,11 @@ export const purgeOptions = {
         " under keep/, dotfiles and keys with line breaks included)"
     )
   ),
-  minSize: int("min-size", 0).pipe(
+  minSize: intOption("min-size", 0).pipe(
     Options.withDescription("only objects of at least N bytes"),
     Options.optional
   ),
-  maxSize: int("max-size", 0).pipe(
+  maxSize: intOption("max-size", 0).pipe(
     Options.withDescription("only objects of at most N bytes"),
     Options.optional
   ),
@@ -88,15 +86,15 @@ export const purgeOptions = {
     ),
     Options.withDefault("current" as const)
   ),
-  concurrency: int("concurrency", 1).pipe(
+  concurrency: intOption("concurrency", 1).pipe(
     Options.withDescription("batch deletes in flight (default 8)"),
     Options.withDefault(8)
   ),
-  listConcurrency: int("list-concurrency", 1).pipe(
+  listConcurrency: intOption("list-concurrency", 1).pipe(
     Options.withDescription("list requests in flight, the key range split between them (default 4)"),
     Options.withDefault(4)
   ),
-  maxDeletes: int("max-deletes", 0).pipe(
+  maxDeletes: intOption("max-deletes", 0).pipe(
     Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
