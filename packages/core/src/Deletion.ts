@@ -228,10 +228,10 @@ export interface Summary {
   /** From the first request to the last. */
   readonly durationMs: number
   /**
-   * Why the run stopped early, if it did: `maxDeletes`, or `interrupted` (a stop signal, the caller's interruption,
-   * or an error that ended the run).
+   * Why the run stopped early, if it did: `maxDeletes`, `interrupted` (a stop signal or the caller's interruption), or
+   * `failed` (an error ended the run: a 403, a refused connection, a DNS failure; the run then fails with it).
    */
-  readonly stoppedBy?: "maxDeletes" | "interrupted" | undefined
+  readonly stoppedBy?: "maxDeletes" | "interrupted" | "failed" | undefined
   /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */
   readonly notes: ReadonlyArray<string>
 }

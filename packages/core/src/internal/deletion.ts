@@ -32,9 +32,10 @@ import type { CosError } from "../CosError.js"
 import { CosInvalidRequest, isRetryable, isRetryableCode, isThrottle } from "../CosError.js"
 import type * as Deletion from "../Deletion.js"
 import type * as Governor from "../Governor.js"
-import { anyGlob } from "./glob.js"
+import { anyGlob, globProblem } from "./glob.js"
 import { GovernorTag, unsafeMake as makeGovernor } from "./governor.js"
 import { type ListedPage, listPages } from "./parallelList.js"
+import { onThrottled } from "./throttle.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // metrics
@@ -200,7 +201,7 @@ class Tally {
   firstRequestAt: number | undefined = undefined
   lastRequestAt: number | undefined = undefined
   startedAt = 0
-  stoppedBy: "maxDeletes" | "interrupted" | undefined = undefined
+  stoppedBy: "maxDeletes" | "interrupted" | "failed" | undefined = undefined
   readonly notes = new Set<string>()
   constructor(readonly sampleSize: number) {}
 
@@ -608,26 +609,37 @@ class Run {
     return attempt < (isThrottle(e) ? this.r.maxAttempts : Math.min(3, this.r.maxAttempts))
   }
 
+  private countThrottle = Effect.zipRight(
+    Effect.sync(() => this.tally.throttled++),
+    Metric.increment(throttledRequests)
+  )
+
+  /**
+   * Sends, counting every throttling answer the server sent: the client reports each one through `onThrottled`, on
+   * every attempt (the ones it retries included); a client that does not (a test double) is counted by its final
+   * error.
+   */
+  private counted<A>(send: Effect.Effect<A, CosError>): Effect.Effect<A, CosError> {
+    return Effect.suspend(() => {
+      let reported = 0
+      return Effect.locally(send, onThrottled, Effect.zipRight(Effect.sync(() => reported++), this.countThrottle)).pipe(
+        Effect.tapError((e) => (isThrottle(e) && reported === 0 ? this.countThrottle : Effect.void))
+      )
+    })
+  }
+
   /** One request with the engine's own retry on top of the client's: throttling slows the run, never fails it. */
   request<A>(
     send: Effect.Effect<A, CosError>,
     throttled: Effect.Effect<void>
   ): Effect.Effect<A, CosError> {
     const loop = (attempt: number): Effect.Effect<A, CosError> =>
-      Effect.zipRight(this.markRequest, send).pipe(
+      Effect.zipRight(this.markRequest, this.counted(send)).pipe(
         Effect.tap(() => this.markDone),
         Effect.catchAll((e) => {
           const retry = this.mayRetry(e, attempt)
           return Effect.zipRight(
-            Effect.zipRight(
-              this.markDone,
-              isThrottle(e)
-                ? Effect.zipRight(
-                  Effect.sync(() => this.tally.throttled++),
-                  Effect.zipRight(throttled, Metric.increment(throttledRequests))
-                )
-                : Effect.void
-            ),
+            Effect.zipRight(this.markDone, isThrottle(e) ? throttled : Effect.void),
             retry
               ? Effect.zipRight(
                 Effect.zipRight(Effect.sync(() => this.tally.retries++), backoff(attempt)),
@@ -706,6 +718,7 @@ class Run {
   private onFatal(e: CosError): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.fatal === undefined) this.fatal = e
+      if (this.tally.stoppedBy === undefined) this.tally.stoppedBy = "failed"
       return this.requestStop()
     })
   }
@@ -788,7 +801,7 @@ class Run {
           }
           return Effect.zipRight(
             this.markRequest,
-            this.client.deleteObjects({ bucket: this.r.bucket, objects: items, quiet: this.r.quiet })
+            this.counted(this.client.deleteObjects({ bucket: this.r.bucket, objects: items, quiet: this.r.quiet }))
           ).pipe(
             Effect.tap(() => this.markDone),
             Effect.matchEffect({
@@ -814,13 +827,8 @@ class Run {
   }
 
   private batchFailed(items: Array<Cand>, attempt: number, e: CosError): Effect.Effect<void> {
-    const throttle = isThrottle(e)
-    const pre = throttle
-      ? Effect.zipRight(
-        Effect.sync(() => this.tally.throttled++),
-        Effect.zipRight(this.governor.throttledWrite, Metric.increment(throttledRequests))
-      )
-      : Effect.void
+    // (counted as throttled where it was sent: `counted`)
+    const pre = isThrottle(e) ? this.governor.throttledWrite : Effect.void
     if (this.mayRetry(e, attempt)) {
       return Effect.zipRight(
         pre,
@@ -1115,6 +1123,7 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
     Stream.catchAll((e) =>
       Stream.execute(Effect.suspend(() => {
         if (run.fatal === undefined) run.fatal = e
+        if (run.tally.stoppedBy === undefined) run.tally.stoppedBy = "failed"
         return run.requestStop()
       }))
     ),
@@ -1221,6 +1230,12 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     }
     if (options.olderThan instanceof Date && Number.isNaN(options.olderThan.getTime())) {
       return yield* invalid("olderThan is an invalid date")
+    }
+    for (const [name, globs] of [["include", options.include], ["exclude", options.exclude]] as const) {
+      for (const g of globs ?? []) {
+        const problem = globProblem(g)
+        if (problem !== undefined) return yield* invalid(`${name} glob ${JSON.stringify(g)} is not valid: ${problem}`)
+      }
     }
     for (const [name, v] of [["minSize", options.minSize], ["maxSize", options.maxSize]] as const) {
       if (v !== undefined && !(v >= 0)) return yield* invalid(`${name} must be a number of bytes >= 0, got ${v}`)

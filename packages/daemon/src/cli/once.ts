@@ -16,8 +16,9 @@ import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
 import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+import * as verbatim from "./verbatim.js"
 
-export const ruleOption = Options.text("rule").pipe(
+export const ruleOption = verbatim.text("rule").pipe(
   Options.withDescription("only this rule (even if disabled)"),
   Options.optional
 )
@@ -40,7 +41,7 @@ export const once = Command.make(
       })
       if (Option.isSome(args.rule) && rules.length === 0) {
         yield* Console.error(
-          `no rule named "${args.rule.value}" (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
         )
         return yield* new ExitCode({ code: 2 })
       }
