@@ -1,5 +1,5 @@
 // Multipart uploads end to end: our CosClient against the in-process fake, time from the TestClock.
-import { CosClient } from "@effect-cos/core"
+import { CosClient, Deletion } from "@effect-cos/core"
 import { CosFake, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -164,5 +164,112 @@ describe("multipart uploads on the fake", () => {
         "up/ leading and trailing ",
         "up/ leading and trailing "
       ])
+    }).pipe(Effect.provide(withClient)))
+})
+
+describe("Deletion: incomplete uploads (library entry point)", () => {
+  /** Old and young uploads under `tmp/` with nasty keys, one excluded, plus completed objects under the same keys. */
+  const scene = Effect.gen(function*() {
+    yield* TestClock.setTime(t0)
+    const fake = yield* CosFake.CosFake
+    const bucket = CosFake.testBucket
+    const oldKeys = [
+      "tmp/\u{1F4E6}.bin",
+      "tmp/cafe\u0301.bin",
+      "tmp/ spaced ",
+      "tmp/line\nbreak",
+      "tmp/<&\"'>.bin",
+      "tmp/keep/precious.bin"
+    ]
+    const old: Array<readonly [string, string]> = []
+    for (const key of oldKeys) {
+      old.push([key, yield* Store.initiateUpload(fake.store, { bucket, key, partSizes: [10] })])
+      yield* Store.putObject(fake.store, { bucket, key, body: "completed" })
+    }
+    // A second old upload of the same key: both must go.
+    old.push([oldKeys[0]!, yield* Store.initiateUpload(fake.store, { bucket, key: oldKeys[0]! })])
+    const outside = yield* Store.initiateUpload(fake.store, { bucket, key: "other/old.bin" })
+    yield* TestClock.adjust("8 days")
+    const young = yield* Store.initiateUpload(fake.store, { bucket, key: "tmp/young.bin" })
+    yield* TestClock.adjust("1 hour")
+    return { fake, bucket, old, oldKeys, outside, young }
+  })
+
+  const options = {
+    prefix: "tmp/",
+    olderThan: "7 days",
+    exclude: ["tmp/keep/**"]
+  } as const
+
+  it.effect("dry run plans, then the run aborts old uploads only; young, excluded and other prefixes remain", () =>
+    Effect.gen(function*() {
+      const { bucket, fake, old, oldKeys, outside, young } = yield* scene
+      const plan = yield* Deletion.abortIncompleteUploads({ ...options, dryRun: true })
+      assert.deepStrictEqual([plan.target, plan.dryRun, plan.listed, plan.matched, plan.deleted], [
+        "incompleteUploads",
+        true,
+        8,
+        6,
+        0
+      ])
+      assert.strictEqual((yield* Store.uploads(fake.store, bucket)).length, 9)
+      const audit: Array<Deletion.Deleted> = []
+      const summary = yield* Deletion.abortIncompleteUploads({
+        ...options,
+        onDeleted: (d) => Effect.sync(() => audit.push(...d))
+      })
+      assert.deepStrictEqual([summary.matched, summary.deleted, summary.failed, summary.skipped], [6, 6, 0, 0])
+      const expectedGone = old.filter(([k]) => !k.startsWith("tmp/keep/"))
+      const sortPairs = (xs: ReadonlyArray<readonly [string, string]>) =>
+        [...xs].sort((a, b) => CosClient.compareKeys(a[0], b[0]) || (a[1] < b[1] ? -1 : 1))
+      assert.deepStrictEqual(sortPairs(audit.map((d) => [d.key, d.uploadId!] as const)), sortPairs(expectedGone))
+      const left = (yield* Store.uploads(fake.store, bucket)).map((u) => u.uploadId).sort()
+      const kept = old.find(([k]) => k === "tmp/keep/precious.bin")![1]
+      assert.deepStrictEqual(left, [kept, outside, young].sort())
+      // Completed objects under the same keys are untouched.
+      assert.deepStrictEqual(
+        [...(yield* Store.keys(fake.store, bucket, "tmp/"))].sort(CosClient.compareKeys),
+        [...oldKeys].sort(CosClient.compareKeys)
+      )
+    }).pipe(Effect.provide(withClient)))
+
+  it.effect("maxDeletes caps the aborts; an upload gone meanwhile counts as skipped, not failed; bad options", () =>
+    Effect.gen(function*() {
+      const { bucket, fake } = yield* scene
+      const capped = yield* Deletion.purge({ ...options, target: "incompleteUploads", maxDeletes: 2 })
+      // The rest of the page is accounted for: matched = deleted + failed + skipped.
+      assert.deepStrictEqual([capped.matched, capped.deleted, capped.skipped, capped.stoppedBy], [
+        6,
+        2,
+        4,
+        "maxDeletes"
+      ])
+      assert.strictEqual((yield* Store.uploads(fake.store, bucket)).length, 7)
+      // Someone else aborts the last matching upload while the run is going.
+      const client = yield* CosClient.CosClient
+      const matching = (yield* Store.uploads(fake.store, bucket, "tmp/")).filter((u) =>
+        !u.key.startsWith("tmp/keep/") && u.key !== "tmp/young.bin"
+      )
+      const last = matching[matching.length - 1]!
+      let raced = false
+      const summary = yield* Deletion.abortIncompleteUploads({
+        ...options,
+        concurrency: 1,
+        onDeleted: () =>
+          raced ? Effect.void : Effect.asVoid(
+            Effect.tap(client.abortMultipartUpload({ key: last.key, uploadId: last.uploadId }), () => (raced = true))
+          )
+      })
+      assert.deepStrictEqual([summary.matched, summary.deleted, summary.failed, summary.skipped], [4, 3, 0, 1])
+      assert.isTrue(summary.notes.some((n) => n.includes("already gone")))
+      assert.deepStrictEqual((yield* Store.uploads(fake.store, bucket, "tmp/")).map((u) => u.key).sort(), [
+        "tmp/keep/precious.bin",
+        "tmp/young.bin"
+      ])
+      const refused = yield* Effect.flip(Deletion.purge({ ...options, target: "incompleteUploads", minSize: 1 }))
+      assert.strictEqual(refused._tag, "CosInvalidRequest")
+      assert.match(refused.message, /minSize does not apply to incomplete uploads/)
+      const whole = yield* Effect.flip(Deletion.abortIncompleteUploads({ prefix: "" }))
+      assert.strictEqual(whole._tag, "CosInvalidRequest")
     }).pipe(Effect.provide(withClient)))
 })

@@ -35,6 +35,7 @@ import type {
   HeadObjectInput,
   HeadObjectResult,
   ListMultipartUploadsInput,
+  ListMultipartUploadsPage,
   ListObjectsInput,
   ListObjectsStreamInput,
   ListPartsInput,
@@ -890,7 +891,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listMultipartUploadsStream = (
       input: Omit<ListMultipartUploadsInput, "delimiter"> = {}
     ): Stream.Stream<MultipartUpload, ListError> => {
-      type Cursor = { readonly keyMarker: string; readonly uploadIdMarker: string }
+      type Cursor = UploadsCursor
       const stuck = (detail: string) =>
         Effect.fail(
           new CosDecodeError({ operation: op.listMultipartUploadsStream, status: 200, detail, bodySnippet: "" })
@@ -905,23 +906,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         }).pipe(
           Effect.flatMap((page) => {
             const chunk = Chunk.unsafeFromArray(page.uploads)
-            if (!page.isTruncated) return Effect.succeed([chunk, Option.none<Cursor>()] as const)
-            // Both markers, and further on than the last ones (docs/protocol.md "Multipart uploads", paging): a
-            // key-marker alone would skip the rest of that key's uploads, a marker that stands still would loop.
-            const keyMarker = page.nextKeyMarker
-            const uploadIdMarker = page.nextUploadIdMarker
-            if (keyMarker === undefined || keyMarker === "" || uploadIdMarker === undefined || uploadIdMarker === "") {
-              return stuck("a truncated page without NextKeyMarker and NextUploadIdMarker")
-            }
-            const c = compareUtf8(keyMarker, cursor.keyMarker)
-            if (c < 0 || (c === 0 && uploadIdMarker <= cursor.uploadIdMarker)) {
-              return stuck(
-                `NextKeyMarker ${JSON.stringify(keyMarker)} / NextUploadIdMarker ${
-                  JSON.stringify(uploadIdMarker)
-                } do not advance past ${JSON.stringify(cursor.keyMarker)} / ${JSON.stringify(cursor.uploadIdMarker)}`
-              )
-            }
-            return Effect.succeed([chunk, Option.some<Cursor>({ keyMarker, uploadIdMarker })] as const)
+            const next = nextUploadsCursor(page, cursor)
+            if (typeof next === "string") return stuck(next)
+            return Effect.succeed([chunk, next === undefined ? Option.none<Cursor>() : Option.some(next)] as const)
           })
         )
       return Stream.paginateChunkEffect<Cursor, MultipartUpload, ListError, never>(
@@ -981,6 +968,38 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
   })
 
 type ListError = RequestError | CosInvalidRequest
+
+/** @internal */
+export interface UploadsCursor {
+  readonly keyMarker: string
+  readonly uploadIdMarker: string
+}
+
+/**
+ * The markers of the page after this one: `undefined` at the end, a reason (for a `CosDecodeError`) when a truncated
+ * page lacks NextKeyMarker or NextUploadIdMarker, or they do not lie after the markers sent (docs/protocol.md
+ * "Multipart uploads", paging): a key marker alone would skip the rest of that key's uploads, a marker that stands
+ * still would loop.
+ *
+ * @internal
+ */
+export const nextUploadsCursor = (
+  page: ListMultipartUploadsPage,
+  cursor: UploadsCursor
+): UploadsCursor | string | undefined => {
+  if (!page.isTruncated) return undefined
+  const keyMarker = page.nextKeyMarker
+  const uploadIdMarker = page.nextUploadIdMarker
+  if (keyMarker === undefined || keyMarker === "" || uploadIdMarker === undefined || uploadIdMarker === "") {
+    return "a truncated page without NextKeyMarker and NextUploadIdMarker"
+  }
+  const c = compareUtf8(keyMarker, cursor.keyMarker)
+  if (c < 0 || (c === 0 && uploadIdMarker <= cursor.uploadIdMarker)) {
+    return `NextKeyMarker ${JSON.stringify(keyMarker)} / NextUploadIdMarker ${JSON.stringify(uploadIdMarker)} do not ` +
+      `advance past ${JSON.stringify(cursor.keyMarker)} / ${JSON.stringify(cursor.uploadIdMarker)}`
+  }
+  return { keyMarker, uploadIdMarker }
+}
 
 /** `""` (the version id of a bucket that never had versioning, cos-api.md §3) is the same as none. */
 const identity = (key: string, versionId: string | undefined) =>
