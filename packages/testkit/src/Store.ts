@@ -348,8 +348,8 @@ export interface UploadInfo {
 }
 
 /**
- * Starts a multipart upload as Initiate Multipart Upload would, at the `Clock`'s time, optionally with parts (bodies
- * of the given sizes, filled with zeros). Returns the upload id.
+ * Starts a multipart upload as Initiate Multipart Upload would, at the `Clock`'s time (less `ageMs`), optionally with
+ * parts (bodies of the given sizes, filled with zeros). Returns the upload id.
  *
  * @since 0.2.0
  * @category uploads
@@ -359,9 +359,12 @@ export const initiateUpload = (store: Store, options: {
   readonly key: string
   readonly storageClass?: string | undefined
   readonly partSizes?: ReadonlyArray<number> | undefined
+  /** Back-date the initiation by this many ms (e.g. for a server running on the real clock). */
+  readonly ageMs?: number | undefined
 }): Effect.Effect<string> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+  Effect.flatMap(Clock.currentTimeMillis, (clockNow) =>
     Effect.sync(() => {
+      const now = clockNow - (options.ageMs ?? 0)
       const u = new internal.Upload(
         options.key,
         store.impl.nextUploadId(now),

@@ -258,7 +258,7 @@ describe("Deletion: incomplete uploads (library entry point)", () => {
         onDeleted: () =>
           raced ? Effect.void : Effect.asVoid(
             Effect.tap(client.abortMultipartUpload({ key: last.key, uploadId: last.uploadId }), () => (raced = true))
-          )
+          ).pipe(Effect.orDie)
       })
       assert.deepStrictEqual([summary.matched, summary.deleted, summary.failed, summary.skipped], [4, 3, 0, 1])
       assert.isTrue(summary.notes.some((n) => n.includes("already gone")))
