@@ -443,7 +443,9 @@ const crossCheck = (input: unknown): Array<string> => {
     }
     if (rule.target === "incomplete-uploads") {
       // Aborting uploads younger than any bound would break transfers in progress.
-      if (rule.olderThan === undefined) issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan`)
+      if (rule.olderThan === undefined) {
+        issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan`)
+      }
       for (const field of ["minSize", "maxSize", "keepLatest"] as const) {
         if (rule[field] !== undefined) {
           issues.push(`${at}.${field}: does not apply to target: incomplete-uploads (uploads have no size or ranking)`)
