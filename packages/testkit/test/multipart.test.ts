@@ -1,9 +1,10 @@
 // Multipart uploads end to end: our CosClient against the in-process fake, time from the TestClock.
-import { CosClient, Deletion } from "@effect-cos/core"
-import { CosFake, Store } from "@effect-cos/testkit"
+import { CosClient, Credentials, Deletion } from "@effect-cos/core"
+import { CosFake, Faults, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 
@@ -272,4 +273,44 @@ describe("Deletion: incomplete uploads (library entry point)", () => {
       const whole = yield* Effect.flip(Deletion.abortIncompleteUploads({ prefix: "" }))
       assert.strictEqual(whole._tag, "CosInvalidRequest")
     }).pipe(Effect.provide(withClient)))
+})
+
+describe("Deletion: incomplete uploads under throttling", () => {
+  it.live("SlowDown on aborts slows the run (counted as throttled), never fails it", () =>
+    Effect.gen(function*() {
+      const fake = yield* CosFake.CosFake
+      const bucket = CosFake.testBucket
+      for (let i = 0; i < 5; i++) {
+        yield* Store.initiateUpload(fake.store, { bucket, key: `slow/${i}`, ageMs: 10 * 86_400_000 })
+      }
+      // More SlowDowns than the client's own attempts: the engine's retry has to carry them.
+      yield* fake.script(Faults.failNext("AbortMultipartUpload", 3, "SlowDown"))
+      const s = yield* Deletion.abortIncompleteUploads({ prefix: "slow/", olderThan: "1 day", concurrency: 1 })
+      assert.deepStrictEqual([s.deleted, s.failed], [5, 0])
+      assert.isAtLeast(s.throttled, 1)
+      assert.deepStrictEqual(yield* Store.uploads(fake.store, bucket, "slow/"), [])
+      const stats = yield* fake.stats
+      assert.strictEqual(stats.byOperationStatus["AbortMultipartUpload 503"], 3)
+    }).pipe(Effect.provide(CosFake.layerWithClient({}, { retry: { attempts: 2, baseDelay: "1 millis" } }))))
+})
+
+describe("Deletion: incomplete uploads, failures", () => {
+  it.effect("a listing refused by COS fails the run with that error, after the summary reached onSummary", () =>
+    Effect.gen(function*() {
+      const fake = yield* CosFake.CosFake
+      yield* Store.initiateUpload(fake.store, { bucket: CosFake.testBucket, key: "x/1" })
+      let seen: Deletion.Summary | undefined
+      const e = yield* Effect.flip(Deletion.abortIncompleteUploads({
+        prefix: "x/",
+        onSummary: (s) => Effect.sync(() => (seen = s))
+      }))
+      assert.deepStrictEqual([e._tag, (e as { code?: string }).code], ["CosServiceError", "SignatureDoesNotMatch"])
+      assert.deepStrictEqual([seen?.target, seen?.deleted], ["incompleteUploads", 0])
+      assert.strictEqual((yield* Store.uploads(fake.store, CosFake.testBucket)).length, 1)
+    }).pipe(Effect.provide(CosFake.layerWithClient({}, {
+      credentials: Credentials.fromStatic({
+        secretId: CosFake.testCredentials.secretId,
+        secretKey: Redacted.make("wrong")
+      })
+    }))))
 })
