@@ -4,6 +4,7 @@ import { CosFake, Faults, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
@@ -313,4 +314,28 @@ describe("Deletion: incomplete uploads, failures", () => {
         secretKey: Redacted.make("wrong")
       })
     }))))
+})
+
+describe("Deletion: incomplete uploads, stopping", () => {
+  it.effect("a stop signal ends the listing; the abort in flight finishes; the summary accounts for every match", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(t0)
+      const fake = yield* CosFake.CosFake
+      for (let i = 0; i < 5; i++) {
+        yield* Store.initiateUpload(fake.store, { bucket: CosFake.testBucket, key: `stop/${i}`, ageMs: 86_400_000 })
+      }
+      const fiber = yield* Effect.fork(Deletion.abortIncompleteUploads({
+        prefix: "stop/",
+        concurrency: 1,
+        stopSignal: Effect.sleep("1500 millis")
+      }))
+      for (let i = 0; i < 10; i++) yield* TestClock.adjust("500 millis")
+      const s = yield* Fiber.join(fiber)
+      assert.strictEqual(s.stoppedBy, "interrupted")
+      assert.strictEqual(s.deleted, 2) // aborts answered at 1 s and 2 s; the second was in flight at the stop
+      assert.strictEqual(s.matched, s.deleted + s.failed + s.skipped)
+      assert.strictEqual((yield* Store.uploads(fake.store, CosFake.testBucket, "stop/")).length, 3)
+    }).pipe(
+      Effect.provide(CosFake.layerWithClient({ faults: { operations: { AbortMultipartUpload: { latencyMs: 1000 } } } }))
+    ))
 })

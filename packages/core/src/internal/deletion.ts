@@ -1425,6 +1425,8 @@ const purgeUploads = (
             governor.throttledWrite
           )
         ).pipe(
+          // Cut off after the grace period: counted failed, since nobody knows whether COS aborted it.
+          Effect.onInterrupt(() => fail(u, "Interrupted", "the run was cut off before COS answered")),
           Effect.matchCauseEffect({
             onSuccess: () => {
               t.deleted++
@@ -1434,7 +1436,7 @@ const purgeUploads = (
                 : report([{ key: u.key, uploadId: u.uploadId, deleteMarkerCreated: false }])
             },
             onFailure: (cause) => {
-              if (Cause.isInterruptedOnly(cause)) return fail(u, "Interrupted", "the run stopped before COS answered")
+              if (Cause.isInterruptedOnly(cause)) return Effect.void // counted by onInterrupt
               const e = Cause.squash(cause) as CosError
               if (e._tag === "CosServiceError" && e.code === "NoSuchUpload") {
                 return Effect.sync(() => {
