@@ -218,23 +218,20 @@ describe("cos-retention purge", () => {
       assert.strictEqual(badCombo.code, 2)
       assert.include(badCombo.stderr, "--min-size cannot be combined with --incomplete-uploads")
 
-      const capped = await cli([...args, "--max-deletes", "2", "--yes", "--json"])
+      // --max-deletes 2: the first two old uploads in listing order (UTF-8: " spaced " then "<&\"'>.tar") go.
+      const capped = await cli([...args, "--max-deletes", "2", "--yes"])
       assert.strictEqual(capped.code, 0, capped.stderr)
-      const c = lastJson(capped.stdout)
-      assert.deepStrictEqual([c["deleted"], c["stoppedBy"]], [2, "maxDeletes"])
-      assert.strictEqual((await uploads()).length, 5)
-
-      const human = await cli([...args, "--yes"])
-      assert.strictEqual(human.code, 0, human.stderr)
-      assert.include(human.stdout, "aborted 3 of 3 matching incomplete uploads")
+      assert.include(capped.stdout, "aborted 2 of 5 matching incomplete uploads")
+      assert.include(capped.stdout, "stopped early: maxDeletes")
+      const gone = [ids.old[2]!, ids.old[4]!]
       const left = (await uploads()).map((u) => u.uploadId).sort()
-      assert.deepStrictEqual(left, [ids.excluded, ids.young].sort())
-      assert.isTrue(ids.old.every((id) => !left.includes(id)))
+      assert.deepStrictEqual(left, [...ids.old.filter((id) => !gone.includes(id)), ids.excluded, ids.young].sort())
       // The completed objects under the same keys are all still there.
       assert.deepStrictEqual([...(await keys("mpu/"))].sort(), [...oldKeys].sort())
-      for (const r of [plan, badCombo, capped, human]) noSecrets(r)
+      for (const r of [plan, badCombo, capped]) noSecrets(r)
     },
-    60_000
+    // Each run is a child process compiling the CLI from source: slow on a busy machine.
+    120_000
   )
 
   it("interrupted by SIGINT or SIGTERM: in-flight batches finish, the summary is printed, exit 130 / 143", async () => {
