@@ -21,17 +21,20 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type {
   CosClient as Client,
+  ListMultipartUploadsPage,
   ListObjectsPage,
   ListVersionsPage,
+  MultipartUpload,
   ObjectIdentifier,
   ObjectSummary,
   VersionEntry
 } from "../CosClient.js"
 import { CosClient, isXmlSafeKey, keyProblem } from "../CosClient.js"
 import type { CosError } from "../CosError.js"
-import { CosInvalidRequest, isRetryable, isRetryableCode, isThrottle } from "../CosError.js"
+import { CosDecodeError, CosInvalidRequest, isRetryable, isRetryableCode, isThrottle } from "../CosError.js"
 import type * as Deletion from "../Deletion.js"
 import type * as Governor from "../Governor.js"
+import { nextUploadsCursor, type UploadsCursor } from "./client.js"
 import { anyGlob, globProblem } from "./glob.js"
 import { GovernorTag, unsafeMake as makeGovernor } from "./governor.js"
 import { type ListedPage, listPages } from "./parallelList.js"
@@ -1245,6 +1248,9 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     ) {
       return yield* invalid(`keepLatest.count must be an integer >= 0, got ${options.keepLatest.count}`)
     }
+    const target = options.target ?? "objects"
+    if (target === "incompleteUploads") return yield* purgeUploads(options, r)
+    if (target !== "objects") return yield* invalid(`unknown target ${JSON.stringify(target)}`)
     const keep = yield* Effect.try({
       try: () => makeKeepLatest(options.keepLatest),
       catch: (e) => invalid(`keepLatest.groupBy is not a valid regular expression: ${(e as Error).message}`)
@@ -1321,3 +1327,176 @@ export const deleteKeys = <E, R>(
     )
     return yield* execute(run, pipeline(run, source, undefined), { bucket, prefix: "", versions: "current" })
   }).pipe(Effect.withSpan("Deletion.deleteKeys"))
+
+// ---------------------------------------------------------------------------------------------------------------
+// incomplete multipart uploads (docs/protocol.md "Multipart uploads")
+// ---------------------------------------------------------------------------------------------------------------
+
+const uploadLabel = (u: MultipartUpload) => `${u.key} [upload ${u.uploadId}]`
+
+/**
+ * `purge` with `target: "incompleteUploads"`: lists open uploads under the prefix (page by page, under the listing
+ * budget), selects them with the same key filters and `olderThan` on `Initiated`, and aborts each one (one write of
+ * the governor's budget per upload) with the run's retries, stop handling, progress and summary. An upload already
+ * gone when aborted (404 NoSuchUpload: completed or aborted meanwhile) is counted as skipped, with a note, and not
+ * reported to `onDeleted`.
+ */
+const purgeUploads = (
+  options: Deletion.PurgeOptions,
+  resolved: Resolved
+): Effect.Effect<Deletion.Summary, CosError, CosClient> =>
+  Effect.gen(function*() {
+    const refuse = (field: string) =>
+      invalid(`${field} does not apply to incomplete uploads (they have no size, versions or ranking); remove it`)
+    if (options.versions !== undefined && options.versions !== "current") return yield* refuse("versions")
+    if (options.minSize !== undefined) return yield* refuse("minSize")
+    if (options.maxSize !== undefined) return yield* refuse("maxSize")
+    if (options.keepLatest !== undefined) return yield* refuse("keepLatest")
+    const client = yield* CosClient
+    const bucket = options.bucket ?? client.defaultBucket
+    if (bucket === undefined) return yield* invalid("no bucket: name one in the options or in the client")
+    const governor = yield* governorFor(client, options)
+    const now = yield* Clock.currentTimeMillis
+    const stop = yield* Deferred.make<void>()
+    const onSummary = options.onSummary
+    const tagged = (s: Deletion.Summary): Deletion.Summary => ({ ...s, target: "incompleteUploads" })
+    const runOptions: Deletion.PurgeOptions = {
+      ...options,
+      onSummary: onSummary === undefined ? undefined : (s) => onSummary(tagged(s))
+    }
+    const run = new Run(client, governor, { ...resolved, bucket, options: runOptions }, stop, undefined, false)
+    const t = run.tally
+    if (resolved.listConcurrency > 1) t.notes.add("incomplete uploads are listed sequentially")
+    if (options.startAfter !== undefined && options.startAfter !== "") {
+      t.notes.add("startAfter is ignored for incomplete uploads: the listing starts from the prefix")
+    }
+    // The filters without sizes: `olderThan` counts from Initiated, as COS lifecycle's AbortIncompleteMultipartUpload.
+    const match = matcher(
+      { prefix: options.prefix, include: options.include, exclude: options.exclude, olderThan: options.olderThan },
+      now
+    )
+    const prefix = options.prefix
+    const page = (cursor: UploadsCursor) =>
+      Effect.zipRight(
+        governor.acquireList,
+        run.request(
+          client.listMultipartUploads({
+            bucket,
+            prefix: prefix === "" ? undefined : prefix,
+            keyMarker: cursor.keyMarker,
+            uploadIdMarker: cursor.uploadIdMarker
+          }),
+          governor.throttledList
+        )
+      ).pipe(Effect.flatMap((p: ListMultipartUploadsPage) => {
+        const next = nextUploadsCursor(p, cursor)
+        if (typeof next === "string") {
+          return Effect.fail(
+            new CosDecodeError({ operation: "Deletion.purge", status: 200, detail: next, bodySnippet: "" })
+          )
+        }
+        return Effect.succeed(
+          [Chunk.unsafeFromArray(p.uploads), next === undefined ? Option.none() : Option.some(next)] as const
+        )
+      }))
+
+    let sent = 0
+    let capReached = false
+    let alreadyGone = 0
+    const select = (u: MultipartUpload): boolean => {
+      t.listed++
+      if (!match.object({ key: u.key, lastModified: u.initiated, etag: "", size: 0, storageClass: u.storageClass })) {
+        return false
+      }
+      t.matched++
+      t.objects++
+      if (capReached || (resolved.maxDeletes !== undefined && sent >= resolved.maxDeletes)) {
+        capReached = true
+        t.stoppedBy = "maxDeletes"
+        t.skipped++
+        return false
+      }
+      sent++
+      if (t.sample.length < t.sampleSize) t.sample.push(uploadLabel(u))
+      return !resolved.dryRun
+    }
+
+    const fail = (u: MultipartUpload, code: string, message: string) =>
+      Effect.sync(() => {
+        t.failed++
+        if (t.failures.length < t.sampleSize) t.failures.push({ key: u.key, uploadId: u.uploadId, code, message })
+      })
+
+    const abort = (u: MultipartUpload): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (run.stopping) {
+          t.skipped++
+          return Effect.void
+        }
+        return Effect.zipRight(
+          governor.acquireWrite(1),
+          run.request(
+            client.abortMultipartUpload({ bucket, key: u.key, uploadId: u.uploadId }),
+            governor.throttledWrite
+          )
+        ).pipe(
+          // Cut off after the grace period: counted failed, since nobody knows whether COS aborted it.
+          Effect.onInterrupt(() => fail(u, "Interrupted", "the run was cut off before COS answered")),
+          Effect.matchCauseEffect({
+            onSuccess: () => {
+              t.deleted++
+              const report = options.onDeleted
+              return report === undefined
+                ? Effect.void
+                : report([{ key: u.key, uploadId: u.uploadId, deleteMarkerCreated: false }])
+            },
+            onFailure: (cause) => {
+              if (Cause.isInterruptedOnly(cause)) return Effect.void // counted by onInterrupt
+              const e = Cause.squash(cause) as CosError
+              if (e._tag === "CosServiceError" && e.code === "NoSuchUpload") {
+                return Effect.sync(() => {
+                  alreadyGone++
+                  t.skipped++
+                })
+              }
+              const failed = fail(u, errorCode(e), e.message)
+              if (!isFatal(e)) return failed
+              return Effect.zipRight(
+                failed,
+                Effect.suspend(() => {
+                  if (run.fatal === undefined) run.fatal = e
+                  return run.requestStop()
+                })
+              )
+            }
+          })
+        )
+      })
+
+    const work = Stream.paginateChunkEffect<UploadsCursor, MultipartUpload, CosError, never>(
+      { keyMarker: "", uploadIdMarker: "" },
+      page
+    ).pipe(
+      Stream.catchAll((e) =>
+        Stream.execute(Effect.suspend(() => {
+          if (run.fatal === undefined) run.fatal = e
+          return run.requestStop()
+        }))
+      ),
+      Stream.interruptWhen(Deferred.await(run.stop)),
+      Stream.takeWhile(() => !capReached && !run.stopping),
+      Stream.filter(select),
+      Stream.mapEffect(abort, { concurrency: resolved.concurrency, unordered: true }),
+      Stream.runDrain,
+      Effect.ensuring(Effect.sync(() => {
+        if (alreadyGone > 0) {
+          t.notes.add(
+            `${alreadyGone} uploads were already gone when aborted (NoSuchUpload: completed or aborted meanwhile); ` +
+              "counted as skipped"
+          )
+        }
+      }))
+    )
+    const summary = yield* execute(run, work, { bucket, prefix, versions: "current" })
+    return tagged(summary)
+  })
