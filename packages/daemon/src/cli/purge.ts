@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { bytes, ExitCode, markLeftUndone } from "./common.js"
+import { progressOption, reporter } from "./progress.js"
 
 const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
 
@@ -118,7 +119,8 @@ export const purgeOptions = {
   ),
   allowWholeBucket: Options.boolean("allow-whole-bucket").pipe(
     Options.withDescription("permit an empty --prefix: every key of the bucket")
-  )
+  ),
+  progress: progressOption
 }
 
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
@@ -182,14 +184,6 @@ const printSummary = (args: Args, s: Deletion.Summary, error?: string) =>
     ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error }))
     : Effect.zipRight(printHuman(s), error === undefined ? Effect.void : Console.error(`error: ${error}`))
 
-/** Live progress on stderr, one rewritten line (terminals only). */
-const progressLine = (p: Deletion.Progress) =>
-  Effect.sync(() => {
-    const line = `listed ${p.listed}  matched ${p.matched}  deleted ${p.deleted}  ` +
-      `${rate(p.deleted, p.elapsedMs)}/s  failed ${p.failed}  throttled ${p.throttled}`
-    process.stderr.write(`\r\x1b[2K${line}`)
-  })
-
 const handler = (args: Args) =>
   Effect.gen(function*() {
     if (args.prefix === "" && !args.allowWholeBucket) {
@@ -214,6 +208,7 @@ const handler = (args: Args) =>
       endpoint: Option.getOrUndefined(args.endpoint)
     }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+    const progress = reporter(args.progress, terminal)
     const options: Deletion.PurgeOptions = {
       bucket: args.bucket,
       prefix: args.prefix,
@@ -227,13 +222,12 @@ const handler = (args: Args) =>
       listConcurrency: args.listConcurrency,
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
-      onProgress: terminal ? progressLine : undefined,
-      progressInterval: "250 millis"
+      ...progress.options
     }
     let last: Deletion.Summary | undefined
     const run = (dryRun: boolean) =>
       Deletion.purge({ ...options, dryRun, onSummary: (s) => Effect.sync(() => (last = s)) }).pipe(
-        Effect.ensuring(terminal ? Effect.sync(() => process.stderr.write("\r\x1b[2K")) : Effect.void)
+        Effect.ensuring(progress.done)
       )
 
     const program = Effect.gen(function*() {
