@@ -104,20 +104,25 @@ const liveBlock = (rule: PageRule) => {
 
 const runsTable = (rule: PageRule) => {
   if (rule.runs.length === 0) return `<p class="muted">no runs yet</p>`
-  const rows = rule.runs.map((run) =>
-    `<tr><td>#${run.id}</td><td>${h(utc(run.startedAt))}</td><td>${h(run.trigger)}${
+  const rows = rule.runs.map((stored) => {
+    // the database has a running run's counts only at its end: show the live ones
+    const p = rule.running?.runId === stored.id ? rule.running.progress : null
+    const run = p === null
+      ? stored
+      : { ...stored, listed: p.listed, matched: p.matched, deleted: p.deleted, failed: p.failed }
+    return `<tr><td>#${run.id}</td><td>${h(utc(run.startedAt))}</td><td>${h(run.trigger)}${
       run.dryRun ? " (dry run)" : ""
     }</td>` +
-    `<td><span class="badge ${statusClass(run.status)}">${h(run.status)}</span></td>` +
-    `<td class="n">${num(run.listed)}</td><td class="n">${num(run.matched)}</td><td class="n">${
-      num(run.deleted)
-    }</td>` +
-    `<td class="n">${num(run.failed)}</td>` +
-    `<td class="n">${run.endedAt === null ? "" : h(formatSpan(run.endedAt - run.startedAt))}</td>` +
-    `<td class="err">${run.error === null ? "" : h(run.error)}${
-      run.resumedFrom === null ? "" : `<div class="muted">resumed after ${h(JSON.stringify(run.resumedFrom))}</div>`
-    }</td></tr>`
-  ).join("\n")
+      `<td><span class="badge ${statusClass(run.status)}">${h(run.status)}</span></td>` +
+      `<td class="n">${num(run.listed)}</td><td class="n">${num(run.matched)}</td><td class="n">${
+        num(run.deleted)
+      }</td>` +
+      `<td class="n">${num(run.failed)}</td>` +
+      `<td class="n">${run.endedAt === null ? "" : h(formatSpan(run.endedAt - run.startedAt))}</td>` +
+      `<td class="err">${run.error === null ? "" : h(run.error)}${
+        run.resumedFrom === null ? "" : `<div class="muted">resumed after ${h(JSON.stringify(run.resumedFrom))}</div>`
+      }</td></tr>`
+  }).join("\n")
   return `<table><thead><tr><th>run</th><th>started</th><th>trigger</th><th>status</th><th class="n">listed</th>` +
     `<th class="n">matched</th><th class="n">deleted</th><th class="n">failed</th><th class="n">took</th><th>error</th>` +
     `</tr></thead><tbody>\n${rows}\n</tbody></table>`
