@@ -92,7 +92,7 @@ const liveBlock = (rule: PageRule) => {
   const rate = p !== null && p.elapsedMs > 0 ? Math.round(p.deleted / p.elapsedMs * 1000) : 0
   const cell = (field: string, label: string, value: string) =>
     `<div class="stat"><span class="v" data-live="${field}">${value}</span><span class="l">${label}</span></div>`
-  return `<div class="live-run" data-rule="${h(rule.name)}">
+  return `<div class="live-run" data-live-rule="${h(rule.name)}">
   <div class="live-title"><span class="dot"></span>run #${r.runId} running since ${h(utc(r.startedAt))}</div>
   <div class="stats">${cell("listed", "listed", num(p?.listed ?? 0))}${
     cell("matched", "matched", num(p?.matched ?? 0))
@@ -110,14 +110,14 @@ const runsTable = (rule: PageRule) => {
     const run = p === null
       ? stored
       : { ...stored, listed: p.listed, matched: p.matched, deleted: p.deleted, failed: p.failed }
-    return `<tr><td>#${run.id}</td><td>${h(utc(run.startedAt))}</td><td>${h(run.trigger)}${
-      run.dryRun ? " (dry run)" : ""
-    }</td>` +
+    const live = (field: string, value: number) =>
+      p === null ? num(value) : `<span data-live="${field}">${num(value)}</span>`
+    return `<tr${p === null ? "" : ` data-live-rule="${h(rule.name)}"`}><td>#${run.id}</td><td>${
+      h(utc(run.startedAt))
+    }</td><td>${h(run.trigger)}${run.dryRun ? " (dry run)" : ""}</td>` +
       `<td><span class="badge ${statusClass(run.status)}">${h(run.status)}</span></td>` +
-      `<td class="n">${num(run.listed)}</td><td class="n">${num(run.matched)}</td><td class="n">${
-        num(run.deleted)
-      }</td>` +
-      `<td class="n">${num(run.failed)}</td>` +
+      `<td class="n">${live("listed", run.listed)}</td><td class="n">${live("matched", run.matched)}</td>` +
+      `<td class="n">${live("deleted", run.deleted)}</td><td class="n">${live("failed", run.failed)}</td>` +
       `<td class="n">${run.endedAt === null ? "" : h(formatSpan(run.endedAt - run.startedAt))}</td>` +
       `<td class="err">${run.error === null ? "" : h(run.error)}${
         run.resumedFrom === null ? "" : `<div class="muted">resumed after ${h(JSON.stringify(run.resumedFrom))}</div>`
@@ -173,7 +173,7 @@ ${
 // Polls /status every 2 s: updates the numbers of running runs, and reloads the page when a run starts or ends.
 const script = `(() => {
   const fmt = (n) => Number(n).toLocaleString("en-US");
-  const shown = new Set(Array.from(document.querySelectorAll(".live-run")).map((e) => e.dataset.rule));
+  const shown = new Set(Array.from(document.querySelectorAll(".live-run")).map((e) => e.dataset.liveRule));
   const tick = async () => {
     try {
       const res = await fetch("status", { cache: "no-store" });
@@ -181,10 +181,10 @@ const script = `(() => {
       const running = new Set(body.rules.filter((r) => r.running).map((r) => r.name));
       if (running.size !== shown.size || Array.from(running).some((n) => !shown.has(n))) return location.reload();
       for (const r of body.rules) {
-        const box = Array.from(document.querySelectorAll(".live-run")).find((e) => e.dataset.rule === r.name);
+        const boxes = Array.from(document.querySelectorAll("[data-live-rule]")).filter((e) => e.dataset.liveRule === r.name);
         const p = r.running && r.running.progress;
-        if (!box || !p) continue;
-        const set = (k, v) => { const el = box.querySelector('[data-live="' + k + '"]'); if (el) el.textContent = v; };
+        if (!p) continue;
+        const set = (k, v) => boxes.forEach((b) => b.querySelectorAll('[data-live="' + k + '"]').forEach((el) => (el.textContent = v)));
         set("listed", fmt(p.listed)); set("matched", fmt(p.matched)); set("deleted", fmt(p.deleted));
         set("failed", fmt(p.failed)); set("rate", fmt(p.elapsedMs > 0 ? Math.round(p.deleted / p.elapsedMs * 1000) : 0));
       }
