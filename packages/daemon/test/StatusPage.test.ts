@@ -10,7 +10,7 @@ import * as Config from "../src/Config.js"
 import { HttpStatus } from "../src/HttpStatus.js"
 import { emptyCounts, State } from "../src/State.js"
 import { Status } from "../src/Status.js"
-import { escapeHtml, formatInZone } from "../src/StatusPage.js"
+import { escapeHtml, formatInZone, render } from "../src/StatusPage.js"
 
 const secret = "do-not-show-this-secret-key"
 const hostile = `<script>alert(1)</script> & "double" 'single'`
@@ -67,6 +67,17 @@ describe("status page", () => {
       formatInZone(Date.parse("2026-07-01T12:00:00Z"), "America/New_York"),
       "2026-07-01 08:00:00 America/New_York"
     )
+  })
+
+  it("in cluster mode lists the runners, escaped; outside it shows no such section", () => {
+    const base = { now: Date.parse("2026-03-01T00:00:00Z"), ready: true, rules: [] }
+    assert.notInclude(render(base), "cluster runners")
+    const page = render({ ...base, cluster: [{ address: `10.0.0.1:34431<script>`, rules: [`a&b`, `"c"`] }] })
+    assert.include(page, "cluster runners")
+    assert.include(page, "<code>10.0.0.1:34431&lt;script&gt;</code>")
+    assert.include(page, "a&amp;b, &quot;c&quot;")
+    assert.strictEqual(page.match(/<script/g)?.length, 1)
+    assert.include(render({ ...base, cluster: [] }), "no runner registered")
   })
 
   it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>

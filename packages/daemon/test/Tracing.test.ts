@@ -182,6 +182,37 @@ describe("Tracing", () => {
       assert.include(exported, "cos-retention-test")
     }))
 
+  it.live("a batch whose keys COS refuses at first keeps one span: its retries add up on it", () =>
+    Effect.gen(function*() {
+      const otlp = collector()
+      const tracing = Tracing.layerExporter(
+        { url: "http://127.0.0.1:4318/v1/traces", serviceName: "t", headers: Redacted.make({}) },
+        { exportInterval: "1 hour" }
+      ).pipe(Layer.provide(otlp.layer))
+      yield* Effect.gen(function*() {
+        const fake = yield* CosFake.CosFake
+        yield* Store.seed(fake.store, { bucket, count: 1500, prefix: "logs/", ageMs: () => 2 * DAY })
+        const outcome = yield* (yield* Runner).run(rule, { trigger: "once" })
+        assert.strictEqual(outcome.run.deleted, 1500)
+      }).pipe(
+        // per-key InternalError answers inside 200 replies: retried in smaller batches until deleted
+        Effect.provide(
+          Daemon.servicesWith(Purger.Test({ faults: { batchKeyErrorRate: 0.05 } })).pipe(
+            Layer.provide(Config.Settings.layer(settings))
+          )
+        ),
+        Effect.provide(tracing)
+      )
+      const spans = otlp.spans()
+      const batches = spans.filter((s) => s.name === "Deletion.deleteBatch")
+      assert.deepStrictEqual(batches.map((b) => Number(b.attributes.keys)).sort(), [1000, 500].sort())
+      for (const b of batches) {
+        assert.strictEqual(b.attributes.deleted, b.attributes.keys)
+        assert.strictEqual(b.attributes.outcome, "deleted")
+      }
+      assert.isAbove(spans.filter((s) => s.name === "CosClient.deleteObjects").length, 2, "retries were sent")
+    }))
+
   it.effect("is off by default, on with the standard variables or the tracing section; bad values are named", () =>
     Effect.gen(function*() {
       const resolve = (env: Record<string, string>, section: Config.RetentionConfig["tracing"] = {}) =>
