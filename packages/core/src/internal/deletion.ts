@@ -19,6 +19,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import type * as Tracer from "effect/Tracer"
 import type {
   CosClient as Client,
   ListMultipartUploadsPage,
@@ -708,8 +709,11 @@ class Run {
     const hook = this.r.options.onDeleted
     return Effect.zipRight(
       Effect.zipRight(
-        deleted > 0 ? Metric.incrementBy(deletedKeys, deleted) : Effect.void,
-        failed > 0 ? Metric.incrementBy(failedKeys, failed) : Effect.void
+        countOnBatchSpan(deleted, failed),
+        Effect.zipRight(
+          deleted > 0 ? Metric.incrementBy(deletedKeys, deleted) : Effect.void,
+          failed > 0 ? Metric.incrementBy(failedKeys, failed) : Effect.void
+        )
       ),
       Effect.zipRight(
         hook !== undefined && report !== undefined && report.length > 0 ? hook(report) : Effect.void,
@@ -769,7 +773,7 @@ class Run {
     return Effect.suspend(() => {
       if (this.stopping) {
         this.tally.skipped += batch.length
-        return Effect.void
+        return batchOutcome
       }
       let safe = batch
       let unsafe: Array<Cand> | undefined
@@ -787,7 +791,7 @@ class Run {
       const start = onStart === undefined ? Effect.void : onStart(batch)
       const main = safe.length > 0 ? this.sendBatch(safe, 1) : Effect.void
       const rest = unsafe === undefined ? Effect.void : this.singles(unsafe)
-      return Effect.zipRight(start, Effect.zipRight(main, rest))
+      return Effect.zipRight(start, Effect.zipRight(Effect.zipRight(main, rest), batchOutcome))
     }).pipe(Effect.withSpan("Deletion.deleteBatch", { attributes: { keys: batch.length } }))
   }
 
@@ -1216,6 +1220,30 @@ const governorFor = (client: Client, options: Deletion.RunOptions) =>
         listBudget: options.listBudget
       })))
 
+// One span per batch (never per key): `deleted` and `failed` add up on it as the batch and its retries settle, and
+// `outcome` is set when it ends (deleted, partial, failed, skipped).
+const spanNumber = (span: Tracer.Span, name: string) => {
+  const v = span.attributes.get(name)
+  return typeof v === "number" ? v : 0
+}
+
+const countOnBatchSpan = (deleted: number, failed: number): Effect.Effect<void> =>
+  Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) =>
+    Effect.sync(() => {
+      span.attribute("deleted", spanNumber(span, "deleted") + deleted)
+      span.attribute("failed", spanNumber(span, "failed") + failed)
+    })))
+
+const batchOutcome: Effect.Effect<void> = Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) =>
+  Effect.sync(() => {
+    const deleted = spanNumber(span, "deleted")
+    const failed = spanNumber(span, "failed")
+    span.attribute(
+      "outcome",
+      failed === 0 ? (deleted === 0 ? "skipped" : "deleted") : deleted === 0 ? "failed" : "partial"
+    )
+  })))
+
 /** @internal */
 export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Summary, CosError, CosClient> =>
   Effect.gen(function*() {
@@ -1268,7 +1296,19 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     const source = mode === "current"
       ? objectsSource(run, options, now, keep)
       : versionsSource(run, options, mode, now, keep)
-    return yield* execute(run, pipeline(run, source, keep), { bucket, prefix, versions: mode })
+    yield* Effect.annotateCurrentSpan({ bucket, versions: mode })
+    return yield* execute(run, pipeline(run, source, keep), { bucket, prefix, versions: mode }).pipe(
+      Effect.tap((s) =>
+        Effect.annotateCurrentSpan({
+          listed: s.listed,
+          matched: s.matched,
+          deleted: s.deleted,
+          failed: s.failed,
+          skipped: s.skipped,
+          outcome: s.failed > 0 ? "failed" : s.stoppedBy ?? "completed"
+        })
+      )
+    )
   }).pipe(
     Effect.withSpan("Deletion.purge", { attributes: { prefix: options.prefix, dryRun: options.dryRun === true } })
   )

@@ -20,6 +20,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { formatDuration } from "../Logging.js"
 import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
+import { progressOption, reporter } from "./progress.js"
 import * as verbatim from "./verbatim.js"
 
 const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
@@ -114,7 +115,8 @@ export const purgeOptions = {
         " parts are billed as storage; --older-than counts from their initiation, --include/--exclude match their" +
         " keys, --max-deletes caps the aborts; completed objects are not touched"
     )
-  )
+  ),
+  progress: progressOption
 }
 
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
@@ -224,14 +226,6 @@ const printSummary = (args: Args, s: Deletion.Summary, error?: CosError.CosError
       error === undefined ? Effect.void : Console.error(`error: ${error.message}`)
     )
 
-/** Live progress on stderr, one rewritten line (terminals only). */
-const progressLine = (p: Deletion.Progress) =>
-  Effect.sync(() => {
-    const line = `listed ${p.listed}  matched ${p.matched}  deleted ${p.deleted}  ` +
-      `${rate(p.deleted, p.elapsedMs)}/s  failed ${p.failed}  throttled ${p.throttled}`
-    process.stderr.write(`\r\x1b[2K${line}`)
-  })
-
 const handler = (args: Args) =>
   Effect.gen(function*() {
     if (args.prefix === "" && !args.allowWholeBucket) {
@@ -269,6 +263,7 @@ const handler = (args: Args) =>
       endpoint: Option.getOrUndefined(args.endpoint)
     }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+    const progress = reporter(args.progress, terminal)
     const options: Deletion.PurgeOptions = {
       bucket: args.bucket,
       prefix: args.prefix,
@@ -284,13 +279,12 @@ const handler = (args: Args) =>
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
       target: args.incompleteUploads ? "incompleteUploads" : "objects",
-      onProgress: terminal ? progressLine : undefined,
-      progressInterval: "250 millis"
+      ...progress.options
     }
     let last: Deletion.Summary | undefined
     const run = (dryRun: boolean) =>
       Deletion.purge({ ...options, dryRun, onSummary: (s) => Effect.sync(() => (last = s)) }).pipe(
-        Effect.ensuring(terminal ? Effect.sync(() => process.stderr.write("\r\x1b[2K")) : Effect.void)
+        Effect.ensuring(progress.done)
       )
 
     const program = Effect.gen(function*() {
