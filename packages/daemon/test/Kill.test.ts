@@ -83,7 +83,8 @@ rules:
     yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
     yield* left.pipe(
       Effect.repeat({ until: (n) => n <= keys - atDeleted, schedule: Schedule.spaced("5 millis") }),
-      Effect.timeout("20 seconds")
+      Effect.timeout("20 seconds"),
+      Effect.tapError(() => Effect.sync(() => console.log(JSON.stringify(once.lines).slice(0, 3000))))
     )
     once.kill("SIGKILL")
     yield* Effect.promise(() => once.exit)
@@ -114,7 +115,7 @@ rules:
         Effect.timeout("15 seconds")
       )
     }).pipe(
-      Effect.provide(Layer.merge(Daemon.layerWith(settings, Purger.Default), State.layerFile(settings.state))),
+      Effect.provide(Daemon.layerWith(settings, Purger.Default)),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))),
       Effect.scoped
     )

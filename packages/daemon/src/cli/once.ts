@@ -44,11 +44,18 @@ export const once = Command.make(
         )
         return yield* new ExitCode({ code: 2 })
       }
+      // the state is locked and opened, then settled (runs left by a dead process, pending audit rows) before any run
       const results = yield* Effect.flatMap(Runner, (runner) =>
-        Effect.forEach(rules, (rule) =>
-          Effect.map(Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })), (r) => ({ rule, r }))))
-        .pipe(
-          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings))))
+        Effect.zipRight(
+          runner.recover,
+          Effect.forEach(rules, (rule) =>
+            Effect.map(
+              Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })),
+              (r) => ({ rule, r })
+            ))
+        )).pipe(
+          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
+          Effect.catchTag("StateError", (e) => Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
         )
       const rows = results.map(({ r, rule }) =>
         Either.match(r, {
