@@ -54,7 +54,8 @@ export const servicesWith = <ROut, E, R>(purger: Layer.Layer<ROut, E, R>) =>
  */
 export const recovered = Layer.effectDiscard(Effect.flatMap(Runner, (runner) => runner.recover))
 
-/** The running daemon over the Purger given (the real one, or one over the testkit fake). Outputs State. */
+/** The running daemon over the Purger given (the real one, or one over the testkit fake). Outputs the
+ * services (Runner, State, Status, Purger) too. */
 export const layerWith = <E, R>(config: RetentionConfig, purger: Layer.Layer<Purger, E, R>) => {
   const settings = Settings.layer(config)
   const preflight = Preflight.pipe(Layer.provide(purger))
@@ -66,7 +67,7 @@ export const layerWith = <E, R>(config: RetentionConfig, purger: Layer.Layer<Pur
   const bound = HttpStatus.layer.pipe(Layer.provide(services))
   const started = recovered.pipe(Layer.provide(Layer.merge(bound, services)))
   const scheduler = Scheduler.DefaultWithoutDependencies.pipe(Layer.provide(Layer.merge(started, services)))
-  return Layer.merge(scheduler, state).pipe(Layer.provide(settings))
+  return Layer.merge(scheduler, services).pipe(Layer.provide(settings))
 }
 
 /** The daemon talking to COS over the network. */

@@ -55,6 +55,9 @@ const reconcileRetry = Schedule.exponential("200 millis").pipe(
   Schedule.intersect(Schedule.recurs(5))
 )
 
+/** Pending rows settled per transaction: a kill during a long reconcile loses at most this many HEAD answers. */
+const reconcileChunk = 100
+
 const make = Effect.gen(function*() {
   const state = yield* State
   const purger = yield* Purger
@@ -79,8 +82,8 @@ const make = Effect.gen(function*() {
       )
       let confirmed = 0
       let notDeleted = 0
-      for (let i = 0; i < pending.length; i += 500) {
-        const chunk = pending.slice(i, i + 500)
+      for (let i = 0; i < pending.length; i += reconcileChunk) {
+        const chunk = pending.slice(i, i + reconcileChunk)
         const gone: Array<number> = []
         const present: Array<number> = []
         yield* Effect.forEach(chunk, (row) =>
@@ -91,7 +94,7 @@ const make = Effect.gen(function*() {
         yield* state.settlePending(gone, present)
         confirmed += gone.length
         notDeleted += present.length
-        if (i + 500 < pending.length) {
+        if (i + reconcileChunk < pending.length) {
           yield* Effect.logInfo(`reconciled ${i + chunk.length} of ${pending.length} pending audit rows`)
         }
       }

@@ -64,7 +64,9 @@ const statOrUndefined = (path: string): NodeFs.Stats | undefined => {
   try {
     return NodeFs.statSync(path)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOENT") return undefined
+    const code = (e as NodeJS.ErrnoException).code
+    // ENOTDIR: a parent is a file; the walk up to the nearest existing ancestor then names it
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined
     throw e
   }
 }

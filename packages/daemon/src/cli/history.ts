@@ -5,6 +5,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
 import * as Layer from "effect/Layer"
@@ -15,6 +16,7 @@ import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
 import { State } from "../State.js"
+import * as StateFile from "../StateFile.js"
 import {
   bytes,
   configOption,
@@ -41,6 +43,12 @@ export const history = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config, { log: true })
+      const problem = Either.try({ try: () => StateFile.inspect(settings.state), catch: (e) => e })
+      if (Either.isLeft(problem)) {
+        if (!(problem.left instanceof StateFile.StateError)) return yield* Effect.die(problem.left)
+        yield* Console.error(problem.left.line)
+        return yield* new ExitCode({ code: 2 })
+      }
       if (settings.state !== ":memory:" && !NodeFs.existsSync(settings.state)) {
         yield* Console.log(`no state database at ${settings.state} yet: no run has been recorded`)
         return
