@@ -89,7 +89,9 @@ const make = Effect.gen(function*() {
         yield* Effect.forEach(chunk, (row) =>
           purger.exists(rule, { bucket: row.bucket, key: row.key, versionId: row.versionId || undefined }).pipe(
             Effect.retry(reconcileRetry),
-            Effect.tap((exists) => Effect.sync(() => (exists ? present : gone).push(row.id)))
+            Effect.tap((exists) =>
+              Effect.sync(() => (exists ? present : gone).push(row.id))
+            )
           ), { concurrency: 16, discard: true })
         yield* state.settlePending(gone, present)
         confirmed += gone.length

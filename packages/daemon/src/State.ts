@@ -16,8 +16,8 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import * as Effect from "effect/Effect"
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
@@ -510,11 +510,16 @@ export const layerSqlite = (
       return Layer.effectDiscard(openCheck(filename)).pipe(Layer.provideMerge(sqlite(filename, true)))
     })) as any
   }
-  return Layer.unwrapScoped(Effect.map(StateFile.acquire(filename), (held) =>
-    Layer.effectDiscard(Effect.zipRight(openCheck(filename), held.opened)).pipe(
-      Layer.provideMerge(sqlite(filename, false)),
-      Layer.merge(Layer.succeed(OpenedFile, held))
-    )))
+  return Layer.unwrapScoped(
+    Effect.map(
+      StateFile.acquire(filename),
+      (held) =>
+        Layer.effectDiscard(Effect.zipRight(openCheck(filename), held.opened)).pipe(
+          Layer.provideMerge(sqlite(filename, false)),
+          Layer.merge(Layer.succeed(OpenedFile, held))
+        )
+    )
+  )
 }
 
 const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) => layerSqlite(s.state)))

@@ -83,8 +83,7 @@ rules:
     yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
     yield* left.pipe(
       Effect.repeat({ until: (n) => n <= keys - atDeleted, schedule: Schedule.spaced("5 millis") }),
-      Effect.timeout("20 seconds"),
-      Effect.tapError(() => Effect.sync(() => console.log(JSON.stringify(once.lines).slice(0, 3000))))
+      Effect.timeout("20 seconds")
     )
     once.kill("SIGKILL")
     yield* Effect.promise(() => once.exit)

@@ -6,9 +6,9 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
-import * as Layer from "effect/Layer"
 import { Settings } from "../Config.js"
 import * as Daemon from "../Daemon.js"
 import { runJson } from "../HttpStatus.js"
@@ -17,16 +17,7 @@ import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
 import { State } from "../State.js"
 import * as StateFile from "../StateFile.js"
-import {
-  bytes,
-  configOption,
-  ExitCode,
-  jsonOption,
-  loadConfig,
-  logFormatOption,
-  printJson,
-  table
-} from "./common.js"
+import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
 import { ruleOption } from "./once.js"
 
 const time = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"))
@@ -58,17 +49,18 @@ export const history = Command.make(
       // With the state free, history holds it like any command and first settles what a dead process left (runs
       // still `running`, pending audit rows: HEAD requests with the rules' credentials). Held by a live process
       // (a daemon), it only reads: that process settled the state when it opened it.
-      const runs = yield* Effect.flatMap(Runner, (runner) => Effect.zipRight(runner.recover, query)).pipe(
-        Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
-        Effect.catchTag("StateError", (e) =>
-          e.holder === undefined
-            ? Effect.fail(e)
-            : Effect.zipRight(
-              Console.error(`note: ${e.line}; showing the runs it has recorded so far`),
-              Effect.provide(query, State.layerReadonly(settings.state))
-            )),
-        Effect.catchTag("StateError", (e) => Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
-      )
+      const runs = yield* Effect.flatMap(Runner, (runner) =>
+        Effect.zipRight(runner.recover, query)).pipe(
+          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
+          Effect.catchTag("StateError", (e) =>
+            e.holder === undefined
+              ? Effect.fail(e)
+              : Effect.zipRight(
+                Console.error(`note: ${e.line}; showing the runs it has recorded so far`),
+                Effect.provide(query, State.layerReadonly(settings.state))
+              )),
+          Effect.catchTag("StateError", (e) => Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
+        )
       if (args.json) {
         return yield* printJson(runs.map((r) => ({ rule: r.rule, ...runJson(r) })))
       }

@@ -84,9 +84,7 @@ export const once = Command.make(
         ))
       }
       if (
-        rows.some((row) =>
-          row.status !== "succeeded"
-        )
+        rows.some((row) => row.status !== "succeeded")
       ) return yield* new ExitCode({ code: 1 })
     }).pipe(Effect.provide(Logging.layer(args.logFormat)))
 ).pipe(Command.withDescription("Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed."))

@@ -49,7 +49,6 @@ export const cosRetention = (args: ReadonlyArray<string>): Child => {
       waiters.forEach((w) => w())
     }
   })
-  child.stdout.on("data", (c: Buffer) => process.env["DEBUG_CHILD"] && console.log("child stdout", c.toString()))
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   return {
     exit,
