@@ -18,6 +18,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
+import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
@@ -30,7 +31,7 @@ import { Purger } from "../src/Purger.js"
 import { Runner } from "../src/Runner.js"
 import { layerSqlite, State } from "../src/State.js"
 import { Status } from "../src/Status.js"
-import { cosRetention as child, credentialsEnv } from "./support/child.js"
+import { cosRetention as child, credentialsEnv, repo } from "./support/child.js"
 
 const day = 86_400_000
 
@@ -111,6 +112,10 @@ describe("one writer per state", () => {
           )
           assert.notInclude(again.stderr, "    at ")
         }
+        // history only reads a held state: it shows the live run as the holder recorded it
+        const history = yield* cosRetention("history", "--config", config, "--json", "--log-format", "json")
+        assert.strictEqual(history.code, 0, history.stderr)
+        assert.deepStrictEqual(JSON.parse(history.stdout).map((r: any) => [r.id, r.status]), [[1, "running"]])
         const runs = yield* Effect.flatMap(State, (s) => s.recentRuns({ limit: 10 })).pipe(Effect.provide(state))
         // the live run was not rewritten to interrupted, and no run started
         assert.deepStrictEqual(runs.map((r) => [r.id, r.status]), [[1, "running"]])
@@ -197,7 +202,7 @@ describe("the audit stays exact across kills, whichever command comes next", () 
     "kills at random points: sum(deleted over runs) == keys deleted, one audit row per deleted key",
     () =>
       Effect.gen(function*() {
-        const keys = 1200
+        const keys = 2400
         const fake = yield* CosFake.make({
           credentials: [CosFake.testCredentials],
           faults: {
@@ -220,7 +225,8 @@ describe("the audit stays exact across kills, whichever command comes next", () 
         const settings = yield* Config.load(
           writeConfig(dir, { endpoint: "http://127.0.0.1:9", extra: "    writeBudget: 2000\n" })
         ).pipe(Effect.provide(NodeFileSystem.layer))
-        const rule = settings.rules[0]!
+        // two batches of 20 in flight: a kill leaves at most 40 pending rows; a whole run is about 150 requests
+        const rule = { ...settings.rules[0]!, concurrency: 2, batchSize: 20 }
         const base = CosFake.httpClient(fake)
 
         /**
@@ -292,9 +298,9 @@ describe("the audit stays exact across kills, whichever command comes next", () 
 
         const outcomes = { killed: 0 }
         let file = NodePath.join(dir, "state-0.db")
-        for (let i = 1; i <= 10; i++) {
+        for (let i = 1; i <= 12; i++) {
           const next = NodePath.join(dir, `state-${i}.db`)
-          const at = yield* Random.nextIntBetween(1, 250)
+          const at = yield* Random.nextIntBetween(1, 100)
           const applied = yield* Random.nextBoolean
           yield* processOn(file, next, { at, applied })
           file = next
@@ -311,7 +317,8 @@ describe("the audit stays exact across kills, whichever command comes next", () 
           return { runs, rows }
         }).pipe(Effect.provide(layerSqlite(NodePath.join(dir, "final.db"))))
         console.log(`kill property: ${outcomes.killed} processes killed, ${check.runs.length} runs`)
-        assert.isAtLeast(outcomes.killed, 5, "several processes were killed part-way")
+        assert.isAtLeast(outcomes.killed, 3, "several processes were killed part-way")
+        assert.isAtLeast(check.runs.length, 3, "several runs were started (and most of them killed)")
         assert.strictEqual(check.runs.reduce((n, r) => n + r.deleted, 0), keys, JSON.stringify(check.runs))
         assert.deepStrictEqual(check.rows, [{ state: "deleted", n: keys, k: keys }])
       }).pipe(
@@ -357,6 +364,49 @@ describe("clear failures for state problems", () => {
         assert.strictEqual(NodeFs.readFileSync(NodePath.join(dir, "notes.db"), "utf8").slice(0, 7), "not a d")
       }).pipe(Effect.scoped),
     30_000
+  )
+
+  it.live.skipIf(process.getuid?.() !== 0 || !NodeFs.existsSync("/usr/sbin/runuser"))(
+    "a directory this user cannot write: validate and once say so in one line, exit 2 (run as nobody: root bypasses permissions)",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        NodeFs.chmodSync(dir, 0o755)
+        const locked = NodePath.join(dir, "root-only")
+        NodeFs.mkdirSync(locked, { mode: 0o755 })
+        const state = NodePath.join(locked, "state.db")
+        const config = writeConfig(dir, { endpoint: "http://127.0.0.1:9", state })
+        NodeFs.chmodSync(config, 0o644)
+        const asNobody = (command: string) =>
+          Effect.promise(() =>
+            new Promise<{ code: number | null; stderr: string }>((resolve) => {
+              const p = spawn("/usr/sbin/runuser", [
+                "-u",
+                "nobody",
+                "--",
+                process.execPath,
+                "--conditions=source",
+                "--import",
+                "tsx",
+                "packages/daemon/src/bin.ts",
+                command,
+                "--config",
+                config
+              ], { cwd: repo, env: { ...process.env, ...credentialsEnv, HOME: "/tmp" } })
+              let stderr = ""
+              p.stderr.on("data", (c: Buffer) => (stderr += c.toString()))
+              p.on("exit", (code) => resolve({ code, stderr }))
+            })
+          )
+        const [validate, once] = yield* Effect.all([asNobody("validate"), asNobody("once")], { concurrency: 2 })
+        const expected = `state ${state}: cannot create files in ${locked}: permission denied`
+        assert.strictEqual(validate.code, 2, validate.stderr)
+        assert.include(validate.stderr, expected)
+        assert.strictEqual(once.code, 2, once.stderr)
+        assert.deepStrictEqual(once.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("{")), [expected])
+        assert.deepStrictEqual(NodeFs.readdirSync(locked), [])
+      }).pipe(Effect.scoped),
+    120_000
   )
 
   it.live(
