@@ -20,6 +20,7 @@ import * as Random from "effect/Random"
 import * as Redacted from "effect/Redacted"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
+import * as NodeNet from "node:net"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { vi } from "vitest"
@@ -121,6 +122,39 @@ describe("one writer per state", () => {
         assert.deepStrictEqual(runs.map((r) => [r.id, r.status]), [[1, "running"]])
       }).pipe(Effect.scoped),
     120_000
+  )
+
+  it.live(
+    "a daemon refused by a port clash leaves the state as it was (a dead process's run is not rewritten)",
+    () =>
+      Effect.gen(function*() {
+        const dir = yield* tempDir
+        const stateFile = NodePath.join(dir, "state.db")
+        yield* Effect.flatMap(State, (s) => s.startRun({ rule: "expire", trigger: "schedule", dryRun: false })).pipe(
+          Effect.provide(State.layerFile(stateFile))
+        )
+        const before = NodeFs.readFileSync(stateFile)
+        const busy = NodeNet.createServer()
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void busy.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => busy.close())
+        )
+        const port = (busy.address() as NodeNet.AddressInfo).port
+        const config = writeConfig(dir, { endpoint: "http://127.0.0.1:9" })
+        NodeFs.writeFileSync(
+          config,
+          NodeFs.readFileSync(config, "utf8").replace("http: { enabled: false }", `http: { port: ${port} }`)
+        )
+        const r = yield* cosRetention("run", "--config", config, "--log-format", "json")
+        assert.strictEqual(r.code, 2, r.stderr)
+        assert.include(r.stderr, `cannot listen on 127.0.0.1:${port}`)
+        const runs = yield* Effect.flatMap(State, (s) => s.recentRuns({ limit: 10 })).pipe(
+          Effect.provide(State.layerReadonly(stateFile))
+        )
+        assert.deepStrictEqual(runs.map((run) => [run.id, run.status]), [[1, "running"]])
+        assert.isTrue(NodeFs.readFileSync(stateFile).equals(before), "the state file is byte for byte as it was")
+      }).pipe(Effect.scoped),
+    20_000
   )
 
   it.live(
