@@ -158,6 +158,12 @@ export interface RunOptions {
    * Called before a batch is sent, with what it holds: lets a caller record intent durably before the delete.
    */
   readonly onBatchStart?: ((batch: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
+  /**
+   * Called immediately before each delete request is sent (after the write budget's wait and any backoff), once per
+   * attempt, with the keys that request carries: a caller that records intent here knows that a key whose intent
+   * is recorded may have been deleted by this run, and a key without one was not.
+   */
+  readonly onSend?: ((objects: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
   /** Called with every batch of confirmed deletions, in the order COS confirmed them. */
   readonly onDeleted?: ((deleted: ReadonlyArray<Deleted>) => Effect.Effect<void>) | undefined
   /**

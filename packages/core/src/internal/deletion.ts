@@ -744,10 +744,12 @@ class Run {
           return this.afterBatch(0, 1, undefined)
         }
         const report = this.r.options.onDeleted !== undefined ? [] as Array<Deletion.Deleted> : undefined
+        const onSend = this.r.options.onSend
+        const send = this.client.deleteObject({ bucket: this.r.bucket, key: c.key, versionId: c.versionId })
         return Effect.zipRight(
           this.governor.acquireWrite(1),
           this.request(
-            this.client.deleteObject({ bucket: this.r.bucket, key: c.key, versionId: c.versionId }),
+            onSend === undefined ? send : Effect.zipRight(onSend([c]), send),
             this.governor.throttledWrite
           ).pipe(
             Effect.matchEffect({
@@ -806,8 +808,9 @@ class Run {
             this.tally.skipped += items.length
             return Effect.void
           }
+          const onSend = this.r.options.onSend
           return Effect.zipRight(
-            this.markRequest,
+            onSend === undefined ? this.markRequest : Effect.zipRight(onSend(items), this.markRequest),
             this.counted(this.client.deleteObjects({ bucket: this.r.bucket, objects: items, quiet: this.r.quiet }))
           ).pipe(
             Effect.tap(() => this.markDone),
