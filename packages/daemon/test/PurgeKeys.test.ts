@@ -167,7 +167,15 @@ describe("cos-retention purge --keys-from", () => {
     const [stdin, dry, capped, absent] = await Promise.all([
       cli([...common(), "--keys-from", "-", "--yes", "--json"], { stdin: many.join("\n") + "\n" }),
       cli([...common(), "--keys-from", file("std.txt", "std/0\n"), "--dry-run", "--json"]),
-      cli([...common(), "--keys-from", file("cap.txt", cap.join("\n") + "\n"), "--max-deletes", "20", "--yes", "--json"]),
+      cli([
+        ...common(),
+        "--keys-from",
+        file("cap.txt", cap.join("\n") + "\n"),
+        "--max-deletes",
+        "20",
+        "--yes",
+        "--json"
+      ]),
       cli([...common(), "--keys-from", file("absent.txt", "absent/0\nabsent/1\n"), "--yes", "--json"])
     ])
     assert.strictEqual(stdin.code, 0, stdin.stderr)
@@ -220,8 +228,8 @@ const auditLines = (path: string) =>
 describe("cos-retention purge --audit-log", () => {
   it("one JSON line per deleted key and one per failed key with its code, nothing else", async () => {
     const log = Path.join(dir, "audit.jsonl")
-    // \u0018 (CAN) is refused in COS keys: that key fails with InvalidKey.
-    const list = file("audit.txt", ["audit/00", "audit/01", "audit/02", "audit/\u0018bad"].join("\n") + "\n")
+    // COS keys never begin with "/": that key fails alone, with InvalidKey.
+    const list = file("audit.txt", ["audit/00", "audit/01", "audit/02", "/audit/bad"].join("\n") + "\n")
     const [r, byPrefix] = await Promise.all([
       cli([...common(), "--keys-from", list, "--audit-log", log, "--yes", "--json"]),
       cli([...common(), "--prefix", "audit/1", "--audit-log", Path.join(dir, "audit-prefix.jsonl"), "--yes"])
@@ -231,7 +239,7 @@ describe("cos-retention purge --audit-log", () => {
     assert.deepStrictEqual(
       lines.map((l) => [l["key"], l["outcome"], l["code"]]),
       [["audit/00", "deleted", undefined], ["audit/01", "deleted", undefined], ["audit/02", "deleted", undefined], [
-        "audit/\u0018bad",
+        "/audit/bad",
         "failed",
         "InvalidKey"
       ]]

@@ -273,7 +273,8 @@ const keysSource = (from: string) =>
     const list = yield* KeyList.check(from)
     return { _tag: "keys", path: from, label: from, list } as const
   }).pipe(
-    Effect.catchTag("KeyListError", (e) => usageError(e.message))
+    Effect.catchTag("KeyListError", (e) =>
+      usageError(e.message))
   )
 
 const handler = (args: Args) =>
