@@ -10,7 +10,16 @@ import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as Path from "node:path"
-import { fakeBucket, fakeCredentials, fakeRegion, flag, root, shippedNodeFlags, startFake, table } from "./purge-harness.js"
+import {
+  fakeBucket,
+  fakeCredentials,
+  fakeRegion,
+  flag,
+  root,
+  shippedNodeFlags,
+  startFake,
+  table
+} from "./purge-harness.js"
 
 const sizes = flag("sizes", "1000000,10000000").split(",").map(Number)
 const sources = flag("sources", "file,stdin").split(",") as Array<"file" | "stdin">

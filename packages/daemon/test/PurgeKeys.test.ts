@@ -69,22 +69,28 @@ interface Result {
 
 const cli = (
   args: ReadonlyArray<string>,
-  options: { readonly stdin?: string | Buffer; readonly onSpawn?: (child: ChildProcess) => void } = {}
+  options: {
+    readonly stdin?: string | Buffer | number
+    readonly onSpawn?: (child: ChildProcess) => void
+  } = {}
 ) =>
   new Promise<Result>((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", "purge", ...args],
-      { cwd: repo, env: { ...process.env, ...credentialsEnv }, stdio: ["pipe", "pipe", "pipe"] }
+      {
+        cwd: repo,
+        env: { ...process.env, ...credentialsEnv },
+        stdio: [typeof options.stdin === "number" ? options.stdin : "pipe", "pipe", "pipe"]
+      }
     )
     let stdout = ""
     let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
+    child.stdout!.on("data", (d) => (stdout += d))
+    child.stderr!.on("data", (d) => (stderr += d))
     child.on("error", reject)
     child.on("close", (code) => resolve({ code, stdout, stderr }))
-    if (options.stdin !== undefined) child.stdin.end(options.stdin)
-    else child.stdin.end()
+    if (typeof options.stdin !== "number") child.stdin!.end(options.stdin)
     options.onSpawn?.(child)
   })
 
@@ -204,12 +210,16 @@ describe("cos-retention purge --keys-from", () => {
   }, 180_000)
 
   it("bad arguments: exit 2 naming the flag and what it accepts", async () => {
-    const [missing, withPrefix, noSource, dirArg] = await Promise.all([
+    const dirFd = NodeFs.openSync(dir, "r")
+    const [missing, withPrefix, noSource, dirArg, dirStdin, badLog] = await Promise.all([
       cli([...common(), "--keys-from", Path.join(dir, "nope.txt"), "--yes"]),
       cli([...common(), "--keys-from", file("p.txt", "x\n"), "--prefix", "logs/", "--older-than", "3d", "--yes"]),
       cli([...common(), "--yes"]),
-      cli([...common(), "--keys-from", dir, "--yes"])
+      cli([...common(), "--keys-from", dir, "--yes"]),
+      cli([...common(), "--keys-from", "-", "--yes"], { stdin: dirFd }),
+      cli([...common(), "--keys-from", file("q.txt", "bad/0\n"), "--audit-log", dir, "--yes"])
     ])
+    NodeFs.closeSync(dirFd)
     assert.strictEqual(missing.code, 2)
     assert.include(missing.stderr, "--keys-from")
     assert.include(missing.stderr, "no such file")
@@ -219,6 +229,12 @@ describe("cos-retention purge --keys-from", () => {
     assert.include(noSource.stderr, "--prefix is required (or --keys-from FILE")
     assert.strictEqual(dirArg.code, 2)
     assert.include(dirArg.stderr, "not a file")
+    assert.strictEqual(dirStdin.code, 2)
+    assert.include(dirStdin.stderr, "--keys-from -: standard input is a directory")
+    assert.strictEqual(badLog.code, 2)
+    assert.include(badLog.stderr, "--audit-log")
+    assert.include(badLog.stderr, "cannot open it for writing")
+    assert.isTrue(await exists("bad/0"), "nothing deleted when the audit log cannot be written")
   }, 180_000)
 })
 

@@ -253,11 +253,23 @@ const keysSource = (from: string) =>
           "--keys-from -: standard input is a terminal; pipe the list in (or name a file with --keys-from FILE)"
         )
       }
+      const stdin = yield* Effect.try({
+        try: () => NodeFs.fstatSync(0),
+        catch: (e) => (e as Error).message
+      }).pipe(Effect.catchAll((reason) =>
+        usageError(`--keys-from -: cannot read standard input (${reason}); pipe the list in or name a file`)
+      ))
+      if (stdin.isDirectory()) {
+        return yield* usageError(
+          "--keys-from -: standard input is a directory, not a list of keys; pipe the list in or name a file"
+        )
+      }
       const spooled = yield* KeyList.spool(process.stdin, "- (standard input)")
       return { _tag: "keys", path: spooled.path, label: "standard input", list: spooled } as const
     }
     const stat = yield* Effect.try({
-      try: () => NodeFs.statSync(from),
+      try: () =>
+        NodeFs.statSync(from),
       catch: (e) => (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message
     }).pipe(Effect.catchAll((reason) =>
       usageError(`--keys-from ${from}: ${reason} (expected a file of keys, or - for standard input)`)
@@ -430,8 +442,8 @@ const handler = (args: Args) =>
 
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
   Command.withDescription(
-    "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
-      "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
+    "Delete every key under a prefix that the filters select (or, with --keys-from, exactly the keys of a list): " +
+      "listed in parallel, deleted in batches of 1000, governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
       "arguments or configuration; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
       "deleted (batches in flight finish first and the summary is printed)."
