@@ -3,7 +3,8 @@
  * `{"key": "...", "versionId": "..."}`, told apart by the first byte (`{` means JSON lines).
  *
  * Plain lines are taken byte for byte: only LF (0x0A) ends a line; a CR before it, leading and trailing spaces and a
- * `#` are part of the key; a last line without LF is a key too. An empty line is refused (an empty key cannot exist,
+ * `#` are part of the key; a last line without LF is a key too. A byte order mark at the start is refused (it would
+ * hide the `{` of JSON lines and become part of the first key). An empty line is refused (an empty key cannot exist,
  * and a blank line usually means a list that is not what its writer thought, e.g. a double LF). A line that is not
  * UTF-8 is refused. JSON lines need a non-empty string `key`, an optional non-empty string (or null) `versionId`;
  * other fields are ignored, so a `--audit-log` file can be fed back.
@@ -72,13 +73,18 @@ class Splitter {
   }
 }
 
-// ignoreBOM: a byte order mark is kept (byte for byte), so it is part of the first key.
+// ignoreBOM: decode byte for byte (a byte order mark at the start of the list is refused before decoding).
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
 /** One line as an entry, or the reason it is refused. */
 export const parseLine = (bytes: Buffer, number: number, format: Format): Entry | string => {
   if (bytes.length === 0) {
     return `line ${number} is empty (an empty key cannot exist; remove the line)`
+  }
+  if (number === 1 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) {
+    // An editor's byte order mark would hide the "{" of JSON lines and become part of the first key.
+    return "line 1 starts with a byte order mark (U+FEFF): save the list without it (a key that really starts with " +
+      "U+FEFF can be given as a JSON line, \"\\ufeff...\")"
   }
   let text: string
   try {

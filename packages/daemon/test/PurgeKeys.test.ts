@@ -126,7 +126,32 @@ describe("cos-retention purge --keys-from", () => {
     for (const key of neighbours) assert.isTrue(await exists(key), JSON.stringify(key))
   }, 180_000)
 
-  it("reads JSON lines (keys with line breaks, tabs) when the first line starts with {", async () => {
+  it("reads JSON lines (keys with line breaks, tabs, versions) when the first line starts with {", async () => {
+    const versioned = "versioned-1250000000"
+    const store = server.fake.store
+    const [v1] = await Effect.runPromise(Effect.gen(function*() {
+      yield* Store.createBucket(store, { name: versioned, versioning: "Enabled" })
+      const v1 = yield* Store.putObject(store, { bucket: versioned, key: "ver/k", body: "1" })
+      const v2 = yield* Store.putObject(store, { bucket: versioned, key: "ver/k", body: "2" })
+      yield* Store.putObject(store, { bucket: versioned, key: "ver/other", body: "3" })
+      return [v1, v2]
+    }))
+    const versionsList = file("versions.jsonl", JSON.stringify({ key: "ver/k", versionId: v1 }) + "\n")
+    const log = Path.join(dir, "versions-audit.jsonl")
+    const byVersion = cli([
+      "--bucket",
+      versioned,
+      "--region",
+      CosFake.testRegion,
+      "--endpoint",
+      server.url,
+      "--keys-from",
+      versionsList,
+      "--audit-log",
+      log,
+      "--yes",
+      "--json"
+    ])
     const list = file(
       "keys.jsonl",
       [
@@ -137,13 +162,22 @@ describe("cos-retention purge --keys-from", () => {
     const r = await cli([...common(), "--keys-from", list, "--yes", "--json"])
     assert.strictEqual(r.code, 0, r.stderr)
     assert.strictEqual(lastJson(r.stdout)["deleted"], 2)
+    const v = await byVersion
+    assert.strictEqual(v.code, 0, v.stderr)
+    // Only that version is gone: the current one and the other key stay.
+    const left = await Effect.runPromise(Store.versions(store, versioned, "ver/"))
+    assert.deepStrictEqual(left.map((o) => [o.key, o.versionId !== v1]), [["ver/k", true], ["ver/other", true]])
+    assert.deepStrictEqual(
+      auditLines(log).map((l) => [l["key"], l["versionId"], l["outcome"]]),
+      [["ver/k", v1, "deleted"]]
+    )
     assert.isFalse(await exists("json/line\nbreak"))
     assert.isFalse(await exists("json/tab\t"))
     assert.isTrue(await exists("json/line"))
   }, 180_000)
 
   it("refuses a list with a bad line before deleting anything: exit 2, the line named", async () => {
-    const [badJson, emptyLine, badStdin, notUtf8] = await Promise.all([
+    const [badJson, emptyLine, badStdin, notUtf8, bom] = await Promise.all([
       cli([
         ...common(),
         "--keys-from",
@@ -152,7 +186,8 @@ describe("cos-retention purge --keys-from", () => {
       ]),
       cli([...common(), "--keys-from", file("empty-line.txt", "bad/0\n\nbad/1\n"), "--yes"]),
       cli([...common(), "--keys-from", "-", "--yes"], { stdin: `{"key": "bad/0"}\n{"key": "bad/1"}\nbad/2\n` }),
-      cli([...common(), "--keys-from", file("latin1.txt", Buffer.from([0x62, 0x61, 0x64, 0x2f, 0xe9, 0x0a])), "--yes"])
+      cli([...common(), "--keys-from", file("latin1.txt", Buffer.from([0x62, 0x61, 0x64, 0x2f, 0xe9, 0x0a])), "--yes"]),
+      cli([...common(), "--keys-from", file("bom.jsonl", `\ufeff{"key": "bad/0"}\n`), "--yes"])
     ])
     assert.strictEqual(badJson.code, 2, badJson.stderr)
     assert.include(badJson.stderr, "line 3 is not valid JSON")
@@ -163,6 +198,8 @@ describe("cos-retention purge --keys-from", () => {
     assert.include(badStdin.stderr, "standard input")
     assert.strictEqual(notUtf8.code, 2, notUtf8.stderr)
     assert.include(notUtf8.stderr, "line 1 is not UTF-8")
+    assert.strictEqual(bom.code, 2, bom.stderr)
+    assert.include(bom.stderr, "byte order mark")
     assert.isTrue(await exists("bad/0"))
     assert.isTrue(await exists("bad/1"))
   }, 180_000)
