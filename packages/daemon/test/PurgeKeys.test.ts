@@ -127,10 +127,14 @@ describe("cos-retention purge --keys-from", () => {
   }, 180_000)
 
   it("reads JSON lines (keys with line breaks, tabs, versions) when the first line starts with {", async () => {
+    // A server of its own: with an IP endpoint the fake serves its default bucket, here a versioned one.
     const versioned = "versioned-1250000000"
-    const store = server.fake.store
+    const other = await Effect.runPromise(Scope.extend(
+      CosFakeServer.start({ buckets: [{ name: versioned, versioning: "Enabled" }] }),
+      scope
+    ))
+    const store = other.fake.store
     const [v1] = await Effect.runPromise(Effect.gen(function*() {
-      yield* Store.createBucket(store, { name: versioned, versioning: "Enabled" })
       const v1 = yield* Store.putObject(store, { bucket: versioned, key: "ver/k", body: "1" })
       const v2 = yield* Store.putObject(store, { bucket: versioned, key: "ver/k", body: "2" })
       yield* Store.putObject(store, { bucket: versioned, key: "ver/other", body: "3" })
@@ -144,7 +148,7 @@ describe("cos-retention purge --keys-from", () => {
       "--region",
       CosFake.testRegion,
       "--endpoint",
-      server.url,
+      other.url,
       "--keys-from",
       versionsList,
       "--audit-log",
@@ -166,7 +170,10 @@ describe("cos-retention purge --keys-from", () => {
     assert.strictEqual(v.code, 0, v.stderr)
     // Only that version is gone: the current one and the other key stay.
     const left = await Effect.runPromise(Store.versions(store, versioned, "ver/"))
-    assert.deepStrictEqual(left.map((o) => [o.key, o.versionId !== v1]), [["ver/k", true], ["ver/other", true]])
+    assert.deepStrictEqual(
+      left.map((o) => [o.key, o.versionId !== v1]),
+      [["ver/k", true], ["ver/other", true]]
+    )
     assert.deepStrictEqual(
       auditLines(log).map((l) => [l["key"], l["versionId"], l["outcome"]]),
       [["ver/k", v1, "deleted"]]
