@@ -25,13 +25,14 @@ export const history = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config)
-      if (settings.state !== ":memory:" && !NodeFs.existsSync(settings.state)) {
+      const store = settings.store
+      if (store._tag === "sqlite" && store.filename !== ":memory:" && !NodeFs.existsSync(store.filename)) {
         yield* Console.log(`no state database at ${settings.state} yet: no run has been recorded`)
         return
       }
       const runs = yield* Effect.flatMap(State, (s) =>
         s.recentRuns({ limit: args.limit, rule: Option.getOrUndefined(args.rule) })).pipe(
-          Effect.provide(State.layerFile(settings.state))
+          Effect.provide(State.layerStore(store))
         )
       if (args.json) {
         return yield* printJson(runs.map((r) => ({ rule: r.rule, ...runJson(r) })))
