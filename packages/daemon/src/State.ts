@@ -54,6 +54,8 @@ export interface RunRecord extends RunCounts {
   readonly status: RunStatus
   /** The checkpoint the run started from, if it resumed an unfinished run. */
   readonly resumedFrom: string | null
+  /** The fire time it ran for (epoch ms), when it ran on a schedule in cluster mode. */
+  readonly scheduledAt: number | null
   readonly error: string | null
 }
 
@@ -127,6 +129,11 @@ const migrations = Migrator.fromRecord({
     )`
     yield* sql`CREATE INDEX audit_pending ON audit (run_id) WHERE state = 'pending'`
     yield* sql`CREATE INDEX audit_by_time ON audit (deleted_at)`
+  }),
+  "0002_scheduled_at": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { bigint } = StateStore.types(sql)
+    yield* sql`ALTER TABLE runs ADD COLUMN scheduled_at ${bigint}`
   })
 })
 
@@ -142,6 +149,7 @@ interface RunRow {
   readonly ended_at: Int | null
   readonly status: string
   readonly resumed_from: string | null
+  readonly scheduled_at: Int | null
   readonly listed: Int
   readonly matched: Int
   readonly deleted: Int
@@ -163,6 +171,7 @@ const toRun = (r: RunRow): RunRecord => ({
   endedAt: intOrNull(r.ended_at),
   status: r.status as RunStatus,
   resumedFrom: r.resumed_from,
+  scheduledAt: intOrNull(r.scheduled_at ?? null),
   listed: int(r.listed),
   matched: int(r.matched),
   deleted: int(r.deleted),
@@ -224,6 +233,7 @@ const make = Effect.gen(function*() {
     readonly trigger: Trigger
     readonly dryRun: boolean
     readonly resumedFrom?: string | undefined
+    readonly scheduledAt?: number | undefined
   }) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -234,7 +244,8 @@ const make = Effect.gen(function*() {
           dry_run: input.dryRun ? 1 : 0,
           started_at: now,
           status: "running",
-          resumed_from: input.resumedFrom ?? null
+          resumed_from: input.resumedFrom ?? null,
+          scheduled_at: input.scheduledAt ?? null
         })
       } RETURNING *`
       return toRun(rows[0]!)
@@ -268,15 +279,22 @@ const make = Effect.gen(function*() {
    * Runs left `running` by a process that died: recorded as interrupted, with what the audit confirms they deleted.
    * Returns their ids.
    */
-  const markAbandoned = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const rows = yield* sql<{ id: Int }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
+  const abandon = (rule?: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<{ id: Int }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
       error = 'the daemon stopped before recording the end of this run',
       deleted = (SELECT count(*) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted'),
       bytes = (SELECT coalesce(sum(a.size), 0) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted')
-      WHERE status = 'running' RETURNING id`
-    return rows.map((r) => int(r.id))
-  }).pipe(orDie)
+      WHERE status = 'running' AND ${rule === undefined ? sql`1 = 1` : sql`rule = ${rule}`} RETURNING id`
+      return rows.map((r) => int(r.id))
+    }).pipe(orDie)
+  const markAbandoned = abandon()
+  /**
+   * In cluster mode, where other replicas' runs are alive: the runs of one rule left `running`, marked by the replica
+   * that now owns the rule (the one that ran them is gone or has lost the rule).
+   */
+  const markAbandonedOf = (rule: string) => abandon(rule)
 
   const getRun = (id: number) =>
     sql<RunRow>`SELECT * FROM runs WHERE id = ${id}`.pipe(
@@ -425,6 +443,7 @@ const make = Effect.gen(function*() {
     startRun,
     finishRun,
     markAbandoned,
+    markAbandonedOf,
     getRun,
     lastRun,
     lastSuccess,

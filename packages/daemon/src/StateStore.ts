@@ -106,6 +106,22 @@ export const withSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string,
     })
   )
 
+/**
+ * Like {@link withSessionLock} but without waiting: `None` (and `effect` not run) when another session holds the lock.
+ */
+export const tryWithSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      const rows = yield* connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
+      if (rows[0]?.locked !== true) return Option.none<A>()
+      yield* Effect.addFinalizer(() =>
+        connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
+      )
+      return Option.some(yield* effect)
+    })
+  )
+
 /** The key of the one-writer advisory lock (a class id and an object id, as Postgres' two-int form takes). */
 const writerLockKey = "hashtext('cos-retention state'), 1"
 

@@ -51,7 +51,8 @@ const run = (bin: string, name: string, args: ReadonlyArray<string>) =>
     )
   )
 
-const freePort = Effect.async<number>((resume) => {
+/** A TCP port free on 127.0.0.1 right now. */
+export const freePort = Effect.async<number>((resume) => {
   const server = NodeNet.createServer()
   server.listen(0, "127.0.0.1", () => {
     const address = server.address()
