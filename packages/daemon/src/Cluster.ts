@@ -139,7 +139,11 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
                     .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
                 }
-                const resume = abandoned.length > 0 && !rule.dryRun && (yield* state.getCheckpoint(name)) !== undefined
+                // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
+                // marked it: an earlier attempt at this message may have, before losing the rule)
+                const last = yield* state.lastRun(name)
+                const checkpoint = yield* state.getCheckpoint(name)
+                const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
                 return yield* runner.run(rule, {
                   trigger: resume ? "resume" : payload.trigger,
                   scheduledAt: payload.scheduledAt
@@ -242,12 +246,12 @@ export interface ClusterOptions {
 /**
  * Our defaults for the engine: it polls stored messages every second (a fire time starts within about a second, not
  * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules move
- * within about 45 s).
+ * within about 45 s). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
+ * `SHARD_LOCK_REFRESH_INTERVAL`, `ENTITY_MESSAGE_POLL_INTERVAL`, `RUNNER_HEALTH_CHECK_INTERVAL`, ...); the runner
+ * address always comes from us.
  */
-export const shardingDefaults: Partial<ShardingConfig.ShardingConfig["Type"]> = {
-  entityMessagePollInterval: Duration.seconds(1),
-  shardsPerGroup: 300
-}
+export const shardingDefaults = (): Partial<ShardingConfig.ShardingConfig["Type"]> =>
+  process.env["ENTITY_MESSAGE_POLL_INTERVAL"] === undefined ? { entityMessagePollInterval: Duration.seconds(1) } : {}
 
 /** The daemon as one replica of a cluster, over the Purger given; the state must be on Postgres. */
 export const layerWith = <E, R>(
@@ -269,7 +273,7 @@ export const layerWith = <E, R>(
   const sharding = NodeClusterSocket.layer({
     storage: "sql",
     shardingConfig: {
-      ...shardingDefaults,
+      ...shardingDefaults(),
       ...options.sharding,
       // a stopping replica's runs get the grace period for their in-flight batches before the engine moves on
       entityTerminationTimeout: Duration.sum(config.gracePeriod, Duration.seconds(5)),

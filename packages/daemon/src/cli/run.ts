@@ -2,23 +2,63 @@
  * `cos-retention run --config F`: the daemon. Runs until SIGTERM/SIGINT, then stops cleanly (exit 0).
  */
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Cluster from "../Cluster.js"
 import * as Daemon from "../Daemon.js"
 import * as Logging from "../Logging.js"
 import { configOption, ExitCode, loadConfig, logFormatOption } from "./common.js"
 
+const runnerAddressOption = Options.text("runner-address").pipe(
+  Options.withDescription(
+    `cluster mode (a Postgres state): HOST:PORT where the other replicas reach this one (default: $${Cluster.runnerAddressEnv})`
+  ),
+  Options.optional
+)
+
+/** The runner address from the flag or the environment; exit 2 with what is expected when missing or malformed. */
+const clusterAddress = (flag: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const text = Option.getOrUndefined(flag) ?? process.env[Cluster.runnerAddressEnv]
+    if (text === undefined || text === "") {
+      yield* Console.error(
+        `with a Postgres state, run joins a cluster and needs this replica's address: --runner-address HOST:PORT ` +
+          `(or ${Cluster.runnerAddressEnv}), a host or IP the other replicas can reach`
+      )
+      return yield* new ExitCode({ code: 2 })
+    }
+    const parsed = Cluster.parseRunnerAddress(text)
+    if (Either.isLeft(parsed)) {
+      yield* Console.error(parsed.left)
+      return yield* new ExitCode({ code: 2 })
+    }
+    return parsed.right
+  })
+
 export const run = Command.make(
   "run",
-  { config: configOption, logFormat: logFormatOption },
-  ({ config, logFormat }) =>
+  { config: configOption, logFormat: logFormatOption, runnerAddress: runnerAddressOption },
+  ({ config, logFormat, runnerAddress }) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(config, { log: true })
       yield* Effect.logInfo(`cos-retention starting: ${settings.rules.length} rule(s) from ${config}`).pipe(
         Effect.annotateLogs({ state: settings.state })
       )
-      yield* Layer.launch(Daemon.layer(settings)).pipe(
+      if (settings.store._tag === "sqlite" && Option.isSome(runnerAddress)) {
+        yield* Console.error(
+          `--runner-address is for cluster mode, which needs a Postgres state (state: postgres://...); ` +
+            `the state here is the SQLite file ${settings.state}`
+        )
+        return yield* new ExitCode({ code: 2 })
+      }
+      const daemon = settings.store._tag === "postgres"
+        ? Cluster.layer(settings, { runnerAddress: yield* clusterAddress(runnerAddress) })
+        : Daemon.layer(settings)
+      yield* Layer.launch(daemon).pipe(
         Effect.catchTags({
           PurgeError: (e) =>
             Effect.zipRight(
