@@ -275,6 +275,38 @@ rules:
       ))
     ))
 
+  it.scoped("run with a Postgres state needs a runner address; a malformed one, or one with SQLite, is refused", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-run-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+      const write = (file: string, state: string) => {
+        NodeFs.writeFileSync(
+          NodePath.join(dir, file),
+          `cos: { region: ap-beijing }
+state: ${state}
+http: { enabled: false }
+rules:
+  - { name: r, bucket: b-1250000000, prefix: x/, olderThan: 1d, schedule: "@daily" }
+`
+        )
+        return NodePath.join(dir, file)
+      }
+      const onPostgres = write("pg.yaml", pg.url("postgres"))
+      const missing = yield* cosRetention("run", "--config", onPostgres)
+      assert.strictEqual(missing.code, 2)
+      assert.include(missing.stderr, "needs this replica's address: --runner-address HOST:PORT")
+      for (const bad of ["localhost", "10.0.0.1:0", "10.0.0.1:99999", "a b:80"]) {
+        const malformed = yield* cosRetention("run", "--config", onPostgres, "--runner-address", bad)
+        assert.strictEqual(malformed.code, 2, bad)
+        assert.include(malformed.stderr, "is not HOST:PORT", bad)
+      }
+      const onSqlite = write("sqlite.yaml", "state.db")
+      const refused = yield* cosRetention("run", "--config", onSqlite, "--runner-address", "127.0.0.1:4000")
+      assert.strictEqual(refused.code, 2)
+      assert.include(refused.stderr, "--runner-address is for cluster mode, which needs a Postgres state")
+    }))
+
   it.scoped("the Postgres client is told nothing but the URL: a wrong port fails to connect, naming no secret", () =>
     Effect.gen(function*() {
       const store = Either.getOrThrow(StateStore.fromSetting("postgres://postgres:pw-xyz@127.0.0.1:1/none", "/"))
