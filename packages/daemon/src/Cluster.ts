@@ -14,8 +14,9 @@
  *   ClusterCron is not used: it takes Effect's cron (not our time-zone rules) and its "next run from previous"
  *   option breaks the chain on restart (Effect-TS/effect#5960).
  * - Overlap as for one daemon: a fire time whose rule is still running is skipped (logged, counted). Belt and
- *   braces against a runner that lost its shard without noticing: a run holds a Postgres advisory lock for its rule,
- *   and a fire that cannot take it is skipped as an overlap.
+ *   braces against a runner that lost its shard without noticing: a run holds a Postgres advisory lock for its rule;
+ *   a fire waits for it up to the grace period plus 10 s (a replica handing the rule over finishes its in-flight
+ *   batches meanwhile) and is skipped as an overlap if it cannot take it.
  *
  * Runs left `running` are marked interrupted only by the rule's new owner, once it holds the rule's lock (other
  * replicas' runs are alive): never all at start as one daemon does.
@@ -130,9 +131,11 @@ const RuleEntityLive = (address: RunnerAddress) =>
             }
             if (running) return yield* overlap
             running = true
+            // a replica handing the rule over may still be finishing its in-flight batches: wait for those
             const result = yield* StateStore.tryWithSessionLock(
               sql,
               `cos-retention rule ${name}`,
+              Duration.sum(settings.gracePeriod, Duration.seconds(10)),
               Effect.gen(function*() {
                 const abandoned = yield* state.markAbandonedOf(name)
                 if (abandoned.length > 0) {
@@ -253,7 +256,10 @@ export interface ClusterOptions {
 export const shardingDefaults = (): Partial<ShardingConfig.ShardingConfig["Type"]> =>
   process.env["ENTITY_MESSAGE_POLL_INTERVAL"] === undefined ? { entityMessagePollInterval: Duration.seconds(1) } : {}
 
-/** The daemon as one replica of a cluster, over the Purger given; the state must be on Postgres. */
+/**
+ * The daemon as one replica of a cluster, over the Purger given; the state must be on Postgres. Provides the engine's
+ * Sharding.
+ */
 export const layerWith = <E, R>(
   config: RetentionConfig,
   purger: Layer.Layer<Purger, E, R>,
@@ -275,8 +281,9 @@ export const layerWith = <E, R>(
     shardingConfig: {
       ...shardingDefaults(),
       ...options.sharding,
-      // a stopping replica's runs get the grace period for their in-flight batches before the engine moves on
-      entityTerminationTimeout: Duration.sum(config.gracePeriod, Duration.seconds(5)),
+      // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
+      // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
+      entityTerminationTimeout: Duration.zero,
       runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
       runnerListenAddress: Option.none()
     }
@@ -288,8 +295,9 @@ export const layerWith = <E, R>(
   )
   const app = Layer.mergeAll(RuleEntityLive(address), SchedulerSingleton, HttpStatus.layer, ready)
   const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
+  // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
   return app.pipe(
-    Layer.provide(sharding),
+    Layer.provideMerge(sharding),
     Layer.provide(base),
     Layer.provide(sql),
     Layer.provide(Settings.layer(config)),

@@ -12,15 +12,16 @@
  * The lock lives on one reserved connection: Postgres releases it when that session ends (the process exits or is
  * killed, or the connection drops).
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Config from "effect/Config"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as NodePath from "node:path"
 
 export type StateStore =
@@ -78,8 +79,12 @@ export const layerPostgres = (
 ) =>
   Layer.unwrapEffect(
     Effect.map(
-      Config.option(Config.redacted("PGPASSWORD")).pipe(Effect.orElseSucceed(() => Option.none())),
-      (password) =>
+      Effect.zip(
+        Config.option(Config.redacted("PGPASSWORD")).pipe(Effect.orElseSucceed(() => Option.none())),
+        // loaded only when used: the SQLite path never pays for the Postgres driver
+        Effect.promise(() => import("@effect/sql-pg/PgClient"))
+      ),
+      ([password, PgClient]) =>
         PgClient.layer({
           url: store.url,
           password: Option.getOrUndefined(password),
@@ -107,14 +112,26 @@ export const withSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string,
   )
 
 /**
- * Like {@link withSessionLock} but without waiting: `None` (and `effect` not run) when another session holds the lock.
+ * Like {@link withSessionLock} but waiting at most `wait` (trying every half second): `None` (and `effect` not run)
+ * when another session still holds the lock then.
  */
-export const tryWithSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string, effect: Effect.Effect<A, E, R>) =>
+export const tryWithSessionLock = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  name: string,
+  wait: Duration.DurationInput,
+  effect: Effect.Effect<A, E, R>
+) =>
   Effect.scoped(
     Effect.gen(function*() {
       const connection = yield* sql.reserve
-      const rows = yield* connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
-      if (rows[0]?.locked !== true) return Option.none<A>()
+      const attempt = connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
+        .pipe(Effect.map((rows) => rows[0]?.locked === true))
+      const locked = yield* attempt.pipe(
+        // (repeat gives the schedule's output: reaching the end means the lock was taken)
+        Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("500 millis") }),
+        Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false })
+      )
+      if (!locked) return Option.none<A>()
       yield* Effect.addFinalizer(() =>
         connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
       )

@@ -77,11 +77,11 @@ const startRunner = (settings: Config.RetentionConfig) =>
   Effect.gen(function*() {
     const port = yield* freePort
     const scope = yield* Scope.make()
-    yield* Layer.buildWithScope(
+    const context = yield* Layer.buildWithScope(
       Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
       scope
     )
-    return { port, stop: Scope.close(scope, Exit.void) }
+    return { port, context, stop: Scope.close(scope, Exit.void) }
   })
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode", (it) => {
@@ -254,6 +254,86 @@ rules:
         assert.strictEqual(pending, "0")
         const credited = runs.reduce((n, r) => n + Number(r[5]), 0)
         assert.strictEqual(credited, keys, JSON.stringify(runs))
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "every replica stopped mid-run (SIGTERM) and started again: the fire time's run resumes once",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("restart_all")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 2500
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const base = Either.getOrThrow(Config.decode({
+          cos: { region: CosFake.testRegion, endpoint: server.url },
+          state: url,
+          http: { enabled: false },
+          gracePeriod: "2s",
+          rules: [{
+            name: "logs",
+            bucket: CosFake.testBucket,
+            prefix: "logs/",
+            olderThan: "30d",
+            // once a year: only the first fire time matters here
+            schedule: "0 0 1 1 *",
+            batchSize: 100,
+            concurrency: 1
+          }]
+        }, { source: "test", baseDir: "/" }))
+        // the fire time is due now: send it as the scheduler would
+        const firstRunners = yield* Effect.all([startRunner(base), startRunner(base)])
+        const fireAt = Date.now()
+        yield* Effect.gen(function*() {
+          const client = yield* Cluster.RuleEntity.client
+          yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+        }).pipe(Effect.provide(firstRunners[0]!.context))
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 1200, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // both stop (as on SIGTERM): the run is recorded interrupted with its checkpoint, the fire time stays unanswered
+        yield* Effect.all(firstRunners.map((r) => r.stop), { concurrency: 2 })
+        const leftAtStop = yield* count
+        assert.isAbove(leftAtStop, 0, "the run finished before the stop")
+        // (the replica stopping second may have taken the rule over from the first, and been stopped in turn)
+        const stopped = (yield* pg.psql("SELECT DISTINCT status FROM runs", "restart_all")).trim()
+        assert.strictEqual(stopped, "interrupted")
+
+        const again = yield* Effect.all([startRunner(base), startRunner(base)])
+        yield* Effect.gen(function*() {
+          const left = yield* count
+          const done = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'succeeded'", "restart_all")).trim()
+          return left === 0 && done === "1"
+        }).pipe(
+          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run was not resumed within 60 s"))
+        )
+        yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
+        const runs = (yield* pg.psql(
+          "SELECT status, trigger, scheduled_at, coalesce(resumed_from, '') <> '' FROM runs ORDER BY id",
+          "restart_all"
+        )).trim().split("\n").map((l) => l.split("|"))
+        // one fire time: interrupted runs, then the one that finished it, resumed from the checkpoint
+        assert.isTrue(runs.every((r) => r[2] === String(fireAt)), JSON.stringify(runs))
+        assert.deepStrictEqual(runs[0]!.slice(0, 2), ["interrupted", "schedule"])
+        assert.isTrue(runs.slice(1, -1).every((r) => r[0] === "interrupted"), JSON.stringify(runs))
+        assert.deepStrictEqual(runs[runs.length - 1], ["succeeded", "resume", String(fireAt), "t"])
+        const audit = (yield* pg.psql(
+          "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'",
+          "restart_all"
+        )).trim()
+        assert.strictEqual(audit, `${keys}|${keys}`)
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     150_000
   )

@@ -8,14 +8,18 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Cluster from "../Cluster.js"
+import type * as Cluster from "../Cluster.js"
 import * as Daemon from "../Daemon.js"
 import * as Logging from "../Logging.js"
 import { configOption, ExitCode, loadConfig, logFormatOption } from "./common.js"
 
+type ClusterError = Layer.Layer.Error<ReturnType<typeof Cluster.layer>> | ExitCode
+
+const runnerAddressEnv = "COS_RETENTION_RUNNER_ADDRESS"
+
 const runnerAddressOption = Options.text("runner-address").pipe(
   Options.withDescription(
-    `cluster mode (a Postgres state): HOST:PORT where the other replicas reach this one (default: $${Cluster.runnerAddressEnv})`
+    `cluster mode (a Postgres state): HOST:PORT where the other replicas reach this one (default: $${runnerAddressEnv})`
   ),
   Options.optional
 )
@@ -23,11 +27,12 @@ const runnerAddressOption = Options.text("runner-address").pipe(
 /** The runner address from the flag or the environment; exit 2 with what is expected when missing or malformed. */
 const clusterAddress = (flag: Option.Option<string>) =>
   Effect.gen(function*() {
-    const text = Option.getOrUndefined(flag) ?? process.env[Cluster.runnerAddressEnv]
+    const Cluster = yield* Effect.promise(() => import("../Cluster.js"))
+    const text = Option.getOrUndefined(flag) ?? process.env[runnerAddressEnv]
     if (text === undefined || text === "") {
       yield* Console.error(
         `with a Postgres state, run joins a cluster and needs this replica's address: --runner-address HOST:PORT ` +
-          `(or ${Cluster.runnerAddressEnv}), a host or IP the other replicas can reach`
+          `(or ${runnerAddressEnv}), a host or IP the other replicas can reach`
       )
       return yield* new ExitCode({ code: 2 })
     }
@@ -55,9 +60,16 @@ export const run = Command.make(
         )
         return yield* new ExitCode({ code: 2 })
       }
-      const daemon = settings.store._tag === "postgres"
-        ? Cluster.layer(settings, { runnerAddress: yield* clusterAddress(runnerAddress) })
-        : Daemon.layer(settings)
+      // cluster mode loads the engine (and Postgres) only when it is used
+      const daemon: Layer.Layer<never, Layer.Layer.Error<ReturnType<typeof Daemon.layer>> | ClusterError> =
+        settings.store._tag === "postgres"
+          ? Layer.unwrapEffect(
+            Effect.map(
+              Effect.zip(Effect.promise(() => import("../Cluster.js")), clusterAddress(runnerAddress)),
+              ([Cluster, address]) => Cluster.layer(settings, { runnerAddress: address })
+            )
+          )
+          : Daemon.layer(settings)
       yield* Layer.launch(daemon).pipe(
         Effect.catchTags({
           PurgeError: (e) =>
