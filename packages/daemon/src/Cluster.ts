@@ -186,6 +186,25 @@ const RuleEntityLive = (address: RunnerAddress) =>
     { concurrency: "unbounded", maxIdleTime: "1 hour" }
   )
 
+/** How long answered fire times are kept in the engine's tables (nothing there prunes them by itself). */
+export const messageRetention = Duration.days(7)
+
+/**
+ * Deletes the engine's rows for fire times answered and due more than `olderThanMs` ago: their replies, then the
+ * messages. A fire time sent again after that is deduplicated by the runs table instead (catch-up compares with the
+ * rule's last run). Returns how many messages went.
+ */
+export const pruneMessages = (olderThanMs: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const cutoff = (yield* Clock.currentTimeMillis) - olderThanMs
+    const answered = sql`SELECT id FROM cluster_messages WHERE entity_type = ${RuleEntity.type} AND processed
+      AND deliver_at < ${cutoff}`
+    yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
+    const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
+    return rows.length
+  }).pipe(Effect.orDie)
+
 /** Sends a fire message until it is stored (or found stored already). */
 const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>>, fire: Fire) =>
   client.fire(fire, { discard: true }).pipe(
@@ -202,10 +221,17 @@ const SchedulerSingleton = Singleton.make(
     const status = yield* Status
     const runner = yield* Runner
     const makeClient = yield* RuleEntity.client
-    yield* runner.pruneAudit
+    const prune = Effect.zipRight(
+      runner.pruneAudit,
+      Effect.flatMap(
+        pruneMessages(Duration.toMillis(messageRetention)),
+        (n) => n > 0 ? Effect.logInfo(`pruned ${n} answered fire times from the cluster's message table`) : Effect.void
+      )
+    )
+    yield* prune
     yield* Effect.forkScoped(
       Effect.sleep("6 hours").pipe(
-        Effect.zipRight(runner.pruneAudit),
+        Effect.zipRight(prune),
         Effect.forever,
         Effect.catchAllCause(Effect.logError)
       )

@@ -18,6 +18,8 @@ import * as NodePath from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
 import { Purger } from "../src/Purger.js"
+import { layerSql } from "../src/State.js"
+import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
 import { freePort, PgServer } from "./support/postgres.js"
 
@@ -152,6 +154,22 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
       }
       const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "exactly_once")).trim()
       assert.strictEqual(audit, "40|40")
+
+      // housekeeping: answered fire times leave the engine's tables once past the retention
+      const messages = (sql: string) => pg.psql(sql, "exactly_once").pipe(Effect.map((out) => Number(out.trim())))
+      const before = yield* messages("SELECT count(*) FROM cluster_messages WHERE processed")
+      assert.isAbove(before, 0)
+      const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+      const pruned = yield* Cluster.pruneMessages(0).pipe(Effect.provide(layerSql(store)))
+      assert.strictEqual(pruned, before)
+      assert.strictEqual(yield* messages("SELECT count(*) FROM cluster_messages WHERE processed"), 0)
+      assert.strictEqual(
+        yield* messages(
+          "SELECT count(*) FROM cluster_replies r LEFT JOIN cluster_messages m ON m.id = r.request_id " +
+            "WHERE m.id IS NULL"
+        ),
+        0
+      )
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
   it.effect(
