@@ -372,7 +372,7 @@ const makeKeepLatest = (k: Deletion.Filters["keepLatest"]): KeepLatest | undefin
 
 /**
  * Selects versions page by page. A key's versions may span pages, and the next page is asked for with the last
- * version listed as `version-id-marker` (cos-api.md §3), so a key's versions are only released for deletion once
+ * version listed as `version-id-marker` (docs/protocol.md §3), so a key's versions are only released for deletion once
  * the listing has moved past the key: the marker version still exists when the next page is requested. Segments
  * (for checkpoints) end on key boundaries, at most one per page.
  */
@@ -407,7 +407,7 @@ class VersionsSelector {
       seg.pending++
       out.push({
         key: v.key,
-        // An empty VersionId: versioning was never enabled (cos-api.md §3), the key has this one version, and a
+        // An empty VersionId: versioning was never enabled (docs/protocol.md §3), the key has this one version, and a
         // plain delete removes it; `versionId=` (empty) would address no version and delete nothing.
         versionId: v.versionId === "" ? undefined : v.versionId,
         size: v._tag === "Version" ? v.size : 0,
@@ -492,7 +492,7 @@ const fatalCodes: ReadonlySet<string> = new Set([
   "InvalidBucketName"
 ])
 
-/** Errors after which sending more requests is pointless: the run stops (cos-api.md §5). */
+/** Errors after which sending more requests is pointless: the run stops (docs/protocol.md §5). */
 const isFatal = (e: CosError): boolean =>
   e._tag === "CosCredentialsError" || (e._tag === "CosServiceError" && (fatalCodes.has(e.code) || e.status === 403))
 

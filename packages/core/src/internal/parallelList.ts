@@ -11,7 +11,7 @@
  * `(m, hi]`, which the listing honours exactly (marker = exclusive start, keys above `hi` dropped) — so every key is
  * listed exactly once, and a bad estimate costs only a wasted request.
  *
- * Keys are compared in UTF-8 byte order, the order COS lists them in (cos-api.md §3).
+ * Keys are compared in UTF-8 byte order, the order COS lists them in (docs/protocol.md §3).
  *
  * @internal
  */
@@ -158,7 +158,7 @@ const shorten = (m: string, lo: string): string => {
 /** The fewest pages a new range is cut for (estimated). */
 const minPagesPerRange = 4
 
-/** UTF-8 length cap of a marker (keys are at most 850 bytes, cos-api.md §1). */
+/** UTF-8 length cap of a marker (keys are at most 850 bytes, docs/protocol.md §1). */
 const maxMarkerBytes = 850
 
 interface Range {
