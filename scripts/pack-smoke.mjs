@@ -5,8 +5,9 @@
 //   - an ESM program importing @effect-cos/core and @effect-cos/testkit purges a prefix on the in-process fake;
 //   - `tsc --noEmit` of a TypeScript file against the installed types (module NodeNext, no skipLibCheck);
 //   - `cos-retention demo` (the testkit loaded on demand);
-//   - `cos-retention run` against `cos-fake`, stopped by SIGTERM: exit 0 within the grace period;
-//   - `cos-retention purge` against `cos-fake`, stopped by SIGTERM: summary printed, exit 143.
+//   - `cos-retention run` against `cos-fake`, stopped by SIGTERM and by SIGINT, and the systemd unit's ExecStart
+//     (docs/daemon.md) stopped by SIGTERM: exit 0 within the grace period;
+//   - `cos-retention purge` against `cos-fake`, stopped by SIGTERM / SIGINT: summary printed, exit 143 / 130.
 //
 //   node scripts/pack-smoke.mjs                 # everything, in a temporary directory removed at the end
 //   node scripts/pack-smoke.mjs --install DIR   # pack and install into DIR (kept), no checks (for bench/)
@@ -79,6 +80,7 @@ const install = (dir, tarballs) => {
     "--no-audit",
     "--no-fund",
     "--loglevel=error",
+    "--prefer-offline",
     ...tarballs,
     "effect@3.22.4",
     "@effect/platform@0.97.2",
@@ -251,7 +253,6 @@ export const count: Promise<number> = Effect.runPromise(
     const [, url] = await fake.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
     await fake.waitFor(/seeded \d+/)
 
-    step("cos-retention run on cos-fake, stopped by SIGTERM")
     const grace = 10
     const config = join(dir, "retention.yaml")
     writeFileSync(
@@ -270,44 +271,63 @@ rules:
 `
     )
     const env = { ...process.env, ...credentials }
-    const daemon = start(bin("cos-retention"), ["run", "--config", config, "--log-format", "json"], { cwd: app, env })
-    await daemon.waitFor(/"run started"/)
-    const t0 = Date.now()
-    daemon.child.kill("SIGTERM")
-    const timer = setTimeout(() => daemon.child.kill("SIGKILL"), (grace + 5) * 1000)
-    const code = await daemon.exit
-    clearTimeout(timer)
-    const seconds = (Date.now() - t0) / 1000
-    if (code !== 0) fail(`cos-retention run exited ${code} on SIGTERM:\n${daemon.output().slice(-2000)}`)
-    if (seconds > grace) fail(`cos-retention run took ${seconds.toFixed(1)} s to stop (grace period ${grace} s)`)
-    console.log(`stopped in ${seconds.toFixed(2)} s, exit 0`)
-
-    step("cos-retention purge on cos-fake, stopped by SIGTERM")
-    const purge = start(bin("cos-retention"), [
-      "purge",
-      "--bucket",
-      "examplebucket-1250000000",
-      "--region",
-      "ap-guangzhou",
-      "--endpoint",
-      url,
-      "--prefix",
-      "logs/",
-      "--yes",
-      "--concurrency",
-      "1"
-    ], { cwd: app, env })
-    // SIGTERM once the first batch delete reached the fake (its stats endpoint counts deleted keys)
-    const deletedSoFar = async () => (await (await fetch(`${url}/_fake/stats`)).json()).deletedKeys
-    const before = await deletedSoFar()
-    for (let i = 0; i < 600 && (await deletedSoFar()) === before && purge.child.exitCode === null; i++) {
-      await new Promise((r) => setTimeout(r, 50))
+    // The systemd unit of docs/daemon.md runs the installed binary: its ExecStart, with our binary and config.
+    const unit = readFileSync(join(root, "docs", "daemon.md"), "utf8")
+    const execStart = /^ExecStart=(\S+) (.*)$/m.exec(unit)
+    if (execStart === null || !execStart[1].endsWith("/cos-retention")) {
+      fail(`docs/daemon.md: the unit's ExecStart does not run the installed cos-retention binary`)
     }
-    purge.child.kill("SIGTERM")
-    const purgeCode = await purge.exit
-    if (purgeCode !== 143) fail(`cos-retention purge exited ${purgeCode} on SIGTERM, not 143:\n${purge.output()}`)
-    if (!/stopped early/i.test(purge.output())) fail(`purge printed no "stopped early" summary:\n${purge.output()}`)
-    console.log(`exit 143; ${purge.output().trim().split("\n").slice(-2).join(" / ")}`)
+    const unitArgs = execStart[2].split(/\s+/).map((a) => (a.endsWith(".yaml") ? config : a))
+    const daemonRuns = [
+      ["cos-retention run --config F", ["run", "--config", config, "--log-format", "json"], "SIGTERM"],
+      ["cos-retention run --config F", ["run", "--config", config, "--log-format", "json"], "SIGINT"],
+      ["the systemd unit's ExecStart", unitArgs, "SIGTERM"]
+    ]
+    for (const [what, args, signal] of daemonRuns) {
+      step(`${what} on cos-fake, stopped by ${signal}`)
+      const daemon = start(bin("cos-retention"), args, { cwd: app, env })
+      await daemon.waitFor(/"run started"/)
+      const t0 = Date.now()
+      daemon.child.kill(signal)
+      const timer = setTimeout(() => daemon.child.kill("SIGKILL"), (grace + 5) * 1000)
+      const code = await daemon.exit
+      clearTimeout(timer)
+      const seconds = (Date.now() - t0) / 1000
+      if (code !== 0) fail(`${what} exited ${code} on ${signal}:\n${daemon.output().slice(-2000)}`)
+      if (seconds > grace) fail(`${what} took ${seconds.toFixed(1)} s to stop (grace period ${grace} s)`)
+      console.log(`stopped in ${seconds.toFixed(2)} s, exit 0`)
+    }
+
+    for (const [signal, expected] of [["SIGTERM", 143], ["SIGINT", 130]]) {
+      step(`cos-retention purge on cos-fake, stopped by ${signal}`)
+      const purge = start(bin("cos-retention"), [
+        "purge",
+        "--bucket",
+        "examplebucket-1250000000",
+        "--region",
+        "ap-guangzhou",
+        "--endpoint",
+        url,
+        "--prefix",
+        "logs/",
+        "--yes",
+        "--concurrency",
+        "1"
+      ], { cwd: app, env })
+      // the signal comes once the first batch delete reached the fake (its stats endpoint counts deleted keys)
+      const deletedSoFar = async () => (await (await fetch(`${url}/_fake/stats`)).json()).deletedKeys
+      const before = await deletedSoFar()
+      for (let i = 0; i < 600 && (await deletedSoFar()) === before && purge.child.exitCode === null; i++) {
+        await new Promise((r) => setTimeout(r, 50))
+      }
+      purge.child.kill(signal)
+      const code = await purge.exit
+      if (code !== expected) {
+        fail(`cos-retention purge exited ${code} on ${signal}, not ${expected}:\n${purge.output()}`)
+      }
+      if (!/stopped early/i.test(purge.output())) fail(`purge printed no "stopped early" summary:\n${purge.output()}`)
+      console.log(`exit ${code}; ${purge.output().trim().split("\n").slice(0, 1).join("")}`)
+    }
   } finally {
     fake.child.kill("SIGTERM")
     await fake.exit
