@@ -35,7 +35,7 @@ beforeAll(async () => {
     scope
   ))
   await Effect.runPromise(Effect.all(
-    ["purge-term/", "purge-int/", "run-term/", "run-int/"].map((prefix) =>
+    ["purge-term/", "purge-int/", "purge-group/", "run-term/", "run-int/"].map((prefix) =>
       Store.seed(server.fake.store, { bucket, count: 8000, prefix, ageMs: 40 * day })
     )
   ))
@@ -73,7 +73,7 @@ interface Outcome {
   readonly code: number | null
   readonly stdout: string
   readonly stderr: string
-  /** Processes started under pnpm that were still running after pnpm exited. */
+  /** Processes started under pnpm that were still running when pnpm exited. */
   readonly leftBehind: Array<number>
 }
 
@@ -84,13 +84,16 @@ interface Outcome {
 const viaPnpm = (
   args: ReadonlyArray<string>,
   signal: NodeJS.Signals,
-  ready: (stdout: string, stderr: string) => boolean | Promise<boolean>
+  ready: (stdout: string, stderr: string) => boolean | Promise<boolean>,
+  options: { readonly toGroup?: boolean } = {}
 ) =>
   new Promise<Outcome>((resolve, reject) => {
     const child = spawn("pnpm", ["cos-retention", ...args], {
       cwd: repo,
       env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: ["ignore", "pipe", "pipe"],
+      // its own process group, as a terminal's foreground job: Ctrl-C signals every process in it
+      detached: options.toGroup === true
     })
     let stdout = ""
     let stderr = ""
@@ -105,14 +108,17 @@ const viaPnpm = (
         if (ok && !sent) {
           sent = true
           under = descendants(child.pid!)
-          child.kill(signal)
+          if (options.toGroup === true) process.kill(-child.pid!, signal)
+          else child.kill(signal)
         }
       })
     }, 100)
+    // When pnpm exits (the shell would return), nothing it started may still be running.
+    let leftBehind: Array<number> = []
+    child.on("exit", () => (leftBehind = under.filter(alive)))
     child.on("close", (code) => {
       clearInterval(timer)
-      // give an orphan a moment to show itself (it would keep running: a leak, not a race)
-      setTimeout(() => resolve({ code, stdout, stderr, leftBehind: under.filter(alive) }), 300)
+      resolve({ code, stdout, stderr, leftBehind })
     })
   })
 
@@ -129,9 +135,15 @@ const jsonLines = (text: string) =>
 const left = (prefix: string) => Effect.runPromise(Store.keys(server.fake.store, bucket, prefix)).then((k) => k.length)
 
 describe("pnpm cos-retention ... stops on a signal sent to pnpm", () => {
-  it.each([["SIGTERM", 143, "purge-term/"], ["SIGINT", 130, "purge-int/"]] as const)(
-    "purge, %s: stops early, prints the summary, exits %i, nothing left running",
-    async (signal, code, prefix) => {
+  it.each(
+    [
+      ["SIGTERM to pnpm", "SIGTERM", 143, "purge-term/"],
+      ["SIGINT to pnpm", "SIGINT", 130, "purge-int/"],
+      ["Ctrl-C (SIGINT to the process group)", "SIGINT", 130, "purge-group/"]
+    ] as const
+  )(
+    "purge, %s (%s): stops early, prints the summary, exits %i (pnpm returns after it), nothing left running",
+    async (_, signal, code, prefix) => {
       const r = await viaPnpm(
         [
           "purge",
@@ -149,7 +161,8 @@ describe("pnpm cos-retention ... stops on a signal sent to pnpm", () => {
           "--json"
         ],
         signal,
-        async () => (await left(prefix)) < 8000
+        async () => (await left(prefix)) < 8000,
+        { toGroup: prefix === "purge-group/" }
       )
       assert.strictEqual(r.code, code, r.stderr)
       const summary = jsonLines(r.stdout).at(-1)

@@ -335,7 +335,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     /** Milliseconds to add to the local clock, learnt from a RequestTimeTooSkewed answer. */
     const clockOffset = yield* Ref.make(0)
 
-    // Signing reads Effect's Clock, so every retry signs again with a fresh key time (STYLE.md rule 5).
+    // Signing reads Effect's Clock, so every retry signs again with a fresh key time.
     const sign = (request: HttpClientRequest.HttpClientRequest) =>
       Effect.gen(function*() {
         const credentials = yield* provider.get

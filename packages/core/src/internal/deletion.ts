@@ -529,7 +529,7 @@ const resolve = (options: Deletion.RunOptions): Effect.Effect<Resolved, CosInval
   })
 }
 
-/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s (STYLE.md rule 7), on Effect's Clock. */
+/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s, on Effect's Clock. */
 const backoff = (attempt: number) =>
   Effect.flatMap(
     Random.nextRange(0.5, 1.5),
@@ -1105,7 +1105,7 @@ const versionsSource = (
 // pipeline and lifecycle
 // ---------------------------------------------------------------------------------------------------------------
 
-/** listing -> selection -> batches -> bounded-concurrency deletes (STYLE.md rule 6). */
+/** listing -> selection -> batches -> bounded-concurrency deletes. */
 const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLatest | undefined) => {
   const r = run.r
   const selector = new Selector(run.tally, r.batchSize, r.maxDeletes, keep, r.dryRun, run.segDone)

@@ -1,6 +1,6 @@
 /**
- * Parallel listing of one prefix. A prefix listed as one marker chain yields one page per round trip
- * (perf-notes.md "Latency and listing"), so with `concurrency > 1` the key range under the prefix is cut into
+ * Parallel listing of one prefix. A prefix listed as one marker chain yields one page per round trip (1000 keys per
+ * 20 ms at best is 50,000 keys/s), so with `concurrency > 1` the key range under the prefix is cut into
  * marker-bounded ranges `(lo, hi]` listed at once and merged into one stream of pages.
  *
  * Ranges are split adaptively (work stealing): whenever fewer than `concurrency` ranges are being listed, the range
