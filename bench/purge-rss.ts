@@ -7,7 +7,25 @@
 //
 // By default the client runs with the Node flags the CLI ships with (the `--max-*` flags of the root package.json's
 // "cos-retention" script); `--node-flags ""` measures Node's defaults.
-import { engineLayer, flag, rssSampler, runChild, shippedNodeFlags, startFake, table } from "./purge-harness.js"
+//
+//   node --conditions=source --import tsx bench/purge-rss.ts --binary /tmp/cos-install/app/node_modules/.bin/cos-retention
+//
+// measures the built or installed binary instead, as a user runs it (no V8 flag given: whatever its first line sets):
+// `cos-retention purge --prefix rss/ --yes --json` against the fake, peak RSS from GNU time's maximum resident set.
+// (An installed project comes from `node scripts/pack-smoke.mjs --install /tmp/cos-install`.)
+import { spawn } from "node:child_process"
+import {
+  engineLayer,
+  fakeBucket,
+  fakeCredentials,
+  fakeRegion,
+  flag,
+  rssSampler,
+  runChild,
+  shippedNodeFlags,
+  startFake,
+  table
+} from "./purge-harness.js"
 
 const role = flag("role", "main")
 const sizes = flag("sizes", "100000,1000000").split(",").map(Number)
@@ -65,13 +83,69 @@ const client = async (endpoint: string, keys: number): Promise<Result> => {
   ))
 }
 
+const binary = flag("binary", "")
+
+/** `<binary> purge` of the prefix under GNU time: the summary (last stdout line) and the peak RSS. */
+const binaryClient = (endpoint: string, keys: number) =>
+  new Promise<Result>((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn("/usr/bin/time", [
+      "-f",
+      "maxrss-kb %M",
+      binary,
+      "purge",
+      "--bucket",
+      fakeBucket,
+      "--region",
+      fakeRegion,
+      "--endpoint",
+      endpoint,
+      "--prefix",
+      prefix,
+      "--yes",
+      "--json",
+      "--concurrency",
+      String(concurrency),
+      "--list-concurrency",
+      String(listConcurrency)
+    ], {
+      env: { ...process.env, COS_SECRET_ID: fakeCredentials.secretId, COS_SECRET_KEY: fakeCredentials.secretKey },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()))
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()))
+    child.on("error", reject)
+    child.on("close", (code) => {
+      const ms = performance.now() - t0
+      const rss = /maxrss-kb (\d+)/.exec(err)
+      const lines = out.trim().split("\n")
+      try {
+        if (code !== 0 || rss === null) throw new Error(`exit ${code}`)
+        const summary = JSON.parse(lines[lines.length - 1]!) as { deleted: number }
+        resolve({
+          keys,
+          deleted: summary.deleted,
+          remaining: keys - summary.deleted,
+          ms,
+          baselineRssMb: Number.NaN,
+          peakRssMb: Number(rss[1]) / 1024,
+          heapUsedMb: Number.NaN
+        })
+      } catch (e) {
+        reject(new Error(`${binary} purge failed (${String(e)}): ${out}\n${err}`))
+      }
+    })
+  })
+
 const main = async () => {
   const results: Array<Result> = []
   for (const keys of sizes) {
     const server = await startFake(["--seed", String(keys), "--seed-prefix", prefix])
     try {
       results.push(
-        await runChild<Result>(
+        binary !== "" ? await binaryClient(server.url, keys) : await runChild<Result>(
           "bench/purge-rss.ts",
           [
             "--role",
@@ -94,7 +168,9 @@ const main = async () => {
     }
   }
   console.log(
-    `\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each` +
+    binary !== "" ?
+      `\n### peak RSS of \`cos-retention purge\` (${binary}, no V8 flag given) by number of keys (0 ms latency)\n` :
+      `\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each` +
       (nodeFlags.length > 0 ? `, node ${nodeFlags.join(" ")}` : "") + ")\n"
   )
   console.log(table(

@@ -423,7 +423,7 @@ const main = async () => {
     "## Under a COS-like write quota (0 ms latency)",
     "",
     "The fake enforces a per-second quota and answers 503 SlowDown above it (`--cos-quotas`: 1,000 list/s, 300 batch " +
-      "deletes/s, 30,000 keys written/s, cos-api.md §5; or an explicit `--write-qps`). `achieved` = keys / wall " +
+      "deletes/s, 30,000 keys written/s, docs/protocol.md §5; or an explicit `--write-qps`). `achieved` = keys / wall " +
       "seconds of the purge; `SlowDown replies` = 503 answers the fake sent (to lists and deletes); `throttled / " +
       "retries` = the engine's summary counts. The engine's governor allows a burst of one second's budget at the " +
       "start, so a run of a few seconds can exceed the quota's share; the full report's runs last about 10 s.",

@@ -4,7 +4,7 @@
  *   node --conditions=source --import tsx examples/batch-delete.ts [--quiet] a.txt b.txt c.txt
  *
  * `POST /?delete` answers 200 even when some keys fail: each key is named in `<Deleted>` or `<Error>` with its own
- * code (cos-api.md §4). With Quiet, COS names only the failures and every other key sent counts as deleted.
+ * code (docs/protocol.md §4). With Quiet, COS names only the failures and every other key sent counts as deleted.
  */
 import * as Effect from "effect/Effect"
 import { CosClient } from "../packages/core/src/index.js"

@@ -4,7 +4,7 @@
  *   node --conditions=source --import tsx examples/delete-directory-object.ts reports/2024/
  *
  * A folder is just a zero-byte object whose key ends in `/`; `DELETE /dir/` removes that object and never the keys
- * under it (cos-api.md §7). Like the console, this refuses a folder that still holds keys: use delete-prefix.ts.
+ * under it (docs/protocol.md §7). Like the console, this refuses a folder that still holds keys: use delete-prefix.ts.
  */
 import * as Effect from "effect/Effect"
 import { CosClient, CosError } from "../packages/core/src/index.js"

@@ -4,7 +4,7 @@
  *   COS_REGION=ap-guangzhou COS_BUCKET=examplebucket-1250000000 COS_SECRET_ID=... COS_SECRET_KEY=... \
  *     node --conditions=source --import tsx examples/delete-object.ts photos/cat.jpg
  *
- * DELETE Object answers 204 whether or not the key existed (cos-api.md §4), so "deleted" means "not there any more".
+ * DELETE Object answers 204 whether or not the key existed (docs/protocol.md §4), so "deleted" means "gone".
  */
 import * as Effect from "effect/Effect"
 import { CosClient } from "../packages/core/src/index.js"

@@ -4,7 +4,7 @@
  *   node --conditions=source --import tsx examples/delete-prefix.ts logs/2023/ [--dry-run]
  *
  * The deletion engine lists the prefix, batches the keys by 1000 into batch deletes with several in flight, and
- * returns an exact summary (cos-api.md §7: there is no recursive delete on standard buckets).
+ * returns an exact summary (docs/protocol.md §7: there is no recursive delete on standard buckets).
  */
 import * as Effect from "effect/Effect"
 import { type CosClient, type CosError, Deletion } from "../packages/core/src/index.js"

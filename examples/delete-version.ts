@@ -4,7 +4,7 @@
  *   node --conditions=source --import tsx examples/delete-version.ts photos/cat.jpg MTg0NDUxNzgyODk2ODc1NjY0NzQ
  *
  * `DELETE /<key>?versionId=<id>` removes that version (or delete marker) for good, where a plain DELETE would only
- * add a delete marker (cos-api.md §4, §6). The versions of a key come from listObjectVersions.
+ * add a delete marker (docs/protocol.md §4, §6). The versions of a key come from listObjectVersions.
  */
 import * as Effect from "effect/Effect"
 import { CosClient } from "../packages/core/src/index.js"

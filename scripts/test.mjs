@@ -34,7 +34,13 @@ try {
 } catch {
   failed++
 }
-if (failedSteps > 0) console.log(`${failedSteps} check step(s) failed (tsc/eslint)`)
+// .ci/run runs scripts/pack-smoke.mjs first and passes its exit status on: a failure there counts here too.
+const smoke = process.env["PACK_SMOKE_STATUS"]
+if (smoke !== undefined && smoke !== "0") {
+  console.log(`scripts/pack-smoke.mjs failed (exit ${smoke})`)
+  failedSteps++
+}
+if (failedSteps > 0) console.log(`${failedSteps} check step(s) failed (tsc/eslint/pack-smoke)`)
 failed += failedSteps
 console.log(`${passed} passed, ${failed} failed`)
 process.exit(status !== 0 || failed > 0 ? 1 : 0)

@@ -43,7 +43,7 @@ export interface RetryOptions {
  * @category models
  */
 export interface Options {
-  /** `ap-beijing`, `ap-guangzhou`, ... (cos-api.md §1). Validated against `^[a-z\d-]+$`. */
+  /** `ap-beijing`, `ap-guangzhou`, ... (docs/protocol.md §1). Validated against `^[a-z\d-]+$`. */
   readonly region: string
   /** Default bucket (`<BucketName>-<APPID>`) for operations that do not name one. */
   readonly bucket?: string | undefined
@@ -106,7 +106,7 @@ export interface ListObjectsInput extends BucketInput {
 }
 
 /**
- * One page of GET Bucket (cos-api.md §3), with every url-encoded field decoded.
+ * One page of GET Bucket (docs/protocol.md §3), with every url-encoded field decoded.
  *
  * @since 0.1.0
  * @category models
@@ -138,7 +138,7 @@ export interface ListObjectsStreamInput extends BucketInput {
 }
 
 /**
- * A version or a delete marker, as listed by GET Bucket versions (cos-api.md §3).
+ * A version or a delete marker, as listed by GET Bucket versions (docs/protocol.md §3).
  *
  * @since 0.1.0
  * @category models
@@ -214,7 +214,7 @@ export interface ObjectInput extends BucketInput {
 }
 
 /**
- * HEAD Object with optional conditions (cos-api.md §4): a failed `ifNoneMatch`/`ifModifiedSince` fails with
+ * HEAD Object with optional conditions (docs/protocol.md §4): a failed `ifNoneMatch`/`ifModifiedSince` fails with
  * `CosServiceError` code `NotModified` (304), a failed `ifMatch`/`ifUnmodifiedSince` with `PreconditionFailed` (412).
  *
  * @since 0.1.0
@@ -647,7 +647,7 @@ export const CosClient: Context.Tag<CosClient, CosClient> = internal.tag
 export const isXmlSafeKey: (key: string) => boolean = keys.isXmlSafeKey
 
 /**
- * Compares keys in UTF-8 byte order, the order COS lists them in (cos-api.md §3); JavaScript's `<` compares UTF-16
+ * Compares keys in UTF-8 byte order, the order COS lists them (docs/protocol.md §3); JavaScript's `<` compares UTF-16
  * code units, which differs for characters above U+FFFF.
  *
  * @since 0.1.0
@@ -657,7 +657,7 @@ export const compareKeys: (a: string, b: string) => number = keys.compareUtf8
 
 /**
  * Why an object key cannot be sent (empty, over 850 UTF-8 bytes, `.`/`..`, a leading `/`, a lone surrogate), or
- * `undefined` if it can (cos-api.md §1).
+ * `undefined` if it can (docs/protocol.md §1).
  *
  * @since 0.1.0
  * @category predicates

@@ -1,5 +1,5 @@
 /**
- * Errors of COS operations, one class per failure kind (shared/cos-api.md §5).
+ * Errors of COS operations, one class per failure kind (docs/protocol.md §5).
  *
  * @since 0.1.0
  */
@@ -7,7 +7,7 @@ import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
 /**
- * COS answered with an error: the XML `<Error>` body decoded (cos-api.md §5), or a body-less 4xx/5xx (HEAD) with a
+ * COS answered with an error: the `<Error>` body decoded (docs/protocol.md §5), or a body-less 4xx/5xx (HEAD) with a
  * code derived from the status (`NoSuchKey`/`NoSuchBucket` for 404, `AccessDenied` for 403, ...).
  *
  * @since 0.1.0
@@ -25,7 +25,7 @@ export class CosServiceError extends Schema.TaggedError<CosServiceError>()("CosS
 }) {
   /**
    * Whether the same request may succeed if sent again: 5xx, `SlowDown`, `ServiceUnavailable`, `InternalError`
-   * (cos-api.md §5 "Retry rules").
+   * (docs/protocol.md §5 "Retry rules").
    *
    * @since 0.1.0
    */

@@ -19,7 +19,7 @@ import { CosCredentialsError } from "./CosError.js"
 export interface Credentials {
   readonly secretId: string
   readonly secretKey: Redacted.Redacted<string>
-  /** Temporary credentials carry a token, sent as `x-cos-security-token` (cos-api.md §2). */
+  /** Temporary credentials carry a token, sent as `x-cos-security-token` (docs/protocol.md §2). */
   readonly securityToken?: Redacted.Redacted<string> | undefined
   /** When temporary credentials stop working. */
   readonly expiresAt?: Date | undefined

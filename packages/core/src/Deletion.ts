@@ -13,7 +13,7 @@ import * as internal from "./internal/deletion.js"
 import * as glob from "./internal/glob.js"
 
 /**
- * What to do on a versioned bucket (cos-api.md §6, §7):
+ * What to do on a versioned bucket (docs/protocol.md §6, §7):
  * - `current`: plain DELETE of current objects; on a versioned bucket this only adds delete markers.
  * - `all`: every version and every delete marker (a true purge).
  * - `noncurrent`: only noncurrent versions, aged from the moment they became noncurrent.
@@ -128,7 +128,7 @@ export interface RunOptions {
    */
   readonly quiet?: boolean | undefined
   /**
-   * Write budget in keys per second (every key of a batch counts, cos-api.md §5). Default by region (see
+   * Write budget in keys per second (every key of a batch counts, docs/protocol.md §5). Default by region (see
    * `Governor.defaultWriteBudget`). Ignored when a `Governor` is provided in the context (a shared budget).
    */
   readonly writeBudget?: number | undefined

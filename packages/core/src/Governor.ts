@@ -1,6 +1,6 @@
 /**
  * The throughput governor of the deletion engine: token buckets sized to a bucket's write budget (keys per second:
- * COS counts every key of a batch delete, cos-api.md §5) and list budget (requests per second), which halve on
+ * COS counts every key of a batch delete, docs/protocol.md §5) and list budget (requests per second), which halve on
  * 503 SlowDown and grow back additively. Waiting goes through Effect's `Clock`, so `TestClock` drives it in tests.
  *
  * Provide one `Governor` (via `layer`) to share a budget between several purges of the same bucket; without one,
@@ -21,7 +21,7 @@ import * as internal from "./internal/governor.js"
 export interface Options {
   /** Used to pick the default write budget. */
   readonly region?: string | undefined
-  /** Delete keys per second. Default: 30,000 in mainland public regions, else 3,000 (cos-api.md §5). */
+  /** Delete keys per second. Default: 30,000 in mainland public regions, else 3,000 (docs/protocol.md §5). */
   readonly writeBudget?: number | undefined
   /** List requests per second. Default 1,000. */
   readonly listBudget?: number | undefined

@@ -1,7 +1,7 @@
 /**
  * COS request signing (q-sign-algorithm=sha1), exactly as Tencent's SDKs compute it.
  *
- * The algorithm and its test vectors are in `shared/cos-api.md` §2. This module is pure: it never reads a clock
+ * The algorithm and its test vectors are in `docs/protocol.md` §2. This module is pure: it never reads a clock
  * or the environment; callers pass the key time.
  *
  * @since 0.1.0
@@ -10,7 +10,7 @@ import * as Redacted from "effect/Redacted"
 import { createHash, createHmac } from "node:crypto"
 
 /**
- * The strict RFC 3986 encoder COS uses everywhere (cos-api.md §2 "Encoder"): UTF-8, only `A-Z a-z 0-9 - _ . ~`
+ * The strict RFC 3986 encoder COS uses everywhere (docs/protocol.md §2 "Encoder"): UTF-8, only `A-Z a-z 0-9 - _ . ~`
  * left as they are, everything else `%XX` with upper-case hex. `encodeURIComponent` leaves `! ' ( ) *` alone, so
  * they are replaced afterwards, as the Node SDK's `camSafeUrlEncode` does.
  *
@@ -22,7 +22,7 @@ export const encode = (value: string): string =>
 
 /**
  * Encodes an object key for the request path: `'/' + encode(key)` with every `%2F` turned back into `/`
- * (cos-api.md §1 "Key in the request path"). A `./` or `../` segment is sent as `.%2F` so that no proxy or HTTP
+ * (docs/protocol.md §1 "Key in the request path"). A `./` or `../` segment is sent as `.%2F` so that no proxy or HTTP
  * library normalises the dot-segment away (the Python SDK does the same).
  *
  * @since 0.1.0
@@ -44,7 +44,7 @@ export const encodeKeyPath = (key: string): string => {
 }
 
 /**
- * The headers the official SDKs sign besides `host`, `x-cos-*` and `x-ci-*` (cos-api.md §2 step 4).
+ * The headers the official SDKs sign besides `host`, `x-cos-*` and `x-ci-*` (docs/protocol.md §2 step 4).
  *
  * @since 0.1.0
  * @category headers
@@ -71,7 +71,7 @@ export const defaultSignedHeaders: ReadonlySet<string> = new Set([
 
 /**
  * Whether a header is signed: the SDKs' whitelist, any `x-cos-*` / `x-ci-*`, plus `extra` (e.g. `["date"]`).
- * `x-cos-security-token` is left out, as the Node and Go SDKs add it after signing (cos-api.md §2).
+ * `x-cos-security-token` is left out, as the Node and Go SDKs add it after signing (docs/protocol.md §2).
  *
  * @since 0.1.0
  * @category headers
@@ -101,7 +101,7 @@ export interface KeyTime {
 export interface SignInput {
   /** HTTP method, any case. */
   readonly method: string
-  /** The percent-decoded path: `/exampleobject(腾讯云)`, `/` for bucket-level calls (cos-api.md §2 step 5). */
+  /** The percent-decoded path: `/exampleobject(腾讯云)`, `/` for bucket calls (docs/protocol.md §2 step 5). */
   readonly path: string
   /** Decoded query parameter values; a value-less parameter (`?delete`) is `""`. */
   readonly query?: Iterable<readonly [string, string]> | Readonly<Record<string, string>>
@@ -148,7 +148,7 @@ const entriesOf = (
   return Object.entries(input as Record<string, string>)
 }
 
-/** Step 3/4: `k'=lower(encode(k))`, `v'=encode(v)`, sorted by `k'` (the encoded-key order, cos-api.md §2). */
+/** Step 3/4: `k'=lower(encode(k))`, `v'=encode(v)`, sorted by `k'` (the encoded-key order, docs/protocol.md §2). */
 const canonical = (entries: ReadonlyArray<readonly [string, string]>): { list: string; pairs: string } => {
   const encoded = entries.map(([k, v]) => [encode(k).toLowerCase(), encode(v)] as const)
   encoded.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
@@ -162,7 +162,7 @@ const sha1Hex = (s: string) => createHash("sha1").update(s, "utf8").digest("hex"
 const hmacHex = (key: string, s: string) => createHmac("sha1", key).update(s, "utf8").digest("hex")
 
 /**
- * Computes the signature and every intermediate value (cos-api.md §2 steps 1–8).
+ * Computes the signature and every intermediate value (docs/protocol.md §2 steps 1–8).
  *
  * @since 0.1.0
  * @category signing
@@ -208,7 +208,7 @@ export const sign = (input: SignInput): Signature => {
 export const authorization = (input: SignInput): string => sign(input).authorization
 
 /**
- * The query string of a pre-signed URL (cos-api.md §2 "Alternatively the same key/values go in the query string"):
+ * The query string of a pre-signed URL (docs/protocol.md §2, "Alternatively the same key/values go in the query"):
  * the `q-*` fields with URL-encoded values, followed by `x-cos-security-token` when a token is given. Append it to
  * the object URL (after `?`, or `&` if the URL has a query already).
  *
@@ -253,7 +253,7 @@ const parseKeyTime = (s: string | undefined): KeyTime | undefined => {
 }
 
 /**
- * Parses an `Authorization` value: `&`-separated `k=v` pairs split at the first `=` (cos-api.md §2 "Fake-server
+ * Parses an `Authorization` value: `&`-separated `k=v` pairs split at the first `=` (docs/protocol.md §2 "Fake-server
  * verification"). Returns `undefined` when a required field is missing or malformed.
  *
  * @since 0.1.0

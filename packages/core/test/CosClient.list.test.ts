@@ -6,7 +6,7 @@ import * as CosClient from "../src/CosClient.js"
 import { verifySignature, withClient } from "./support/client.js"
 import { xml } from "./support/mockHttp.js"
 
-// cos-api.md §3 GET Bucket, with encoding-type=url
+// docs/protocol.md §3 GET Bucket, with encoding-type=url
 const page1 = `<?xml version='1.0' encoding='utf-8' ?>
 <ListBucketResult>
   <Name>examplebucket-1250000000</Name>
@@ -339,7 +339,7 @@ describe("CosClient.listObjectsStream", () => {
     ))
 })
 
-// cos-api.md §3 GET Bucket Object Versions
+// docs/protocol.md §3 GET Bucket Object Versions
 const versionsPage1 = `<?xml version='1.0' encoding='utf-8' ?>
 <ListVersionsResult>
   <EncodingType>url</EncodingType>

@@ -34,7 +34,7 @@ describe("CosClient.putObject", () => {
           assert.strictEqual(request!.method, "PUT")
           assert.strictEqual(request!.url.pathname, "/exampleobject%28%E8%85%BE%E8%AE%AF%E4%BA%91%29")
           assert.strictEqual(request!.body, "ObjectContent")
-          // cos-api.md §2 V1: MD5 of "ObjectContent"
+          // docs/protocol.md §2 V1: MD5 of "ObjectContent"
           assert.strictEqual(request!.headers["content-md5"], "mQ/fVh815F3k6TAUm8m0eg==")
           assert.strictEqual(request!.headers["content-type"], "text/plain")
           assert.strictEqual(request!.headers["x-cos-forbid-overwrite"], "true")
@@ -97,7 +97,7 @@ describe("CosClient.putObject", () => {
       })))
 })
 
-// cos-api.md §4 HEAD Object
+// docs/protocol.md §4 HEAD Object
 const headHeaders = {
   "content-type": "image/jpeg",
   "content-length": "16",

@@ -15,7 +15,7 @@ const summary = (key: string): ObjectSummary => ({
   storageClass: "STANDARD"
 })
 
-/** GET Bucket over a sorted array: `prefix`, exclusive `marker`, `pageSize` keys a page (cos-api.md §3). */
+/** GET Bucket over a sorted array: `prefix`, exclusive `marker`, `pageSize` keys a page (docs/protocol.md §3). */
 const source = (allKeys: ReadonlyArray<string>, prefix: string, pageSize: number, jitter?: () => number) => {
   const keys = Array.from(new Set(allKeys)).sort(compareUtf8)
   let requests = 0

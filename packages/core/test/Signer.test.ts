@@ -6,7 +6,7 @@ import * as Signer from "../src/Signer.js"
 const require = createRequire(import.meta.url)
 const COS = require("cos-nodejs-sdk-v5") as { getAuthorization: (opt: Record<string, unknown>) => string }
 
-// shared/cos-api.md §2 "Test vectors"
+// docs/protocol.md §2 "Test vectors"
 const docId = "AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q"
 const docKey = "BQYIM75p8x0iWVFSIgqEKwFprpRSVHlz"
 
@@ -166,7 +166,7 @@ describe("Signer: equals cos-nodejs-sdk-v5 getAuthorization", () => {
   )
   const key = fc.array(keyChar, { minLength: 1, maxLength: 24 }).map((cs) => cs.join(""))
   const value = fc.array(fc.oneof(keyChar, fc.constant("")), { maxLength: 16 }).map((cs) => cs.join(""))
-  // Parameter and header names: the SDK sorts by the raw lower-cased name, we by the encoded one (cos-api.md §2
+  // Parameter and header names: the SDK sorts by the raw lower-cased name, we by the encoded one (docs/protocol.md §2
   // "Sorting subtlety"); both agree for the token characters real names use.
   const name = fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/)
   const headerName = fc.oneof(

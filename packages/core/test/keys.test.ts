@@ -45,7 +45,7 @@ describe("key checks", () => {
     assert.isUndefined(CosClient.keyProblem("é".repeat(425)))
   })
 
-  it("bucket and region checks follow cos-api.md §1", () => {
+  it("bucket and region checks follow docs/protocol.md §1", () => {
     assert.isUndefined(Keys.bucketProblem("examplebucket-1250000000", "ap-beijing"))
     assert.isDefined(Keys.bucketProblem("example_bucket-1250000000", "ap-beijing"))
     assert.isDefined(Keys.bucketProblem("examplebucket-", "ap-beijing"))

@@ -94,7 +94,7 @@ const listDoc: fc.Arbitrary<Doc> = fc.record({
   return { xml, keys: d.entries.map((c) => c.key), prefixes: d.prefixes }
 })
 
-/** DeleteResult and ListVersionsResult pages (cos-api.md §3, §4) with keys written in every legal way. */
+/** DeleteResult and ListVersionsResult pages (docs/protocol.md §3, §4) with keys written in every legal way. */
 const otherDoc: fc.Arbitrary<Doc> = fc.record({
   kind: fc.constantFrom("delete", "versions"),
   entries: fc.array(

@@ -127,7 +127,7 @@ const Region = Schema.String.pipe(
   Schema.filter((s) => /^[a-z\d-]+$/.test(s) || `"${s}" is not a valid region (e.g. ap-beijing)`)
 )
 
-// cos-api.md §1: `<BucketName>-<APPID>`, name part [a-z0-9-], not starting or ending with '-'.
+// docs/protocol.md §1: `<BucketName>-<APPID>`, name part [a-z0-9-], not starting or ending with '-'.
 const Bucket = Schema.String.pipe(
   Schema.filter((s) =>
     /^[a-z\d](?:[a-z\d-]*[a-z\d])?-\d+$/.test(s) ||

@@ -1,5 +1,5 @@
 /**
- * Which retention rules COS lifecycle could run server-side, and the lifecycle configuration that would (cos-api.md
+ * Which retention rules COS lifecycle could run server-side, and the lifecycle configuration that would (docs/protocol.md
  * §6). Lifecycle filters by a plain key prefix and counts whole days; so a rule is equivalent only with a
  * prefix and an age in whole days, and none of: include/exclude globs, keepLatest, size bounds, a maxDeletes cap.
  *

@@ -4,7 +4,6 @@
  * HttpClient underneath (the testkit fake) or the whole service.
  */
 import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
-import { CosFake } from "@effect-cos/testkit"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
@@ -190,7 +189,4 @@ export class Purger extends Effect.Service<Purger>()("@effect-cos/daemon/Purger"
   /** Over another HttpClient (the testkit fake). */
   static readonly layerHttp = <E, R>(http: Layer.Layer<HttpClient.HttpClient, E, R>): Layer.Layer<Purger, E, R> =>
     Purger.DefaultWithoutDependencies.pipe(Layer.provide(http))
-  /** Over the testkit's in-memory COS (provided too, to seed and inspect it); no network. */
-  static readonly Test = (options?: CosFake.Options): Layer.Layer<Purger | CosFake.CosFake> =>
-    Purger.DefaultWithoutDependencies.pipe(Layer.provideMerge(CosFake.layer(options)))
 }

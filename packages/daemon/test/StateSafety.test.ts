@@ -33,6 +33,7 @@ import { Runner } from "../src/Runner.js"
 import { layerSqlite, State } from "../src/State.js"
 import { Status } from "../src/Status.js"
 import { cosRetention as child, credentialsEnv, repo } from "./support/child.js"
+import { testPurger } from "./support/purger.js"
 
 const day = 86_400_000
 
@@ -166,7 +167,7 @@ describe("one writer per state", () => {
           Effect.provide(NodeFileSystem.layer)
         )
         const daemon = yield* Layer.build(
-          Daemon.layerWith(settings, Purger.Test({ credentials: [CosFake.testCredentials] }))
+          Daemon.layerWith(settings, testPurger({ credentials: [CosFake.testCredentials] }))
         ).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))))
         const watching = yield* Effect.fork(Effect.provide(Daemon.watch, daemon))
         yield* Effect.sleep("1200 millis")

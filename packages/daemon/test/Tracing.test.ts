@@ -14,9 +14,9 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
-import { Purger } from "../src/Purger.js"
 import { Runner } from "../src/Runner.js"
 import * as Tracing from "../src/Tracing.js"
+import { testPurger } from "./support/purger.js"
 
 const DAY = 86_400_000
 const bucket = CosFake.testBucket
@@ -101,7 +101,7 @@ describe("Tracing", () => {
         const outcome = yield* runner.run(rule, { trigger: "once" })
         assert.strictEqual(outcome.run.deleted, 2500)
       }).pipe(
-        Effect.provide(Daemon.servicesWith(Purger.Test()).pipe(Layer.provide(Config.Settings.layer(settings)))),
+        Effect.provide(Daemon.servicesWith(testPurger()).pipe(Layer.provide(Config.Settings.layer(settings)))),
         // the exporter flushes when this layer's scope closes
         Effect.provide(tracing)
       )
@@ -197,7 +197,7 @@ describe("Tracing", () => {
       }).pipe(
         // per-key InternalError answers inside 200 replies: retried in smaller batches until deleted
         Effect.provide(
-          Daemon.servicesWith(Purger.Test({ faults: { batchKeyErrorRate: 0.05 } })).pipe(
+          Daemon.servicesWith(testPurger({ faults: { batchKeyErrorRate: 0.05 } })).pipe(
             Layer.provide(Config.Settings.layer(settings))
           )
         ),

@@ -1,6 +1,6 @@
 /**
  * Faults the fake can inject: latency, error rates, scripted failures, per-key errors inside a batch-delete reply,
- * and COS-like quotas (cos-api.md §5 "Documented limits") answered with 503 `SlowDown`.
+ * and COS-like quotas (docs/protocol.md §5 "Documented limits") answered with 503 `SlowDown`.
  *
  * @since 0.1.0
  */
@@ -32,7 +32,7 @@ export type Operation =
 
 /**
  * What an injected fault does:
- * - `SlowDown`: 503 `SlowDown` (COS's throttling answer, cos-api.md §5);
+ * - `SlowDown`: 503 `SlowDown` (COS's throttling answer, docs/protocol.md §5);
  * - `ServiceUnavailable`: 503 `ServiceUnavailable`;
  * - `InternalError`: 500 `InternalError`;
  * - `Reset`: the connection is destroyed without an answer (in-process: a transport failure);
@@ -127,7 +127,7 @@ export interface Config {
 export const none: Config = {}
 
 /**
- * COS's documented quotas for a bucket in a mainland public region (cos-api.md §5).
+ * COS's documented quotas for a bucket in a mainland public region (docs/protocol.md §5).
  *
  * @since 0.1.0
  * @category constructors

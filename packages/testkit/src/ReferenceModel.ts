@@ -3,7 +3,7 @@
  * version of a bucket before a run, the run's filters and its start time, it says which keys or versions the rules
  * select, and checks a bucket after the run against that, naming every violation. It scans arrays and recomputes
  * everything per key: slow, short and easy to audit against the documentation of `Deletion.Filters`
- * (cos-api.md §6 for the versions modes).
+ * (docs/protocol.md §6 for the versions modes).
  *
  * @since 0.1.0
  */
@@ -381,7 +381,7 @@ const untouched = (
     const is = ids(a.get(key))
     if (mode === "current" && removed.has(key)) {
       // A plain DELETE: gone (never versioned), or a delete marker on top with every earlier version kept
-      // (Suspended: except the null version, which the null marker replaces) (cos-api.md §4, §6).
+      // (Suspended: except the null version, which the null marker replaces) (docs/protocol.md §4, §6).
       const now = a.get(key) ?? []
       if (versioning === "NeverEnabled") {
         if (now.length > 0) problems.push(`${JSON.stringify(key)}: still has entries after a plain delete`)

@@ -1,6 +1,6 @@
 /**
  * The fake's model: buckets with a versioning state, and per key a stack of versions and delete markers with COS
- * semantics (cos-api.md §6). Keys are ordered by UTF-8 bytes in a B+ tree, so a page of a listing costs
+ * semantics (docs/protocol.md §6). Keys are ordered by UTF-8 bytes in a B+ tree, so a page of a listing costs
  * O(log n + page) however large the bucket. Time comes from Effect's `Clock`: under `TestClock` objects age as
  * the test adjusts the clock.
  *
@@ -25,7 +25,7 @@ export const TypeId: unique symbol = Symbol.for("@effect-cos/testkit/Store")
 export type TypeId = typeof TypeId
 
 /**
- * A bucket's versioning state: never enabled, then Enabled ↔ Suspended (cos-api.md §6).
+ * A bucket's versioning state: never enabled, then Enabled ↔ Suspended (docs/protocol.md §6).
  *
  * @since 0.1.0
  * @category models
@@ -77,7 +77,7 @@ export interface BucketOptions {
 }
 
 /**
- * Orders strings by their UTF-8 bytes, as COS orders keys (cos-api.md §3).
+ * Orders strings by their UTF-8 bytes, as COS orders keys (docs/protocol.md §3).
  *
  * @since 0.1.0
  * @category ordering
@@ -248,7 +248,7 @@ export const putObject = (store: Store, options: {
     }))
 
 /**
- * Deletes as DELETE Object would (cos-api.md §4): without `versionId` the key is removed or gets a delete marker,
+ * Deletes as DELETE Object would (docs/protocol.md §4): without `versionId` the key goes or gets a delete marker,
  * with it that version is removed permanently.
  *
  * @since 0.1.0

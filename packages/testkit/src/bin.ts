@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * `cos-fake`: the fake COS on 127.0.0.1 until stopped.
  *
@@ -10,6 +11,7 @@ import { NodeRuntime } from "@effect/platform-node"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
+import { readFileSync } from "node:fs"
 import { parseArgs } from "node:util"
 import * as CosFake from "./CosFake.js"
 import * as CosFakeServer from "./CosFakeServer.js"
@@ -50,6 +52,7 @@ bucket, any other Host (e.g. 127.0.0.1:PORT) to the first --bucket.
   --stats                  serve counters and the request log as JSON at GET /_fake/stats
   --log-capacity N         requests kept in the log (default 1000)
   --fault-seed N           seed of the fault dice (default 42)
+  --version                print the version of @effect-cos/testkit
 `
 
 const { values } = parseArgs({
@@ -83,11 +86,18 @@ const { values } = parseArgs({
     "stats": { type: "boolean", default: false },
     "log-capacity": { type: "string" },
     "fault-seed": { type: "string" },
-    "help": { type: "boolean", short: "h", default: false }
+    "help": { type: "boolean", short: "h", default: false },
+    "version": { type: "boolean", default: false }
   },
   strict: true
 })
 
+if (values.version) {
+  // package.json is one directory above src/ and dist/ alike
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+  process.stdout.write(`${pkg.version}\n`)
+  process.exit(0)
+}
 if (values.help) {
   process.stdout.write(usage)
   process.exit(0)

@@ -94,7 +94,7 @@ describe.each(ways)("contract (%s)", (_name, make) => {
         const p = yield* t.send({ method: "GET", query: [["prefix", "c/"], ["delimiter", "/"]] })
         assert.deepStrictEqual(tags(p.body, "Key"), ["c/x"])
         assert.match(p.body, /<CommonPrefixes><Prefix>c\/d\/<\/Prefix><\/CommonPrefixes>/)
-        // marker = a common prefix skips everything under it (cos-api.md §3)
+        // marker = a common prefix skips everything under it (docs/protocol.md §3)
         const m = yield* t.send({ method: "GET", query: [["delimiter", "/"], ["marker", "a/"]] })
         assert.deepStrictEqual(tags(m.body, "Prefix").slice(1), ["c/"])
         // a chain of 2-key pages yields every key once

@@ -151,7 +151,7 @@ const queryString = (params: ReadonlyArray<readonly [string, string | undefined]
   return out
 }
 
-/** The decoded query of a URL, split by hand: `+` is not a space for COS (cos-api.md §2). */
+/** The decoded query of a URL, split by hand: `+` is not a space for COS (docs/protocol.md §2). */
 const parseQuery = (search: string): Array<[string, string]> => {
   if (search.length <= 1) return []
   const out: Array<[string, string]> = []
@@ -190,7 +190,7 @@ const statusCodes: Record<number, string> = {
 }
 
 /**
- * A clock-skew 403 with the server's time (cos-api.md §5: `<ServerTime>` or the `Date` header); caught by the
+ * A clock-skew 403 with the server's time (docs/protocol.md §5: `<ServerTime>` or the `Date` header); caught by the
  * pipeline, which corrects its clock and retries once.
  */
 class Skewed {
@@ -231,7 +231,7 @@ const failureFrom = (
   const requestId = raw.headers["x-cos-request-id"]
   const traceId = raw.headers["x-cos-trace-id"]
   if (/^\s*$/.test(raw.body)) {
-    // HEAD answers and some gateways send no body: derive the code from the status (cos-api.md §4 HEAD Object).
+    // HEAD answers and some gateways send no body: derive the code from the status (docs/protocol.md §4 HEAD Object).
     const code = raw.status === 404 ? notFoundCode : statusCodes[raw.status] ?? `Http${raw.status}`
     return new CosServiceError({
       operation,
@@ -284,7 +284,7 @@ const decodeBody = <A>(
     }
     const parsed = Xml.parse(raw.body)
     if (parsed._tag === "Invalid") return Effect.fail(decodeError(operation, raw, `the answer is ${parsed.detail}`))
-    // COS may put an <Error> document inside a 200 (cos-api.md §5).
+    // COS may put an <Error> document inside a 200 (docs/protocol.md §5).
     if (parsed.root.name === "Error") {
       const failure = failureFrom(operation, raw, "NoSuchKey")
       return Effect.fail(failure._tag === "Skewed" ? failure.error : failure)
@@ -354,7 +354,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     /** Milliseconds to add to the local clock, learnt from a RequestTimeTooSkewed answer. */
     const clockOffset = yield* Ref.make(0)
 
-    // Signing reads Effect's Clock, so every retry signs again with a fresh key time (STYLE.md rule 5).
+    // Signing reads Effect's Clock, so every retry signs again with a fresh key time.
     const sign = (request: HttpClientRequest.HttpClientRequest) =>
       Effect.gen(function*() {
         const credentials = yield* provider.get
@@ -373,7 +373,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
           secretKey: credentials.secretKey
         })
         let signed = HttpClientRequest.setHeader(request, "authorization", authorization)
-        // Added after signing, as the Node and Go SDKs do (cos-api.md §2).
+        // Added after signing, as the Node and Go SDKs do (docs/protocol.md §2).
         if (credentials.securityToken !== undefined) {
           signed = HttpClientRequest.setHeader(
             signed,
@@ -412,7 +412,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         )
       )
 
-    /** On a clock-skew 403, learn the offset from the server's time and try once more (cos-api.md §5). */
+    /** On a clock-skew 403, learn the offset from the server's time and try once more (docs/protocol.md §5). */
     const attemptWithSkew = (operation: string, request: HttpClientRequest.HttpClientRequest, notFound: string) =>
       attempt(operation, request, notFound).pipe(
         Effect.catchTag("Skewed", (skewed) =>
@@ -475,7 +475,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       yield* checkMaxKeys(op.listObjects, input.maxKeys)
       const query: Array<readonly [string, string]> = []
       if (input.delimiter !== undefined) query.push(["delimiter", input.delimiter])
-      // Always url-encoded: keys may hold characters XML 1.0 cannot carry (cos-api.md §3).
+      // Always url-encoded: keys may hold characters XML 1.0 cannot carry (docs/protocol.md §3).
       query.push(["encoding-type", "url"])
       if (input.marker !== undefined && input.marker !== "") query.push(["marker", input.marker])
       if (input.maxKeys !== undefined) query.push(["max-keys", String(input.maxKeys)])
@@ -499,7 +499,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
               }
             }
             if (done) return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
-            // COS sends NextMarker whenever truncated (cos-api.md §3); the last key is a fallback.
+            // COS sends NextMarker whenever truncated (docs/protocol.md §3); the last key is a fallback.
             const next = page.nextMarker ?? page.contents[page.contents.length - 1]?.key
             if (next === undefined || (marker !== undefined && compareUtf8(next, marker) <= 0)) {
               return Effect.fail(
@@ -535,7 +535,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       if (input.keyMarker !== undefined && input.keyMarker !== "") query.push(["key-marker", input.keyMarker])
       if (input.maxKeys !== undefined) query.push(["max-keys", String(input.maxKeys)])
       if (input.prefix !== undefined && input.prefix !== "") query.push(["prefix", input.prefix])
-      // An empty NextVersionIdMarker is sent back as `version-id-marker=` (cos-api.md §3).
+      // An empty NextVersionIdMarker is sent back as `version-id-marker=` (docs/protocol.md §3).
       if (input.versionIdMarker !== undefined) query.push(["version-id-marker", input.versionIdMarker])
       const raw = yield* send(op.listObjectVersions, {
         method: "GET",
@@ -599,7 +599,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         method: "DELETE",
         bucket,
         path: Signer.encodeKeyPath(input.key),
-        // "" is the version id listed by a bucket that never had versioning: a plain DELETE (cos-api.md §3, §4).
+        // "" is the version id listed by a bucket that never had versioning: plain DELETE (docs/protocol.md §3, §4).
         query: input.versionId === undefined || input.versionId === "" ? [] : [["versionId", input.versionId]],
         notFound: "NoSuchBucket"
       })
@@ -732,7 +732,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         etag: h["etag"] ?? "",
         lastModified: new Date(lastModified),
         versionId: h["x-cos-version-id"],
-        // COS sends x-cos-storage-class only for non-STANDARD objects (cos-api.md §4 HEAD Object).
+        // COS sends x-cos-storage-class only for non-STANDARD objects (docs/protocol.md §4 HEAD Object).
         storageClass: h["x-cos-storage-class"] || "STANDARD",
         metadata
       }
@@ -1005,13 +1005,13 @@ export const nextUploadsCursor = (
   return { keyMarker, uploadIdMarker }
 }
 
-/** `""` (the version id of a bucket that never had versioning, cos-api.md §3) is the same as none. */
+/** `""` (the version id of a bucket that never had versioning, docs/protocol.md §3) is the same as none. */
 const identity = (key: string, versionId: string | undefined) =>
   versionId === undefined || versionId === "" ? key : `${key}\u0000${versionId}`
 
 /**
  * Per-key outcome of a batch: quiet replies list only failures, so every other key sent was deleted; non-quiet
- * replies must name every key, and a key named in neither list is `missing` (cos-api.md §4).
+ * replies must name every key, and a key named in neither list is `missing` (docs/protocol.md §4).
  *
  * @internal
  */

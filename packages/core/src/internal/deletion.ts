@@ -377,7 +377,7 @@ const makeKeepLatest = (k: Deletion.Filters["keepLatest"]): KeepLatest | undefin
 
 /**
  * Selects versions page by page. A key's versions may span pages, and the next page is asked for with the last
- * version listed as `version-id-marker` (cos-api.md §3), so a key's versions are only released for deletion once
+ * version listed as `version-id-marker` (docs/protocol.md §3), so a key's versions are only released for deletion once
  * the listing has moved past the key: the marker version still exists when the next page is requested. Segments
  * (for checkpoints) end on key boundaries, at most one per page.
  */
@@ -412,7 +412,7 @@ class VersionsSelector {
       seg.pending++
       out.push({
         key: v.key,
-        // An empty VersionId: versioning was never enabled (cos-api.md §3), the key has this one version, and a
+        // An empty VersionId: versioning was never enabled (docs/protocol.md §3), the key has this one version, and a
         // plain delete removes it; `versionId=` (empty) would address no version and delete nothing.
         versionId: v.versionId === "" ? undefined : v.versionId,
         size: v._tag === "Version" ? v.size : 0,
@@ -497,7 +497,7 @@ const fatalCodes: ReadonlySet<string> = new Set([
   "InvalidBucketName"
 ])
 
-/** Errors after which sending more requests is pointless: the run stops (cos-api.md §5). */
+/** Errors after which sending more requests is pointless: the run stops (docs/protocol.md §5). */
 const isFatal = (e: CosError): boolean =>
   e._tag === "CosCredentialsError" || (e._tag === "CosServiceError" && (fatalCodes.has(e.code) || e.status === 403))
 
@@ -534,7 +534,7 @@ const resolve = (options: Deletion.RunOptions): Effect.Effect<Resolved, CosInval
   })
 }
 
-/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s (STYLE.md rule 7), on Effect's Clock. */
+/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s, on Effect's Clock. */
 const backoff = (attempt: number) =>
   Effect.flatMap(
     Random.nextRange(0.5, 1.5),
@@ -1123,7 +1123,7 @@ const versionsSource = (
 // pipeline and lifecycle
 // ---------------------------------------------------------------------------------------------------------------
 
-/** listing -> selection -> batches -> bounded-concurrency deletes (STYLE.md rule 6). */
+/** listing -> selection -> batches -> bounded-concurrency deletes. */
 const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLatest | undefined) => {
   const r = run.r
   const selector = new Selector(run.tally, r.batchSize, r.maxDeletes, keep, r.dryRun, run.segDone)

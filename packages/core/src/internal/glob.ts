@@ -4,7 +4,7 @@ import picomatch from "picomatch"
  * Include/exclude globs match the whole key, and every character of a key is matched like any other: a retention
  * tool must never delete a key that an exclude names. picomatch (even with `dot: true`) refuses to let `*` and `**`
  * match `.` and `..` segments, its wildcards compile to `.`, which stops at line terminators (\n, \r, U+2028,
- * U+2029), all of which are legal in COS keys (cos-api.md §1), and it lets a trailing `*` swallow a final `/`.
+ * U+2029), all of which are legal in COS keys (docs/protocol.md §1), and it lets a trailing `*` swallow a final `/`.
  * So picomatch compiles the pattern with `dot: true` (dotfiles), `strictSlashes` (no optional trailing `/`) and
  * `literalBrackets: false` (`[ab]` is a character class, not also the text "[ab]"); the guards it still emits are
  * removed from the source, and the expression runs with the `s` (dotAll) and `u` (code points) flags. The result:

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Governor from "../Governor.js"
 
-/** Mainland public regions, whose buckets get 30,000 write QPS (cos-api.md §5 "Documented limits"). */
+/** Mainland public regions, whose buckets get 30,000 write QPS (docs/protocol.md §5 "Documented limits"). */
 const mainland: ReadonlySet<string> = new Set([
   "ap-beijing",
   "ap-nanjing",

@@ -1,5 +1,5 @@
 /**
- * Names checked before anything is sent: regions, buckets, object keys (cos-api.md §1), and the UTF-8 byte order COS
+ * Names checked before anything is sent: regions, buckets, keys (docs/protocol.md §1), and the UTF-8 byte order COS
  * lists keys in.
  *
  * @internal
@@ -43,7 +43,7 @@ export const isXmlSafeKey = (key: string): boolean => scan(key, true)
 /** @internal */
 export const cosHost = (bucket: string, region: string): string => `${bucket}.cos.${region}.myqcloud.com`
 
-/** The whole virtual host name is capped at 60 characters (cos-api.md §1). */
+/** The whole virtual host name is capped at 60 characters (docs/protocol.md §1). */
 const maxHostLength = 60
 
 /** @internal */
@@ -77,7 +77,7 @@ const show = (key: string): string => JSON.stringify(key.length > 80 ? key.slice
 
 /**
  * Why a key cannot be sent, or `undefined` if it can: 1–850 UTF-8 bytes, not `.` or `..`, not beginning with `/`
- * (cos-api.md §1).
+ * (docs/protocol.md §1).
  *
  * @internal
  */
@@ -100,7 +100,7 @@ export const keyProblem = (key: string): string | undefined => {
 }
 
 /**
- * Compares two strings in UTF-8 byte order (the order COS lists keys in, cos-api.md §3), which differs from
+ * Compares two strings in UTF-8 byte order (the order COS lists keys in, docs/protocol.md §3), which differs from
  * JavaScript's UTF-16 order for characters above U+FFFF versus U+E000–U+FFFF.
  *
  * @internal

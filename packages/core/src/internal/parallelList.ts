@@ -1,6 +1,6 @@
 /**
- * Parallel listing of one prefix. A prefix listed as one marker chain yields one page per round trip
- * (perf-notes.md "Latency and listing"), so with `concurrency > 1` the key range under the prefix is cut into
+ * Parallel listing of one prefix. A prefix listed as one marker chain yields one page per round trip (1000 keys per
+ * 20 ms at best is 50,000 keys/s), so with `concurrency > 1` the key range under the prefix is cut into
  * marker-bounded ranges `(lo, hi]` listed at once and merged into one stream of pages.
  *
  * Ranges are split adaptively (work stealing): whenever fewer than `concurrency` ranges are being listed, the range
@@ -11,7 +11,7 @@
  * `(m, hi]`, which the listing honours exactly (marker = exclusive start, keys above `hi` dropped) — so every key is
  * listed exactly once, and a bad estimate costs only a wasted request.
  *
- * Keys are compared in UTF-8 byte order, the order COS lists them in (cos-api.md §3).
+ * Keys are compared in UTF-8 byte order, the order COS lists them in (docs/protocol.md §3).
  *
  * @internal
  */
@@ -158,7 +158,7 @@ const shorten = (m: string, lo: string): string => {
 /** The fewest pages a new range is cut for (estimated). */
 const minPagesPerRange = 4
 
-/** UTF-8 length cap of a marker (keys are at most 850 bytes, cos-api.md §1). */
+/** UTF-8 length cap of a marker (keys are at most 850 bytes, docs/protocol.md §1). */
 const maxMarkerBytes = 850
 
 interface Range {

@@ -1,5 +1,5 @@
 /**
- * Typed decoding of COS's XML answers (cos-api.md §3, §4, §5) from the tree of internal/xml.ts.
+ * Typed decoding of COS's XML answers (docs/protocol.md §3, §4, §5) from the tree of internal/xml.ts.
  *
  * Decoders throw {@link Malformed} with a readable detail; the client turns it into `CosDecodeError`.
  *
@@ -62,7 +62,7 @@ const daysFromCivil = (year: number, month: number, day: number): number => {
 }
 
 /**
- * `YYYY-MM-DDTHH:MM:SS.sssZ`, the form COS uses for LastModified (cos-api.md §3), read by hand: `Date.parse` costs
+ * `YYYY-MM-DDTHH:MM:SS.sssZ`, COS's form of LastModified (docs/protocol.md §3), read by hand: `Date.parse` costs
  * ~0.4 µs, a sizeable part of the per-key budget. Anything else goes to `Date.parse`.
  */
 const parseIsoMillis = (s: string): number => {
@@ -114,7 +114,7 @@ const parseMaxKeys = (value: string | undefined): number => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// GET Bucket (cos-api.md §3)
+// GET Bucket (docs/protocol.md §3)
 // ---------------------------------------------------------------------------------------------------------------
 
 const objectSummary = (element: XmlElement, url: boolean): ObjectSummary => {
@@ -220,7 +220,7 @@ export const listObjectsPage = (root: XmlElement): ListObjectsPage => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// GET Bucket versions (cos-api.md §3)
+// GET Bucket versions (docs/protocol.md §3)
 // ---------------------------------------------------------------------------------------------------------------
 
 const versionEntry = (element: XmlElement, url: boolean, marker: boolean): VersionEntry => {
@@ -352,7 +352,7 @@ export const listVersionsPage = (root: XmlElement): ListVersionsPage => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// POST ?delete (cos-api.md §4)
+// POST ?delete (docs/protocol.md §4)
 // ---------------------------------------------------------------------------------------------------------------
 
 /** @internal */
@@ -690,7 +690,7 @@ export const listPartsPage = (root: XmlElement): ListPartsPage => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// <Error> (cos-api.md §5)
+// <Error> (docs/protocol.md §5)
 // ---------------------------------------------------------------------------------------------------------------
 
 const ErrorBody = Schema.Struct({

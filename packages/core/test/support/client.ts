@@ -1,5 +1,5 @@
 /**
- * Shared fixtures for client tests: doc credentials (cos-api.md §2), a client over the scripted HttpClient, and a
+ * Shared fixtures for client tests: doc credentials (docs/protocol.md §2), a client over a scripted HttpClient, a
  * server-side signature check.
  */
 import * as Effect from "effect/Effect"
@@ -46,7 +46,7 @@ export const withClient = <A, E>(
     return yield* f({ client, sent: Ref.get(mock.sent) })
   })
 
-/** Verifies a request's Authorization as a server would (cos-api.md §2 "Fake-server verification"). */
+/** Verifies a request's Authorization as a server would (docs/protocol.md §2 "Fake-server verification"). */
 export const verifySignature = (request: Sent, key: string = secretKey) => {
   const parsed = Signer.parseAuthorization(request.headers["authorization"] ?? "")
   if (parsed === undefined) return { ok: false, parsed }

@@ -111,7 +111,7 @@ const pieces = [
 
 const dirs = ["logs/", "logs", "keep/", "a", "é/", "", "lo", "backups/", "logs/keep/"]
 
-/** Keys COS and the fake accept (cos-api.md §1): no CAN/EM/SUB/ESC, and no key the client refuses to address. */
+/** Keys COS and the fake accept (docs/protocol.md §1): no CAN/EM/SUB/ESC, and no key the client refuses to address. */
 export const usableKey = (k: string) => CosClient.keyProblem(k) === undefined && !/[\u0018-\u001b]/.test(k)
 
 export const keyArb: fc.Arbitrary<string> = fc.tuple(

@@ -164,14 +164,16 @@ export const runDemo = Effect.gen(function*() {
     ...parsed.right,
     rules: parsed.right.rules.map((r) => ({ ...r, credentials }))
   }
-  const purger = Purger.Test({
+  // The purger over the testkit's in-memory COS (provided too, to seed and inspect it); no network. The testkit is
+  // loaded by this command only (Cli.ts imports each subcommand on demand).
+  const purger = Purger.DefaultWithoutDependencies.pipe(Layer.provideMerge(CosFake.layer({
     buckets: [{ name: bucket, region: CosFake.testRegion }, {
       name: archive,
       region: CosFake.testRegion,
       versioning: "Enabled"
     }],
     credentials: [CosFake.testCredentials]
-  })
+  })))
   const services = Daemon.servicesWith(purger).pipe(Layer.provide(Config.Settings.layer(settings)))
   return yield* Effect.gen(function*() {
     const { store } = yield* CosFake.CosFake

@@ -144,7 +144,7 @@ export const purgeOptions = {
 
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
 
-/** COS answers that mean the command line (or the environment) is wrong, not the run (cos-api.md §5). */
+/** COS answers that mean the command line (or the environment) is wrong, not the run (docs/protocol.md §5). */
 const configCodes: ReadonlySet<string> = new Set([
   "InvalidAccessKeyId",
   "SignatureDoesNotMatch",

@@ -1,5 +1,5 @@
 /**
- * Reader for POST `?delete` bodies (cos-api.md §4 "DELETE Multiple Objects"). A small XML 1.0 parser rather than
+ * Reader for POST `?delete` bodies (docs/protocol.md §4 "DELETE Multiple Objects"). A small XML 1.0 parser rather than
  * a general one, to keep the server's CPU per key tiny, but it reads documents as an XML 1.0 parser does:
  * - CRLF and lone CR become LF in text (XML 1.0 §2.11); `&#13;` still yields a CR;
  * - character references and the five predefined entities are decoded; any other entity is an error (no DTD);

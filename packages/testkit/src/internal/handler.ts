@@ -46,7 +46,7 @@ export interface HandlerConfig {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// XML helpers (string concatenation: list pages are the hot path, cos-api.md §3 element order)
+// XML helpers (string concatenation: list pages are the hot path, docs/protocol.md §3 element order)
 // ---------------------------------------------------------------------------------------------------------------
 
 const XML_DECL = "<?xml version='1.0' encoding='utf-8' ?>\n"
@@ -57,7 +57,7 @@ export const xmlEscape = (s: string): string =>
       c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === "\"" ? "&quot;" : "&apos;") :
     s
 
-/** encoding-type=url: the path encoder of cos-api.md §1 with `/` kept. */
+/** encoding-type=url: the path encoder of docs/protocol.md §1 with `/` kept. */
 const urlEncodeKey = (s: string): string => Signer.encode(s).replace(/%2F/g, "/")
 
 /** An element with already-escaped text; empty text gives `<X></X>`, which every client reads as empty. */
@@ -93,7 +93,7 @@ const ownerXml = (bucket: string): string => {
 // request parsing
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Plain percent-decoding: `+` stays `+` (cos-api.md §2 "Fake-server verification"). */
+/** Plain percent-decoding: `+` stays `+` (docs/protocol.md §2 "Fake-server verification"). */
 const pctDecode = (s: string): string => (s.includes("%") ? decodeURIComponent(s) : s)
 
 const parseQuery = (raw: string): Array<readonly [string, string]> => {
@@ -191,7 +191,7 @@ class Ctx {
     this.code = code
     const traceId = Buffer.from(`${this.requestId}-trace`).toString("base64")
     const h = this.headers({ "x-cos-trace-id": traceId, ...extra })
-    // HEAD answers carry no body (cos-api.md §4).
+    // HEAD answers carry no body (docs/protocol.md §4).
     if (this.method === "HEAD") return { _tag: "Response", status, headers: { ...h, "content-length": "0" }, body: "" }
     const body = `${XML_DECL}<Error><Code>${code}</Code><Message>${xmlEscape(message)}</Message>` +
       `<Resource>${xmlEscape(this.resource)}</Resource><RequestId>${this.requestId}</RequestId>` +
@@ -416,7 +416,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
   }
 
   const keyProblem = (ctx: Ctx, key: string): FakeResponse | undefined => {
-    // cos-api.md §1: 1–850 UTF-8 bytes, no CAN/EM/SUB/ESC.
+    // docs/protocol.md §1: 1–850 UTF-8 bytes, no CAN/EM/SUB/ESC.
     if (utf8Length(key) > 850) return ctx.error(400, "KeyTooLong", "The key is longer than 850 bytes.")
     if (/[\u0018-\u001b]/.test(key)) return ctx.error(400, "InvalidURI", "The key contains a forbidden character.")
     return undefined
@@ -436,7 +436,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
       return ctx.error(404, "NoSuchKey", "The specified key does not exist.", extra)
     }
     const h = objectHeaders(bucket, v)
-    // Preconditions (cos-api.md §4 HEAD Object): If-Match / If-Unmodified-Since → 412, If-None-Match /
+    // Preconditions (docs/protocol.md §4 HEAD Object): If-Match / If-Unmodified-Since → 412, If-None-Match /
     // If-Modified-Since → 304. HTTP dates have whole seconds.
     const modifiedSec = Math.floor(v.lastModified / 1000)
     const dateSec = (s: string | undefined) => {
@@ -498,7 +498,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
     if (lengthHeader === undefined || !/^[0-9]+$/.test(lengthHeader)) {
       return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
     }
-    // cos-api.md §4: a Content-Length smaller than the body truncates it.
+    // docs/protocol.md §4: a Content-Length smaller than the body truncates it.
     const length = Number(lengthHeader)
     const body = length < req.body.length ? req.body.subarray(0, length) : req.body
     const md5 = req.headers["content-md5"]
@@ -946,6 +946,6 @@ export const makeHandler = (cfg: HandlerConfig) => {
 const parseMaxKeys = (s: string | undefined): number | undefined => {
   if (s === undefined || s === "") return 1000
   if (!/^[0-9]+$/.test(s)) return undefined
-  // cos-api.md §3: larger values clamp to 1000.
+  // docs/protocol.md §3: larger values clamp to 1000.
   return Math.min(1000, Number(s))
 }

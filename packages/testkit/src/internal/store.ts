@@ -12,7 +12,7 @@ const bulkLoad: <K, V>(keys: Array<K>, values: Array<V>, maxNodeSize: number, co
 > = require("sorted-btree/extended/bulkLoad").bulkLoad
 const NODE_SIZE = 128
 
-/** cos-api.md §6: never enabled → Enabled ↔ Suspended. */
+/** docs/protocol.md §6: never enabled → Enabled ↔ Suspended. */
 export type VersioningState = "NeverEnabled" | "Enabled" | "Suspended"
 
 /** What a version carries beyond listing fields; absent for seeded objects (their body is `size` zero bytes). */
@@ -25,7 +25,7 @@ export interface VersionData {
 /**
  * One version (or delete marker) of a key. Versions of a key form a list from newest (the tree's value) to oldest
  * through `older`. The "null" version (objects written while versioning was never enabled or suspended) has id
- * `"null"`; listings render it empty while the bucket never had versioning on (cos-api.md §3).
+ * `"null"`; listings render it empty while the bucket never had versioning on (docs/protocol.md §3).
  */
 export class Version {
   constructor(
@@ -155,7 +155,7 @@ export class Bucket {
     private readonly nextVersionId: () => string
   ) {}
 
-  /** Writes a new current version (cos-api.md §6 PUT semantics per versioning state). */
+  /** Writes a new current version (docs/protocol.md §6 PUT semantics per versioning state). */
   put(key: string, input: PutInput, now: number): Version {
     const { data, etag, size, storageClass } = input
     let v: Version
@@ -185,7 +185,7 @@ export class Bucket {
     return true
   }
 
-  /** DELETE without versionId (cos-api.md §4). */
+  /** DELETE without versionId (docs/protocol.md §4). */
   deleteCurrent(key: string, now: number): DeleteOutcome {
     switch (this.versioning) {
       case "NeverEnabled":
@@ -268,7 +268,7 @@ export class Bucket {
     return undefined
   }
 
-  /** GET Bucket (cos-api.md §3): O(log n + page), common prefixes skipped by re-seeking past them. */
+  /** GET Bucket (docs/protocol.md §3): O(log n + page), common prefixes skipped by re-seeking past them. */
   list(q: ListObjectsQuery): ListObjectsResult {
     const { delimiter, marker, maxKeys, prefix } = q
     const contents: Array<readonly [string, Version]> = []
@@ -326,7 +326,7 @@ export class Bucket {
     return false
   }
 
-  /** GET Bucket ?versions (cos-api.md §3): versions and markers by key, newest first per key. */
+  /** GET Bucket ?versions (docs/protocol.md §3): versions and markers by key, newest first per key. */
   listVersions(q: ListVersionsQuery): ListVersionsResult {
     const { delimiter, keyMarker, maxKeys, prefix, versionIdMarker } = q
     const versions: Array<VersionEntry> = []
@@ -443,7 +443,7 @@ export class Bucket {
     }
   }
 
-  /** The version id as COS shows it: empty while versioning was never enabled (cos-api.md §3). */
+  /** The version id as COS shows it: empty while versioning was never enabled (docs/protocol.md §3). */
   renderId(id: string): string {
     return this.versioning === "NeverEnabled" ? "" : id
   }

@@ -1,7 +1,7 @@
 import { CosClient } from "@effect-cos/core"
 
 /**
- * UTF-8 byte order for JavaScript strings, the order COS lists keys in (cos-api.md §3): the client's own comparator,
+ * UTF-8 byte order for JavaScript strings, COS's listing order (docs/protocol.md §3): the client's own comparator,
  * so the fake and the client can never disagree on where a marker falls.
  */
 export const compareUtf8: (a: string, b: string) => number = CosClient.compareKeys
