@@ -25,6 +25,7 @@ import type {
   BucketInput,
   CosClient,
   DeletedEntry,
+  DeleteErrorEntry,
   DeleteObjectResult,
   DeleteObjectsInput,
   DeleteObjectsResult,
@@ -735,9 +736,24 @@ type ListError = RequestError | CosInvalidRequest
 const identity = (key: string, versionId: string | undefined) =>
   versionId === undefined || versionId === "" ? key : `${key}\u0000${versionId}`
 
+const sameVersion = (sent: string | undefined, named: string | undefined) =>
+  named === undefined || named === "" ? sent === undefined || sent === "" : named === sent
+
+/** Whether `named` answers `sent` key for key, in order (the common reply). */
+const inOrder = (sent: ReadonlyArray<ObjectIdentifier>, named: ReadonlyArray<DeletedEntry>): boolean => {
+  for (let i = 0; i < sent.length; i++) {
+    const o = sent[i]!
+    const d = named[i]!
+    if (o.key !== d.key) return false
+    // COS echoes VersionId only if it was sent (cos-api.md §4).
+    if (d.versionId !== undefined && !sameVersion(o.versionId, d.versionId)) return false
+  }
+  return true
+}
+
 /**
- * Per-key outcome of a batch: quiet replies list only failures, so every other key sent was deleted; non-quiet
- * replies must name every key, and a key named in neither list is `missing` (cos-api.md §4).
+ * Per-key outcome of a batch, aligned with the keys sent: quiet replies list only failures, so every other key sent
+ * was deleted; non-quiet replies must name every key, and a key named in neither list is `missing` (cos-api.md §4).
  *
  * @internal
  */
@@ -746,38 +762,65 @@ export const batchOutcome = (
   reply: Responses.DeleteReply,
   quiet: boolean
 ): DeleteObjectsResult => {
-  const pending = new Map<string, Array<ObjectIdentifier>>()
-  for (const o of sent) {
+  const n = sent.length
+  if (!quiet && reply.errors.length === 0 && reply.deleted.length === n && inOrder(sent, reply.deleted)) {
+    return { deleted: reply.deleted, errors: reply.errors, missing: [], outcomes: reply.deleted }
+  }
+  if (quiet && reply.errors.length === 0 && reply.deleted.length === 0) {
+    const deleted: Array<DeletedEntry> = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const o = sent[i]!
+      deleted[i] = { _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false }
+    }
+    return { deleted, errors: reply.errors, missing: [], outcomes: deleted }
+  }
+  const outcomes: Array<DeletedEntry | DeleteErrorEntry | undefined> = new Array(n).fill(undefined)
+  /** Indexes of the keys sent and not yet answered, by identity. */
+  const pending = new Map<string, Array<number>>()
+  for (let i = 0; i < n; i++) {
+    const o = sent[i]!
     const id = identity(o.key, o.versionId)
     const same = pending.get(id)
-    if (same === undefined) pending.set(id, [o])
-    else same.push(o)
+    if (same === undefined) pending.set(id, [i])
+    else same.push(i)
   }
-  const settle = (key: string, versionId: string | undefined) => {
-    if (pending.delete(identity(key, versionId))) return
-    // COS echoes VersionId only if it was sent; should it leave it out, the entry settles that key's pending
-    // versioned requests, and an entry with one settles the key's plain request.
-    if (versionId === undefined || versionId === "") {
-      for (const id of pending.keys()) {
-        if (id.startsWith(key + "\u0000")) pending.delete(id)
+  const answer = (id: string, entry: DeletedEntry | DeleteErrorEntry): boolean => {
+    const group = pending.get(id)
+    if (group === undefined) return false
+    pending.delete(id)
+    for (const i of group) outcomes[i] = entry
+    return true
+  }
+  const settle = (entry: DeletedEntry | DeleteErrorEntry) => {
+    if (answer(identity(entry.key, entry.versionId), entry)) return
+    // COS echoes VersionId only if it was sent; should it leave it out, the entry answers that key's pending
+    // versioned requests, and an entry with one answers the key's plain request.
+    if (entry.versionId === undefined || entry.versionId === "") {
+      const versioned = entry.key + "\u0000"
+      for (const id of Array.from(pending.keys())) {
+        if (id.startsWith(versioned)) answer(id, entry)
       }
     } else {
-      pending.delete(key)
+      answer(entry.key, entry)
     }
   }
-  for (const e of reply.errors) settle(e.key, e.versionId)
+  for (const e of reply.errors) settle(e)
+  for (const d of reply.deleted) settle(d)
   if (quiet) {
-    for (const d of reply.deleted) settle(d.key, d.versionId)
     const deleted: Array<DeletedEntry> = [...reply.deleted]
     for (const group of pending.values()) {
-      for (const o of group) deleted.push({ _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false })
+      for (const i of group) {
+        const o = sent[i]!
+        const entry: DeletedEntry = { _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false }
+        outcomes[i] = entry
+        deleted.push(entry)
+      }
     }
-    return { deleted, errors: reply.errors, missing: [] }
+    return { deleted, errors: reply.errors, missing: [], outcomes }
   }
-  for (const d of reply.deleted) settle(d.key, d.versionId)
   const missing: Array<ObjectIdentifier> = []
-  for (const group of pending.values()) missing.push(...group)
-  return { deleted: reply.deleted, errors: reply.errors, missing }
+  for (const group of pending.values()) for (const i of group) missing.push(sent[i]!)
+  return { deleted: reply.deleted, errors: reply.errors, missing, outcomes }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
