@@ -14,6 +14,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -55,6 +56,7 @@ import {
 import * as Credentials from "../Credentials.js"
 import * as Signer from "../Signer.js"
 import { bucketProblem, compareUtf8, isWellFormed, isXmlSafeKey, keyProblem, regionProblem } from "./keys.js"
+import * as Pagination from "./pagination.js"
 import * as Responses from "./responses.js"
 import * as Xml from "./xml.js"
 
@@ -480,20 +482,10 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
               }
             }
             if (done) return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
-            // COS sends NextMarker whenever truncated (cos-api.md §3); the last key is a fallback.
-            const next = page.nextMarker ?? page.contents[page.contents.length - 1]?.key
-            if (next === undefined || (marker !== undefined && compareUtf8(next, marker) <= 0)) {
-              return Effect.fail(
-                new CosDecodeError({
-                  operation: op.listObjectsStream,
-                  status: 200,
-                  detail: next === undefined
-                    ? "a truncated page without NextMarker or keys"
-                    : `NextMarker ${JSON.stringify(next)} does not advance past ${JSON.stringify(marker)}`,
-                  bodySnippet: ""
-                })
-              )
-            }
+            const rule = Pagination.nextMarker(op.listObjectsStream, page, marker)
+            if (Either.isLeft(rule)) return Effect.fail(rule.left)
+            const next = rule.right
+            if (next === undefined) return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
             if (endBefore !== undefined && compareUtf8(next, endBefore) >= 0) {
               return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
             }
@@ -531,7 +523,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listObjectVersionsStream = (
       input: Omit<ListVersionsInput, "delimiter"> = {}
     ): Stream.Stream<VersionEntry, ListError> => {
-      type Cursor = { readonly keyMarker: string | undefined; readonly versionIdMarker: string | undefined }
+      type Cursor = Pagination.VersionsCursor
       const page = (cursor: Cursor) =>
         listObjectVersions({
           bucket: input.bucket,
@@ -542,26 +534,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         }).pipe(
           Effect.flatMap((page) => {
             const chunk = Chunk.unsafeFromArray(page.versions)
-            if (!page.isTruncated) return Effect.succeed([chunk, Option.none<Cursor>()] as const)
-            const last = page.versions[page.versions.length - 1]
-            const keyMarker = page.nextKeyMarker ?? last?.key
-            const versionIdMarker = page.nextKeyMarker !== undefined ? page.nextVersionIdMarker ?? "" : last?.versionId
-            if (
-              keyMarker === undefined ||
-              (keyMarker === cursor.keyMarker && versionIdMarker === cursor.versionIdMarker)
-            ) {
-              return Effect.fail(
-                new CosDecodeError({
-                  operation: op.listObjectVersionsStream,
-                  status: 200,
-                  detail: keyMarker === undefined
-                    ? "a truncated page without NextKeyMarker or entries"
-                    : "NextKeyMarker/NextVersionIdMarker do not advance",
-                  bodySnippet: ""
-                })
-              )
-            }
-            return Effect.succeed([chunk, Option.some<Cursor>({ keyMarker, versionIdMarker })] as const)
+            const next = Pagination.nextVersionsCursor(op.listObjectVersionsStream, page, cursor)
+            if (Either.isLeft(next)) return Effect.fail(next.left)
+            return Effect.succeed([chunk, Option.fromNullable(next.right)] as const)
           })
         )
       return Stream.paginateChunkEffect<Cursor, VersionEntry, ListError, never>(
