@@ -189,10 +189,7 @@ const parseServerTime = (value: string | undefined): number | undefined => {
   return Number.isNaN(ms) ? undefined : ms
 }
 
-const isSkewError = (error: CosServiceError): boolean =>
-  error.status === 403 &&
-  (error.code === "RequestTimeTooSkewed" ||
-    (error.code === "AccessDenied" && /request has expired/i.test(error.cosMessage)))
+const isSkewError = (error: CosServiceError): boolean => error.status === 403 && error.reason === "ClockSkew"
 
 const decodeError = (operation: string, raw: Raw, detail: string) =>
   new CosDecodeError({

@@ -6,7 +6,7 @@
  * or configuration (missing credentials included), 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM before
  * everything matched was deleted (the batches in flight finish first, and the summary is printed).
  */
-import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
@@ -124,13 +124,6 @@ export const purgeOptions = {
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
 
 /** COS answers that mean the command line (or the environment) is wrong, not the run (cos-api.md §5). */
-const configCodes: ReadonlySet<string> = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "NoSuchBucket",
-  "InvalidBucketName"
-])
-
 const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY === true
 
 /** Exit 2 with a message on stderr. */
@@ -267,10 +260,7 @@ const handler = (args: Args) =>
           return Effect.zipRight(Console.error("nothing deleted"), new ExitCode({ code: 1 }))
         }
         // Bad arguments or configuration (refused before sending, unknown credentials, no such bucket): exit 2.
-        const code = e._tag === "CosInvalidRequest" || e._tag === "CosCredentialsError" ||
-            (e._tag === "CosServiceError" && configCodes.has(e.code))
-          ? 2
-          : 1
+        const code = CosError.isConfiguration(e) ? 2 : 1
         const shown = last === undefined
           ? (args.json ? Console.log(JSON.stringify({ error: e.message })) : Console.error(`error: ${e.message}`))
           : printSummary(args, last, e.message)

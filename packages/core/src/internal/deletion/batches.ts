@@ -11,25 +11,12 @@ import * as Schedule from "effect/Schedule"
 import type { DeleteObjectsResult } from "../../CosClient.js"
 import { isXmlSafeKey, keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
-import { isRetryableCode } from "../../CosError.js"
+import { isFatal, isRetryableCode, reasonOf } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
 import { attempt, backoff, mayRetry, request, throttled } from "./requests.js"
 import type { Run } from "./run.js"
 import { type Cand, settle } from "./segments.js"
 import { deletedKeys, failedKeys } from "./tally.js"
-
-const fatalCodes: ReadonlySet<string> = new Set([
-  "AccessDenied",
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "RequestTimeTooSkewed",
-  "NoSuchBucket",
-  "InvalidBucketName"
-])
-
-/** Errors after which sending more requests is pointless: the run stops (cos-api.md §5). */
-const isFatal = (e: CosError): boolean =>
-  e._tag === "CosCredentialsError" || (e._tag === "CosServiceError" && (fatalCodes.has(e.code) || e.status === 403))
 
 const errorCode = (e: CosError): string => (e._tag === "CosServiceError" ? e.code : e._tag)
 
@@ -109,7 +96,7 @@ const applyOutcomes = (run: Run, items: ReadonlyArray<Cand>, res: DeleteObjectsR
       confirm(run, c, o.deleteMarker && c.versionId === undefined, report)
       deleted++
     } else if (mayRetryKeys && isRetryableCode(o.code)) {
-      if (o.code === "SlowDown") throttledKeys = true
+      if (reasonOf(o.code, 0) === "Throttled") throttledKeys = true
       ;(retry ??= []).push(c)
     } else {
       failKey(run, c, o.code, o.message)
