@@ -20,8 +20,6 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { bytes, ExitCode, markLeftUndone } from "./common.js"
 
-const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
-
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
 /** `30d`, `12h`, `90m`, `45s`, `2w`, or a date (`2024-01-31`, an ISO timestamp). */
@@ -92,7 +90,7 @@ export const purgeOptions = {
     Options.withDescription("only objects of at most N bytes"),
     Options.optional
   ),
-  versions: Options.choice("versions", versionsModes).pipe(
+  versions: Options.choice("versions", Deletion.versionsModes).pipe(
     Options.withDescription(
       "versioned buckets: current (adds delete markers), all (every version and marker), noncurrent, delete-markers"
     ),
