@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs"
 
 interface Node {
   readonly id: number
+  readonly children?: ReadonlyArray<number>
   readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
 }
 interface Profile {
@@ -65,4 +66,28 @@ for (const [c, us] of [...cats].filter(([c]) => c !== "idle").sort((a, b) => b[1
 console.log(`top ${topN} functions by self time:`)
 for (const [f, us] of [...fns].sort((a, b) => b[1] - a[1]).slice(0, topN)) {
   console.log(`  ${pct(us).padStart(6)}  ${f}`)
+}
+
+// Effect runtime time by the nearest project frame above it (what asked the runtime for that work).
+const parent = new Map<number, number>()
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+const askers = new Map<string, number>()
+for (const [id, us] of self) {
+  const n = byId.get(id)!
+  if (category(n) !== "Effect runtime") continue
+  let p = parent.get(id)
+  let asker = "(no project frame)"
+  while (p !== undefined) {
+    const f = byId.get(p)!.callFrame
+    if (f.url.includes("/packages/") && !f.url.includes("node_modules")) {
+      asker = `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`
+      break
+    }
+    p = parent.get(p)
+  }
+  askers.set(asker, (askers.get(asker) ?? 0) + us)
+}
+console.log("Effect runtime by the nearest project frame above it:")
+for (const [a, us] of [...askers].sort((x, y) => y[1] - x[1]).slice(0, topN)) {
+  console.log(`  ${pct(us).padStart(6)}  ${a}`)
 }
