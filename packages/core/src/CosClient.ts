@@ -352,6 +352,194 @@ export interface HeadBucketResult {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// multipart uploads (docs/protocol.md "Multipart uploads")
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface CreateMultipartUploadInput extends BucketInput {
+  readonly key: string
+  /** The final object's Content-Type. */
+  readonly contentType?: string | undefined
+  readonly storageClass?: string | undefined
+  /** `x-cos-meta-*` headers of the final object, names without the prefix. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface CreateMultipartUploadResult {
+  readonly bucket: string
+  readonly key: string
+  readonly uploadId: string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface UploadInput extends BucketInput {
+  readonly key: string
+  readonly uploadId: string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface UploadPartInput extends UploadInput {
+  /** 1–10000. Sending a number again replaces that part. */
+  readonly partNumber: number
+  /** At least 1 MiB except for the last part (checked by COS at completion). */
+  readonly body: Uint8Array | string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface UploadPartResult {
+  /** Quoted, as in the `ETag` header; what `completeMultipartUpload` needs back. */
+  readonly etag: string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface CompletedPart {
+  readonly partNumber: number
+  /** As returned by `uploadPart` (quotes are added if missing). */
+  readonly etag: string
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface CompleteMultipartUploadInput extends UploadInput {
+  /** Every part, ascending and without gaps from 1 (COS refuses gaps with `InvalidPart`). */
+  readonly parts: ReadonlyArray<CompletedPart>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface CompleteMultipartUploadResult {
+  readonly location: string
+  readonly bucket: string
+  readonly key: string
+  /** `"<hex>-<part count>"`. */
+  readonly etag: string
+  readonly versionId?: string | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListMultipartUploadsInput extends BucketInput {
+  readonly prefix?: string | undefined
+  readonly delimiter?: string | undefined
+  /** Alone: uploads of keys after this one. With `uploadIdMarker`: also this key's uploads with a larger id. */
+  readonly keyMarker?: string | undefined
+  /** Ignored by COS without `keyMarker`. */
+  readonly uploadIdMarker?: string | undefined
+  /** 1–1000; default 1000. */
+  readonly maxUploads?: number | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Principal {
+  readonly id: string
+  readonly displayName: string
+}
+
+/**
+ * One incomplete upload, fields URL-decoded.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MultipartUpload {
+  readonly key: string
+  readonly uploadId: string
+  /** Upper-cased (COS sends `STANDARD` or `Standard`). */
+  readonly storageClass: string
+  readonly initiated: Date
+  readonly initiator?: Principal | undefined
+  readonly owner?: Principal | undefined
+}
+
+/**
+ * One page of List Multipart Uploads, with every url-encoded field decoded.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListMultipartUploadsPage {
+  readonly bucket: string
+  readonly prefix: string
+  readonly delimiter?: string | undefined
+  readonly keyMarker: string
+  readonly uploadIdMarker: string
+  readonly maxUploads: number
+  readonly isTruncated: boolean
+  readonly nextKeyMarker?: string | undefined
+  readonly nextUploadIdMarker?: string | undefined
+  /** By key (UTF-8 byte order), then by upload id: a key's uploads oldest first. */
+  readonly uploads: ReadonlyArray<MultipartUpload>
+  readonly commonPrefixes: ReadonlyArray<string>
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListPartsInput extends UploadInput {
+  /** 1–1000; default 1000. */
+  readonly maxParts?: number | undefined
+  /** Exclusive: parts after this number. */
+  readonly partNumberMarker?: number | undefined
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Part {
+  readonly partNumber: number
+  readonly lastModified: Date
+  readonly etag: string
+  readonly size: number
+}
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface ListPartsPage {
+  readonly bucket: string
+  readonly key: string
+  readonly uploadId: string
+  readonly storageClass: string
+  readonly partNumberMarker: number
+  readonly nextPartNumberMarker?: number | undefined
+  readonly maxParts: number
+  readonly isTruncated: boolean
+  /** Ascending part numbers. */
+  readonly parts: ReadonlyArray<Part>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // error unions
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -388,6 +576,15 @@ export type DeleteError = RequestError | CosInvalidRequest
  */
 export type ObjectError = RequestError | CosInvalidRequest
 
+/**
+ * Multipart calls: an unknown, completed or aborted upload id fails with `CosServiceError` code `NoSuchUpload`
+ * (404); completion with `EntityTooSmall`, `InvalidPart` or `InvalidPartOrder` (400), possibly inside a 200.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type MultipartError = RequestError | CosInvalidRequest
+
 // ---------------------------------------------------------------------------------------------------------------
 // service
 // ---------------------------------------------------------------------------------------------------------------
@@ -412,6 +609,31 @@ export interface CosClient {
   /** A missing key (404, no body) fails with `CosServiceError` code `NoSuchKey`. */
   readonly headObject: (input: HeadObjectInput) => Effect.Effect<HeadObjectResult, ObjectError>
   readonly headBucket: (input?: BucketInput) => Effect.Effect<HeadBucketResult, ObjectError>
+  /** @since 0.2.0 */
+  readonly createMultipartUpload: (
+    input: CreateMultipartUploadInput
+  ) => Effect.Effect<CreateMultipartUploadResult, MultipartError>
+  /** @since 0.2.0 */
+  readonly uploadPart: (input: UploadPartInput) => Effect.Effect<UploadPartResult, MultipartError>
+  /** An `<Error>` inside the 200 fails like a 4xx. @since 0.2.0 */
+  readonly completeMultipartUpload: (
+    input: CompleteMultipartUploadInput
+  ) => Effect.Effect<CompleteMultipartUploadResult, MultipartError>
+  /** A second abort fails with `NoSuchUpload`: callers cleaning up count that as already gone. @since 0.2.0 */
+  readonly abortMultipartUpload: (input: UploadInput) => Effect.Effect<void, MultipartError>
+  /** @since 0.2.0 */
+  readonly listMultipartUploads: (
+    input?: ListMultipartUploadsInput
+  ) => Effect.Effect<ListMultipartUploadsPage, ListError>
+  /**
+   * Every incomplete upload under a prefix, page after page (NextKeyMarker + NextUploadIdMarker). A truncated page
+   * without both markers, or with markers that do not advance, fails with `CosDecodeError`. @since 0.2.0
+   */
+  readonly listMultipartUploadsStream: (
+    input?: Omit<ListMultipartUploadsInput, "delimiter">
+  ) => Stream.Stream<MultipartUpload, ListError>
+  /** @since 0.2.0 */
+  readonly listParts: (input: ListPartsInput) => Effect.Effect<ListPartsPage, MultipartError>
 }
 
 /**

@@ -88,6 +88,8 @@ export interface Progress {
 export interface Failure {
   readonly key: string
   readonly versionId?: string | undefined
+  /** The upload a failed abort named (`target: "incompleteUploads"`). @since 0.2.0 */
+  readonly uploadId?: string | undefined
   readonly code: string
   readonly message: string
 }
@@ -101,6 +103,8 @@ export interface Failure {
 export interface Deleted {
   readonly key: string
   readonly versionId?: string | undefined
+  /** The upload aborted (`target: "incompleteUploads"`); then nothing else of the key was touched. @since 0.2.0 */
+  readonly uploadId?: string | undefined
   readonly size?: number | undefined
   /** The delete created a delete marker (current mode on a versioned bucket). */
   readonly deleteMarkerCreated: boolean
@@ -182,7 +186,30 @@ export interface RunOptions {
  * @since 0.1.0
  * @category models
  */
-export interface PurgeOptions extends Filters, RunOptions {}
+export interface PurgeOptions extends Filters, RunOptions {
+  /**
+   * What the run removes. `objects` (the default): the keys (or versions) the filters select. `incompleteUploads`:
+   * multipart uploads that were started and never completed, whose parts are billed as storage but listed nowhere
+   * else. They are listed with List Multipart Uploads, selected by `prefix`, `include`/`exclude` and `olderThan`
+   * (counted from `Initiated`, as COS lifecycle's AbortIncompleteMultipartUpload counts), and each is aborted: one
+   * write request per upload under the same governor, with the same `maxDeletes` (uploads), dry run, stop handling
+   * and summary (`matched`, `deleted` and `skipped` then count uploads; `breakdown.objects` too). `onDeleted`
+   * receives every aborted upload with its `uploadId`. `minSize`, `maxSize`, `keepLatest` and versions modes other
+   * than `current` are refused; `onBatchStart` and `onCheckpoint` are not called. Completed objects are never
+   * touched. See docs/protocol.md "Multipart uploads".
+   *
+   * @since 0.2.0
+   */
+  readonly target?: Target | undefined
+}
+
+/**
+ * What a purge removes: objects, or incomplete multipart uploads (see {@link PurgeOptions.target}).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Target = "objects" | "incompleteUploads"
 
 /**
  * The plan of a dry run (or the first part of a real run's summary).
@@ -241,6 +268,8 @@ export interface Summary {
    * or an error that ended the run).
    */
   readonly stoppedBy?: "maxDeletes" | "interrupted" | undefined
+  /** `incompleteUploads` when the run aborted uploads; absent (objects) otherwise. @since 0.2.0 */
+  readonly target?: Target | undefined
   /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */
   readonly notes: ReadonlyArray<string>
 }
@@ -283,6 +312,17 @@ export interface Matcher {
  * @category deletion
  */
 export const purge: (options: PurgeOptions) => Effect.Effect<Summary, CosError, CosClient> = internal.purge
+
+/**
+ * Aborts the incomplete multipart uploads the filters select: `purge` with `target: "incompleteUploads"` (see
+ * {@link PurgeOptions.target}). Completed objects are never touched.
+ *
+ * @since 0.2.0
+ * @category deletion
+ */
+export const abortIncompleteUploads = (
+  options: Omit<PurgeOptions, "target" | "versions" | "minSize" | "maxSize" | "keepLatest">
+): Effect.Effect<Summary, CosError, CosClient> => internal.purge({ ...options, target: "incompleteUploads" })
 
 /**
  * Deletes a user-supplied stream of keys (or versions): batched, governed, exact.

@@ -167,6 +167,13 @@ const Versions = Schema.String.pipe(
   )
 ) as unknown as Schema.Schema<VersionsMode, string>
 
+const Target = Schema.String.pipe(
+  Schema.filter((s) =>
+    s === "objects" || s === "incomplete-uploads" ||
+    `"${s}" is not a target (expected objects or incomplete-uploads)`
+  )
+) as unknown as Schema.Schema<"objects" | "incomplete-uploads", string>
+
 const Glob = Schema.String.pipe(
   Schema.filter((s) => {
     const problem = globProblem(s)
@@ -246,6 +253,7 @@ const RuleFields = Schema.Struct({
   maxSize: opt(SizeValue),
   versions: opt(Versions),
   keepLatest: opt(KeepLatest),
+  target: opt(Target),
   dryRun: opt(Schema.Boolean),
   maxDeletes: opt(NonNegativeInt),
   concurrency: opt(PositiveInt),
@@ -320,6 +328,8 @@ export interface Rule {
   readonly maxSize?: number | undefined
   readonly versions: VersionsMode
   readonly keepLatest?: { readonly count: number; readonly groupBy?: string | undefined } | undefined
+  /** What the rule removes: objects (default), or incomplete multipart uploads (`target: incomplete-uploads`). */
+  readonly target: "objects" | "incompleteUploads"
   readonly dryRun: boolean
   readonly maxDeletes?: number | undefined
   readonly concurrency?: number | undefined
@@ -431,7 +441,20 @@ const crossCheck = (input: unknown): Array<string> => {
         `${at}.prefix: an empty prefix selects the whole bucket; set allowWholeBucket: true if that is intended`
       )
     }
-    if (rule.olderThan === undefined && rule.keepLatest === undefined && rule.versions !== "delete-markers") {
+    if (rule.target === "incomplete-uploads") {
+      // Aborting uploads younger than any bound would break transfers in progress.
+      if (rule.olderThan === undefined) {
+        issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan`)
+      }
+      for (const field of ["minSize", "maxSize", "keepLatest"] as const) {
+        if (rule[field] !== undefined) {
+          issues.push(`${at}.${field}: does not apply to target: incomplete-uploads (uploads have no size or ranking)`)
+        }
+      }
+      if (rule.versions !== undefined && rule.versions !== "current") {
+        issues.push(`${at}.versions: does not apply to target: incomplete-uploads`)
+      }
+    } else if (rule.olderThan === undefined && rule.keepLatest === undefined && rule.versions !== "delete-markers") {
       issues.push(`${at}: a rule needs olderThan or keepLatest (or versions: delete-markers)`)
     }
     const sizeOf = (v: unknown) => typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined
@@ -505,6 +528,7 @@ const resolve = (
       maxSize,
       versions,
       keepLatest,
+      target: r.target === "incomplete-uploads" ? "incompleteUploads" : "objects",
       dryRun: r.dryRun ?? false,
       maxDeletes: r.maxDeletes,
       concurrency: r.concurrency,

@@ -55,6 +55,7 @@ export const purgeOptions = (request: PurgeRequest): Deletion.PurgeOptions => {
     maxSize: rule.maxSize,
     versions: rule.versions,
     keepLatest: rule.keepLatest,
+    target: rule.target,
     maxDeletes: rule.maxDeletes,
     concurrency: rule.concurrency,
     listConcurrency: rule.listConcurrency,

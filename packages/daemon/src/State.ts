@@ -72,11 +72,15 @@ export interface AuditRow {
   readonly deleteMarker: boolean
   readonly state: "pending" | "deleted"
   readonly deletedAt: number | null
+  /** The incomplete multipart upload aborted (`target: incomplete-uploads`); `null` for object deletions. */
+  readonly uploadId: string | null
 }
 
 export interface Confirmed {
   readonly key: string
   readonly versionId?: string | undefined
+  /** An aborted incomplete upload. */
+  readonly uploadId?: string | undefined
   readonly size?: number | undefined
   readonly deleteMarkerCreated: boolean
 }
@@ -124,6 +128,12 @@ const migrations = Migrator.fromRecord({
     )`
     yield* sql`CREATE INDEX audit_pending ON audit (run_id) WHERE state = 'pending'`
     yield* sql`CREATE INDEX audit_by_time ON audit (deleted_at)`
+  }),
+  // Aborted incomplete uploads (target: incomplete-uploads). Their rows also carry the upload id in version_id, so
+  // that UNIQUE (run_id, key, version_id) tells two uploads of one key apart; toAudit reports versionId "" for them.
+  "0002_audit_upload_id": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE audit ADD COLUMN upload_id TEXT`
   })
 })
 
@@ -176,6 +186,7 @@ interface AuditDbRow {
   readonly delete_marker: number
   readonly state: string
   readonly deleted_at: number | null
+  readonly upload_id: string | null
 }
 
 const toAudit = (r: AuditDbRow): AuditRow => ({
@@ -184,11 +195,12 @@ const toAudit = (r: AuditDbRow): AuditRow => ({
   rule: r.rule,
   bucket: r.bucket,
   key: r.key,
-  versionId: r.version_id,
+  versionId: r.upload_id === null ? r.version_id : "",
   size: r.size,
   deleteMarker: r.delete_marker === 1,
   state: r.state as AuditRow["state"],
-  deletedAt: r.deleted_at
+  deletedAt: r.deleted_at,
+  uploadId: r.upload_id
 })
 
 // SQLite caps bound parameters per statement; 100 rows x 8 columns stays far below it.
@@ -331,14 +343,16 @@ const make = Effect.gen(function*() {
       const rows = JSON.stringify(deleted.map((d) => [
         d.key,
         // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
-        d.deleteMarkerCreated ? "" : d.versionId ?? "",
+        d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? "",
         d.size ?? null,
-        d.deleteMarkerCreated ? 1 : 0
+        d.deleteMarkerCreated ? 1 : 0,
+        d.uploadId ?? null
       ]))
       // WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
-      yield* sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at)
+      yield* sql`INSERT INTO audit
+          (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
         SELECT ${run.id}, ${run.rule}, ${run.bucket}, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-          json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'deleted', ${now}
+          json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'deleted', ${now}, json_extract(value, '$[4]')
         FROM json_each(${rows}) WHERE true
         ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
           size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,

@@ -11,6 +11,7 @@ import { vi } from "vitest"
 import { cli } from "../src/Cli.js"
 import { teardown } from "../src/cli/common.js"
 import { runDemo } from "../src/cli/demo.js"
+import { State } from "../src/State.js"
 
 const day = 86_400_000
 
@@ -114,6 +115,92 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
       )),
       Effect.scoped
     ), 20_000)
+
+  it.live(
+    "a target: incomplete-uploads rule, once: old uploads aborted and audited with their ids, the rest kept",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* CosFakeServer.start({})
+        const store = server.fake.store
+        const bucket = CosFake.testBucket
+        const oldKeys = ["tmp/\u{1F4E6}.tar", "tmp/cafe\u0301.tar", "tmp/ spaced ", "tmp/line\nbreak", "tmp/<&\"'>.tar"]
+        const old: Array<readonly [string, string]> = []
+        for (const key of oldKeys) {
+          old.push([key, yield* Store.initiateUpload(store, { bucket, key, partSizes: [8], ageMs: 10 * day })])
+          yield* Store.putObject(store, { bucket, key, body: "completed" })
+        }
+        old.push([oldKeys[0]!, yield* Store.initiateUpload(store, { bucket, key: oldKeys[0]!, ageMs: 9 * day })])
+        const excluded = yield* Store.initiateUpload(store, { bucket, key: "tmp/keep/x.tar", ageMs: 10 * day })
+        const young = yield* Store.initiateUpload(store, { bucket, key: "tmp/young.tar", ageMs: 1 * day })
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-mpu-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+rules:
+  - name: abort-stale-uploads
+    bucket: ${bucket}
+    prefix: tmp/
+    target: incomplete-uploads
+    olderThan: 7d
+    exclude: ["tmp/keep/**"]
+    schedule: "0 4 * * *"
+`
+        )
+        const once = yield* cosRetention("once", "--config", config, "--json")
+        assert.strictEqual(once.code, 0, once.stderr)
+        const [row] = JSON.parse(once.stdout)
+        assert.deepStrictEqual([row.status, row.matched, row.deleted, row.failed], ["succeeded", 6, 6, 0])
+        const left = (yield* Store.uploads(store, bucket)).map((u) => u.uploadId).sort()
+        assert.deepStrictEqual(left, [excluded, young].sort())
+        assert.deepStrictEqual(
+          [...(yield* Store.keys(store, bucket, "tmp/"))].sort(),
+          [...oldKeys].sort(),
+          "completed objects are untouched"
+        )
+        // The audit: one row per aborted upload, with its key and upload id (two uploads of one key included).
+        const audit = yield* Effect.flatMap(State, (state) => state.audit({ rule: "abort-stale-uploads" })).pipe(
+          Effect.provide(State.layerFile(NodePath.join(dir, "cos-retention.db")))
+        )
+        const pairs = (xs: ReadonlyArray<readonly [string, string]>) => xs.map(([k, id]) => `${k}|${id}`).sort()
+        assert.deepStrictEqual(pairs(audit.map((a) => [a.key, a.uploadId!] as const)), pairs(old))
+        assert.isTrue(audit.every((a) => a.state === "deleted" && a.versionId === ""))
+
+        // A rule that mixes the targets' fields is refused with the field named.
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+rules:
+  - name: bad
+    bucket: ${bucket}
+    prefix: tmp/
+    target: incomplete-uploads
+    minSize: 1MB
+    schedule: "0 4 * * *"
+`
+        )
+        const invalid = yield* cosRetention("validate", "--config", config)
+        assert.notStrictEqual(invalid.code, 0)
+        assert.include(
+          invalid.stderr + invalid.stdout,
+          "rules[0].olderThan: a target: incomplete-uploads rule needs olderThan"
+        )
+        assert.include(
+          invalid.stderr + invalid.stdout,
+          "rules[0].minSize: does not apply to target: incomplete-uploads"
+        )
+      }).pipe(
+        Effect.withConfigProvider(ConfigProvider.fromMap(
+          new Map([
+            ["COS_SECRET_ID", CosFake.testCredentials.secretId],
+            ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
+          ])
+        )),
+        Effect.scoped
+      ),
+    20_000
+  )
 
   it.live(
     "the demo runs in a few seconds against the in-memory fake and reports each rule",

@@ -216,8 +216,11 @@ rules:
       "expire-logs",
       "rotate-backups",
       "prune-old-versions",
+      "abort-stale-uploads",
       "tmp-uploads"
     ])
+    assert.strictEqual(result.right.rules[3]!.target, "incompleteUploads")
+    assert.strictEqual(result.right.rules[0]!.target, "objects")
     assert.strictEqual(result.right.rules[2]!.credentials.secretKeyEnv, "ARCHIVE_SECRET_KEY")
     assert.strictEqual(result.right.rules[2]!.region, "ap-shanghai")
   })

@@ -174,6 +174,66 @@ describe("cos-retention purge", () => {
     for (const r of [plan, real, refused, noKey, badArgs, wholeBucket, unreachable]) noSecrets(r)
   }, 60_000)
 
+  it(
+    "--incomplete-uploads aborts old uploads (dry run first), keeps young and excluded ones and every object",
+    async () => {
+      const store = server.fake.store
+      const oldKeys = ["mpu/\u{1F4E6}.tar", "mpu/cafe\u0301.tar", "mpu/ spaced ", "mpu/line\nbreak", "mpu/<&\"'>.tar"]
+      const ids = await Effect.runPromise(Effect.gen(function*() {
+        const old: Array<string> = []
+        for (const key of oldKeys) {
+          old.push(yield* Store.initiateUpload(store, { bucket, key, partSizes: [16], ageMs: 10 * DAY }))
+          yield* Store.putObject(store, { bucket, key, body: "completed" })
+        }
+        const excluded = yield* Store.initiateUpload(store, { bucket, key: "mpu/keep/x.tar", ageMs: 10 * DAY })
+        const young = yield* Store.initiateUpload(store, { bucket, key: "mpu/young.tar", ageMs: 1 * DAY })
+        return { old, excluded, young }
+      }))
+      const args = [
+        ...common(),
+        "--incomplete-uploads",
+        "--prefix",
+        "mpu/",
+        "--older-than",
+        "7d",
+        "--exclude",
+        "mpu/keep/**"
+      ]
+      const uploads = () => Effect.runPromise(Store.uploads(store, bucket, "mpu/"))
+
+      const [plan, badCombo] = await Promise.all([
+        cli([...args, "--dry-run", "--json"]),
+        cli([...args, "--min-size", "1", "--yes"])
+      ])
+      assert.strictEqual(plan.code, 0, plan.stderr)
+      const p = lastJson(plan.stdout)
+      assert.deepStrictEqual([p["target"], p["dryRun"], p["listed"], p["matched"], p["deleted"]], [
+        "incompleteUploads",
+        true,
+        7,
+        5,
+        0
+      ])
+      assert.strictEqual((await uploads()).length, 7)
+      assert.strictEqual(badCombo.code, 2)
+      assert.include(badCombo.stderr, "--min-size cannot be combined with --incomplete-uploads")
+
+      // --max-deletes 2: the first two old uploads in listing order (UTF-8: " spaced " then "<&\"'>.tar") go.
+      const capped = await cli([...args, "--max-deletes", "2", "--yes"])
+      assert.strictEqual(capped.code, 0, capped.stderr)
+      assert.include(capped.stdout, "aborted 2 of 5 matching incomplete uploads")
+      assert.include(capped.stdout, "stopped early: maxDeletes")
+      const gone = [ids.old[2]!, ids.old[4]!]
+      const left = (await uploads()).map((u) => u.uploadId).sort()
+      assert.deepStrictEqual(left, [...ids.old.filter((id) => !gone.includes(id)), ids.excluded, ids.young].sort())
+      // The completed objects under the same keys are all still there.
+      assert.deepStrictEqual([...(await keys("mpu/"))].sort(), [...oldKeys].sort())
+      for (const r of [plan, badCombo, capped]) noSecrets(r)
+    },
+    // Each run is a child process compiling the CLI from source: slow on a busy machine.
+    120_000
+  )
+
   it("interrupted by SIGINT or SIGTERM: in-flight batches finish, the summary is printed, exit 130 / 143", async () => {
     // A slow COS: every batch delete takes 1.5 s; one at a time.
     const slow = await Effect.runPromise(Scope.extend(

@@ -22,6 +22,12 @@ export type Operation =
   | "HeadObject"
   | "DeleteObject"
   | "DeleteObjects"
+  | "CreateMultipartUpload"
+  | "UploadPart"
+  | "CompleteMultipartUpload"
+  | "AbortMultipartUpload"
+  | "ListMultipartUploads"
+  | "ListParts"
   | "Unknown"
 
 /**

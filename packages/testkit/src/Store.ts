@@ -330,3 +330,76 @@ export const versions = (store: Store, bucket: string, prefix = ""): Effect.Effe
  */
 export const size = (store: Store, bucket: string): Effect.Effect<number> =>
   Effect.sync(() => getBucket(store, bucket).objects.size)
+
+/**
+ * An incomplete multipart upload as seen by a test.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface UploadInfo {
+  readonly key: string
+  readonly uploadId: string
+  /** From the fake's `Clock` at initiation. */
+  readonly initiated: Date
+  readonly storageClass: string
+  /** Part numbers uploaded so far, ascending. */
+  readonly parts: ReadonlyArray<number>
+}
+
+/**
+ * Starts a multipart upload as Initiate Multipart Upload would, at the `Clock`'s time (less `ageMs`), optionally with
+ * parts (bodies of the given sizes, filled with zeros). Returns the upload id.
+ *
+ * @since 0.2.0
+ * @category uploads
+ */
+export const initiateUpload = (store: Store, options: {
+  readonly bucket: string
+  readonly key: string
+  readonly storageClass?: string | undefined
+  readonly partSizes?: ReadonlyArray<number> | undefined
+  /** Back-date the initiation by this many ms (e.g. for a server running on the real clock). */
+  readonly ageMs?: number | undefined
+}): Effect.Effect<string> =>
+  Effect.flatMap(Clock.currentTimeMillis, (clockNow) =>
+    Effect.sync(() => {
+      const now = clockNow - (options.ageMs ?? 0)
+      const u = new internal.Upload(
+        options.key,
+        store.impl.nextUploadId(now),
+        now,
+        (options.storageClass ?? "STANDARD").toUpperCase(),
+        undefined,
+        []
+      )
+      ;(options.partSizes ?? []).forEach((size, i) => {
+        const body = new Uint8Array(size)
+        u.parts.set(i + 1, { etag: `"${createHash("md5").update(body).digest("hex")}"`, body, lastModified: now })
+      })
+      getBucket(store, options.bucket).uploads.set(u.uploadId, u)
+      return u.uploadId
+    }))
+
+/**
+ * The incomplete uploads of a bucket under a prefix, in listing order (key in UTF-8 order, then upload id).
+ *
+ * @since 0.2.0
+ * @category uploads
+ */
+export const uploads = (store: Store, bucket: string, prefix = ""): Effect.Effect<ReadonlyArray<UploadInfo>> =>
+  Effect.sync(() =>
+    getBucket(store, bucket).listUploads({
+      prefix,
+      delimiter: undefined,
+      keyMarker: "",
+      uploadIdMarker: "",
+      maxUploads: Number.MAX_SAFE_INTEGER
+    }).uploads.map((u) => ({
+      key: u.key,
+      uploadId: u.uploadId,
+      initiated: new Date(u.initiated),
+      storageClass: u.storageClass,
+      parts: Array.from(u.parts.keys()).sort((a, b) => a - b)
+    }))
+  )

@@ -160,7 +160,13 @@ const operations: ReadonlyArray<Faults.Operation | "*"> = [
   "GetObject",
   "HeadObject",
   "DeleteObject",
-  "DeleteObjects"
+  "DeleteObjects",
+  "CreateMultipartUpload",
+  "UploadPart",
+  "CompleteMultipartUpload",
+  "AbortMultipartUpload",
+  "ListMultipartUploads",
+  "ListParts"
 ]
 const usageError = (message: string): never => {
   process.stderr.write(`cos-fake: ${message}\n`)

@@ -390,4 +390,74 @@ describe.each(ways)("contract (%s)", (_name, make) => {
       }), {
       buckets: [CosFake.testBucket, { name: "otherbucket-1250000000", region: "ap-beijing" }]
     }))
+  it.live("multipart: initiate, parts, list uploads (url-encoded), list parts, complete, abort, with COS's errors", () =>
+    withFake((t) =>
+      Effect.gen(function*() {
+        const keys = ["mp/\u{1F4E6}", "mp/e\u0301", "mp/ sp ", "mp/a\nb", "mp/<&\"'>"]
+        const ids: Array<string> = []
+        for (const key of keys) {
+          const r = yield* t.send({ method: "POST", key, query: [["uploads", ""]] })
+          assert.strictEqual(r.status, 200)
+          const id = tag(r.body, "UploadId")!
+          assert.match(id, /^[0-9]{10}[0-9a-f]{64}$/)
+          ids.push(id)
+        }
+        const body = "p".repeat(10)
+        const part = yield* t.send({
+          method: "PUT",
+          key: keys[0]!,
+          query: [["partNumber", "1"], ["uploadId", ids[0]!]],
+          body
+        })
+        assert.strictEqual(part.status, 200)
+        assert.strictEqual(part.headers["etag"], `"${createHash("md5").update(body).digest("hex")}"`)
+        const list = yield* t.send({
+          method: "GET",
+          query: [["uploads", ""], ["encoding-type", "url"], ["prefix", "mp/"]]
+        })
+        assert.strictEqual(list.status, 200)
+        assert.strictEqual(tag(list.body, "Encoding-Type"), "url")
+        const listed = tags(list.body, "Key").map(decodeURIComponent)
+        assert.deepStrictEqual(listed, [...keys].sort(Store.compareUtf8))
+        const initiated = Date.parse(tags(list.body, "Initiated")[0]!)
+        assert.ok(Math.abs(initiated - Date.now()) < 60_000)
+        const parts = yield* t.send({ method: "GET", key: keys[0]!, query: [["uploadId", ids[0]!]] })
+        assert.deepStrictEqual(tags(parts.body, "PartNumber"), ["1"])
+        const completeBody = (n: number, etag: string) =>
+          `<CompleteMultipartUpload><Part><PartNumber>${n}</PartNumber><ETag>${etag}</ETag></Part></CompleteMultipartUpload>`
+        const wrong = yield* t.send({
+          method: "POST",
+          key: keys[0]!,
+          query: [["uploadId", ids[0]!]],
+          body: completeBody(1, "&quot;0&quot;")
+        })
+        assert.deepStrictEqual([wrong.status, tag(wrong.body, "Code")], [400, "InvalidPart"])
+        const done = yield* t.send({
+          method: "POST",
+          key: keys[0]!,
+          query: [["uploadId", ids[0]!]],
+          body: completeBody(1, part.headers["etag"]!.replace(/"/g, "&quot;"))
+        })
+        assert.strictEqual(done.status, 200)
+        assert.match(unescapeXml(tag(done.body, "ETag")!), /^"[0-9a-f]{32}-1"$/)
+        assert.strictEqual((yield* t.send({ method: "GET", key: keys[0]! })).body, body)
+        const abort = yield* t.send({ method: "DELETE", key: keys[1]!, query: [["uploadId", ids[1]!]] })
+        assert.strictEqual(abort.status, 204)
+        for (const [key, id] of [[keys[1]!, ids[1]!], [keys[0]!, ids[0]!], [keys[2]!, ids[3]!]] as const) {
+          const gone = yield* t.send({ method: "DELETE", key, query: [["uploadId", id]] })
+          assert.deepStrictEqual([gone.status, tag(gone.body, "Code")], [404, "NoSuchUpload"])
+        }
+        const left = yield* t.send({ method: "GET", query: [["uploads", ""], ["prefix", "mp/"]] })
+        assert.deepStrictEqual(
+          tags(left.body, "UploadId"),
+          [ids[2]!, ids[3]!, ids[4]!].sort((a, b) => Store.compareUtf8(keys[ids.indexOf(a)]!, keys[ids.indexOf(b)]!))
+        )
+        const badNumber = yield* t.send({
+          method: "PUT",
+          key: keys[2]!,
+          query: [["partNumber", "0"], ["uploadId", ids[2]!]]
+        })
+        assert.deepStrictEqual([badNumber.status, tag(badNumber.body, "Code")], [400, "InvalidArgument"])
+      })
+    ))
 })

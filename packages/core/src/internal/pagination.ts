@@ -78,3 +78,43 @@ export const nextVersionsCursor = (
   }
   return Either.right({ keyMarker, versionIdMarker })
 }
+
+/** @internal */
+export interface UploadsCursor {
+  readonly keyMarker: string
+  readonly uploadIdMarker: string
+}
+
+/**
+ * The cursor for the page of incomplete uploads after `page`, asked for with `cursor`: `undefined` at the end. A
+ * truncated page must name both NextKeyMarker and NextUploadIdMarker, after the markers sent (docs/protocol.md
+ * "Multipart uploads", paging): a key marker alone would skip the rest of that key's uploads, a marker that stands
+ * still would loop.
+ *
+ * @internal
+ */
+export const nextUploadsCursor = (
+  operation: string,
+  page: {
+    readonly isTruncated: boolean
+    readonly nextKeyMarker?: string | undefined
+    readonly nextUploadIdMarker?: string | undefined
+  },
+  cursor: UploadsCursor
+): Either.Either<UploadsCursor | undefined, CosDecodeError> => {
+  if (!page.isTruncated) return end
+  const keyMarker = page.nextKeyMarker
+  const uploadIdMarker = page.nextUploadIdMarker
+  if (keyMarker === undefined || keyMarker === "" || uploadIdMarker === undefined || uploadIdMarker === "") {
+    return broken(operation, "a truncated page without NextKeyMarker and NextUploadIdMarker")
+  }
+  const c = compareUtf8(keyMarker, cursor.keyMarker)
+  if (c < 0 || (c === 0 && uploadIdMarker <= cursor.uploadIdMarker)) {
+    return broken(
+      operation,
+      `NextKeyMarker ${JSON.stringify(keyMarker)} / NextUploadIdMarker ${JSON.stringify(uploadIdMarker)} do not ` +
+        `advance past ${JSON.stringify(cursor.keyMarker)} / ${JSON.stringify(cursor.uploadIdMarker)}`
+    )
+  }
+  return Either.right({ keyMarker, uploadIdMarker })
+}

@@ -7,13 +7,20 @@
  */
 import * as Schema from "effect/Schema"
 import type {
+  CompleteMultipartUploadResult,
+  CreateMultipartUploadResult,
   DeletedEntry,
   DeleteErrorEntry,
   DeleteMarkerEntry,
+  ListMultipartUploadsPage,
   ListObjectsPage,
+  ListPartsPage,
   ListVersionsPage,
+  MultipartUpload,
   ObjectSummary,
   ObjectVersion,
+  Part,
+  Principal,
   VersionEntry
 } from "../CosClient.js"
 import type { XmlElement } from "./xml.js"
@@ -396,6 +403,290 @@ export const deleteResult = (root: XmlElement): DeleteReply => {
     }
   }
   return { deleted, errors }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// multipart uploads (docs/protocol.md "Multipart uploads")
+// ---------------------------------------------------------------------------------------------------------------
+
+const months: Record<string, number> = {
+  Jan: 0,
+  Feb: 1,
+  Mar: 2,
+  Apr: 3,
+  May: 4,
+  Jun: 5,
+  Jul: 6,
+  Aug: 7,
+  Sep: 8,
+  Oct: 9,
+  Nov: 10,
+  Dec: 11
+}
+const asctimeRe = /^[A-Z][a-z]{2} ([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2}) (\d{4})$/
+
+/**
+ * `Initiated` and a part's `LastModified`: ISO 8601, or asctime (`Wed Jan 18 16:04:17 2017`) in older answers, read
+ * as UTC (`Date.parse` would read asctime in the machine's zone).
+ */
+const parseUploadDate = (value: string | undefined, field: string): Date => {
+  if (value === undefined) throw new Malformed(`an entry has no ${field}`)
+  const m = asctimeRe.exec(value.trim())
+  if (m !== null && months[m[1]!] !== undefined) {
+    return new Date(Date.UTC(Number(m[6]), months[m[1]!]!, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])))
+  }
+  return parseDate(value, field)
+}
+
+/** `true`/`false` in every sampled answer, `TRUE`/`FALSE` in the docs' table. */
+const parseBoolAnyCase = (value: string | undefined, field: string): boolean => parseBool(value?.toLowerCase(), field)
+
+const parseCount = (value: string | undefined, field: string, fallback: number): number => {
+  if (value === undefined || value === "") return fallback
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new Malformed(`${field} ${JSON.stringify(value.slice(0, 40))} is not a number`)
+  }
+  return n
+}
+
+/** Whether the answer says it url-encoded its fields; the element's name varies (hyphen or not, any case). */
+const isUrlEncoded = (root: XmlElement): boolean => {
+  for (const child of root.children) {
+    const name = child.name.toLowerCase()
+    if ((name === "encoding-type" || name === "encodingtype") && child.text === "url") return true
+  }
+  return false
+}
+
+const principal = (element: XmlElement): Principal => ({
+  id: childText(element, "ID") ?? "",
+  displayName: childText(element, "DisplayName") ?? ""
+})
+
+/** @internal */
+export const initiateResult = (root: XmlElement): CreateMultipartUploadResult => {
+  expectRoot(root, "InitiateMultipartUploadResult")
+  const uploadId = childText(root, "UploadId")
+  if (uploadId === undefined || uploadId === "") throw new Malformed("the answer has no <UploadId>")
+  const url = isUrlEncoded(root)
+  const key = childText(root, "Key") ?? ""
+  return { bucket: childText(root, "Bucket") ?? "", key: url ? urlDecode(key, "Key") : key, uploadId }
+}
+
+/** @internal */
+export const completeResult = (root: XmlElement): Omit<CompleteMultipartUploadResult, "versionId"> => {
+  expectRoot(root, "CompleteMultipartUploadResult")
+  // Python and Go SDKs treat a result without ETag as a failed completion; so do we.
+  const etag = childText(root, "ETag")
+  if (etag === undefined || etag === "") throw new Malformed("the completion answer has no <ETag>")
+  return {
+    location: childText(root, "Location") ?? "",
+    bucket: childText(root, "Bucket") ?? "",
+    key: childText(root, "Key") ?? "",
+    etag
+  }
+}
+
+const upload = (element: XmlElement, url: boolean): MultipartUpload => {
+  let key: string | undefined
+  let uploadId: string | undefined
+  let storageClass = "STANDARD"
+  let initiated: string | undefined
+  let initiator: Principal | undefined
+  let owner: Principal | undefined
+  for (const child of element.children) {
+    switch (child.name) {
+      case "Key":
+        key ??= child.text
+        break
+      case "UploadId":
+      case "UploadID":
+        uploadId ??= child.text
+        break
+      case "StorageClass":
+        storageClass = child.text.toUpperCase()
+        break
+      case "Initiated":
+        initiated ??= child.text
+        break
+      case "Initiator":
+        initiator = principal(child)
+        break
+      case "Owner":
+        owner = principal(child)
+        break
+    }
+  }
+  if (key === undefined) throw new Malformed("an <Upload> entry has no <Key>")
+  if (uploadId === undefined || uploadId === "") throw new Malformed("an <Upload> entry has no <UploadId>")
+  return {
+    key: url ? urlDecode(key, "Key") : key,
+    uploadId: url ? urlDecode(uploadId, "UploadId") : uploadId,
+    storageClass,
+    initiated: parseUploadDate(initiated, "Initiated"),
+    initiator,
+    owner
+  }
+}
+
+/**
+ * Parsed by element name: answers differ from the documented order and send empty markers; `CommonPrefixs` (a 2017
+ * spelling) is read like `CommonPrefixes`.
+ *
+ * @internal
+ */
+export const listUploadsPage = (root: XmlElement): ListMultipartUploadsPage => {
+  expectRoot(root, "ListMultipartUploadsResult")
+  const url = isUrlEncoded(root)
+  const dec = (value: string, field: string) => (url ? urlDecode(value, field) : value)
+  let bucket = ""
+  let prefix = ""
+  let delimiter: string | undefined
+  let keyMarker = ""
+  let uploadIdMarker = ""
+  let maxUploads: string | undefined
+  let isTruncated: string | undefined
+  let nextKeyMarker: string | undefined
+  let nextUploadIdMarker: string | undefined
+  const uploads: Array<MultipartUpload> = []
+  const commonPrefixes: Array<string> = []
+  for (const child of root.children) {
+    switch (child.name) {
+      case "Upload":
+        uploads.push(upload(child, url))
+        break
+      case "CommonPrefixes":
+      case "CommonPrefixs":
+        commonPrefixes.push(commonPrefix(child, url))
+        break
+      case "Bucket":
+        bucket = child.text
+        break
+      case "Prefix":
+        prefix = dec(child.text, "Prefix")
+        break
+      case "Delimiter":
+        if (child.text !== "") delimiter = child.text
+        break
+      case "KeyMarker":
+        keyMarker = dec(child.text, "KeyMarker")
+        break
+      case "UploadIdMarker":
+        uploadIdMarker = dec(child.text, "UploadIdMarker")
+        break
+      case "MaxUploads":
+        maxUploads = child.text
+        break
+      case "IsTruncated":
+        isTruncated = child.text
+        break
+      case "NextKeyMarker":
+        nextKeyMarker = dec(child.text, "NextKeyMarker")
+        break
+      case "NextUploadIdMarker":
+        nextUploadIdMarker = dec(child.text, "NextUploadIdMarker")
+        break
+    }
+  }
+  return {
+    bucket,
+    prefix,
+    delimiter,
+    keyMarker,
+    uploadIdMarker,
+    maxUploads: parseCount(maxUploads, "MaxUploads", 1000),
+    isTruncated: parseBoolAnyCase(isTruncated, "IsTruncated"),
+    nextKeyMarker,
+    nextUploadIdMarker,
+    uploads,
+    commonPrefixes
+  }
+}
+
+const part = (element: XmlElement): Part => {
+  let partNumber: string | undefined
+  let lastModified: string | undefined
+  let etag = ""
+  let size: string | undefined
+  for (const child of element.children) {
+    switch (child.name) {
+      case "PartNumber":
+        partNumber ??= child.text
+        break
+      case "LastModified":
+        lastModified ??= child.text
+        break
+      case "ETag":
+        etag = child.text
+        break
+      case "Size":
+        size ??= child.text
+        break
+    }
+  }
+  const n = parseCount(partNumber, "PartNumber", NaN)
+  if (!(n >= 1)) throw new Malformed("a <Part> entry has no valid <PartNumber>")
+  return { partNumber: n, lastModified: parseUploadDate(lastModified, "LastModified"), etag, size: parseSize(size) }
+}
+
+/** @internal */
+export const listPartsPage = (root: XmlElement): ListPartsPage => {
+  expectRoot(root, "ListPartsResult")
+  const url = isUrlEncoded(root)
+  let bucket = ""
+  let key = ""
+  let uploadId = ""
+  let storageClass = "STANDARD"
+  let partNumberMarker: string | undefined
+  let nextPartNumberMarker: string | undefined
+  let maxParts: string | undefined
+  let isTruncated: string | undefined
+  const parts: Array<Part> = []
+  for (const child of root.children) {
+    switch (child.name) {
+      case "Part":
+        parts.push(part(child))
+        break
+      case "Bucket":
+        bucket = child.text
+        break
+      case "Key":
+        key = url ? urlDecode(child.text, "Key") : child.text
+        break
+      case "UploadId":
+        uploadId = child.text
+        break
+      case "StorageClass":
+        storageClass = child.text.toUpperCase()
+        break
+      case "PartNumberMarker":
+        partNumberMarker = child.text
+        break
+      case "NextPartNumberMarker":
+        nextPartNumberMarker = child.text
+        break
+      case "MaxParts":
+        maxParts = child.text
+        break
+      case "IsTruncated":
+        isTruncated = child.text
+        break
+    }
+  }
+  return {
+    bucket,
+    key,
+    uploadId,
+    storageClass,
+    partNumberMarker: parseCount(partNumberMarker, "PartNumberMarker", 0),
+    nextPartNumberMarker: nextPartNumberMarker === undefined || nextPartNumberMarker === ""
+      ? undefined
+      : parseCount(nextPartNumberMarker, "NextPartNumberMarker", 0),
+    maxParts: parseCount(maxParts, "MaxParts", 1000),
+    isTruncated: parseBoolAnyCase(isTruncated, "IsTruncated"),
+    parts
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 /**
  * `cos-retention purge --bucket NAME-APPID --region REGION --prefix P [...]`: one deletion run from the command line,
- * straight through the core engine (no configuration file, no state database).
+ * straight through the core engine (no configuration file, no state database). With `--incomplete-uploads` it aborts
+ * incomplete multipart uploads instead of deleting objects.
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
  * or configuration (missing credentials included), 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM before
@@ -116,6 +117,13 @@ export const purgeOptions = {
   ),
   allowWholeBucket: Options.boolean("allow-whole-bucket").pipe(
     Options.withDescription("permit an empty --prefix: every key of the bucket")
+  ),
+  incompleteUploads: Options.boolean("incomplete-uploads").pipe(
+    Options.withDescription(
+      "abort incomplete multipart uploads instead of deleting objects: uploads started and never completed, whose" +
+        " parts are billed as storage; --older-than counts from their initiation, --include/--exclude match their" +
+        " keys, --max-deletes caps the aborts; completed objects are not touched"
+    )
   )
 }
 
@@ -130,9 +138,11 @@ const usageError = (message: string) =>
 
 const describeFilters = (args: Args) => {
   const parts = [`prefix "${args.prefix}"`]
+  if (args.incompleteUploads) parts.push("incomplete multipart uploads")
   if (Option.isSome(args.olderThan)) {
     const v = args.olderThan.value
-    parts.push(v instanceof Date ? `last modified before ${v.toISOString()}` : `older than ${Duration.format(v)}`)
+    const what = args.incompleteUploads ? "started" : "last modified"
+    parts.push(v instanceof Date ? `${what} before ${v.toISOString()}` : `older than ${Duration.format(v)}`)
   }
   if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
   if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
@@ -144,9 +154,18 @@ const describeFilters = (args: Args) => {
 
 const rate = (n: number, ms: number) => (ms > 0 ? Math.round(n / ms * 1000) : 0)
 
+/** The summary of an `--incomplete-uploads` run: uploads, not keys or bytes. */
+const uploadLines = (s: Deletion.Summary) => [
+  s.dryRun
+    ? `plan for ${s.bucket}: ${s.matched} of ${s.listed} incomplete uploads match; nothing aborted (dry run)`
+    : `${s.bucket}: aborted ${s.deleted} of ${s.matched} matching incomplete uploads, ${s.failed} failed, ` +
+      `${s.skipped} skipped; listed ${s.listed} uploads in ${(s.durationMs / 1000).toFixed(1)} s`,
+  `${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
+]
+
 const printHuman = (s: Deletion.Summary) =>
   Effect.gen(function*() {
-    const lines = [
+    const lines = s.target === "incompleteUploads" ? uploadLines(s) : [
       s.dryRun
         ? `plan for ${s.bucket} (${s.versions}): ${s.matched} of ${s.listed} listed keys match (${
           bytes(s.matchedBytes)
@@ -160,9 +179,12 @@ const printHuman = (s: Deletion.Summary) =>
     if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
     if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
     for (const f of s.failures.slice(0, 10)) {
-      lines.push(
-        `failed: ${f.key}${f.versionId === undefined ? "" : ` [version ${f.versionId}]`}: ${f.code} ${f.message}`
-      )
+      const id = f.uploadId !== undefined
+        ? ` [upload ${f.uploadId}]`
+        : f.versionId === undefined
+        ? ""
+        : ` [version ${f.versionId}]`
+      lines.push(`failed: ${f.key}${id}: ${f.code} ${f.message}`)
     }
     for (const n of s.notes) lines.push(`note: ${n}`)
     yield* Console.log(lines.join("\n"))
@@ -185,6 +207,19 @@ const handler = (args: Args) =>
   Effect.gen(function*() {
     if (args.prefix === "" && !args.allowWholeBucket) {
       return yield* usageError("an empty --prefix selects every key of the bucket; add --allow-whole-bucket to mean it")
+    }
+    if (args.incompleteUploads) {
+      const conflicting = [
+        Option.isSome(args.minSize) ? "--min-size" : undefined,
+        Option.isSome(args.maxSize) ? "--max-size" : undefined,
+        args.versions !== "current" ? "--versions" : undefined
+      ].filter((f) => f !== undefined)
+      if (conflicting.length > 0) {
+        return yield* usageError(
+          `${conflicting.join(", ")} cannot be combined with --incomplete-uploads: incomplete uploads have no size ` +
+            "or versions; select them by --prefix, --include/--exclude and --older-than"
+        )
+      }
     }
     const terminal = isTerminal()
     if (!args.dryRun && !args.yes && !terminal) {
@@ -215,9 +250,11 @@ const handler = (args: Args) =>
       maxSize: Option.getOrUndefined(args.maxSize),
       versions: args.versions,
       concurrency: args.concurrency,
-      listConcurrency: args.listConcurrency,
+      // Uploads are listed page after page: the default of 4 would only add a note.
+      listConcurrency: args.incompleteUploads ? 1 : args.listConcurrency,
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
+      target: args.incompleteUploads ? "incompleteUploads" : "objects",
       onProgress: terminal ? progressLine : undefined,
       progressInterval: "250 millis"
     }
@@ -237,7 +274,9 @@ const handler = (args: Args) =>
           return plan
         }
         const go = yield* Prompt.confirm({
-          message: `Delete these ${plan.matched} keys (${bytes(plan.matchedBytes)}) from ${args.bucket}? ` +
+          message: (args.incompleteUploads
+            ? `Abort these ${plan.matched} incomplete uploads in ${args.bucket}? `
+            : `Delete these ${plan.matched} keys (${bytes(plan.matchedBytes)}) from ${args.bucket}? `) +
             `(${describeFilters(args)})`,
           initial: false
         })
@@ -280,7 +319,8 @@ const handler = (args: Args) =>
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
   Command.withDescription(
     "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
-      "governed, exact. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
+      "governed, exact. With --incomplete-uploads: abort the incomplete multipart uploads the filters select " +
+      "instead. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
       "arguments or configuration; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
       "deleted (batches in flight finish first and the summary is printed)."

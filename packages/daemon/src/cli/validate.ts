@@ -20,6 +20,7 @@ export const validate = Command.make("validate", { config: configOption }, ({ co
         r.enabled ? (r.dryRun ? "dry run" : "yes") : "no",
         `${r.bucket}/${r.prefix}`,
         [
+          r.target === "incompleteUploads" ? "incomplete uploads" : undefined,
           r.versions === "current" ? undefined : `versions: ${r.versions}`,
           r.olderThanText === undefined ? undefined : `older than ${r.olderThanText}`,
           r.keepLatest === undefined

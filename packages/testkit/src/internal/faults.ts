@@ -137,9 +137,15 @@ export class FaultState {
     const b = this.bucketQuotas(bucket, now)
     if (b === undefined) return true
     const needs: Array<[TokenBucket, number]> = []
-    if ((op === "ListObjects" || op === "ListObjectVersions") && b.list) needs.push([b.list, 1])
+    if (
+      (op === "ListObjects" || op === "ListObjectVersions" || op === "ListMultipartUploads" || op === "ListParts") &&
+      b.list
+    ) needs.push([b.list, 1])
     if (op === "DeleteObjects" && b.batch) needs.push([b.batch, 1])
-    if ((op === "DeleteObjects" || op === "PutObject" || op === "DeleteObject") && b.write) {
+    if (
+      (op === "DeleteObjects" || op === "PutObject" || op === "DeleteObject" || op === "CreateMultipartUpload" ||
+        op === "UploadPart" || op === "CompleteMultipartUpload" || op === "AbortMultipartUpload") && b.write
+    ) {
       needs.push([b.write, op === "DeleteObjects" ? keys : 1])
     }
     if ((op === "GetObject" || op === "HeadObject") && b.read) needs.push([b.read, 1])

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto"
 import { createRequire } from "node:module"
 import type * as SortedBTree from "sorted-btree"
 import { compareUtf8, MAX_CHAR } from "./utf8.js"
@@ -102,8 +103,51 @@ const withoutNull = (head: Version | undefined): Version | undefined => {
   return head
 }
 
+/** One part of an incomplete upload. */
+export interface UploadPart {
+  readonly etag: string
+  readonly body: Uint8Array
+  readonly lastModified: number
+}
+
+/** An incomplete multipart upload (docs/protocol.md "Multipart uploads"). */
+export class Upload {
+  readonly parts = new Map<number, UploadPart>()
+  constructor(
+    readonly key: string,
+    readonly uploadId: string,
+    readonly initiated: number,
+    readonly storageClass: string,
+    readonly contentType: string | undefined,
+    readonly meta: ReadonlyArray<readonly [string, string]>
+  ) {}
+}
+
+export interface ListUploadsQuery {
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly keyMarker: string
+  readonly uploadIdMarker: string
+  readonly maxUploads: number
+}
+
+export interface ListUploadsResult {
+  readonly uploads: Array<Upload>
+  readonly commonPrefixes: Array<string>
+  readonly isTruncated: boolean
+  readonly nextKeyMarker: string | undefined
+  readonly nextUploadIdMarker: string | undefined
+}
+
+const compareUploads = (a: Upload, b: Upload): number => {
+  const c = compareUtf8(a.key, b.key)
+  return c !== 0 ? c : a.uploadId < b.uploadId ? -1 : a.uploadId > b.uploadId ? 1 : 0
+}
+
 export class Bucket {
   objects: BTree<string, Version> = new BTreeCtor<string, Version>(undefined, compareUtf8, NODE_SIZE)
+  /** Incomplete uploads by id. Few in any test, so listings sort them each time. */
+  readonly uploads = new Map<string, Upload>()
   constructor(
     readonly name: string,
     readonly region: string,
@@ -347,6 +391,58 @@ export class Bucket {
     }
   }
 
+  /**
+   * List Multipart Uploads: by key (UTF-8), then upload id. `keyMarker` alone skips every upload of that key; with
+   * `uploadIdMarker` the key's uploads with larger ids follow. A delimiter folds keys into prefixes, each one entry.
+   */
+  listUploads(q: ListUploadsQuery): ListUploadsResult {
+    const { delimiter, keyMarker, maxUploads, prefix, uploadIdMarker } = q
+    const all = Array.from(this.uploads.values()).filter((u) => u.key.startsWith(prefix)).sort(compareUploads)
+    const uploads: Array<Upload> = []
+    const commonPrefixes: Array<string> = []
+    let count = 0
+    let truncated = false
+    let nextKey: string | undefined
+    let nextId: string | undefined
+    let lastCp: string | undefined
+    for (const u of all) {
+      const c = compareUtf8(u.key, keyMarker)
+      if (keyMarker !== "" && (c < 0 || (c === 0 && (uploadIdMarker === "" || u.uploadId <= uploadIdMarker)))) continue
+      if (delimiter !== undefined && delimiter !== "") {
+        const idx = u.key.indexOf(delimiter, prefix.length)
+        if (idx >= 0) {
+          const cp = u.key.slice(0, idx + delimiter.length)
+          if (cp === lastCp || (keyMarker !== "" && compareUtf8(cp, keyMarker) <= 0)) continue
+          lastCp = cp
+          if (count === maxUploads) {
+            truncated = true
+            break
+          }
+          commonPrefixes.push(cp)
+          count++
+          nextKey = cp
+          nextId = ""
+          continue
+        }
+      }
+      if (count === maxUploads) {
+        truncated = true
+        break
+      }
+      uploads.push(u)
+      count++
+      nextKey = u.key
+      nextId = u.uploadId
+    }
+    return {
+      uploads,
+      commonPrefixes,
+      isTruncated: truncated,
+      nextKeyMarker: truncated ? nextKey : undefined,
+      nextUploadIdMarker: truncated ? nextId : undefined
+    }
+  }
+
   /** The version id as COS shows it: empty while versioning was never enabled (cos-api.md §3). */
   renderId(id: string): string {
     return this.versioning === "NeverEnabled" ? "" : id
@@ -361,6 +457,15 @@ export class StoreImpl {
     this.versionCounter++
     // Opaque, base64-ish like COS's `MTg0NDUxNzgyODk2ODc1NjY0NzQ`; newer ids are smaller numbers.
     return Buffer.from(String(9_000_000_000_000_000 - this.versionCounter)).toString("base64").replace(/=+$/, "")
+  }
+
+  private uploadCounter = 0
+
+  /** Unix seconds of the initiation, then 64 hex digits, like every upload id COS was seen to hand out. */
+  readonly nextUploadId = (now: number): string => {
+    this.uploadCounter++
+    const hex = createHash("sha256").update(`upload ${this.uploadCounter}`).digest("hex")
+    return String(Math.max(0, Math.floor(now / 1000))).padStart(10, "0") + hex
   }
 
   createBucket(name: string, region: string, versioning: VersioningState): Bucket {

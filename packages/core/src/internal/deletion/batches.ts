@@ -1,6 +1,7 @@
 /**
  * Batches: a batch sent (under the governor, with the one retry path), its reply applied key by key, and every key
- * of it accounted exactly once: deleted, failed, skipped, or cut off at the end of the grace period.
+ * of it accounted exactly once: deleted, failed, skipped, or cut off at the end of the grace period. And the abort of
+ * one incomplete upload, accounted the same way.
  *
  * @internal
  */
@@ -8,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
-import type { DeleteObjectsResult } from "../../CosClient.js"
+import type { DeleteObjectsResult, MultipartUpload } from "../../CosClient.js"
 import { isXmlSafeKey, keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
 import { isFatal, isRetryableCode, reasonOf } from "../../CosError.js"
@@ -229,3 +230,47 @@ export const deleteBatch = (run: Run, batch: Array<Cand>): Effect.Effect<void> =
     const rest = unsafe === undefined ? Effect.void : singles(run, unsafe)
     return Effect.zipRight(start, Effect.zipRight(main, rest))
   }).pipe(Effect.withSpan("Deletion.deleteBatch", { attributes: { keys: batch.length } }))
+
+/**
+ * Aborts one incomplete upload (`target: "incompleteUploads"`): one write of the governor's budget, with the run's
+ * retry. An upload already gone (404 NoSuchUpload: completed or aborted meanwhile) is skipped, not failed, and not
+ * reported to `onDeleted`; one cut off at the end of the grace period fails as `Interrupted`, since nobody knows
+ * whether COS aborted it.
+ *
+ * @internal
+ */
+export const abortUpload = (run: Run, u: MultipartUpload): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const t = run.tally
+    if (run.stopping) {
+      t.skipped++
+      return Effect.void
+    }
+    return request(
+      run,
+      run.governor.acquireWrite(1),
+      run.client.abortMultipartUpload({ bucket: run.r.bucket, key: u.key, uploadId: u.uploadId }),
+      run.governor.throttledWrite
+    ).pipe(
+      Effect.onInterrupt(() => Effect.sync(() => t.failUpload(u, "Interrupted", cutOff))),
+      Effect.matchEffect({
+        onSuccess: () => {
+          t.deleted++
+          const hook = run.r.options.onDeleted
+          return hook === undefined
+            ? Effect.void
+            : hook([{ key: u.key, uploadId: u.uploadId, deleteMarkerCreated: false }])
+        },
+        onFailure: (e) =>
+          Effect.suspend(() => {
+            if (e._tag === "CosServiceError" && e.code === "NoSuchUpload") {
+              t.uploadsGone++
+              t.skipped++
+              return Effect.void
+            }
+            t.failUpload(u, errorCode(e), e.message)
+            return isFatal(e) ? run.fail(e) : Effect.void
+          })
+      })
+    )
+  })

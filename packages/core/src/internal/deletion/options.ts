@@ -130,3 +130,32 @@ export const checkFilters = (
   }
   return Either.right({ prefix, mode })
 }
+
+/**
+ * What a purge removes (`objects` unless the options say otherwise).
+ *
+ * @internal
+ */
+export const targetOf = (options: Deletion.PurgeOptions): Either.Either<Deletion.Target, CosInvalidRequest> => {
+  const target = options.target ?? "objects"
+  return target === "objects" || target === "incompleteUploads"
+    ? Either.right(target)
+    : Either.left(invalid(`unknown target ${JSON.stringify(target)}`))
+}
+
+/**
+ * The filters that do not apply to incomplete uploads refused: they have no size, no versions and no ranking.
+ *
+ * @internal
+ */
+export const checkUploadFilters = (options: Deletion.PurgeOptions): Either.Either<void, CosInvalidRequest> => {
+  const refuse = (field: string) =>
+    Either.left(
+      invalid(`${field} does not apply to incomplete uploads (they have no size, versions or ranking); remove it`)
+    )
+  if (options.versions !== undefined && options.versions !== "current") return refuse("versions")
+  if (options.minSize !== undefined) return refuse("minSize")
+  if (options.maxSize !== undefined) return refuse("maxSize")
+  if (options.keepLatest !== undefined) return refuse("keepLatest")
+  return Either.void
+}

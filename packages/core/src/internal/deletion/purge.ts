@@ -1,6 +1,8 @@
 /**
  * The wiring: options checked, the run made, a source chosen, and the pipeline (listing -> selection -> batches ->
- * bounded-concurrency deletes) run in a fiber of its own under the run's lifecycle.
+ * bounded-concurrency deletes) run in a fiber of its own under the run's lifecycle. Incomplete uploads
+ * (`target: "incompleteUploads"`) take their own pipeline (listing -> selection -> one abort per upload) under the
+ * same lifecycle.
  *
  * @internal
  */
@@ -18,12 +20,19 @@ import { CosClient } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
 import { GovernorTag, unsafeMake as makeGovernor } from "../governor.js"
-import { deleteBatch } from "./batches.js"
+import { abortUpload, deleteBatch } from "./batches.js"
 import { type KeepLatest, makeKeepLatest } from "./filters.js"
-import { bucketOf, checkFilters, resolve } from "./options.js"
+import { bucketOf, checkFilters, checkUploadFilters, resolve, type Resolved, targetOf } from "./options.js"
 import { Run } from "./run.js"
-import { Selector } from "./selection.js"
-import { callerSource, objectsSource, type Portion, versionsSource } from "./sources.js"
+import { Selector, UploadsSelector } from "./selection.js"
+import {
+  callerSource,
+  objectsSource,
+  type Portion,
+  type UploadsPortion,
+  uploadsSource,
+  versionsSource
+} from "./sources.js"
 import { progress, summary } from "./tally.js"
 
 /** listing -> selection -> batches -> bounded-concurrency deletes (STYLE.md rule 6). */
@@ -52,6 +61,24 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
   return Effect.zipRight(drained, run.reportCheckpoint)
 }
 
+/** Incomplete uploads: listing -> selection -> one abort per upload, at bounded concurrency. */
+const uploadsPipeline = (run: Run, source: Stream.Stream<UploadsPortion, CosError>) => {
+  const selector = new UploadsSelector(run)
+  return source.pipe(
+    // As in `pipeline`: a listing failure stops the run like a stop signal, then the run fails with the error.
+    Stream.catchAll((e) => Stream.execute(run.fail(e))),
+    Stream.interruptWhen(Deferred.await(run.stopped)),
+    Stream.takeWhile(() => !run.capped && !run.stopping),
+    Stream.map((p) => {
+      run.tally.listed += p.listed
+      return selector.push(p.uploads)
+    }),
+    Stream.flattenIterables,
+    Stream.mapEffect((u) => abortUpload(run, u), { concurrency: run.r.concurrency, unordered: true }),
+    Stream.runDrain
+  )
+}
+
 /**
  * Runs the pipeline in a fiber of its own so that a stop (the caller's `stopSignal`, or interruption of the caller's
  * fiber) ends the listing, lets the batches in flight finish within the grace period, and still accounts for every
@@ -66,7 +93,12 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
 const execute = <E>(
   run: Run,
   work: Effect.Effect<void, E>,
-  info: { readonly bucket: string; readonly prefix: string; readonly versions: Deletion.VersionsMode }
+  info: {
+    readonly bucket: string
+    readonly prefix: string
+    readonly versions: Deletion.VersionsMode
+    readonly target?: "incompleteUploads" | undefined
+  }
 ): Effect.Effect<Deletion.Summary, E | CosError> =>
   Effect.uninterruptibleMask((restore) =>
     Effect.gen(function*() {
@@ -127,6 +159,7 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
   Effect.gen(function*() {
     const r = yield* resolve(options)
     const { mode, prefix } = yield* checkFilters(options)
+    if ((yield* targetOf(options)) === "incompleteUploads") return yield* purgeUploads(options, r)
     const keep = yield* makeKeepLatest(options.keepLatest)
     const client = yield* CosClient
     const bucket = yield* bucketOf(options, client.defaultBucket)
@@ -144,6 +177,37 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
   }).pipe(
     Effect.withSpan("Deletion.purge", { attributes: { prefix: options.prefix, dryRun: options.dryRun === true } })
   )
+
+/**
+ * `purge` with `target: "incompleteUploads"`: lists open uploads under the prefix, selects them with the key filters
+ * and `olderThan` on `Initiated`, and aborts each one with the run's governor, retries, stop handling, progress and
+ * summary (tagged `target: "incompleteUploads"`). No checkpoints: the listing always starts from the prefix.
+ */
+const purgeUploads = (
+  options: Deletion.PurgeOptions,
+  r: Omit<Resolved, "bucket">
+): Effect.Effect<Deletion.Summary, CosError, CosClient> =>
+  Effect.gen(function*() {
+    yield* checkUploadFilters(options)
+    const client = yield* CosClient
+    const bucket = yield* bucketOf(options, client.defaultBucket)
+    const governor = yield* governorFor(client, options)
+    const now = yield* Clock.currentTimeMillis
+    const stopped = yield* Deferred.make<void>()
+    const run = new Run(client, governor, { ...r, bucket }, stopped, undefined, false)
+    const notes = run.tally.notes
+    if (r.listConcurrency > 1) notes.add("incomplete uploads are listed sequentially")
+    if (options.startAfter !== undefined && options.startAfter !== "") {
+      notes.add("startAfter is ignored for incomplete uploads: the listing starts from the prefix")
+    }
+    const source = uploadsSource(run, options, now)
+    return yield* execute(run, uploadsPipeline(run, source), {
+      bucket,
+      prefix: options.prefix,
+      versions: "current",
+      target: "incompleteUploads"
+    })
+  })
 
 /** @internal */
 export const deleteKeys = <E, R>(

@@ -1,15 +1,16 @@
 /**
  * Selection: listed candidates through keepLatest and `maxDeletes` into full batches, and the versions listing's
- * per-key state across pages. Synchronous loops over arrays, one call per listed page.
+ * per-key state across pages, and incomplete uploads through `maxDeletes`. Synchronous loops over arrays, one call per
+ * listed page.
  *
  * @internal
  */
-import type { VersionEntry } from "../../CosClient.js"
+import type { MultipartUpload, VersionEntry } from "../../CosClient.js"
 import type * as Deletion from "../../Deletion.js"
 import { insertNewestFirst, type KeepLatest, newer } from "./filters.js"
 import type { Run } from "./run.js"
 import { type Cand, close, Kind, openSeg, type Seg, settle } from "./segments.js"
-import { label } from "./tally.js"
+import { label, uploadLabel } from "./tally.js"
 
 /**
  * Turns pages of candidates into full batches.
@@ -208,5 +209,38 @@ export class VersionsSelector {
     seg.hi = completed
     this.seg = openSeg(completed, undefined)
     return { cands: out, seg }
+  }
+}
+
+/**
+ * Selects listed incomplete uploads for abort: each is counted as matched (and in `breakdown.objects`), then skipped
+ * (over `maxDeletes`) or taken, so that `matched = deleted + failed + skipped` counts uploads. A dry run takes none.
+ *
+ * @internal
+ */
+export class UploadsSelector {
+  private sent = 0
+  constructor(private readonly run: Run) {}
+
+  /** The uploads of one listed page to abort. */
+  push(uploads: ReadonlyArray<MultipartUpload>): Array<MultipartUpload> {
+    const run = this.run
+    const t = run.tally
+    const maxDeletes = run.r.maxDeletes
+    const out: Array<MultipartUpload> = []
+    for (let i = 0; i < uploads.length; i++) {
+      const u = uploads[i]!
+      t.matched++
+      t.objects++
+      if (run.capped || (maxDeletes !== undefined && this.sent >= maxDeletes)) {
+        run.capped = true
+        t.skipped++
+        continue
+      }
+      this.sent++
+      if (t.sample.length < t.sampleSize) t.sample.push(uploadLabel(u))
+      if (!run.r.dryRun) out.push(u)
+    }
+    return out
   }
 }

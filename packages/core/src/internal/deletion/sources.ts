@@ -1,7 +1,8 @@
 /**
  * Where candidates come from: the objects listing (parallel key ranges), the versions listing (one marker chain,
  * per-key state across pages), or a caller's stream of keys. Each yields portions: the candidates of a page with the
- * segment they complete. One Effect per page, a synchronous loop per key.
+ * segment they complete. One Effect per page, a synchronous loop per key. And, for `target: "incompleteUploads"`,
+ * the listing of incomplete multipart uploads.
  *
  * @internal
  */
@@ -10,11 +11,18 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import type { ListObjectsPage, ListVersionsPage, ObjectIdentifier, ObjectSummary } from "../../CosClient.js"
+import type {
+  ListMultipartUploadsPage,
+  ListObjectsPage,
+  ListVersionsPage,
+  MultipartUpload,
+  ObjectIdentifier,
+  ObjectSummary
+} from "../../CosClient.js"
 import { keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
-import { nextVersionsCursor, type VersionsCursor } from "../pagination.js"
+import { nextUploadsCursor, nextVersionsCursor, type UploadsCursor, type VersionsCursor } from "../pagination.js"
 import { type ListedPage, listPages } from "../parallelList.js"
 import { compileFilters, type KeepLatest, matcher, sizeOk } from "./filters.js"
 import { request } from "./requests.js"
@@ -161,3 +169,73 @@ export const callerSource = <E, R>(
     }
     return Chunk.of<Portion>({ cands, seg: undefined, listed: cands.length })
   })
+
+// ---------------------------------------------------------------------------------------------------------------
+// incomplete multipart uploads (docs/protocol.md "Multipart uploads")
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A listed page of incomplete uploads: those the filters select, and how many were listed.
+ *
+ * @internal
+ */
+export interface UploadsPortion {
+  readonly uploads: ReadonlyArray<MultipartUpload>
+  readonly listed: number
+}
+
+const listUploads = (
+  run: Run,
+  prefix: string,
+  cursor: UploadsCursor
+): Effect.Effect<ListMultipartUploadsPage, CosError> =>
+  request(
+    run,
+    run.governor.acquireList,
+    run.client.listMultipartUploads({
+      bucket: run.r.bucket,
+      prefix: prefix === "" ? undefined : prefix,
+      keyMarker: cursor.keyMarker,
+      uploadIdMarker: cursor.uploadIdMarker
+    }),
+    run.governor.throttledList
+  )
+
+/**
+ * The open uploads under the prefix, page by page (one marker chain, under the listing budget), selected by the key
+ * filters and `olderThan` counted from `Initiated`, as COS lifecycle's AbortIncompleteMultipartUpload counts.
+ *
+ * @internal
+ */
+export const uploadsSource = (
+  run: Run,
+  filters: Deletion.Filters,
+  now: number
+): Stream.Stream<UploadsPortion, CosError> => {
+  const prefix = filters.prefix
+  // The filters without sizes: uploads have none.
+  const p = compileFilters(
+    { prefix, include: filters.include, exclude: filters.exclude, olderThan: filters.olderThan },
+    now
+  )
+  const cutoff = p.cutoff
+  const keyOk = p.key
+  return Stream.paginateChunkEffect<UploadsCursor, UploadsPortion, CosError, never>(
+    { keyMarker: "", uploadIdMarker: "" },
+    (cursor) =>
+      Effect.flatMap(listUploads(run, prefix, cursor), (page) => {
+        const next = nextUploadsCursor("Deletion.purge", page, cursor)
+        if (Either.isLeft(next)) return Effect.fail(next.left)
+        const listed = page.uploads
+        const uploads: Array<MultipartUpload> = []
+        for (let i = 0; i < listed.length; i++) {
+          const u = listed[i]!
+          if (!u.key.startsWith(prefix) || !keyOk(u.key)) continue
+          if (cutoff !== undefined && !(u.initiated.getTime() < cutoff)) continue
+          uploads.push(u)
+        }
+        const portion: UploadsPortion = { uploads, listed: listed.length }
+        return Effect.succeed([Chunk.of(portion), Option.fromNullable(next.right)] as const)
+      })
+  )
+}

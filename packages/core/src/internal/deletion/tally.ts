@@ -4,6 +4,7 @@
  * @internal
  */
 import * as Metric from "effect/Metric"
+import type { MultipartUpload } from "../../CosClient.js"
 import type * as Deletion from "../../Deletion.js"
 import type { Cand } from "./segments.js"
 
@@ -53,6 +54,8 @@ export class Tally {
   firstRequestAt: number | undefined = undefined
   lastRequestAt: number | undefined = undefined
   startedAt = 0
+  /** Incomplete uploads already gone when aborted (NoSuchUpload), counted as skipped. */
+  uploadsGone = 0
   readonly notes = new Set<string>()
   constructor(readonly sampleSize: number) {}
 
@@ -60,6 +63,14 @@ export class Tally {
     this.failed++
     if (this.failures.length < this.sampleSize) {
       this.failures.push({ key: c.key, versionId: c.versionId, code, message })
+    }
+  }
+
+  /** An abort of an incomplete upload failed. */
+  failUpload(u: MultipartUpload, code: string, message: string): void {
+    this.failed++
+    if (this.failures.length < this.sampleSize) {
+      this.failures.push({ key: u.key, uploadId: u.uploadId, code, message })
     }
   }
 
@@ -80,6 +91,9 @@ export class Tally {
 export const label = (c: Cand) => c.versionId === undefined ? c.key : `${c.key} [version ${c.versionId}]`
 
 /** @internal */
+export const uploadLabel = (u: MultipartUpload) => `${u.key} [upload ${u.uploadId}]`
+
+/** @internal */
 export const progress = (t: Tally, now: number): Deletion.Progress => ({
   listed: t.listed,
   matched: t.matched,
@@ -98,9 +112,17 @@ export const summary = (
     readonly prefix: string
     readonly versions: Deletion.VersionsMode
     readonly stoppedBy: Deletion.Summary["stoppedBy"]
+    /** Set for incomplete uploads only: an objects summary has no `target`. */
+    readonly target?: "incompleteUploads" | undefined
   }
 ): Deletion.Summary => {
   const notes = Array.from(t.notes)
+  if (t.uploadsGone > 0) {
+    notes.push(
+      `${t.uploadsGone} uploads were already gone when aborted (NoSuchUpload: completed or aborted meanwhile); ` +
+        "counted as skipped"
+    )
+  }
   if (t.deleteMarkersCreated > 0) {
     notes.push(
       `versioned bucket: ${t.deleteMarkersCreated} deletes only added delete markers (the data is kept as ` +
@@ -132,6 +154,7 @@ export const summary = (
       ? 0
       : t.lastRequestAt - t.firstRequestAt,
     stoppedBy: info.stoppedBy,
-    notes
+    notes,
+    ...(info.target === undefined ? {} : { target: info.target })
   }
 }
