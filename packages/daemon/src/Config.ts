@@ -286,6 +286,11 @@ const FileSchema = Schema.Struct({
   })),
   audit: opt(Schema.Struct({ retention: opt(DurationText) })),
   gracePeriod: opt(DurationText),
+  tracing: opt(Schema.Struct({
+    enabled: opt(Schema.Boolean),
+    endpoint: opt(Endpoint),
+    serviceName: opt(Schema.NonEmptyTrimmedString)
+  })),
   rules: Schema.Array(RuleFields).pipe(
     Schema.filter((rules) => rules.length > 0 || "there must be at least one rule")
   )
@@ -349,6 +354,15 @@ export interface RetentionConfig {
   readonly http: { readonly enabled: boolean; readonly host: string; readonly port: number }
   readonly auditRetention: Duration.Duration
   readonly gracePeriod: Duration.Duration
+  /**
+   * The `tracing` section as written (absent fields absent): Tracing.ts combines it with the standard `OTEL_*`
+   * environment variables.
+   */
+  readonly tracing: {
+    readonly enabled?: boolean | undefined
+    readonly endpoint?: string | undefined
+    readonly serviceName?: string | undefined
+  }
   readonly rules: ReadonlyArray<Rule>
   /** Accepted but worth fixing: secrets written in the file. */
   readonly warnings: ReadonlyArray<string>
@@ -551,6 +565,7 @@ const resolve = (
     },
     auditRetention: Duration.millis(parseDuration(file.audit?.retention ?? defaults.auditRetention)!),
     gracePeriod: Duration.millis(parseDuration(file.gracePeriod ?? defaults.gracePeriod)!),
+    tracing: file.tracing ?? {},
     rules,
     warnings
   }

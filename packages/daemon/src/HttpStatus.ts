@@ -1,11 +1,12 @@
 /**
- * The status server (127.0.0.1:9464 by default): `/healthz`, `/readyz`, `/metrics` (Prometheus text) and `/status`
- * (JSON: rules, next fire time, run in progress, last run). It shows rule settings and counts, never credentials.
+ * The status server (127.0.0.1:9464 by default): `/` (an HTML status page, StatusPage.ts), `/healthz`, `/readyz`,
+ * `/metrics` (Prometheus text) and `/status` (JSON: rules, next fire time, run in progress, last run). It shows rule settings and counts, never credentials.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -14,6 +15,7 @@ import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import { type RunRecord, State } from "./State.js"
 import { Status } from "./Status.js"
+import * as StatusPage from "./StatusPage.js"
 
 const iso = (ms: number | null | undefined) => (ms === null || ms === undefined ? null : new Date(ms).toISOString())
 
@@ -84,7 +86,48 @@ const make = Effect.gen(function*() {
     return { ready: yield* status.ready, rules }
   })
 
+  const page = Effect.gen(function*() {
+    const live = yield* status.rules
+    const rules = yield* Effect.forEach(settings.rules, (rule) =>
+      Effect.gen(function*() {
+        const l = live.get(rule.name)
+        const lastSuccess = yield* state.lastSuccess(rule.name)
+        return {
+          ...ruleJson(rule),
+          nextFire: l?.nextFire,
+          running: l?.current === undefined ? null : {
+            runId: l.current.runId,
+            startedAt: l.current.startedAt,
+            progress: l.current.progress ?? null
+          },
+          lastSuccessAt: lastSuccess?.endedAt ?? null,
+          runs: yield* state.recentRuns({ limit: 8, rule: rule.name })
+        }
+      }))
+    return StatusPage.render({ now: yield* Clock.currentTimeMillis, ready: yield* status.ready, rules })
+  })
+
+  /** Gauges read from the state database when Prometheus scrapes. */
+  const refreshGauges = Effect.flatMap(state.pendingCounts, (pending) =>
+    Effect.forEach(
+      settings.rules,
+      (rule) => Metrics.setAuditPending(rule.name, pending.get(rule.name) ?? 0),
+      { discard: true }
+    ))
+
   const router = HttpRouter.empty.pipe(
+    HttpRouter.get(
+      "/",
+      Effect.map(page, (body) =>
+        HttpServerResponse.html(body).pipe(
+          HttpServerResponse.setHeaders({
+            "cache-control": "no-store",
+            // the page loads nothing from anywhere: its style and script are inline
+            "content-security-policy":
+              "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; base-uri 'none'; form-action 'none'"
+          })
+        ))
+    ),
     HttpRouter.get("/healthz", HttpServerResponse.text("ok\n")),
     HttpRouter.get(
       "/readyz",
@@ -96,7 +139,7 @@ const make = Effect.gen(function*() {
     HttpRouter.get(
       "/metrics",
       Effect.map(
-        Metrics.prometheus,
+        Effect.zipRight(refreshGauges, Metrics.prometheus),
         (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
       )
     ),

@@ -42,6 +42,16 @@ export const lastSuccess = Metric.gauge(`${prefix}last_success_timestamp_seconds
   description: "Unix time at which the rule's last successful run ended."
 })
 export const running = Metric.gauge(`${prefix}running`, { description: "1 while a run of the rule is going." })
+export const nextRun = Metric.gauge(`${prefix}next_run_timestamp_seconds`, {
+  description: "Unix time of the rule's next scheduled fire (0 when it has none)."
+})
+export const schedulePeriod = Metric.gauge(`${prefix}schedule_period_seconds`, {
+  description: "Seconds between the rule's next two scheduled fires (for 'not succeeded within N periods' alerts)."
+})
+export const auditPending = Metric.gauge(`${prefix}audit_pending_rows`, {
+  description:
+    "Audit rows whose outcome is not known yet: batches in flight, or a killed run's intents that the rule's next run reconciles."
+})
 
 const forRule = <T, I, O>(metric: Metric.Metric<T, I, O>, rule: string) => Metric.tagged(metric, "rule", rule)
 
@@ -63,6 +73,10 @@ export const recordOverlap = (rule: string) => Metric.increment(forRule(skippedO
 export const recordSuccessAt = (rule: string, epochSeconds: number) =>
   Metric.set(forRule(lastSuccess, rule), epochSeconds)
 export const setRunning = (rule: string, on: boolean) => Metric.set(forRule(running, rule), on ? 1 : 0)
+export const setNextRun = (rule: string, at: Date | undefined) =>
+  Metric.set(forRule(nextRun, rule), at === undefined ? 0 : Math.floor(at.getTime() / 1000))
+export const setSchedulePeriod = (rule: string, seconds: number) => Metric.set(forRule(schedulePeriod, rule), seconds)
+export const setAuditPending = (rule: string, rows: number) => Metric.set(forRule(auditPending, rule), rows)
 
 /** Creates a rule's series at zero, so dashboards and `increase()` see them before the first event. */
 export const initRule = (rule: string) =>

@@ -200,6 +200,7 @@ const make = Effect.gen(function*() {
               )
             } else yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
           }
+          yield* Effect.annotateCurrentSpan({ outcome, dryRun, run: record.id })
           yield* Metrics.recordRun(rule.name, outcome, seconds)
           if (outcome === "succeeded") yield* Metrics.recordSuccessAt(rule.name, Math.floor(now / 1000))
           yield* Metrics.setRunning(rule.name, false)
@@ -219,7 +220,11 @@ const make = Effect.gen(function*() {
       return { run: final, summary: exit.value }
     }).pipe(
       Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }),
-      Effect.withSpan("Runner.run", { attributes: { rule: rule.name, bucket: rule.bucket, trigger: options.trigger } })
+      // every span of the run (engine, client, HTTP, SQL) carries the rule and the bucket
+      Effect.annotateSpans({ rule: rule.name, bucket: rule.bucket }),
+      Effect.withSpan("Runner.run", {
+        attributes: { rule: rule.name, bucket: rule.bucket, prefix: rule.prefix, trigger: options.trigger }
+      })
     )
 
   /** At daemon start: prunes audit rows past the audit retention period. */

@@ -83,6 +83,7 @@ const make = Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const next = nextFire(rule, new Date(now))
         yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
+        yield* Metrics.setNextRun(rule.name, next)
         if (next === undefined) {
           yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
           return
@@ -111,9 +112,19 @@ const make = Effect.gen(function*() {
   const now = new Date(yield* Clock.currentTimeMillis)
   for (const rule of settings.rules) {
     yield* Metrics.initRule(rule.name)
+    // the last success survives restarts (the gauge would otherwise be absent until the next success)
+    const lastSuccess = yield* state.lastSuccess(rule.name)
+    if (lastSuccess !== undefined && lastSuccess.endedAt !== null) {
+      yield* Metrics.recordSuccessAt(rule.name, Math.floor(lastSuccess.endedAt / 1000))
+    }
     if (!rule.enabled) {
       yield* Effect.logInfo("rule disabled").pipe(Effect.annotateLogs({ rule: rule.name }))
       continue
+    }
+    const first = nextFire(rule, now)
+    const second = first === undefined ? undefined : nextFire(rule, first)
+    if (first !== undefined && second !== undefined) {
+      yield* Metrics.setSchedulePeriod(rule.name, (second.getTime() - first.getTime()) / 1000)
     }
     const trigger = startupTrigger(rule, now, {
       lastRun: yield* state.lastRun(rule.name),

@@ -360,6 +360,13 @@ const make = Effect.gen(function*() {
     }).pipe(orDie)
 
   /** Intent rows whose run has ended (a run still going owns its own). */
+  /** Audit rows whose outcome is not known yet, per rule (in-flight batches, or a killed run's, reconciled later). */
+  const pendingCounts = sql<{ readonly rule: string; readonly n: number }>`SELECT rule, count(*) AS n FROM audit
+      WHERE state = 'pending' GROUP BY rule`.pipe(
+    Effect.map((rows) => new Map(rows.map((r) => [r.rule, Number(r.n)]))),
+    orDie
+  )
+
   const pendingAudit = (rule?: string | undefined) =>
     (rule === undefined
       ? sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
@@ -430,6 +437,7 @@ const make = Effect.gen(function*() {
     recordIntent,
     confirmDeleted,
     pendingAudit,
+    pendingCounts,
     settlePending,
     dropPending,
     audit,

@@ -263,6 +263,10 @@ const cutIndex = (contents: ReadonlyArray<ObjectSummary>, hi: string): number =>
 // the lister
 // ---------------------------------------------------------------------------------------------------------------
 
+/** The end of a range, on its span: how many pages and keys it listed, and how it ended. */
+const rangeOutcome = (r: Range, keys: number, outcome: "done" | "failed") =>
+  Effect.annotateCurrentSpan({ "range.to": r.hi ?? "", pages: r.pages, keys, outcome })
+
 /**
  * Lists every key under `prefix` after `startAfter` exactly once, as a stream of pages with the intervals they cover.
  * With `concurrency` 1, this is the plain marker chain.
@@ -294,7 +298,18 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
       ranges.add(r)
       active++
     }
-    const start = (r: Range): Effect.Effect<void, never, Scope.Scope> => Effect.asVoid(Effect.forkScoped(worker(r)))
+    // Every range's span is a child of the span the listing started under (Deletion.purge), not of the range it was
+    // cut from: one flat list of ranges per run.
+    const parent = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+    const start = (r: Range): Effect.Effect<void, never, Scope.Scope> => {
+      const spanned = worker(r).pipe(
+        Effect.withSpan("Deletion.listRange", {
+          attributes: { prefix: options.prefix, "range.from": r.started ? r.cur : (options.startAfter ?? "") },
+          ...(parent === undefined ? {} : { parent })
+        })
+      )
+      return Effect.asVoid(Effect.forkScoped(spanned))
+    }
 
     /** Hands free slots to new ranges cut from the busiest ones. Synchronous: returns the ranges to start. */
     const rebalance = (): Array<Range> => {
@@ -332,10 +347,12 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
 
     const worker = (r: Range): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
+        let keys = 0
         while (!r.done) {
           const marker = r.started ? r.cur : options.startAfter
           const exit = yield* Effect.exit(options.fetch(marker))
           if (Exit.isFailure(exit)) {
+            yield* rangeOutcome(r, keys, "failed")
             finished = true
             yield* Queue.offer(queue, Exit.failCause(Cause.map(exit.cause, (e) => Option.some(e))))
             return
@@ -366,6 +383,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           // The one pagination rule: a truncated page names a next marker that advances, else the listing fails.
           const rule = nextMarker("CosClient.listObjects", page, marker)
           if (Either.isLeft(rule)) {
+            yield* rangeOutcome(r, keys, "failed")
             finished = true
             yield* Queue.offer(queue, Exit.fail(Option.some<E | CosDecodeError>(rule.left)))
             return
@@ -377,6 +395,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           }
           if (next !== undefined && hi !== undefined && compareUtf8(next, hi) >= 0) next = undefined
           let out: ListedPage
+          keys += contents.length
           if (next === undefined) {
             r.done = true
             ranges.delete(r)
@@ -393,6 +412,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           // Everything above ran without yielding: the state is consistent for the other workers.
           for (const f of fresh) yield* start(f)
           yield* Queue.offer(queue, Exit.succeed(out))
+          if (r.done) yield* rangeOutcome(r, keys, "done")
           pending--
           if (active === 0 && pending === 0 && !finished) {
             finished = true

@@ -15,6 +15,7 @@ import { runJson } from "../HttpStatus.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
+import * as Tracing from "../Tracing.js"
 import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
 
 export const ruleOption = Options.text("rule").pipe(
@@ -48,7 +49,10 @@ export const once = Command.make(
         Effect.forEach(rules, (rule) =>
           Effect.map(Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })), (r) => ({ rule, r }))))
         .pipe(
-          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings))))
+          Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
+          Effect.provide(Tracing.layer(settings.tracing)),
+          Effect.catchTag("TracingConfigError", (e) =>
+            Effect.zipRight(Console.error(e.message), new ExitCode({ code: 2 })))
         )
       const rows = results.map(({ r, rule }) =>
         Either.match(r, {
@@ -80,6 +84,8 @@ export const once = Command.make(
         rows.some((row) =>
           row.status !== "succeeded"
         )
-      ) return yield* new ExitCode({ code: 1 })
+      ) {
+        return yield* new ExitCode({ code: 1 })
+      }
     }).pipe(Effect.provide(Logging.layer(args.logFormat)))
 ).pipe(Command.withDescription("Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed."))

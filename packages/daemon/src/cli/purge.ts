@@ -20,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { bytes, ExitCode, markLeftUndone } from "./common.js"
+import { progressOption, reporter } from "./progress.js"
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
@@ -124,7 +125,8 @@ export const purgeOptions = {
         " parts are billed as storage; --older-than counts from their initiation, --include/--exclude match their" +
         " keys, --max-deletes caps the aborts; completed objects are not touched"
     )
-  )
+  ),
+  progress: progressOption
 }
 
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
@@ -195,14 +197,6 @@ const printSummary = (args: Args, s: Deletion.Summary, error?: string) =>
     ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error }))
     : Effect.zipRight(printHuman(s), error === undefined ? Effect.void : Console.error(`error: ${error}`))
 
-/** Live progress on stderr, one rewritten line (terminals only). */
-const progressLine = (p: Deletion.Progress) =>
-  Effect.sync(() => {
-    const line = `listed ${p.listed}  matched ${p.matched}  deleted ${p.deleted}  ` +
-      `${rate(p.deleted, p.elapsedMs)}/s  failed ${p.failed}  throttled ${p.throttled}`
-    process.stderr.write(`\r\x1b[2K${line}`)
-  })
-
 const handler = (args: Args) =>
   Effect.gen(function*() {
     if (args.prefix === "" && !args.allowWholeBucket) {
@@ -240,6 +234,7 @@ const handler = (args: Args) =>
       endpoint: Option.getOrUndefined(args.endpoint)
     }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+    const progress = reporter(args.progress, terminal)
     const options: Deletion.PurgeOptions = {
       bucket: args.bucket,
       prefix: args.prefix,
@@ -255,13 +250,12 @@ const handler = (args: Args) =>
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
       target: args.incompleteUploads ? "incompleteUploads" : "objects",
-      onProgress: terminal ? progressLine : undefined,
-      progressInterval: "250 millis"
+      ...progress.options
     }
     let last: Deletion.Summary | undefined
     const run = (dryRun: boolean) =>
       Deletion.purge({ ...options, dryRun, onSummary: (s) => Effect.sync(() => (last = s)) }).pipe(
-        Effect.ensuring(terminal ? Effect.sync(() => process.stderr.write("\r\x1b[2K")) : Effect.void)
+        Effect.ensuring(progress.done)
       )
 
     const program = Effect.gen(function*() {

@@ -9,6 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
+import type * as Tracer from "effect/Tracer"
 import type { DeleteObjectsResult, MultipartUpload } from "../../CosClient.js"
 import { isXmlSafeKey, keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
@@ -41,7 +42,31 @@ const failKey = (run: Run, c: Cand, code: string, message: string): void => {
   settle(run, c)
 }
 
-/** After a batch's outcomes are applied: the metrics, the caller's `onDeleted`, the checkpoint. */
+// One span per batch (never per key): `deleted` and `failed` add up on it as the batch and its retries settle, and
+// `outcome` is set when it ends (deleted, partial, failed, skipped).
+const spanNumber = (span: Tracer.Span, name: string) => {
+  const v = span.attributes.get(name)
+  return typeof v === "number" ? v : 0
+}
+
+const countOnBatchSpan = (deleted: number, failed: number): Effect.Effect<void> =>
+  Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) =>
+    Effect.sync(() => {
+      span.attribute("deleted", spanNumber(span, "deleted") + deleted)
+      span.attribute("failed", spanNumber(span, "failed") + failed)
+    })))
+
+const batchOutcome: Effect.Effect<void> = Effect.ignore(Effect.flatMap(Effect.currentSpan, (span) =>
+  Effect.sync(() => {
+    const deleted = spanNumber(span, "deleted")
+    const failed = spanNumber(span, "failed")
+    span.attribute(
+      "outcome",
+      failed === 0 ? (deleted === 0 ? "skipped" : "deleted") : deleted === 0 ? "failed" : "partial"
+    )
+  })))
+
+/** After a batch's outcomes are applied: its span's counts, the metrics, the caller's `onDeleted`, the checkpoint. */
 const afterBatch = (
   run: Run,
   deleted: number,
@@ -49,6 +74,7 @@ const afterBatch = (
   report: Array<Deletion.Deleted> | undefined
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
+    yield* countOnBatchSpan(deleted, failed)
     if (deleted > 0) yield* Metric.incrementBy(deletedKeys, deleted)
     if (failed > 0) yield* Metric.incrementBy(failedKeys, failed)
     const hook = run.r.options.onDeleted
@@ -210,7 +236,7 @@ export const deleteBatch = (run: Run, batch: Array<Cand>): Effect.Effect<void> =
   Effect.suspend(() => {
     if (run.stopping) {
       run.tally.skipped += batch.length
-      return Effect.void
+      return batchOutcome
     }
     let safe = batch
     let unsafe: Array<Cand> | undefined
@@ -228,7 +254,7 @@ export const deleteBatch = (run: Run, batch: Array<Cand>): Effect.Effect<void> =
     const start = onStart === undefined ? Effect.void : onStart(batch)
     const main = safe.length > 0 ? sendBatch(run, safe) : Effect.void
     const rest = unsafe === undefined ? Effect.void : singles(run, unsafe)
-    return Effect.zipRight(start, Effect.zipRight(main, rest))
+    return Effect.zipRight(start, Effect.zipRight(Effect.zipRight(main, rest), batchOutcome))
   }).pipe(Effect.withSpan("Deletion.deleteBatch", { attributes: { keys: batch.length } }))
 
 /**

@@ -154,6 +154,17 @@ const governorFor = (client: Client, options: Deletion.RunOptions) =>
         listBudget: options.listBudget
       })))
 
+/** The end of a run, on the `Deletion.purge` span: its counts and how it ended. */
+const annotateSummary = (s: Deletion.Summary) =>
+  Effect.annotateCurrentSpan({
+    listed: s.listed,
+    matched: s.matched,
+    deleted: s.deleted,
+    failed: s.failed,
+    skipped: s.skipped,
+    outcome: s.failed > 0 ? "failed" : s.stoppedBy ?? "completed"
+  })
+
 /** @internal */
 export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Summary, CosError, CosClient> =>
   Effect.gen(function*() {
@@ -173,7 +184,10 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     const source = mode === "current"
       ? objectsSource(run, options, now, keep)
       : versionsSource(run, options, mode, now, keep)
-    return yield* execute(run, pipeline(run, source, keep), { bucket, prefix, versions: mode })
+    yield* Effect.annotateCurrentSpan({ bucket, versions: mode })
+    return yield* execute(run, pipeline(run, source, keep), { bucket, prefix, versions: mode }).pipe(
+      Effect.tap(annotateSummary)
+    )
   }).pipe(
     Effect.withSpan("Deletion.purge", { attributes: { prefix: options.prefix, dryRun: options.dryRun === true } })
   )
@@ -201,12 +215,13 @@ const purgeUploads = (
       notes.add("startAfter is ignored for incomplete uploads: the listing starts from the prefix")
     }
     const source = uploadsSource(run, options, now)
+    yield* Effect.annotateCurrentSpan({ bucket, target: "incompleteUploads" })
     return yield* execute(run, uploadsPipeline(run, source), {
       bucket,
       prefix: options.prefix,
       versions: "current",
       target: "incompleteUploads"
-    })
+    }).pipe(Effect.tap(annotateSummary))
   })
 
 /** @internal */

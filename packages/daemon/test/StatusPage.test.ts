@@ -1,0 +1,168 @@
+/**
+ * The HTML status page at `GET /`, over HTTP: rules, next fire time in the rule's zone, last runs, the live view of a
+ * running run, nothing external, and every key and error escaped.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Config from "../src/Config.js"
+import { HttpStatus } from "../src/HttpStatus.js"
+import { emptyCounts, State } from "../src/State.js"
+import { Status } from "../src/Status.js"
+import { escapeHtml, formatInZone, render } from "../src/StatusPage.js"
+
+const secret = "do-not-show-this-secret-key"
+const hostile = `<script>alert(1)</script> & "double" 'single'`
+const hostileKey = `logs/<img src=x onerror=alert(2)>&amp;"'.log`
+
+const settings = (() => {
+  const result = Config.decode(
+    {
+      cos: { region: "ap-beijing", credentials: { secretId: "AKIDshown", secretKey: secret } },
+      state: ":memory:",
+      http: { port: 0 },
+      rules: [
+        {
+          name: "expire-logs",
+          bucket: "examplebucket-1250000000",
+          prefix: `logs/<b>&"'`,
+          olderThan: "30d",
+          schedule: "0 3 * * *",
+          timezone: "Asia/Shanghai"
+        },
+        {
+          name: "off",
+          bucket: "examplebucket-1250000000",
+          prefix: "tmp/",
+          olderThan: "1d",
+          schedule: "0 * * * *",
+          enabled: false
+        }
+      ]
+    },
+    { source: "test", baseDir: "/" }
+  )
+  if (Either.isLeft(result)) throw new Error(result.left.message)
+  return result.right
+})()
+
+const get = (port: number, path: string) =>
+  Effect.promise(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`)
+    return { status: res.status, headers: res.headers, body: await res.text() }
+  })
+
+describe("status page", () => {
+  it("escapes every character HTML gives a meaning to", () => {
+    assert.strictEqual(
+      escapeHtml(hostile),
+      "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;double&quot; &#39;single&#39;"
+    )
+    assert.strictEqual(
+      formatInZone(Date.parse("2026-03-01T19:00:00Z"), "Asia/Shanghai"),
+      "2026-03-02 03:00:00 Asia/Shanghai"
+    )
+    assert.strictEqual(
+      formatInZone(Date.parse("2026-07-01T12:00:00Z"), "America/New_York"),
+      "2026-07-01 08:00:00 America/New_York"
+    )
+  })
+
+  it("in cluster mode lists the runners, escaped; outside it shows no such section", () => {
+    const base = { now: Date.parse("2026-03-01T00:00:00Z"), ready: true, rules: [] }
+    assert.notInclude(render(base), "cluster runners")
+    const page = render({ ...base, cluster: [{ address: `10.0.0.1:34431<script>`, rules: [`a&b`, `"c"`] }] })
+    assert.include(page, "cluster runners")
+    assert.include(page, "<code>10.0.0.1:34431&lt;script&gt;</code>")
+    assert.include(page, "a&amp;b, &quot;c&quot;")
+    assert.strictEqual(page.match(/<script/g)?.length, 1)
+    assert.include(render({ ...base, cluster: [] }), "no runner registered")
+  })
+
+  it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(
+        HttpStatus.DefaultWithoutDependencies.pipe(
+          Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
+          Layer.provideMerge(Config.Settings.layer(settings))
+        )
+      )
+      const { address } = yield* Effect.provide(HttpStatus, context)
+      const status = yield* Effect.provide(Status, context)
+      const state = yield* Effect.provide(State, context)
+      yield* status.setReady(true)
+
+      // a failed run whose error names a hostile key, then a succeeded one resumed after it, then one going on
+      const failed = yield* state.startRun({ rule: "expire-logs", trigger: "schedule", dryRun: false })
+      yield* state.finishRun(
+        failed.id,
+        "failed",
+        { ...emptyCounts, listed: 10, matched: 3, deleted: 2, failed: 1 },
+        `1 key could not be deleted (first: ${hostileKey}: AccessDenied ${hostile})`
+      )
+      const ok = yield* state.startRun({
+        rule: "expire-logs",
+        trigger: "resume",
+        dryRun: false,
+        resumedFrom: hostileKey
+      })
+      yield* state.finishRun(ok.id, "succeeded", { ...emptyCounts, listed: 1234567, matched: 4, deleted: 4 })
+      const going = yield* state.startRun({ rule: "expire-logs", trigger: "schedule", dryRun: false })
+      yield* state.recordIntent({ id: going.id, rule: "expire-logs", bucket: "examplebucket-1250000000" }, [
+        { key: hostileKey },
+        { key: "logs/b" }
+      ])
+      yield* status.update("expire-logs", (l) => ({
+        ...l,
+        nextFire: new Date("2026-03-01T19:00:00Z"),
+        current: {
+          runId: going.id,
+          startedAt: going.startedAt,
+          progress: { listed: 50000, matched: 42000, deleted: 21000, failed: 7, throttled: 0, elapsedMs: 2000 }
+        }
+      }))
+
+      const page = yield* get(address.port, "/")
+      assert.strictEqual(page.status, 200)
+      assert.match(page.headers.get("content-type") ?? "", /^text\/html/)
+      assert.include(page.headers.get("content-security-policy") ?? "", "default-src 'none'")
+      const body = page.body
+
+      // escaped: the hostile texts appear only as text
+      assert.notInclude(body, "<script>alert")
+      assert.notInclude(body, "<img")
+      assert.notInclude(body, "<b>")
+      assert.include(body, escapeHtml(hostile))
+      assert.include(body, escapeHtml(hostileKey))
+      assert.include(body, escapeHtml(JSON.stringify(`logs/<b>&"'`)))
+      assert.strictEqual(body.match(/<script/g)?.length, 1, "only the page's own script")
+
+      // rules, schedule, next fire in the rule's zone
+      assert.include(body, "<h2>expire-logs</h2>")
+      assert.include(body, "<h2>off</h2>")
+      assert.include(body, "<code>0 3 * * *</code> in Asia/Shanghai")
+      assert.include(body, "2026-03-02 03:00:00 Asia/Shanghai")
+      // the last runs with counts and errors
+      assert.include(body, `<span class="badge bad">failed</span>`)
+      assert.include(body, `<span class="badge ok">succeeded</span>`)
+      assert.include(body, "1,234,567")
+      assert.include(body, "AccessDenied")
+      // the live view: listed, deleted, rate, failures
+      assert.include(body, `run #${going.id} running since`)
+      for (const [field, value] of [["listed", "50,000"], ["deleted", "21,000"], ["rate", "10,500"], ["failed", "7"]]) {
+        assert.include(body, `data-live="${field}">${value}<`)
+      }
+      // not in cluster mode: no runners section
+      assert.notInclude(body, "cluster runners")
+      // nothing external, no secret
+      assert.notMatch(body, /(src|href)=["']?(https?:)?\/\//)
+      assert.notInclude(body, secret)
+      assert.notInclude(body, "AKIDshown")
+
+      // the audit backlog (intents whose outcome is unknown) is a gauge
+      const metrics = yield* get(address.port, "/metrics")
+      assert.include(metrics.body.split("\n"), `cos_retention_audit_pending_rows{rule="expire-logs"} 2`)
+      assert.include(metrics.body.split("\n"), `cos_retention_audit_pending_rows{rule="off"} 0`)
+    }))
+})
