@@ -167,6 +167,12 @@ export interface RunOptions {
    * Called before a batch is sent, with what it holds: lets a caller record intent durably before the delete.
    */
   readonly onBatchStart?: ((batch: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
+  /**
+   * Called immediately before each delete request is sent (after the write budget's wait and any backoff), once per
+   * attempt, with the keys that request carries: a caller that records intent here knows that a key whose intent
+   * is recorded may have been deleted by this run, and a key without one was not.
+   */
+  readonly onSend?: ((objects: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
   /** Called with every batch of confirmed deletions, in the order COS confirmed them. */
   readonly onDeleted?: ((deleted: ReadonlyArray<Deleted>) => Effect.Effect<void>) | undefined
   /**
@@ -264,10 +270,10 @@ export interface Summary {
   /** From the first request to the last. */
   readonly durationMs: number
   /**
-   * Why the run stopped early, if it did: `maxDeletes`, or `interrupted` (a stop signal, the caller's interruption,
-   * or an error that ended the run).
+   * Why the run stopped early, if it did: `maxDeletes`, `interrupted` (a stop signal or the caller's interruption), or
+   * `failed` (an error ended the run: a 403, a refused connection, a DNS failure; the run then fails with it).
    */
-  readonly stoppedBy?: "maxDeletes" | "interrupted" | undefined
+  readonly stoppedBy?: "maxDeletes" | "interrupted" | "failed" | undefined
   /** `incompleteUploads` when the run aborted uploads; absent (objects) otherwise. @since 0.2.0 */
   readonly target?: Target | undefined
   /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */

@@ -397,9 +397,21 @@ const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
     ""
   )
 
-const issueMessage = (issue: ParseResult.ArrayFormatterIssue): string => {
+/** Credential fields whose value must never be printed, not even when it has the wrong type. */
+const secretFields: ReadonlySet<PropertyKey> = new Set(["secretId", "secretKey", "securityToken"])
+
+const kind = (v: unknown) =>
+  v === null ? "null" : Array.isArray(v) ? "a list" : typeof v === "object" ? "a mapping" : `a ${typeof v}`
+
+const issueMessage = (issue: ParseResult.ArrayFormatterIssue, input: unknown): string => {
   if (issue._tag === "Missing") return "is required"
   if (issue._tag === "Unexpected") return "is not a known field"
+  const field = issue.path[issue.path.length - 1]
+  if (field !== undefined && secretFields.has(field) && issue.path.includes("credentials")) {
+    // Schema's message quotes the value (`Expected string, actual ["..."]`): say what was wrong, not what it was.
+    const value = issue.path.reduce<unknown>((v, k) => (typeof v === "object" && v !== null ? (v as any)[k] : v), input)
+    return `expected a string, got ${kind(value)} (the value is not shown: it is a secret)`
+  }
   return issue.message
 }
 
@@ -414,7 +426,7 @@ export const decode = (
   const issues = Either.isLeft(decoded)
     ? ParseResult.ArrayFormatter.formatErrorSync(decoded.left).map((issue) => {
       const path = formatPath(issue.path)
-      return path === "" ? issueMessage(issue) : `${path}: ${issueMessage(issue)}`
+      return path === "" ? issueMessage(issue, input) : `${path}: ${issueMessage(issue, input)}`
     })
     : []
   issues.push(...crossCheck(input))
@@ -455,10 +467,13 @@ const crossCheck = (input: unknown): Array<string> => {
         `${at}.prefix: an empty prefix selects the whole bucket; set allowWholeBucket: true if that is intended`
       )
     }
+    // `olderThan: 0s` selects every key as surely as no olderThan at all: it is no age filter for this guard.
+    const age = typeof rule.olderThan === "string" ? parseDuration(rule.olderThan) : undefined
+    const noAge = rule.olderThan === undefined || (age !== undefined && age <= 0)
     if (rule.target === "incomplete-uploads") {
       // Aborting uploads younger than any bound would break transfers in progress.
-      if (rule.olderThan === undefined) {
-        issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan`)
+      if (noAge) {
+        issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan (greater than zero)`)
       }
       for (const field of ["minSize", "maxSize", "keepLatest"] as const) {
         if (rule[field] !== undefined) {
@@ -468,8 +483,11 @@ const crossCheck = (input: unknown): Array<string> => {
       if (rule.versions !== undefined && rule.versions !== "current") {
         issues.push(`${at}.versions: does not apply to target: incomplete-uploads`)
       }
-    } else if (rule.olderThan === undefined && rule.keepLatest === undefined && rule.versions !== "delete-markers") {
-      issues.push(`${at}: a rule needs olderThan or keepLatest (or versions: delete-markers)`)
+    } else if (noAge && rule.keepLatest === undefined && rule.versions !== "delete-markers") {
+      issues.push(
+        `${at}: a rule needs olderThan or keepLatest (or versions: delete-markers)` +
+          (rule.olderThan === undefined ? "" : `; olderThan: ${rule.olderThan} selects every key, whatever its age`)
+      )
     }
     const sizeOf = (v: unknown) => typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined
     const minSize = sizeOf(rule.minSize)

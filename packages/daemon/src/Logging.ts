@@ -2,6 +2,7 @@
  * Log output: JSON lines for machines, readable lines on a terminal. Logs go to stderr so that `--json` output on
  * stdout stays parseable. Rule and bucket are log annotations (see Runner and Scheduler); secrets are never logged.
  */
+import * as Duration from "effect/Duration"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 
@@ -16,5 +17,29 @@ export const layer = (format: LogFormat): Layer.Layer<never> =>
     Logger.defaultLogger,
     resolve(format) === "json"
       ? Logger.withConsoleError(Logger.jsonLogger)
-      : Logger.prettyLogger({ stderr: true, colors: "auto" })
+      // NO_COLOR (https://no-color.org): no escapes, terminal or not.
+      : Logger.prettyLogger({ stderr: true, colors: (process.env["NO_COLOR"] ?? "") === "" ? "auto" : false })
   )
+
+const durationUnits: ReadonlyArray<readonly [string, number]> = [
+  ["d", 86_400_000],
+  ["h", 3_600_000],
+  ["m", 60_000],
+  ["s", 1000],
+  ["ms", 1]
+]
+
+/** A duration as people write it (and as the configuration takes it): `5s`, `2m30s`, `30d`, `250ms`. */
+export const formatDuration = (input: Duration.DurationInput): string => {
+  let ms = Math.round(Duration.toMillis(Duration.decode(input)))
+  if (!Number.isFinite(ms)) return "forever"
+  if (ms <= 0) return "0s"
+  let out = ""
+  for (const [unit, size] of durationUnits) {
+    if (ms >= size) {
+      out += `${Math.floor(ms / size)}${unit}`
+      ms %= size
+    }
+  }
+  return out
+}

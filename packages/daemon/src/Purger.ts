@@ -26,6 +26,7 @@ export class PurgeError extends Schema.TaggedError<PurgeError>()("PurgeError", {
 
 export interface PurgeHooks {
   readonly onBatchStart?: Deletion.PurgeOptions["onBatchStart"]
+  readonly onSend?: Deletion.PurgeOptions["onSend"]
   readonly onDeleted?: Deletion.PurgeOptions["onDeleted"]
   readonly onCheckpoint?: Deletion.PurgeOptions["onCheckpoint"]
   readonly onProgress?: Deletion.PurgeOptions["onProgress"]
@@ -89,6 +90,31 @@ export const credentialsFor = (rule: Rule): Effect.Effect<Credentials.Credential
     return Credentials.fromStatic({ secretId, secretKey, securityToken: token })
   }).pipe(
     Effect.mapError((reason) => new PurgeError({ rule: rule.name, message: `credentials: ${reason}` }))
+  )
+
+/**
+ * Every credential problem of these rules, each variable on its own (a rule missing both variables gets two), as
+ * `rules[i] (name): ...` lines; empty when every rule has what it needs. `index` is the rule's place in the file.
+ */
+export const credentialProblems = (
+  rules: ReadonlyArray<{ readonly rule: Rule; readonly index: number }>
+): Effect.Effect<ReadonlyArray<string>> =>
+  Effect.map(
+    Effect.forEach(rules, ({ index, rule }) =>
+      Effect.gen(function*() {
+        const spec = rule.credentials
+        const problems: Array<string> = []
+        if (spec.secretId === undefined) {
+          const r = yield* Effect.either(env(spec.secretIdEnv))
+          if (r._tag === "Left") problems.push(r.left)
+        }
+        if (spec.secretKey === undefined) {
+          const r = yield* Effect.either(env(spec.secretKeyEnv))
+          if (r._tag === "Left") problems.push(r.left)
+        }
+        return problems.map((p) => `rules[${index}] (${rule.name}): credentials: ${p}`)
+      })),
+    (lists) => lists.flat()
   )
 
 const describe = (rule: Rule, error: CosError.CosError | { readonly message: string }): PurgeError =>

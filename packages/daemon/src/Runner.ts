@@ -12,6 +12,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import { PurgeError, Purger } from "./Purger.js"
@@ -48,6 +49,15 @@ const failureText = (s: Deletion.Summary) => {
     (first === undefined ? "" : ` (first: ${first.key}: ${first.code} ${first.message})`)
 }
 
+/** HEAD requests of a reconcile are retried through transient failures (503, resets) before the reconcile gives up. */
+const reconcileRetry = Schedule.exponential("200 millis").pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(5))
+)
+
+/** Pending rows settled per transaction: a kill during a long reconcile loses at most this many HEAD answers. */
+const reconcileChunk = 100
+
 const make = Effect.gen(function*() {
   const state = yield* State
   const purger = yield* Purger
@@ -55,35 +65,95 @@ const make = Effect.gen(function*() {
   const settings = yield* Settings
 
   /**
-   * Pending audit rows of earlier runs of this rule (intent recorded, outcome unknown because the process died):
-   * a key that is gone was deleted, a key still there was not.
+   * Pending audit rows of ended runs of this rule (intent recorded just before a request was sent, outcome unknown
+   * because the process died or the run was cut off): a row that a later run's row names too is that later run's
+   * (dropped here); otherwise COS is asked (HEAD): a key that is gone was deleted by that run, a key still there was
+   * not. Settled in chunks, each in one transaction, so a kill during a long reconcile keeps what was settled.
+   * Returns how many rows were confirmed deleted.
    */
   const reconcile = (rule: Rule) =>
     Effect.gen(function*() {
+      const superseded = yield* state.dropSuperseded(rule.name)
       const pending = yield* state.pendingAudit(rule.name)
-      if (pending.length === 0) return 0
-      const gone: Array<number> = []
-      const present: Array<number> = []
-      yield* Effect.forEach(pending, (row) =>
-        purger.exists(rule, { bucket: row.bucket, key: row.key, versionId: row.versionId || undefined }).pipe(
-          Effect.tap((exists) =>
-            Effect.sync(() => (exists ? present : gone).push(row.id))
-          )
-        ), { concurrency: 16, discard: true })
-      yield* state.settlePending(gone, present)
-      yield* Effect.logInfo("reconciled the audit of an interrupted run").pipe(
-        Effect.annotateLogs({ confirmed: gone.length, notDeleted: present.length })
+      if (pending.length === 0 && superseded === 0) return 0
+      const started = yield* Clock.currentTimeMillis
+      yield* Effect.logInfo(`reconciling ${pending.length} pending audit rows left by interrupted runs`).pipe(
+        Effect.annotateLogs({ pending: pending.length, superseded })
       )
-      return gone.length
-    })
+      let confirmed = 0
+      let notDeleted = 0
+      for (let i = 0; i < pending.length; i += reconcileChunk) {
+        const chunk = pending.slice(i, i + reconcileChunk)
+        const gone: Array<number> = []
+        const present: Array<number> = []
+        yield* Effect.forEach(chunk, (row) =>
+          purger.exists(rule, { bucket: row.bucket, key: row.key, versionId: row.versionId || undefined }).pipe(
+            Effect.retry(reconcileRetry),
+            Effect.tap((exists) =>
+              Effect.sync(() => (exists ? present : gone).push(row.id))
+            )
+          ), { concurrency: 16, discard: true })
+        yield* state.settlePending(gone, present)
+        confirmed += gone.length
+        notDeleted += present.length
+        if (i + reconcileChunk < pending.length) {
+          yield* Effect.logInfo(`reconciled ${i + chunk.length} of ${pending.length} pending audit rows`)
+        }
+      }
+      const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+      yield* Effect.logInfo(
+        `reconciled the audit of interrupted runs: ${confirmed} deleted, ${notDeleted} not deleted, ` +
+          `${superseded} credited to a later run, in ${seconds.toFixed(1)} s`
+      ).pipe(Effect.annotateLogs({ confirmed, notDeleted, superseded, seconds }))
+      return confirmed
+    }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
+
+  /**
+   * What every command that opens the state does first: the schema is migrated, runs left `running` by a process that
+   * died are recorded interrupted (counts from the audit), and the pending audit rows of every rule are reconciled.
+   * A rule whose rows cannot be reconciled yet (COS unreachable) is logged; it does not run until they are (see run).
+   */
+  const recover = Effect.gen(function*() {
+    yield* state.migrate
+    const abandoned = yield* state.markAbandoned
+    if (abandoned.length > 0) {
+      yield* Effect.logWarning(`${abandoned.length} run(s) were left unfinished by a process that stopped`).pipe(
+        Effect.annotateLogs({ runs: abandoned.join(",") })
+      )
+    }
+    const byRule = yield* state.pendingByRule
+    for (const { n, rule: name } of byRule) {
+      const rule = settings.rules.find((r) => r.name === name)
+      if (rule === undefined) {
+        yield* Effect.logWarning(
+          `${n} pending audit rows belong to rule "${name}", which is not in the configuration: left as they are`
+        )
+        continue
+      }
+      yield* reconcile(rule).pipe(
+        Effect.catchAll((e) =>
+          Effect.logWarning(
+            `could not reconcile ${n} pending audit rows yet (${e.message}); the rule does not run until they are`
+          ).pipe(Effect.annotateLogs({ rule: rule.name }))
+        )
+      )
+    }
+  })
 
   const run = (rule: Rule, options: RunOptions): Effect.Effect<RunOutcome, PurgeError> =>
     Effect.gen(function*() {
       const dryRun = rule.dryRun || options.dryRun === true
+      yield* state.check.pipe(Effect.mapError((e) => new PurgeError({ rule: rule.name, message: e.line })))
       if (!dryRun) {
+        // a new run may delete keys an earlier run's pending rows name: those are settled first, or the run waits
         yield* reconcile(rule).pipe(
-          Effect.catchAll((e) =>
-            Effect.logWarning(`could not reconcile pending audit rows yet: ${e.message}`).pipe(Effect.as(0))
+          Effect.mapError((e) =>
+            new PurgeError({
+              rule: rule.name,
+              message: `pending audit rows of an interrupted run could not be reconciled (${e.message}); ` +
+                "the rule does not run until they are",
+              cause: e
+            })
           )
         )
       }
@@ -117,8 +187,10 @@ const make = Effect.gen(function*() {
         )
 
       const hooks = dryRun ? {} : {
-        onBatchStart: (batch: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>) =>
-          state.recordIntent(ctx, batch),
+        // intent immediately before each request leaves (not before the write budget's wait or a backoff): a pending
+        // row then means "a delete for this key may have reached COS from this run"
+        onSend: (objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>) =>
+          state.recordIntent(ctx, objects),
         onDeleted: (deleted: ReadonlyArray<Deletion.Deleted>) =>
           Effect.gen(function*() {
             yield* state.confirmDeleted(ctx, deleted)
@@ -234,7 +306,7 @@ const make = Effect.gen(function*() {
     return pruned
   })
 
-  return { run, reconcile, pruneAudit } as const
+  return { run, reconcile, recover, pruneAudit } as const
 })
 
 export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner", {
@@ -273,6 +345,7 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
             return { run }
           }),
         reconcile: () => Effect.succeed(0),
+        recover: Effect.void,
         pruneAudit: Effect.succeed(0)
       })
     )

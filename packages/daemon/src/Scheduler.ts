@@ -9,6 +9,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Ref from "effect/Ref"
 import { type Rule, Settings } from "./Config.js"
+import { formatDuration } from "./Logging.js"
 import * as Metrics from "./Metrics.js"
 import { Runner } from "./Runner.js"
 import { State, type Trigger } from "./State.js"
@@ -140,7 +141,7 @@ const make = Effect.gen(function*() {
       const going = yield* Ref.get(running)
       if (going.size > 0) {
         yield* Effect.logInfo(
-          `stopping: no new runs; waiting up to ${settings.gracePeriod} for in-flight batches of ${
+          `stopping: no new runs; waiting up to ${formatDuration(settings.gracePeriod)} for in-flight batches of ${
             Array.from(going).join(", ")
           }`
         )

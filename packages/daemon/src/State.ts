@@ -2,20 +2,30 @@
  * The daemon's durable state in SQLite (`@effect/sql`): runs, checkpoints (the listing position of an unfinished run)
  * and the audit of every deleted key or version.
  *
- * Audit exactly-once: `recordIntent` writes a batch's keys as `pending` before the batch is sent, `confirmDeleted`
- * turns the confirmed ones into `deleted` rows in one transaction per batch, and rows are unique per
- * (run, key, version). Whatever a SIGKILL leaves `pending` is reconciled later by asking COS (see Runner).
+ * Audit exactly-once: `recordIntent` writes a request's keys as `pending` immediately before the request is sent
+ * (after the write budget's wait and any backoff), `confirmDeleted` turns the confirmed ones into `deleted` rows in one
+ * transaction per batch, and rows are unique per (run, key, version). Whatever a SIGKILL leaves `pending` is
+ * reconciled by the next process that opens the state, before any new run of that rule (see Runner.recover and
+ * docs/daemon.md, "Audit, exactly once").
+ *
+ * A state file is held by one process at a time (StateFile: a lock released by the kernel when the holder dies).
  */
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
-import * as NodePath from "node:path"
 import { Settings } from "./Config.js"
+import * as StateFile from "./StateFile.js"
+import { StateError } from "./StateFile.js"
+
+export { StateError }
 
 export type RunStatus = "running" | "succeeded" | "failed" | "interrupted"
 
@@ -210,13 +220,33 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
   return out
 }
 
+/** The file behind the SqlClient, when it is a locked state file (absent for `:memory:` and read-only opens). */
+export class OpenedFile extends Context.Tag("@effect-cos/daemon/State/OpenedFile")<OpenedFile, StateFile.Held>() {}
+
+/** When provided, the State service does not migrate at construction: the daemon migrates after the port is bound. */
+export class DeferMigrations extends Context.Tag("@effect-cos/daemon/State/DeferMigrations")<DeferMigrations, true>() {
+  static readonly layer = Layer.succeed(DeferMigrations, true)
+}
+
 const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
+  const file = yield* Effect.serviceOption(OpenedFile)
+  const defer = Option.isSome(yield* Effect.serviceOption(DeferMigrations))
   // WAL (set by the client) with synchronous=NORMAL: a committed transaction survives a killed process; only a power
   // loss may drop the last few, which the audit's pending rows and the checkpoint then cover.
-  yield* sql`PRAGMA synchronous = NORMAL`
-  yield* Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" })
+  yield* Effect.orDie(sql`PRAGMA synchronous = NORMAL`)
+  const migrate = Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" }).pipe(
+    Effect.provideService(SqlClient.SqlClient, sql),
+    Effect.orDie
+  )
+  if (!defer) yield* migrate
   const orDie = <A>(effect: Effect.Effect<A, SqlError>) => Effect.orDie(effect)
+
+  /** Fails when the state file was deleted or replaced since it was opened. */
+  const check: Effect.Effect<void, StateError> = Option.match(file, {
+    onNone: () => Effect.void,
+    onSome: (f) => f.check
+  })
 
   const startRun = (input: {
     readonly rule: string
@@ -359,6 +389,23 @@ const make = Effect.gen(function*() {
           deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
     }).pipe(orDie)
 
+  /** Rules with pending rows of ended runs, and how many. */
+  const pendingByRule = sql<{ rule: string; n: number }>`SELECT a.rule, count(*) AS n FROM audit a
+      JOIN runs r ON r.id = a.run_id WHERE a.state = 'pending' AND r.status <> 'running' GROUP BY a.rule`.pipe(orDie)
+
+  /**
+   * Pending rows of ended runs that a later audit row of another run names too (same bucket, key and version): the
+   * later run listed the key after this intent was written, so it owns the key; the earlier intent is dropped without
+   * asking COS. Returns how many were dropped.
+   */
+  const dropSuperseded = (rule: string) =>
+    sql<{ id: number }>`DELETE FROM audit WHERE id IN (
+        SELECT a.id FROM audit a JOIN runs r ON r.id = a.run_id
+        WHERE a.state = 'pending' AND r.status <> 'running' AND a.rule = ${rule}
+          AND EXISTS (SELECT 1 FROM audit b WHERE b.bucket = a.bucket AND b.key = a.key
+            AND b.version_id = a.version_id AND b.run_id <> a.run_id AND b.id > a.id))
+      RETURNING id`.pipe(Effect.map((rows) => rows.length), orDie)
+
   /** Intent rows whose run has ended (a run still going owns its own). */
   /** Audit rows whose outcome is not known yet, per rule (in-flight batches, or a killed run's, reconciled later). */
   const pendingCounts = sql<{ readonly rule: string; readonly n: number }>`SELECT rule, count(*) AS n FROM audit
@@ -424,6 +471,10 @@ const make = Effect.gen(function*() {
     }).pipe(orDie)
 
   return {
+    migrate,
+    check,
+    pendingByRule,
+    dropSuperseded,
     startRun,
     finishRun,
     markAbandoned,
@@ -445,23 +496,71 @@ const make = Effect.gen(function*() {
   } as const
 })
 
-/** SQLite at the configured path (its directory is created), migrated at start. */
-export const layerSqlite = (filename: string): Layer.Layer<SqlClient.SqlClient> =>
-  Layer.unwrapEffect(Effect.sync(() => {
-    if (filename !== ":memory:") NodeFs.mkdirSync(NodePath.dirname(filename), { recursive: true })
-    return SqliteClient.layer({ filename })
-  })).pipe(Layer.orDie)
+const openCheck = (filename: string) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    // a read: fails on a file that is not a SQLite database, writes nothing
+    sql`PRAGMA schema_version`.pipe(
+      Effect.mapError((e) => new StateError({ path: filename, message: StateFile.describeSqlite(e) }))
+    ))
+
+const sqlite = (filename: string, readonly: boolean) =>
+  SqliteClient.layer({ filename, readonly }).pipe(
+    Layer.orDie,
+    Layer.catchAllCause((cause) =>
+      Layer.fail(new StateError({ path: filename, message: StateFile.describeSqlite(Cause.squash(cause)) }))
+    )
+  )
+
+/**
+ * SQLite at the configured path, held by this process (StateFile.acquire: its directory is created, the one-writer
+ * lock taken, then the database opened). `readonly`: open an existing state without the lock, to read it while
+ * another process holds it.
+ */
+export const layerSqlite = (
+  filename: string,
+  options: { readonly readonly?: boolean } = {}
+): Layer.Layer<SqlClient.SqlClient | OpenedFile, StateError> => {
+  if (filename === ":memory:") {
+    return sqlite(filename, false) as Layer.Layer<SqlClient.SqlClient | OpenedFile, StateError>
+  }
+  if (options.readonly === true) {
+    return Layer.unwrapEffect(Effect.gen(function*() {
+      yield* Effect.try({ try: () => StateFile.inspect(filename), catch: (e) => e as StateError })
+      if (!NodeFs.existsSync(filename)) {
+        return yield* new StateError({ path: filename, message: "no such file" })
+      }
+      return Layer.effectDiscard(openCheck(filename)).pipe(Layer.provideMerge(sqlite(filename, true)))
+    })) as any
+  }
+  return Layer.unwrapScoped(
+    Effect.map(
+      StateFile.acquire(filename),
+      (held) =>
+        Layer.effectDiscard(Effect.zipRight(openCheck(filename), held.opened)).pipe(
+          Layer.provideMerge(sqlite(filename, false)),
+          Layer.merge(Layer.succeed(OpenedFile, held))
+        )
+    )
+  )
+}
 
 const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) => layerSqlite(s.state)))
 
 export class State extends Effect.Service<State>()("@effect-cos/daemon/State", {
-  effect: make.pipe(Effect.orDie),
+  effect: make,
   dependencies: [SqlFromSettings]
 }) {
   /** A fresh in-memory database. */
   static readonly Test: Layer.Layer<State> = State.DefaultWithoutDependencies.pipe(
-    Layer.provide(layerSqlite(":memory:"))
+    Layer.provide(layerSqlite(":memory:")),
+    Layer.orDie
   )
-  static readonly layerFile = (filename: string): Layer.Layer<State> =>
+  /** The state file, held by this process for the layer's lifetime. */
+  static readonly layerFile = (filename: string): Layer.Layer<State, StateError> =>
     State.DefaultWithoutDependencies.pipe(Layer.provide(layerSqlite(filename)))
+  /** An existing state file, read while another process may hold it (no lock, no migration, no writes). */
+  static readonly layerReadonly = (filename: string): Layer.Layer<State, StateError> =>
+    State.DefaultWithoutDependencies.pipe(
+      Layer.provide(Layer.merge(layerSqlite(filename, { readonly: true }), DeferMigrations.layer))
+    )
 }

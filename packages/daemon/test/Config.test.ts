@@ -1,3 +1,4 @@
+import { Deletion } from "@effect-cos/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
@@ -232,5 +233,58 @@ rules:
     assert.strictEqual(Config.parseSize("5MiB"), 5 * 1024 * 1024)
     assert.strictEqual(Config.parseSize(10), 10)
     assert.isUndefined(Config.parseSize("5 parsecs"))
+  })
+})
+
+describe("Config: safety (issue 9)", () => {
+  it("YAML globs match code points exactly as the library does: astral characters and combining marks", () => {
+    const globs = ["t/keep?", "t/[\u{1F600}]x", "t/[\u{1F600}-\u{1F64F}]", "t/caf??"]
+    const result = decode({ rules: [rule({ prefix: "t/", exclude: globs })] })
+    assert.isTrue(Either.isRight(result), JSON.stringify(Either.isLeft(result) ? result.left.issues : []))
+    if (Either.isLeft(result)) return
+    const m = Deletion.matcher({ prefix: "t/", exclude: result.right.rules[0]!.exclude }, 0)
+    for (const key of ["t/keep\u{1F600}", "t/\u{1F600}x", "t/\u{1F601}", "t/cafe\u0301"]) {
+      assert.isFalse(m.key(key), `the rule's exclude protects ${key}`)
+    }
+    assert.isTrue(m.key("t/keep\u{1F600}\u{1F600}"))
+    // A glob the engine cannot compile is refused here, not read as matching nothing.
+    const problems = ruleIssues({ exclude: ["t/[z-a]", "t/a{"] })
+    assert.include(problems.join("\n"), `rules[2].exclude[0]: "t/[z-a]" is not a valid glob`)
+    assert.include(problems.join("\n"), `rules[2].exclude[1]: "t/a{" is not a valid glob`)
+  })
+
+  it("olderThan: 0s (or 0m, 0d) does not count as an age filter for the delete-everything guard", () => {
+    for (const olderThan of ["0s", "0m", "0d", "0ms", "0h0m"]) {
+      const problems = ruleIssues({ olderThan })
+      assert.include(
+        problems.join("\n"),
+        `rules[2]: a rule needs olderThan or keepLatest (or versions: delete-markers)`,
+        olderThan
+      )
+    }
+    assert.isTrue(Either.isRight(decode({ rules: [rule({ olderThan: "1s" })] })))
+    assert.isTrue(Either.isRight(decode({ rules: [rule({ olderThan: "0s", keepLatest: 3 })] })))
+  })
+
+  it("a secret of the wrong type is never echoed in the error", () => {
+    const secret = "s3cr3t-Value-9f8e7d"
+    for (
+      const credentials of [
+        { secretKey: [secret] },
+        { secretKey: { value: secret } },
+        { securityToken: [secret] },
+        { secretKey: 12345678 },
+        { secretId: [secret] }
+      ]
+    ) {
+      const problems = ruleIssues({ credentials }).join("\n")
+      const field = Object.keys(credentials)[0]!
+      assert.include(problems, `rules[2].credentials.${field}:`)
+      assert.notInclude(problems, secret)
+      assert.notInclude(problems, "12345678")
+    }
+    const top = issues({ cos: { region: "ap-beijing", credentials: { secretKey: [secret] } }, rules: [rule()] })
+    assert.include(top.join("\n"), "cos.credentials.secretKey:")
+    assert.notInclude(top.join("\n"), secret)
   })
 })

@@ -114,7 +114,7 @@ rules:
         Effect.timeout("15 seconds")
       )
     }).pipe(
-      Effect.provide(Layer.merge(Daemon.layerWith(settings, Purger.Default), State.layerFile(settings.state))),
+      Effect.provide(Daemon.layerWith(settings, Purger.Default)),
       Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(credentialsEnv)))),
       Effect.scoped
     )

@@ -57,7 +57,7 @@ const fakePurger = (
           let deleted = 0
           for (let i = 0, batch = 0; i < keys.length; i += options.batchSize, batch++) {
             const slice = keys.slice(i, i + options.batchSize)
-            yield* hooks.onBatchStart?.(slice.map((key) => ({ key }))) ?? Effect.void
+            yield* hooks.onSend?.(slice.map((key) => ({ key }))) ?? Effect.void
             if (batch === options.crashAt) {
               slice.filter((_, j) => j % 2 === 0).forEach((k) => bucket.delete(k))
               yield* Deferred.succeed(options.crashed!, void 0)

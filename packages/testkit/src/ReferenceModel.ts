@@ -63,18 +63,24 @@ export interface Ranked extends Selected {
   readonly aged: boolean
 }
 
-const escapeRegExp = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")
+// Under the `u` flag only the syntax characters may be escaped.
+const escapeRegExp = (s: string) => s.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")
 
-/** One path segment of a glob: `*`, `?`, `[...]` (never matching `/`), everything else literal. */
+/**
+ * One path segment of a glob: `*`, `?`, `[...]` (never matching `/`), everything else literal. It walks code points
+ * (`Array.from`), not UTF-16 units, and the expression is compiled with the `u` flag, so an astral character is one
+ * character for `?` and for a class, as COS keys are UTF-8; a combining mark is a character of its own.
+ */
 const segmentSource = (seg: string): string => {
+  const cs = Array.from(seg)
   let out = ""
-  for (let i = 0; i < seg.length; i++) {
-    const c = seg[i]!
+  for (let i = 0; i < cs.length; i++) {
+    const c = cs[i]!
     if (c === "*") out += "[^/]*"
     else if (c === "?") out += "[^/]"
-    else if (c === "[" && seg.indexOf("]", i + 2) > 0) {
-      const end = seg.indexOf("]", i + 2)
-      const body = seg.slice(i + 1, end)
+    else if (c === "[" && cs.indexOf("]", i + 2) > 0) {
+      const end = cs.indexOf("]", i + 2)
+      const body = cs.slice(i + 1, end).join("")
       out += body.startsWith("^")
         ? `[^/${body.slice(1).replace(/[\\\]]/g, "\\$&")}]`
         : `[${body.replace(/[\\\]]/g, "\\$&")}]`
@@ -91,7 +97,7 @@ const globCache = new Map<string, RegExp>()
  * `*`, `?`, `[...]`, `**` segments; no braces or extglobs): the whole key must match; `*` is any run of characters
  * other than `/` (possibly empty), `?` one of them, `[...]` one character of the class; `**` as a whole segment is
  * any run of characters including `/` (`a/**` is `a/` then anything, `**\/b` is `b` or anything ending in `/b`).
- * Dotfiles, `.` and `..` segments and line terminators are characters like any other.
+ * Dotfiles, `.` and `..` segments and line terminators are characters like any other; a character is a code point.
  *
  * @since 0.1.0
  * @category selection
@@ -117,7 +123,7 @@ export const globMatch: GlobMatcher = (pattern, key) => {
       if (!first && segs[i - 1] !== "**") source += "/"
       source += segmentSource(seg)
     }
-    globCache.set(pattern, re = new RegExp(`^${source}$`))
+    globCache.set(pattern, re = new RegExp(`^${source}$`, "u"))
   }
   return re.test(key)
 }

@@ -15,6 +15,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -59,13 +60,15 @@ import {
   CosServiceError,
   CosTimeoutError,
   CosTransportError,
-  isRetryable
+  isRetryable,
+  isThrottle
 } from "../CosError.js"
 import * as Credentials from "../Credentials.js"
 import * as Signer from "../Signer.js"
 import { bucketProblem, compareUtf8, isWellFormed, isXmlSafeKey, keyProblem, regionProblem } from "./keys.js"
 import * as Pagination from "./pagination.js"
 import * as Responses from "./responses.js"
+import { onThrottled } from "./throttle.js"
 import * as Xml from "./xml.js"
 
 /** @internal */
@@ -428,6 +431,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         request = HttpClientRequest.bodyUint8Array(request, prepared.body.bytes, prepared.body.contentType)
       }
       return attemptWithSkew(operation, request, prepared.notFound ?? "NoSuchKey").pipe(
+        Effect.tapError((e) => isThrottle(e) ? Effect.flatten(FiberRef.get(onThrottled)) : Effect.void),
         Effect.retry({ schedule, while: retryable }),
         withSecurityTokenRedacted
       )

@@ -2,6 +2,7 @@
  * What the subcommands share: the `--config`, `--json` and `--log-format` options, loading the configuration
  * (problems printed, exit 2), exit codes and plain-text tables.
  */
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import type * as FileSystem from "@effect/platform/FileSystem"
@@ -24,9 +25,31 @@ export const configOption = Options.file("config", { exists: "yes" }).pipe(
 
 export const jsonOption = Options.boolean("json").pipe(Options.withDescription("print JSON instead of a table"))
 
-export const logFormatOption = Options.choice("log-format", ["auto", "json", "pretty"]).pipe(
+/** An invalid value as @effect/cli reports it (exit 2); the text is what the user sees. */
+export const invalidArgument = (text: string) => ValidationError.invalidValue(HelpDoc.p(text))
+
+/** One of `choices`; a wrong value is our sentence naming the flag and what it accepts. */
+export const choiceOption = <const A extends string>(name: string, choices: ReadonlyArray<A>) =>
+  Options.text(name).pipe(Options.mapEffect((v) =>
+    (choices as ReadonlyArray<string>).includes(v)
+      ? Effect.succeed(v as A)
+      : Effect.fail(invalidArgument(`--${name}: expected one of ${choices.join(", ")}, got ${JSON.stringify(v)}`))
+  ))
+
+/** A whole number of at least `min`; a wrong value is our sentence naming the flag. */
+export const intOption = (name: string, min: number) =>
+  Options.text(name).pipe(Options.mapEffect((v) => {
+    const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : Number.NaN
+    return Number.isSafeInteger(n) && n >= min
+      ? Effect.succeed(n)
+      : Effect.fail(invalidArgument(`--${name}: expected a whole number of at least ${min}, got ${JSON.stringify(v)}`))
+  }))
+
+export const logFormatOption = choiceOption("log-format", ["auto", "json", "pretty"] as const).pipe(
   Options.withDefault("auto" as LogFormat),
-  Options.withDescription("log lines (on stderr): json, pretty, or auto (json unless stderr is a terminal)")
+  Options.withDescription(
+    "log lines (on stderr): json, pretty, or auto (json unless stderr is a terminal; the default)"
+  )
 )
 
 /**

@@ -17,8 +17,9 @@ import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
 import * as Tracing from "../Tracing.js"
 import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+import * as verbatim from "./verbatim.js"
 
-export const ruleOption = Options.text("rule").pipe(
+export const ruleOption = verbatim.text("rule").pipe(
   Options.withDescription("only this rule (even if disabled)"),
   Options.optional
 )
@@ -41,18 +42,26 @@ export const once = Command.make(
       })
       if (Option.isSome(args.rule) && rules.length === 0) {
         yield* Console.error(
-          `no rule named "${args.rule.value}" (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
         )
         return yield* new ExitCode({ code: 2 })
       }
+      // the state is locked and opened, then settled (runs left by a dead process, pending audit rows) before any run
       const results = yield* Effect.flatMap(Runner, (runner) =>
-        Effect.forEach(rules, (rule) =>
-          Effect.map(Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })), (r) => ({ rule, r }))))
-        .pipe(
+        Effect.zipRight(
+          runner.recover,
+          Effect.forEach(rules, (rule) =>
+            Effect.map(
+              Effect.either(runner.run(rule, { trigger: "once", dryRun: args.dryRun })),
+              (r) => ({ rule, r })
+            ))
+        )).pipe(
           Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
           Effect.provide(Tracing.layer(settings.tracing)),
           Effect.catchTag("TracingConfigError", (e) =>
-            Effect.zipRight(Console.error(e.message), new ExitCode({ code: 2 })))
+            Effect.zipRight(Console.error(e.message), new ExitCode({ code: 2 }))),
+          Effect.catchTag("StateError", (e) =>
+            Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
         )
       const rows = results.map(({ r, rule }) =>
         Either.match(r, {
@@ -81,11 +90,7 @@ export const once = Command.make(
         ))
       }
       if (
-        rows.some((row) =>
-          row.status !== "succeeded"
-        )
-      ) {
-        return yield* new ExitCode({ code: 1 })
-      }
+        rows.some((row) => row.status !== "succeeded")
+      ) return yield* new ExitCode({ code: 1 })
     }).pipe(Effect.provide(Logging.layer(args.logFormat)))
 ).pipe(Command.withDescription("Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed."))

@@ -12,7 +12,17 @@ import * as Option from "effect/Option"
 import type { Rule } from "../Config.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
-import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+import {
+  bytes,
+  configOption,
+  ExitCode,
+  intOption,
+  jsonOption,
+  loadConfig,
+  logFormatOption,
+  printJson,
+  table
+} from "./common.js"
 import { ruleOption } from "./once.js"
 
 export interface PlanRow {
@@ -81,7 +91,10 @@ export const plan = Command.make(
     config: configOption,
     rule: ruleOption,
     json: jsonOption,
-    sample: Options.integer("sample").pipe(Options.withDefault(10), Options.withDescription("keys in each sample")),
+    sample: intOption("sample", 0).pipe(
+      Options.withDefault(10),
+      Options.withDescription("keys in each sample (default 10)")
+    ),
     logFormat: logFormatOption
   },
   (args) =>
@@ -91,6 +104,12 @@ export const plan = Command.make(
         onNone: () => settings.rules.filter((r) => r.enabled),
         onSome: (name) => settings.rules.filter((r) => r.name === name)
       })
+      if (Option.isSome(args.rule) && rules.length === 0) {
+        yield* Console.error(
+          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+        )
+        return yield* new ExitCode({ code: 2 })
+      }
       const rows = yield* planRules(rules, args.sample).pipe(Effect.provide(Purger.Default))
       yield* args.json ? printJson(rows) : Console.log(renderPlan(rows))
       if (rows.some((r) => r.error !== undefined)) return yield* new ExitCode({ code: 1 })

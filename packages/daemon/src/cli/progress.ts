@@ -7,10 +7,11 @@ import type { Deletion } from "@effect-cos/core"
 import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { choiceOption } from "./common.js"
 
 export type ProgressMode = "auto" | "json" | "off"
 
-export const progressOption = Options.choice("progress", ["auto", "json", "off"]).pipe(
+export const progressOption = choiceOption("progress", ["auto", "json", "off"] as const).pipe(
   Options.withDescription(
     "progress on stderr: auto (a live line on a terminal, nothing otherwise), json (one JSON line every 5 s: listed," +
       " matched, deleted, failed, keysPerSecond, elapsedMs), off"

@@ -4,23 +4,24 @@
  * incomplete multipart uploads instead of deleting objects.
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
- * or configuration (missing credentials included), 130 / 143 interrupted by SIGINT (Ctrl-C) / SIGTERM before
- * everything matched was deleted (the batches in flight finish first, and the summary is printed).
+ * or configuration (missing credentials included), 3 stopped by the --max-deletes cap, 130 / 143 interrupted by
+ * SIGINT (Ctrl-C) / SIGTERM before everything matched was deleted (the batches in flight finish first, and the
+ * summary is printed).
  */
 import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
-import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { bytes, ExitCode, markLeftUndone } from "./common.js"
+import { formatDuration } from "../Logging.js"
+import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
 import { progressOption, reporter } from "./progress.js"
+import * as verbatim from "./verbatim.js"
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
@@ -35,25 +36,13 @@ export const parseOlderThan = (text: string): Duration.Duration | Date | undefin
   return undefined
 }
 
-const nonNegative = (name: string) => (n: number) =>
-  n >= 0 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 0, got ${n}`)
-
-const positive = (name: string) => (n: number) =>
-  n >= 1 ? Effect.succeed(n) : Effect.fail(`--${name} must be at least 1, got ${n}`)
-
-const int = (name: string, check: (name: string) => (n: number) => Effect.Effect<number, string>) =>
-  Options.integer(name).pipe(
-    Options.mapEffect((n) => Effect.mapError(check(name)(n), (e) => ValidationErrorLike(e)))
-  )
-
-/** An invalid value as @effect/cli reports it (exit 2); the text is what the user sees. */
-const ValidationErrorLike = (text: string) => ValidationError.invalidValue(HelpDoc.p(text))
-
 export const purgeOptions = {
   bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
   region: Options.text("region").pipe(Options.withDescription("its region, e.g. ap-guangzhou")),
-  prefix: Options.text("prefix").pipe(
-    Options.withDescription("delete keys under this prefix (an empty prefix needs --allow-whole-bucket)")
+  prefix: verbatim.text("prefix").pipe(
+    Options.withDescription(
+      "delete keys under this prefix, exactly as written (spaces included; an empty prefix needs --allow-whole-bucket)"
+    )
   ),
   endpoint: Options.text("endpoint").pipe(
     Options.withDescription("send requests to this origin instead of <bucket>.cos.<region>.myqcloud.com"),
@@ -64,50 +53,49 @@ export const purgeOptions = {
     Options.mapEffect((t) => {
       const v = parseOlderThan(t)
       return v === undefined
-        ? Effect.fail(ValidationErrorLike(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
+        ? Effect.fail(invalidArgument(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
         : Effect.succeed(v)
     }),
     Options.optional
   ),
-  include: Options.text("include").pipe(
+  include: verbatim.repeatedText("include").pipe(
     Options.withDescription(
       "only keys matching this glob (repeatable). A glob matches the whole key: * is any run of characters but /, ? one" +
         " of them, ** (a whole segment) crosses /, so logs/** is everything under logs/; dotfiles, . and .. segments" +
         " and line terminators are matched like any character"
-    ),
-    Options.repeated
+    )
   ),
-  exclude: Options.text("exclude").pipe(
+  exclude: verbatim.repeatedText("exclude").pipe(
     Options.withDescription(
       "never delete keys matching this glob (repeatable; same semantics as --include: keep/** protects every key" +
         " under keep/, dotfiles and keys with line breaks included)"
-    ),
-    Options.repeated
+    )
   ),
-  minSize: int("min-size", nonNegative).pipe(
+  minSize: intOption("min-size", 0).pipe(
     Options.withDescription("only objects of at least N bytes"),
     Options.optional
   ),
-  maxSize: int("max-size", nonNegative).pipe(
+  maxSize: intOption("max-size", 0).pipe(
     Options.withDescription("only objects of at most N bytes"),
     Options.optional
   ),
-  versions: Options.choice("versions", Deletion.versionsModes).pipe(
+  versions: choiceOption("versions", Deletion.versionsModes).pipe(
     Options.withDescription(
-      "versioned buckets: current (adds delete markers), all (every version and marker), noncurrent, delete-markers"
+      "versioned buckets: current (the default; adds delete markers), all (every version and marker), noncurrent, " +
+        "delete-markers"
     ),
     Options.withDefault("current" as const)
   ),
-  concurrency: int("concurrency", positive).pipe(
-    Options.withDescription("batch deletes in flight"),
+  concurrency: intOption("concurrency", 1).pipe(
+    Options.withDescription("batch deletes in flight (default 8)"),
     Options.withDefault(8)
   ),
-  listConcurrency: int("list-concurrency", positive).pipe(
-    Options.withDescription("list requests in flight (the key range is split)"),
+  listConcurrency: intOption("list-concurrency", 1).pipe(
+    Options.withDescription("list requests in flight, the key range split between them (default 4)"),
     Options.withDefault(4)
   ),
-  maxDeletes: int("max-deletes", nonNegative).pipe(
-    Options.withDescription("stop before deleting more than N keys"),
+  maxDeletes: intOption("max-deletes", 0).pipe(
+    Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list and plan only: send no delete")),
@@ -144,7 +132,7 @@ const describeFilters = (args: Args) => {
   if (Option.isSome(args.olderThan)) {
     const v = args.olderThan.value
     const what = args.incompleteUploads ? "started" : "last modified"
-    parts.push(v instanceof Date ? `${what} before ${v.toISOString()}` : `older than ${Duration.format(v)}`)
+    parts.push(v instanceof Date ? `${what} before ${v.toISOString()}` : `older than ${formatDuration(v)}`)
   }
   if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
   if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
@@ -165,7 +153,35 @@ const uploadLines = (s: Deletion.Summary) => [
   `${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
 ]
 
-const printHuman = (s: Deletion.Summary) =>
+/** Why a run failed, in a sentence that says what to check. */
+export const describeFailure = (e: CosError.CosError): string => {
+  switch (e._tag) {
+    case "CosServiceError": {
+      const hint = e.code === "SignatureDoesNotMatch" || e.code === "InvalidAccessKeyId"
+        ? ": check COS_SECRET_ID and COS_SECRET_KEY (and COS_SECURITY_TOKEN for temporary keys)"
+        : e.status === 403
+        ? ": the credentials may not list or delete in this bucket"
+        : e.code === "NoSuchBucket"
+        ? `: check --bucket and --region`
+        : ""
+      const what = e.status === 403 ? "COS refused the request" : "COS answered with an error"
+      return `${what} (${e.status} ${e.code})${hint} [${e.operation}: ${e.cosMessage}]`
+    }
+    case "CosTransportError": {
+      const refused = /ECONNREFUSED (\S+)/.exec(e.reason)
+      if (refused !== null) return `cannot connect to ${refused[1]} (connection refused) [${e.operation}]`
+      const dns = /(?:ENOTFOUND|EAI_AGAIN) (\S+)/.exec(e.reason)
+      if (dns !== null) return `cannot resolve ${dns[1]} (DNS) [${e.operation}]`
+      return `no answer from COS (${e.reason}) [${e.operation}]`
+    }
+    case "CosTimeoutError":
+      return `no answer from COS within ${e.timeoutMs} ms [${e.operation}]`
+    default:
+      return e.message
+  }
+}
+
+const printHuman = (s: Deletion.Summary, error?: CosError.CosError) =>
   Effect.gen(function*() {
     const lines = s.target === "incompleteUploads" ? uploadLines(s) : [
       s.dryRun
@@ -178,7 +194,8 @@ const printHuman = (s: Deletion.Summary) =>
       `breakdown: ${s.breakdown.objects} objects, ${s.breakdown.versions} versions, ${s.breakdown.deleteMarkers} ` +
       `delete markers; ${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
     ]
-    if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
+    if (error !== undefined) lines.push(`failed: ${describeFailure(error)}`)
+    else if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
     if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
     for (const f of s.failures.slice(0, 10)) {
       const id = f.uploadId !== undefined
@@ -192,10 +209,13 @@ const printHuman = (s: Deletion.Summary) =>
     yield* Console.log(lines.join("\n"))
   })
 
-const printSummary = (args: Args, s: Deletion.Summary, error?: string) =>
+const printSummary = (args: Args, s: Deletion.Summary, error?: CosError.CosError) =>
   args.json
-    ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error }))
-    : Effect.zipRight(printHuman(s), error === undefined ? Effect.void : Console.error(`error: ${error}`))
+    ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error: error.message }))
+    : Effect.zipRight(
+      printHuman(s, error),
+      error === undefined ? Effect.void : Console.error(`error: ${error.message}`)
+    )
 
 const handler = (args: Args) =>
   Effect.gen(function*() {
@@ -293,8 +313,10 @@ const handler = (args: Args) =>
         // Bad arguments or configuration (refused before sending, unknown credentials, no such bucket): exit 2.
         const code = CosError.isConfiguration(e) ? 2 : 1
         const shown = last === undefined
-          ? (args.json ? Console.log(JSON.stringify({ error: e.message })) : Console.error(`error: ${e.message}`))
-          : printSummary(args, last, e.message)
+          ? (args.json
+            ? Console.log(JSON.stringify({ error: e.message }))
+            : Console.error(`failed: ${describeFailure(e)}\nerror: ${e.message}`))
+          : printSummary(args, last, e)
         return Effect.zipRight(shown, new ExitCode({ code }))
       }),
       Effect.onInterrupt(() =>
@@ -308,6 +330,8 @@ const handler = (args: Args) =>
       )
     )
     if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
+    // A safety cap is not "everything matched was deleted": its own status, so scripts can tell.
+    if (summary.stoppedBy === "maxDeletes") return yield* new ExitCode({ code: 3 })
   })
 
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
@@ -316,7 +340,8 @@ export const purge = Command.make("purge", purgeOptions, handler).pipe(
       "governed, exact. With --incomplete-uploads: abort the incomplete multipart uploads the filters select " +
       "instead. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
-      "arguments or configuration; 130 (Ctrl-C, SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
+      "arguments or configuration; 3 stopped by the --max-deletes cap (the rest is left in place); 130 (Ctrl-C, " +
+      "SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
       "deleted (batches in flight finish first and the summary is printed)."
   )
 )

@@ -151,9 +151,13 @@ const singles = (run: Run, items: ReadonlyArray<Cand>): Effect.Effect<void> =>
         return afterBatch(run, 0, 1, undefined)
       }
       const report = run.r.options.onDeleted !== undefined ? [] as Array<Deletion.Deleted> : undefined
+      const onSend = run.r.options.onSend
       return request(
         run,
-        run.governor.acquireWrite(1),
+        // Intent just before the request leaves: after the budget's wait, on every attempt.
+        onSend === undefined
+          ? run.governor.acquireWrite(1)
+          : Effect.zipRight(run.governor.acquireWrite(1), onSend([c])),
         run.client.deleteObject({ bucket: run.r.bucket, key: c.key, versionId: c.versionId }),
         run.governor.throttledWrite
       ).pipe(
@@ -178,6 +182,7 @@ const sendBatch = (run: Run, items: ReadonlyArray<Cand>): Effect.Effect<void> =>
   return Effect.gen(function*() {
     const driver = yield* Schedule.driver(backoff)
     const wait = Effect.ignore(driver.next(undefined))
+    const onSend = run.r.options.onSend
     let attempts = 1
     let pending = items
     while (true) {
@@ -190,7 +195,8 @@ const sendBatch = (run: Run, items: ReadonlyArray<Cand>): Effect.Effect<void> =>
       const sent = yield* Effect.either(
         attempt(
           run,
-          Effect.void,
+          // Intent just before the request leaves: after the budget's wait and any backoff, on every round.
+          onSend === undefined ? Effect.void : onSend(pending),
           run.client.deleteObjects({ bucket: run.r.bucket, objects: pending, quiet: run.r.quiet }),
           run.governor.throttledWrite
         )

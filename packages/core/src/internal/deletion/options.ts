@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { CosInvalidRequest } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
+import { globProblem } from "../glob.js"
 
 /**
  * The versions modes, in the order the docs list them: one list for the engine, the daemon's configuration and the
@@ -102,7 +103,8 @@ export const bucketOf = (
 }
 
 /**
- * The filters of a purge checked once (the prefix, its whole-bucket guard, the mode, dates, sizes, keepLatest).
+ * The filters of a purge checked once (the prefix, its whole-bucket guard, the mode, dates, globs, sizes,
+ * keepLatest).
  *
  * @internal
  */
@@ -120,6 +122,16 @@ export const checkFilters = (
   if (!isVersionsMode(mode)) return Either.left(invalid(`unknown versions mode ${JSON.stringify(mode)}`))
   if (options.olderThan instanceof Date && Number.isNaN(options.olderThan.getTime())) {
     return Either.left(invalid("olderThan is an invalid date"))
+  }
+  // A glob the engine cannot compile is refused, never read as matching nothing (as an exclude, that would delete
+  // what it names).
+  for (const [name, globs] of [["include", options.include], ["exclude", options.exclude]] as const) {
+    for (const g of globs ?? []) {
+      const problem = globProblem(g)
+      if (problem !== undefined) {
+        return Either.left(invalid(`${name} glob ${JSON.stringify(g)} is not valid: ${problem}`))
+      }
+    }
   }
   for (const [name, v] of [["minSize", options.minSize], ["maxSize", options.maxSize]] as const) {
     if (v !== undefined && !(v >= 0)) return Either.left(invalid(`${name} must be a number of bytes >= 0, got ${v}`))

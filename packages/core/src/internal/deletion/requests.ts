@@ -11,6 +11,7 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type { CosError } from "../../CosError.js"
 import { isRetryable, isThrottle } from "../../CosError.js"
+import { onThrottled } from "../throttle.js"
 import type { Run } from "./run.js"
 import { throttledRequests } from "./tally.js"
 
@@ -20,11 +21,32 @@ export const backoff: Schedule.Schedule<unknown> = Schedule.exponential(Duration
   Schedule.jitteredWith({ min: 0.5, max: 1.5 })
 )
 
-/** COS throttled a request: counted, reported to the governor (`slowDown`), and to the metric. */
-export const throttled = (run: Run, slowDown: Effect.Effect<void>): Effect.Effect<void> =>
+/** One throttling answer COS sent: counted, and on the metric. */
+const countThrottle = (run: Run): Effect.Effect<void> =>
   Effect.suspend(() => {
     run.tally.throttled++
-    return Effect.zipRight(slowDown, Metric.increment(throttledRequests))
+    return Metric.increment(throttledRequests)
+  })
+
+/** COS throttled keys of a batch reply: counted (once for the reply), reported to the governor (`slowDown`). */
+export const throttled = (run: Run, slowDown: Effect.Effect<void>): Effect.Effect<void> =>
+  Effect.zipRight(countThrottle(run), slowDown)
+
+/**
+ * `send`, counting every throttling answer the server sent: the client reports each one through `onThrottled`, on
+ * every attempt (the ones it retries included); a client that does not (a test double) is counted by its final
+ * error.
+ */
+const counted = <A>(run: Run, send: Effect.Effect<A, CosError>): Effect.Effect<A, CosError> =>
+  Effect.suspend(() => {
+    let reported = 0
+    const report = Effect.suspend(() => {
+      reported++
+      return countThrottle(run)
+    })
+    return Effect.locally(send, onThrottled, report).pipe(
+      Effect.tapError((e) => (isThrottle(e) && reported === 0 ? countThrottle(run) : Effect.void))
+    )
   })
 
 /**
@@ -36,28 +58,32 @@ export const mayRetry = (run: Run, e: CosError, attempt: number): boolean => {
   return attempt < (isThrottle(e) ? run.r.maxAttempts : Math.min(3, run.r.maxAttempts))
 }
 
-/** One attempt: `acquire` (the governor's budget), the request counted and timed, throttling accounted. */
+/**
+ * One attempt: `before` (the governor's budget, and the caller's `onSend` for deletes: what must happen just before
+ * the request leaves), the request counted and timed, every throttling answer counted, and a throttled attempt
+ * reported to the governor (`slowDown`).
+ */
 export const attempt = <A>(
   run: Run,
-  acquire: Effect.Effect<void>,
+  before: Effect.Effect<void>,
   send: Effect.Effect<A, CosError>,
   slowDown: Effect.Effect<void>
 ): Effect.Effect<A, CosError> =>
-  Effect.zipRight(acquire, Effect.zipRight(run.markRequest, send)).pipe(
+  Effect.zipRight(before, Effect.zipRight(run.markRequest, counted(run, send))).pipe(
     Effect.zipLeft(run.markDone),
-    Effect.tapError((e) => isThrottle(e) ? Effect.zipRight(run.markDone, throttled(run, slowDown)) : run.markDone)
+    Effect.tapError((e) => isThrottle(e) ? Effect.zipRight(run.markDone, slowDown) : run.markDone)
   )
 
-/** A request with the engine's retry: throttling slows the run, never fails it. */
+/** A request with the engine's retry: throttling slows the run, never fails it. `before` runs on every attempt. */
 export const request = <A>(
   run: Run,
-  acquire: Effect.Effect<void>,
+  before: Effect.Effect<void>,
   send: Effect.Effect<A, CosError>,
   slowDown: Effect.Effect<void>
 ): Effect.Effect<A, CosError> =>
   Effect.suspend(() => {
     let attempts = 1
-    return Effect.retry(attempt(run, acquire, send, slowDown), {
+    return Effect.retry(attempt(run, before, send, slowDown), {
       schedule: backoff,
       while: (e) => {
         if (!mayRetry(run, e, attempts)) return false

@@ -65,9 +65,12 @@ export class Run {
     return this.phase._tag === "Stopping" ? this.phase.error : undefined
   }
 
-  /** What the summary says about an early stop: the cap wins, as it explains the skipped keys. */
+  /**
+   * What the summary says about an early stop: the cap wins, as it explains the skipped keys; else the reason the
+   * run started stopping (`failed` when an error ended it, not `interrupted`).
+   */
   get stoppedBy(): Deletion.Summary["stoppedBy"] {
-    return this.capped ? "maxDeletes" : this.phase._tag === "Stopping" ? "interrupted" : undefined
+    return this.capped ? "maxDeletes" : this.phase._tag === "Stopping" ? this.phase.reason : undefined
   }
 
   /** Starts stopping (once): no more listing, batches not yet sent are skipped, batches in flight finish. */
@@ -78,12 +81,14 @@ export class Run {
     })
   }
 
-  /** Stops because of `error`; the first error is the one the run fails with. */
+  /**
+   * Stops because of `error`; the first error is the one the run fails with, and the first reason to stop is the
+   * one the summary gives (a stop signal, then an error: still `interrupted`, and the run fails with the error).
+   */
   fail(error: CosError | unknown): Effect.Effect<void> {
     return Effect.suspend(() => {
-      if (this.phase._tag === "Running" || this.phase.error === undefined) {
-        this.phase = { _tag: "Stopping", reason: "failed", error }
-      }
+      if (this.phase._tag === "Running") this.phase = { _tag: "Stopping", reason: "failed", error }
+      else if (this.phase.error === undefined) this.phase = { _tag: "Stopping", reason: this.phase.reason, error }
       return Deferred.succeed(this.stopped, undefined)
     })
   }
