@@ -1,8 +1,9 @@
 /**
- * The `cos-retention` command: `run` (the daemon), `once`, `plan`, `validate`, `history`, `demo` (and `purge`).
+ * The `cos-retention` command: `run` (the daemon), `once`, `plan`, `validate`, `history`, `audit`, `demo` (and `purge`).
  */
 import * as Command from "@effect/cli/Command"
 import * as Effect from "effect/Effect"
+import { audit } from "./cli/audit.js"
 import { demo } from "./cli/demo.js"
 import { history } from "./cli/history.js"
 import { once } from "./cli/once.js"
@@ -15,7 +16,7 @@ import * as verbatim from "./cli/verbatim.js"
 
 export const command = Command.make("cos-retention").pipe(
   Command.withDescription("Retention for Tencent COS: delete what rules select, on cron schedules, with an audit."),
-  Command.withSubcommands([purge, run, once, plan, validate, history, demo])
+  Command.withSubcommands([purge, run, once, plan, validate, history, audit, demo])
 )
 
 const runCommand = Command.run(command, { name: "cos-retention", version: "0.1.0" })

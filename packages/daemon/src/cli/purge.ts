@@ -1,6 +1,7 @@
 /**
- * `cos-retention purge --bucket NAME-APPID --region REGION --prefix P [...]`: one deletion run from the command line,
- * straight through the core engine (no configuration file, no state database). With `--incomplete-uploads` it aborts
+ * `cos-retention purge --bucket NAME-APPID --region REGION --prefix P [...]` (or `--keys-from FILE` for an explicit
+ * list of keys): one deletion run from the command line, straight through the core engine (no configuration file, no
+ * state database); `--audit-log FILE` appends every outcome as a JSON line. With `--incomplete-uploads` it aborts
  * incomplete multipart uploads instead of deleting objects.
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
@@ -18,9 +19,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as NodeFs from "node:fs"
+import * as AuditLog from "../AuditLog.js"
+import * as KeyList from "../KeyList.js"
 import { formatDuration } from "../Logging.js"
 import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
 import { progressOption, reporter } from "./progress.js"
+import { given } from "./rawArgs.js"
 import * as verbatim from "./verbatim.js"
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -41,8 +46,26 @@ export const purgeOptions = {
   region: Options.text("region").pipe(Options.withDescription("its region, e.g. ap-guangzhou")),
   prefix: verbatim.text("prefix").pipe(
     Options.withDescription(
-      "delete keys under this prefix, exactly as written (spaces included; an empty prefix needs --allow-whole-bucket)"
-    )
+      "delete keys under this prefix, exactly as written (spaces included; an empty prefix needs " +
+        "--allow-whole-bucket); required unless --keys-from"
+    ),
+    Options.optional
+  ),
+  keysFrom: verbatim.text("keys-from").pipe(
+    Options.withDescription(
+      "delete exactly the keys listed in this file (- for standard input) instead of listing a prefix: one key per" +
+        " line, byte for byte (only LF ends a line; no trimming, no comments; empty lines are refused), or JSON lines" +
+        " {\"key\": \"...\", \"versionId\": \"...\"} when the first line starts with {. The whole list is checked before" +
+        " the first delete"
+    ),
+    Options.optional
+  ),
+  auditLog: verbatim.text("audit-log").pipe(
+    Options.withDescription(
+      "append one JSON line per deleted key (key, versionId, outcome, size, bucket, time) and one per failed key" +
+        " (with its code) to this file, as outcomes arrive"
+    ),
+    Options.optional
   ),
   endpoint: Options.text("endpoint").pipe(
     Options.withDescription("send requests to this origin instead of <bucket>.cos.<region>.myqcloud.com"),
@@ -126,8 +149,8 @@ const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY ==
 const usageError = (message: string) =>
   Effect.zipRight(Console.error(`cos-retention purge: ${message}`), new ExitCode({ code: 2 }))
 
-const describeFilters = (args: Args) => {
-  const parts = [`prefix "${args.prefix}"`]
+const describeFilters = (args: Args, prefix: string) => {
+  const parts = [`prefix "${prefix}"`]
   if (args.incompleteUploads) parts.push("incomplete multipart uploads")
   if (Option.isSome(args.olderThan)) {
     const v = args.olderThan.value
@@ -154,7 +177,7 @@ const uploadLines = (s: Deletion.Summary) => [
 ]
 
 /** Why a run failed, in a sentence that says what to check. */
-export const describeFailure = (e: CosError.CosError): string => {
+export const describeFailure = (e: CosError.CosError | KeyList.KeyListError): string => {
   switch (e._tag) {
     case "CosServiceError": {
       const hint = e.code === "SignatureDoesNotMatch" || e.code === "InvalidAccessKeyId"
@@ -181,7 +204,7 @@ export const describeFailure = (e: CosError.CosError): string => {
   }
 }
 
-const printHuman = (s: Deletion.Summary, error?: CosError.CosError) =>
+const printHuman = (s: Deletion.Summary, error?: CosError.CosError | KeyList.KeyListError) =>
   Effect.gen(function*() {
     const lines = s.target === "incompleteUploads" ? uploadLines(s) : [
       s.dryRun
@@ -209,17 +232,108 @@ const printHuman = (s: Deletion.Summary, error?: CosError.CosError) =>
     yield* Console.log(lines.join("\n"))
   })
 
-const printSummary = (args: Args, s: Deletion.Summary, error?: CosError.CosError) =>
-  args.json
+/** What the summary shows of its samples (a run with --audit-log keeps more failures, for the log). */
+const shownSample = 20
+
+const printSummary = (args: Args, summary: Deletion.Summary, error?: CosError.CosError | KeyList.KeyListError) => {
+  const s = summary.sample.length > shownSample || summary.failures.length > shownSample
+    ? { ...summary, sample: summary.sample.slice(0, shownSample), failures: summary.failures.slice(0, shownSample) }
+    : summary
+  return args.json
     ? Console.log(JSON.stringify(error === undefined ? s : { ...s, error: error.message }))
     : Effect.zipRight(
       printHuman(s, error),
       error === undefined ? Effect.void : Console.error(`error: ${error.message}`)
     )
+}
+
+/** Filters that need a listing (ages, sizes, globs, a prefix): they do not apply to an explicit list of keys. */
+const listingFlags = [
+  "prefix",
+  "include",
+  "exclude",
+  "older-than",
+  "min-size",
+  "max-size",
+  "versions",
+  "list-concurrency",
+  "allow-whole-bucket"
+] as const
+
+/** Failures an --audit-log names (the engine keeps this many failures in its summary). */
+const auditedFailures = 10_000
+
+const keysNote = "COS reports a key that does not exist as deleted: with --keys-from, `deleted` counts the keys COS " +
+  "accepted, and some of them may have been absent already (telling them apart would need a HEAD per key)"
+
+/** Where the keys come from: a prefix to list, or a list already checked (a file, or standard input spooled). */
+type Source =
+  | { readonly _tag: "prefix"; readonly prefix: string }
+  | { readonly _tag: "keys"; readonly path: string; readonly label: string; readonly list: KeyList.Checked }
+
+const keysSource = (from: string) =>
+  Effect.gen(function*() {
+    if (from === "-") {
+      if (process.stdin.isTTY === true) {
+        return yield* usageError(
+          "--keys-from -: standard input is a terminal; pipe the list in (or name a file with --keys-from FILE)"
+        )
+      }
+      const stdin = yield* Effect.try({
+        try: () => NodeFs.fstatSync(0),
+        catch: (e) => (e as Error).message
+      }).pipe(Effect.catchAll((reason) =>
+        usageError(`--keys-from -: cannot read standard input (${reason}); pipe the list in or name a file`)
+      ))
+      if (stdin.isDirectory()) {
+        return yield* usageError(
+          "--keys-from -: standard input is a directory, not a list of keys; pipe the list in or name a file"
+        )
+      }
+      const spooled = yield* KeyList.spool(process.stdin, "- (standard input)")
+      return { _tag: "keys", path: spooled.path, label: "standard input", list: spooled } as const
+    }
+    const stat = yield* Effect.try({
+      try: () =>
+        NodeFs.statSync(from),
+      catch: (e) => (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message
+    }).pipe(Effect.catchAll((reason) =>
+      usageError(`--keys-from ${from}: ${reason} (expected a file of keys, or - for standard input)`)
+    ))
+    if (!stat.isFile() && !stat.isFIFO()) {
+      return yield* usageError(`--keys-from ${from}: not a file (expected a file of keys, or - for standard input)`)
+    }
+    if (stat.isFIFO()) {
+      // A named pipe can be read only once: spooled like standard input.
+      const spooled = yield* KeyList.spool(NodeFs.createReadStream(from), from)
+      return { _tag: "keys", path: spooled.path, label: from, list: spooled } as const
+    }
+    const list = yield* KeyList.check(from)
+    return { _tag: "keys", path: from, label: from, list } as const
+  }).pipe(
+    Effect.catchTag("KeyListError", (e) =>
+      usageError(e.message))
+  )
 
 const handler = (args: Args) =>
   Effect.gen(function*() {
-    if (args.prefix === "" && !args.allowWholeBucket) {
+    const keysFrom = args.keysFrom
+    if (Option.isSome(keysFrom)) {
+      const conflicting = listingFlags.filter((f) => given(process.argv, f))
+      if (conflicting.length > 0) {
+        return yield* usageError(
+          `--keys-from names the keys to delete itself; ${conflicting.map((f) => `--${f}`).join(", ")} ` +
+            `select keys from a listing and cannot be combined with it (give versions in the list as JSON lines ` +
+            `{"key": "...", "versionId": "..."})`
+        )
+      }
+    } else if (Option.isNone(args.prefix)) {
+      return yield* usageError(
+        "--prefix is required: the key prefix to delete under (or --keys-from FILE to delete an explicit list of keys)"
+      )
+    }
+    const prefix = Option.getOrElse(args.prefix, () => "")
+    if (Option.isNone(keysFrom) && prefix === "" && !args.allowWholeBucket) {
       return yield* usageError("an empty --prefix selects every key of the bucket; add --allow-whole-bucket to mean it")
     }
     if (args.incompleteUploads) {
@@ -254,29 +368,66 @@ const handler = (args: Args) =>
       endpoint: Option.getOrUndefined(args.endpoint)
     }).pipe(Layer.provide(NodeHttpClient.layerUndici))
 
+    // The list is checked (standard input spooled) before anything else happens: a bad line deletes nothing.
+    const source: Source = Option.isSome(keysFrom)
+      ? yield* keysSource(keysFrom.value)
+      : { _tag: "prefix", prefix }
+    const auditLog = Option.isSome(args.auditLog)
+      ? yield* AuditLog.open(args.auditLog.value, args.bucket).pipe(
+        Effect.catchAll((message) => usageError(message))
+      )
+      : undefined
+
     const progress = reporter(args.progress, terminal)
-    const options: Deletion.PurgeOptions = {
+    const runOptions: Deletion.RunOptions = {
       bucket: args.bucket,
-      prefix: args.prefix,
+      concurrency: args.concurrency,
+      listConcurrency: args.listConcurrency,
+      maxDeletes: Option.getOrUndefined(args.maxDeletes),
+      allowWholeBucket: args.allowWholeBucket,
+      sampleSize: auditLog === undefined ? undefined : auditedFailures,
+      onDeleted: auditLog?.deleted,
+      ...progress.options
+    }
+    const options: Deletion.PurgeOptions = {
+      ...runOptions,
+      prefix,
       include: args.include.length > 0 ? args.include : undefined,
       exclude: args.exclude.length > 0 ? args.exclude : undefined,
       olderThan: Option.getOrUndefined(args.olderThan),
       minSize: Option.getOrUndefined(args.minSize),
       maxSize: Option.getOrUndefined(args.maxSize),
       versions: args.versions,
-      concurrency: args.concurrency,
       // Uploads are listed page after page: the default of 4 would only add a note.
       listConcurrency: args.incompleteUploads ? 1 : args.listConcurrency,
-      maxDeletes: Option.getOrUndefined(args.maxDeletes),
-      allowWholeBucket: args.allowWholeBucket,
-      target: args.incompleteUploads ? "incompleteUploads" : "objects",
-      ...progress.options
+      target: args.incompleteUploads ? "incompleteUploads" : "objects"
     }
     let last: Deletion.Summary | undefined
+    const onSummary = (s: Deletion.Summary) =>
+      Effect.suspend(() => {
+        last = source._tag === "keys" ? { ...s, notes: [...s.notes, keysNote] } : s
+        if (auditLog === undefined || s.dryRun || s.failures.length === 0) return Effect.void
+        if (s.failed > s.failures.length) {
+          process.stderr.write(
+            `cos-retention purge: ${s.failed} keys failed; --audit-log names the first ${s.failures.length}\n`
+          )
+        }
+        return auditLog.failed(s.failures)
+      })
     const run = (dryRun: boolean) =>
-      Deletion.purge({ ...options, dryRun, onSummary: (s) => Effect.sync(() => (last = s)) }).pipe(
-        Effect.ensuring(progress.done)
+      Effect.map(
+        (source._tag === "prefix"
+          ? Deletion.purge({ ...options, dryRun, onSummary })
+          : Deletion.deleteKeys(
+            // The list was checked: only a file changed since can fail here (the run then ends with that error).
+            KeyList.stream(source.path, source.list.format, source.label),
+            { ...runOptions, dryRun, onSummary }
+          )).pipe(Effect.ensuring(progress.done)),
+        () => last!
       )
+    const description = source._tag === "prefix"
+      ? describeFilters(args, prefix)
+      : `${source.list.entries} keys listed in ${source.label}`
 
     const program = Effect.gen(function*() {
       if (!args.dryRun && !args.yes) {
@@ -284,19 +435,19 @@ const handler = (args: Args) =>
         const plan = yield* run(true)
         yield* printHuman(plan)
         if (plan.matched === 0) {
-          if (args.json) yield* Console.log(JSON.stringify(plan))
+          if (args.json) yield* printSummary(args, plan)
           return plan
         }
         const go = yield* Prompt.confirm({
           message: (args.incompleteUploads
             ? `Abort these ${plan.matched} incomplete uploads in ${args.bucket}? `
             : `Delete these ${plan.matched} keys (${bytes(plan.matchedBytes)}) from ${args.bucket}? `) +
-            `(${describeFilters(args)})`,
+            `(${description})`,
           initial: false
         })
         if (!go) {
           yield* Console.error("nothing deleted")
-          if (args.json) yield* Console.log(JSON.stringify(plan))
+          if (args.json) yield* printSummary(args, plan)
           return plan
         }
       }
@@ -306,7 +457,7 @@ const handler = (args: Args) =>
     }).pipe(Effect.provide(clientLayer))
 
     const summary = yield* program.pipe(
-      Effect.catchAll((e: CosError.CosError | { readonly _tag: "QuitException" }) => {
+      Effect.catchAll((e: CosError.CosError | KeyList.KeyListError | { readonly _tag: "QuitException" }) => {
         if (e._tag === "QuitException") {
           return Effect.zipRight(Console.error("nothing deleted"), new ExitCode({ code: 1 }))
         }
@@ -332,13 +483,14 @@ const handler = (args: Args) =>
     if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
     // A safety cap is not "everything matched was deleted": its own status, so scripts can tell.
     if (summary.stoppedBy === "maxDeletes") return yield* new ExitCode({ code: 3 })
-  })
+  }).pipe(Effect.scoped)
 
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
   Command.withDescription(
-    "Delete every key under a prefix that the filters select: listed in parallel, deleted in batches of 1000, " +
-      "governed, exact. With --incomplete-uploads: abort the incomplete multipart uploads the filters select " +
-      "instead. Credentials from COS_SECRET_ID, COS_SECRET_KEY (and COS_SECURITY_TOKEN). " +
+    "Delete every key under a prefix that the filters select (or, with --keys-from, exactly the keys of a list): " +
+      "listed in parallel, deleted in batches of 1000, governed, exact. With --incomplete-uploads: abort the " +
+      "incomplete multipart uploads the filters select instead. Credentials from COS_SECRET_ID, COS_SECRET_KEY " +
+      "(and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
       "arguments or configuration; 3 stopped by the --max-deletes cap (the rest is left in place); 130 (Ctrl-C, " +
       "SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +

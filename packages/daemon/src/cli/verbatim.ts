@@ -16,12 +16,22 @@ import * as Effect from "effect/Effect"
 
 /** Per subcommand, the options kept byte for byte. */
 const selectors: Readonly<Record<string, ReadonlyArray<string>>> = {
-  purge: ["prefix", "include", "exclude"],
+  purge: ["prefix", "include", "exclude", "keys-from", "audit-log"],
   once: ["rule"],
-  plan: ["rule"]
+  plan: ["rule"],
+  audit: ["key", "prefix", "rule"]
 }
 
-const subcommands: ReadonlySet<string> = new Set(["purge", "run", "once", "plan", "validate", "history", "demo"])
+const subcommands: ReadonlySet<string> = new Set([
+  "purge",
+  "run",
+  "once",
+  "plan",
+  "validate",
+  "history",
+  "audit",
+  "demo"
+])
 
 const nonce = Math.random().toString(36).slice(2, 10)
 let next = 0
