@@ -17,6 +17,7 @@ import * as Schema from "effect/Schema"
 import * as NodePath from "node:path"
 import picomatch from "picomatch"
 import * as YAML from "yaml"
+import * as StateStore from "./StateStore.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // value parsers (also used by the CLI)
@@ -274,7 +275,10 @@ const FileSchema = Schema.Struct({
     credentials: opt(CredentialsFields),
     timeout: opt(DurationText)
   })),
-  state: opt(Schema.String),
+  state: opt(Schema.String.pipe(Schema.filter((text) => {
+    if (!StateStore.isPostgresUrl(text)) return text.trim() !== "" || "is empty (a SQLite path or a postgres:// URL)"
+    return Either.match(StateStore.fromSetting(text, "/"), { onLeft: (e) => e, onRight: () => true })
+  }))),
   http: opt(Schema.Struct({
     enabled: opt(Schema.Boolean),
     host: opt(Schema.String),
@@ -349,8 +353,10 @@ export interface Rule {
 export interface RetentionConfig {
   /** The file it came from (absolute), or a label. */
   readonly source: string
-  /** SQLite file (absolute), or `:memory:`. */
+  /** For display: the SQLite file (absolute), `:memory:`, or the Postgres URL without its password. */
   readonly state: string
+  /** Where the state lives (the Postgres URL `Redacted`). */
+  readonly store: StateStore.StateStore
   readonly http: { readonly enabled: boolean; readonly host: string; readonly port: number }
   readonly auditRetention: Duration.Duration
   readonly gracePeriod: Duration.Duration
@@ -572,10 +578,14 @@ const resolve = (
       allowWholeBucket: r.allowWholeBucket ?? false
     }
   })
-  const state = file.state ?? defaults.state
+  const store = Either.getOrThrow(StateStore.fromSetting(file.state ?? defaults.state, options.baseDir))
+  if (store._tag === "postgres" && store.passwordInUrl) {
+    warnings.push("state: a password is written in the config file; prefer PGPASSWORD in the environment")
+  }
   return {
     source: options.source,
-    state: state === ":memory:" ? state : NodePath.resolve(options.baseDir, state),
+    state: StateStore.display(store),
+    store,
     http: {
       enabled: file.http?.enabled ?? true,
       host: file.http?.host ?? defaults.httpHost,

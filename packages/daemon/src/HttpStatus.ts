@@ -27,6 +27,7 @@ export const runJson = (r: RunRecord) => ({
   startedAt: iso(r.startedAt),
   endedAt: iso(r.endedAt),
   resumedFrom: r.resumedFrom,
+  scheduledAt: iso(r.scheduledAt),
   listed: r.listed,
   matched: r.matched,
   deleted: r.deleted,

@@ -25,6 +25,8 @@ export interface RunOptions {
   readonly dryRun?: boolean | undefined
   /** Keys kept in the summary's sample. */
   readonly sampleSize?: number | undefined
+  /** The fire time this run is for (cluster mode records it). */
+  readonly scheduledAt?: number | undefined
 }
 
 export interface RunOutcome {
@@ -166,7 +168,8 @@ const make = Effect.gen(function*() {
         rule: rule.name,
         trigger: options.trigger,
         dryRun,
-        resumedFrom: startAfter
+        resumedFrom: startAfter,
+        scheduledAt: options.scheduledAt
       })
       const ctx = { id: record.id, rule: rule.name, bucket: rule.bucket }
       const counts = yield* Ref.make<RunCounts>(emptyCounts)
@@ -340,6 +343,7 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
               endedAt: now,
               status: "succeeded",
               resumedFrom: null,
+              scheduledAt: runOptions.scheduledAt ?? null,
               error: null
             }
             return { run }

@@ -1,6 +1,7 @@
 /**
- * The daemon's durable state in SQLite (`@effect/sql`): runs, checkpoints (the listing position of an unfinished run)
- * and the audit of every deleted key or version.
+ * The daemon's durable state (`@effect/sql`) in SQLite or Postgres (see StateStore): runs, checkpoints (the listing
+ * position of an unfinished run) and the audit of every deleted key or version. The queries are shared; the few
+ * dialect differences (column types, rows passed as JSON) are StateStore's helpers.
  *
  * Audit exactly-once: `recordIntent` writes a request's keys as `pending` immediately before the request is sent
  * (after the write budget's wait and any backoff), `confirmDeleted` turns the confirmed ones into `deleted` rows in one
@@ -26,6 +27,7 @@ import * as StateFile from "./StateFile.js"
 import { StateError } from "./StateFile.js"
 
 export { StateError }
+import * as StateStore from "./StateStore.js"
 
 export type RunStatus = "running" | "succeeded" | "failed" | "interrupted"
 
@@ -62,6 +64,8 @@ export interface RunRecord extends RunCounts {
   readonly status: RunStatus
   /** The checkpoint the run started from, if it resumed an unfinished run. */
   readonly resumedFrom: string | null
+  /** The fire time it ran for (epoch ms), when it ran on a schedule in cluster mode. */
+  readonly scheduledAt: number | null
   readonly error: string | null
 }
 
@@ -98,42 +102,43 @@ export interface Confirmed {
 const migrations = Migrator.fromRecord({
   "0001_init": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    const { bigint, id } = StateStore.types(sql)
     yield* sql`CREATE TABLE runs (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      id ${id},
       rule TEXT NOT NULL,
       trigger TEXT NOT NULL,
       dry_run INTEGER NOT NULL DEFAULT 0,
-      started_at INTEGER NOT NULL,
-      ended_at INTEGER,
+      started_at ${bigint} NOT NULL,
+      ended_at ${bigint},
       status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
       resumed_from TEXT,
-      listed INTEGER NOT NULL DEFAULT 0,
-      matched INTEGER NOT NULL DEFAULT 0,
-      deleted INTEGER NOT NULL DEFAULT 0,
-      bytes INTEGER NOT NULL DEFAULT 0,
-      failed INTEGER NOT NULL DEFAULT 0,
-      skipped INTEGER NOT NULL DEFAULT 0,
-      throttled INTEGER NOT NULL DEFAULT 0,
+      listed ${bigint} NOT NULL DEFAULT 0,
+      matched ${bigint} NOT NULL DEFAULT 0,
+      deleted ${bigint} NOT NULL DEFAULT 0,
+      bytes ${bigint} NOT NULL DEFAULT 0,
+      failed ${bigint} NOT NULL DEFAULT 0,
+      skipped ${bigint} NOT NULL DEFAULT 0,
+      throttled ${bigint} NOT NULL DEFAULT 0,
       error TEXT
     )`
     yield* sql`CREATE INDEX runs_by_rule ON runs (rule, started_at)`
     yield* sql`CREATE TABLE checkpoints (
       rule TEXT PRIMARY KEY,
-      run_id INTEGER NOT NULL REFERENCES runs (id),
+      run_id ${bigint} NOT NULL REFERENCES runs (id),
       after_key TEXT NOT NULL,
-      updated_at INTEGER NOT NULL
+      updated_at ${bigint} NOT NULL
     )`
     yield* sql`CREATE TABLE audit (
-      id INTEGER PRIMARY KEY AUTOINCREMENT,
-      run_id INTEGER NOT NULL REFERENCES runs (id),
+      id ${id},
+      run_id ${bigint} NOT NULL REFERENCES runs (id),
       rule TEXT NOT NULL,
       bucket TEXT NOT NULL,
       key TEXT NOT NULL,
       version_id TEXT NOT NULL DEFAULT '',
-      size INTEGER,
+      size ${bigint},
       delete_marker INTEGER NOT NULL DEFAULT 0,
       state TEXT NOT NULL CHECK (state IN ('pending', 'deleted')),
-      deleted_at INTEGER,
+      deleted_at ${bigint},
       UNIQUE (run_id, key, version_id)
     )`
     yield* sql`CREATE INDEX audit_pending ON audit (run_id) WHERE state = 'pending'`
@@ -144,72 +149,84 @@ const migrations = Migrator.fromRecord({
   "0002_audit_upload_id": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`ALTER TABLE audit ADD COLUMN upload_id TEXT`
+  }),
+  "0003_scheduled_at": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { bigint } = StateStore.types(sql)
+    yield* sql`ALTER TABLE runs ADD COLUMN scheduled_at ${bigint}`
   })
 })
 
+// integer columns are numbers from SQLite, text from Postgres (64-bit): the mappers take them through StateStore.int
+type Int = number | string
+
 interface RunRow {
-  readonly id: number
+  readonly id: Int
   readonly rule: string
   readonly trigger: string
-  readonly dry_run: number
-  readonly started_at: number
-  readonly ended_at: number | null
+  readonly dry_run: Int
+  readonly started_at: Int
+  readonly ended_at: Int | null
   readonly status: string
   readonly resumed_from: string | null
-  readonly listed: number
-  readonly matched: number
-  readonly deleted: number
-  readonly bytes: number
-  readonly failed: number
-  readonly skipped: number
-  readonly throttled: number
+  readonly scheduled_at: Int | null
+  readonly listed: Int
+  readonly matched: Int
+  readonly deleted: Int
+  readonly bytes: Int
+  readonly failed: Int
+  readonly skipped: Int
+  readonly throttled: Int
   readonly error: string | null
 }
 
+const { int, intOrNull } = StateStore
+
 const toRun = (r: RunRow): RunRecord => ({
-  id: r.id,
+  id: int(r.id),
   rule: r.rule,
   trigger: r.trigger as Trigger,
-  dryRun: r.dry_run === 1,
-  startedAt: r.started_at,
-  endedAt: r.ended_at,
+  dryRun: int(r.dry_run) === 1,
+  startedAt: int(r.started_at),
+  endedAt: intOrNull(r.ended_at),
   status: r.status as RunStatus,
   resumedFrom: r.resumed_from,
-  listed: r.listed,
-  matched: r.matched,
-  deleted: r.deleted,
-  bytes: r.bytes,
-  failed: r.failed,
-  skipped: r.skipped,
-  throttled: r.throttled,
+  scheduledAt: intOrNull(r.scheduled_at ?? null),
+  listed: int(r.listed),
+  matched: int(r.matched),
+  deleted: int(r.deleted),
+  bytes: int(r.bytes),
+  failed: int(r.failed),
+  skipped: int(r.skipped),
+  throttled: int(r.throttled),
   error: r.error
 })
 
 interface AuditDbRow {
-  readonly id: number
-  readonly run_id: number
+  readonly id: Int
+  readonly run_id: Int
   readonly rule: string
   readonly bucket: string
   readonly key: string
   readonly version_id: string
-  readonly size: number | null
-  readonly delete_marker: number
+  readonly size: Int | null
+  readonly delete_marker: Int
   readonly state: string
-  readonly deleted_at: number | null
+  readonly deleted_at: Int | null
   readonly upload_id: string | null
 }
 
 const toAudit = (r: AuditDbRow): AuditRow => ({
-  id: r.id,
-  runId: r.run_id,
+  id: int(r.id),
+  runId: int(r.run_id),
   rule: r.rule,
   bucket: r.bucket,
   key: r.key,
   versionId: r.upload_id === null ? r.version_id : "",
-  size: r.size,
-  deleteMarker: r.delete_marker === 1,
+  size: intOrNull(r.size),
+  deleteMarker: int(r.delete_marker) === 1,
   state: r.state as AuditRow["state"],
-  deletedAt: r.deleted_at,
+  deletedAt: intOrNull(r.deleted_at),
   uploadId: r.upload_id
 })
 
@@ -234,11 +251,17 @@ const make = Effect.gen(function*() {
   const defer = Option.isSome(yield* Effect.serviceOption(DeferMigrations))
   // WAL (set by the client) with synchronous=NORMAL: a committed transaction survives a killed process; only a power
   // loss may drop the last few, which the audit's pending rows and the checkpoint then cover.
-  yield* Effect.orDie(sql`PRAGMA synchronous = NORMAL`)
-  const migrate = Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" }).pipe(
-    Effect.provideService(SqlClient.SqlClient, sql),
-    Effect.orDie
+  yield* Effect.orDie(
+    sql.onDialectOrElse({ sqlite: () => sql`PRAGMA synchronous = NORMAL`, orElse: () => Effect.void })
   )
+  const migrator = Migrator.make({})({ loader: migrations, table: "cos_retention_migrations" }).pipe(
+    Effect.provideService(SqlClient.SqlClient, sql)
+  )
+  // replicas starting together on Postgres: one migrates while the others wait for it
+  const migrate = Effect.orDie(sql.onDialectOrElse({
+    pg: () => StateStore.withSessionLock(sql, "cos-retention migrations", migrator),
+    orElse: () => migrator
+  }))
   if (!defer) yield* migrate
   const orDie = <A>(effect: Effect.Effect<A, SqlError>) => Effect.orDie(effect)
 
@@ -253,6 +276,7 @@ const make = Effect.gen(function*() {
     readonly trigger: Trigger
     readonly dryRun: boolean
     readonly resumedFrom?: string | undefined
+    readonly scheduledAt?: number | undefined
   }) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -263,7 +287,8 @@ const make = Effect.gen(function*() {
           dry_run: input.dryRun ? 1 : 0,
           started_at: now,
           status: "running",
-          resumed_from: input.resumedFrom ?? null
+          resumed_from: input.resumedFrom ?? null,
+          scheduled_at: input.scheduledAt ?? null
         })
       } RETURNING *`
       return toRun(rows[0]!)
@@ -297,15 +322,22 @@ const make = Effect.gen(function*() {
    * Runs left `running` by a process that died: recorded as interrupted, with what the audit confirms they deleted.
    * Returns their ids.
    */
-  const markAbandoned = Effect.gen(function*() {
-    const now = yield* Clock.currentTimeMillis
-    const rows = yield* sql<{ id: number }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
+  const abandon = (rule?: string) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const rows = yield* sql<{ id: Int }>`UPDATE runs SET status = 'interrupted', ended_at = ${now},
       error = 'the daemon stopped before recording the end of this run',
       deleted = (SELECT count(*) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted'),
       bytes = (SELECT coalesce(sum(a.size), 0) FROM audit a WHERE a.run_id = runs.id AND a.state = 'deleted')
-      WHERE status = 'running' RETURNING id`
-    return rows.map((r) => r.id)
-  }).pipe(orDie)
+      WHERE status = 'running' AND ${rule === undefined ? sql`1 = 1` : sql`rule = ${rule}`} RETURNING id`
+      return rows.map((r) => int(r.id))
+    }).pipe(orDie)
+  const markAbandoned = abandon()
+  /**
+   * In cluster mode, where other replicas' runs are alive: the runs of one rule left `running`, marked by the replica
+   * that now owns the rule (the one that ran them is gone or has lost the rule).
+   */
+  const markAbandonedOf = (rule: string) => abandon(rule)
 
   const getRun = (id: number) =>
     sql<RunRow>`SELECT * FROM runs WHERE id = ${id}`.pipe(
@@ -345,24 +377,28 @@ const make = Effect.gen(function*() {
     }).pipe(orDie)
 
   const getCheckpoint = (rule: string) =>
-    sql<{ run_id: number; after_key: string }>`SELECT run_id, after_key FROM checkpoints WHERE rule = ${rule}`.pipe(
+    sql<{ run_id: Int; after_key: string }>`SELECT run_id, after_key FROM checkpoints WHERE rule = ${rule}`.pipe(
       Effect.map((rows): Checkpoint | undefined =>
-        rows[0] === undefined ? undefined : { runId: rows[0].run_id, afterKey: rows[0].after_key }
+        rows[0] === undefined ? undefined : { runId: int(rows[0].run_id), afterKey: rows[0].after_key }
       ),
       orDie
     )
 
   const clearCheckpoint = (rule: string) => orDie(sql`DELETE FROM checkpoints WHERE rule = ${rule}`)
 
-  // One statement per batch whatever its size: the rows travel as one JSON parameter that SQLite unpacks with
-  // json_each, so the statement text is constant (prepared once) and no per-row SQL is built.
+  // One statement per batch whatever its size: the rows travel as one JSON parameter that the database unpacks
+  // (StateStore.jsonRows), so the statement text is constant (prepared once) and no per-row SQL is built.
+  // WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
   const recordIntent = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
     objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>
-  ) =>
-    orDie(sql`INSERT OR IGNORE INTO audit (run_id, rule, bucket, key, version_id, state)
-      SELECT ${run.id}, ${run.rule}, ${run.bucket}, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'pending'
-      FROM json_each(${JSON.stringify(objects.map((o) => [o.key, o.versionId ?? ""]))})`)
+  ) => {
+    const rows = StateStore.jsonRows(sql, JSON.stringify(objects.map((o) => [o.key, o.versionId ?? ""])))
+    return orDie(sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
+      SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")}, 'pending'
+      FROM ${rows.source} WHERE true
+      ON CONFLICT (run_id, key, version_id) DO NOTHING`)
+  }
 
   const confirmDeleted = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
@@ -370,20 +406,22 @@ const make = Effect.gen(function*() {
   ) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const rows = JSON.stringify(deleted.map((d) => [
-        d.key,
-        // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
-        d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? "",
-        d.size ?? null,
-        d.deleteMarkerCreated ? 1 : 0,
-        d.uploadId ?? null
-      ]))
-      // WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
+      const rows = StateStore.jsonRows(
+        sql,
+        JSON.stringify(deleted.map((d) => [
+          d.key,
+          // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
+          d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? "",
+          d.size ?? null,
+          d.deleteMarkerCreated ? 1 : 0,
+          d.uploadId ?? null
+        ]))
+      )
       yield* sql`INSERT INTO audit
           (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
-        SELECT ${run.id}, ${run.rule}, ${run.bucket}, json_extract(value, '$[0]'), json_extract(value, '$[1]'),
-          json_extract(value, '$[2]'), json_extract(value, '$[3]'), 'deleted', ${now}, json_extract(value, '$[4]')
-        FROM json_each(${rows}) WHERE true
+        SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")},
+          ${rows.column(2, "bigint")}, ${rows.column(3, "int")}, 'deleted', ${now}, ${rows.column(4, "text")}
+        FROM ${rows.source} WHERE true
         ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
           size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
           deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
@@ -433,8 +471,8 @@ const make = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       const runIds = new Set<number>()
       for (const chunk of chunks([...gone, ...present], 500)) {
-        const rows = yield* sql<{ run_id: number }>`SELECT DISTINCT run_id FROM audit WHERE ${sql.in("id", chunk)}`
-        for (const r of rows) runIds.add(r.run_id)
+        const rows = yield* sql<{ run_id: Int }>`SELECT DISTINCT run_id FROM audit WHERE ${sql.in("id", chunk)}`
+        for (const r of rows) runIds.add(int(r.run_id))
       }
       for (const chunk of chunks(gone, 500)) {
         yield* sql`UPDATE audit SET state = 'deleted', deleted_at = ${now} WHERE ${sql.in("id", chunk)}`
@@ -465,7 +503,7 @@ const make = Effect.gen(function*() {
   const pruneAudit = (retentionMs: number) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* sql<{ id: number }>`DELETE FROM audit WHERE state = 'deleted'
+      const rows = yield* sql<{ id: Int }>`DELETE FROM audit WHERE state = 'deleted'
         AND deleted_at < ${now - retentionMs} RETURNING id`
       return rows.length
     }).pipe(orDie)
@@ -478,6 +516,7 @@ const make = Effect.gen(function*() {
     startRun,
     finishRun,
     markAbandoned,
+    markAbandonedOf,
     getRun,
     lastRun,
     lastSuccess,
@@ -544,7 +583,16 @@ export const layerSqlite = (
   )
 }
 
-const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) => layerSqlite(s.state)))
+/** The state's SQL client: SQLite at its path, or Postgres. */
+export const layerSql = (store: StateStore.StateStore): Layer.Layer<SqlClient.SqlClient, StateError> =>
+  store._tag === "sqlite" ? layerSqlite(store.filename) : StateStore.layerPostgres(store).pipe(Layer.orDie)
+
+// what the daemon and `once` write through: on Postgres, holding the one-writer lock (see StateStore)
+const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) =>
+  Layer.provideMerge(
+    Layer.scopedDiscard(StateStore.writerLock("exclusive", StateStore.display(s.store))),
+    layerSql(s.store)
+  )))
 
 export class State extends Effect.Service<State>()("@effect-cos/daemon/State", {
   effect: make,
@@ -563,4 +611,7 @@ export class State extends Effect.Service<State>()("@effect-cos/daemon/State", {
     State.DefaultWithoutDependencies.pipe(
       Layer.provide(Layer.merge(layerSqlite(filename, { readonly: true }), DeferMigrations.layer))
     )
+  /** The state in a store (SQLite or Postgres), without the writer lock: for readers (`history`). */
+  static readonly layerStore = (store: StateStore.StateStore): Layer.Layer<State, StateError> =>
+    State.DefaultWithoutDependencies.pipe(Layer.provide(layerSql(store)))
 }

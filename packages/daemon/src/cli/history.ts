@@ -15,12 +15,34 @@ import { runJson } from "../HttpStatus.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
-import { State } from "../State.js"
+import { type RunRecord, State } from "../State.js"
 import * as StateFile from "../StateFile.js"
 import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
 import { ruleOption } from "./once.js"
 
 const time = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"))
+
+const printRuns = (json: boolean, runs: ReadonlyArray<RunRecord>) =>
+  Effect.gen(function*() {
+    if (json) {
+      return yield* printJson(runs.map((r) => ({ rule: r.rule, ...runJson(r) })))
+    }
+    yield* Console.log(table(
+      ["id", "rule", "trigger", "status", "started", "ended", "deleted", "bytes", "failed", "error"],
+      runs.map((r) => [
+        r.id,
+        r.rule,
+        r.trigger,
+        r.dryRun ? `${r.status} (dry run)` : r.status,
+        time(r.startedAt),
+        time(r.endedAt),
+        r.deleted,
+        bytes(r.bytes),
+        r.failed,
+        r.error ?? ""
+      ])
+    ))
+  })
 
 export const history = Command.make(
   "history",
@@ -34,6 +56,17 @@ export const history = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config, { log: true })
+      const store = settings.store
+      if (store._tag === "postgres") {
+        // Postgres: read what the daemons recorded (they settle the state themselves)
+        const runs = yield* Effect.flatMap(State, (s) =>
+          s.recentRuns({ limit: args.limit, rule: Option.getOrUndefined(args.rule) })).pipe(
+            Effect.provide(State.layerStore(store)),
+            Effect.catchTag("StateError", (e) =>
+              Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
+          )
+        return yield* printRuns(args.json, runs)
+      }
       const problem = Either.try({ try: () => StateFile.inspect(settings.state), catch: (e) => e })
       if (Either.isLeft(problem)) {
         if (!(problem.left instanceof StateFile.StateError)) return yield* Effect.die(problem.left)
@@ -59,25 +92,9 @@ export const history = Command.make(
                 Console.error(`note: ${e.line}; showing the runs it has recorded so far`),
                 Effect.provide(query, State.layerReadonly(settings.state))
               )),
-          Effect.catchTag("StateError", (e) => Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
+          Effect.catchTag("StateError", (e) =>
+            Effect.zipRight(Console.error(e.line), new ExitCode({ code: 2 })))
         )
-      if (args.json) {
-        return yield* printJson(runs.map((r) => ({ rule: r.rule, ...runJson(r) })))
-      }
-      yield* Console.log(table(
-        ["id", "rule", "trigger", "status", "started", "ended", "deleted", "bytes", "failed", "error"],
-        runs.map((r) => [
-          r.id,
-          r.rule,
-          r.trigger,
-          r.dryRun ? `${r.status} (dry run)` : r.status,
-          time(r.startedAt),
-          time(r.endedAt),
-          r.deleted,
-          bytes(r.bytes),
-          r.failed,
-          r.error ?? ""
-        ])
-      ))
+      yield* printRuns(args.json, runs)
     }).pipe(Effect.provide(Logging.layer(args.logFormat)))
 ).pipe(Command.withDescription("Show recent runs from the state database."))

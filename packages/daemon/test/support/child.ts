@@ -22,13 +22,16 @@ export interface Child {
 }
 
 /** Runs `cos-retention <args>` as a child process with the fake's credentials; collects its JSON log lines. */
-export const cosRetention = (args: ReadonlyArray<string>): Child => {
+export const cosRetention = (
+  args: ReadonlyArray<string>,
+  options: { readonly env?: Record<string, string> | undefined } = {}
+): Child => {
   const child = spawn(
     process.execPath,
     ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", ...args, "--log-format", "json"],
     {
       cwd: repo,
-      env: { ...process.env, ...credentialsEnv },
+      env: { ...process.env, ...credentialsEnv, ...options.env },
       stdio: ["ignore", "pipe", "pipe"]
     }
   )

@@ -1,0 +1,335 @@
+/**
+ * Cluster mode: with a Postgres state, every `cos-retention run` on the same configuration joins one cluster on
+ * `@effect/cluster` (runners, shard locks and messages in Postgres through the engine's SQL storage; runners talk over
+ * sockets at their `--runner-address`). The engine gives each rule to exactly one runner at a time (the rule's name is
+ * an entity id, which lives on one shard, which one runner holds); we add:
+ *
+ * - A fire time is one persisted message, `fire`, addressed to the rule, with the scheduled time as its primary key
+ *   and its delivery time: sending it twice (a scheduler that moved, a restart) stores it once, so each fire time of
+ *   each rule runs at most once, and a message with no reply yet (its runner died or stopped) is delivered again to
+ *   the rule's next owner: at least once. The run it starts resumes from the rule's checkpoint.
+ * - One scheduler for the whole cluster (an engine singleton): croner computes each rule's next fire time in its time
+ *   zone, and the message for it is sent as soon as the previous one is due, so it is already stored when its time
+ *   comes, whoever holds the singleton then. Catch-up at start as for one daemon (`catchUp: true`). The engine's own
+ *   ClusterCron is not used: it takes Effect's cron (not our time-zone rules) and its "next run from previous"
+ *   option breaks the chain on restart (Effect-TS/effect#5960).
+ * - Overlap as for one daemon: a fire time whose rule is still running is skipped (logged, counted). Belt and
+ *   braces against a runner that lost its shard without noticing: a run holds a Postgres advisory lock for its rule;
+ *   a fire waits for it up to the grace period plus 10 s (a replica handing the rule over finishes its in-flight
+ *   batches meanwhile) and is skipped as an overlap if it cannot take it.
+ *
+ * Runs left `running` are marked interrupted only by the rule's new owner, once it holds the rule's lock (other
+ * replicas' runs are alive): never all at start as one daemon does.
+ */
+import * as ClusterSchema from "@effect/cluster/ClusterSchema"
+import * as DeliverAt from "@effect/cluster/DeliverAt"
+import * as Entity from "@effect/cluster/Entity"
+import * as EngineRunnerAddress from "@effect/cluster/RunnerAddress"
+import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as Singleton from "@effect/cluster/Singleton"
+import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
+import * as Rpc from "@effect/rpc/Rpc"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as PrimaryKey from "effect/PrimaryKey"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import { type RetentionConfig, Settings } from "./Config.js"
+import { Preflight } from "./Daemon.js"
+import * as HttpStatus from "./HttpStatus.js"
+import * as Metrics from "./Metrics.js"
+import { Purger } from "./Purger.js"
+import { Runner } from "./Runner.js"
+import { nextFire, previousFire } from "./Scheduler.js"
+import { layerSql, State } from "./State.js"
+import * as StateStore from "./StateStore.js"
+import { Status } from "./Status.js"
+
+export interface RunnerAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/** Parses `HOST:PORT` (`[::1]:PORT` for IPv6); the error is a sentence saying what is accepted. */
+export const parseRunnerAddress = (text: string): Either.Either<RunnerAddress, string> => {
+  const m = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text.trim())
+  const port = m === null ? NaN : Number(m[3])
+  if (m === null || !(port >= 1 && port <= 65535)) {
+    return Either.left(
+      `the runner address ${JSON.stringify(text)} is not HOST:PORT (a host or IP the other replicas can reach, ` +
+        `and a TCP port 1-65535)`
+    )
+  }
+  return Either.right({ host: m[1] ?? m[2]!, port })
+}
+
+/** The environment variable read when `--runner-address` is not given. */
+export const runnerAddressEnv = "COS_RETENTION_RUNNER_ADDRESS"
+
+/** One fire time of one rule (the entity id is the rule's name). */
+export class Fire extends Schema.Class<Fire>("@effect-cos/daemon/Cluster/Fire")({
+  /** The scheduled time, epoch milliseconds: the idempotency key. */
+  scheduledAt: Schema.Number,
+  trigger: Schema.Literal("schedule", "catch-up")
+}) {
+  [PrimaryKey.symbol]() {
+    return String(this.scheduledAt)
+  }
+  [DeliverAt.symbol]() {
+    return DateTime.unsafeMake(this.scheduledAt)
+  }
+}
+
+export const FireResult = Schema.Struct({
+  outcome: Schema.Literal("ran", "skipped"),
+  runId: Schema.NullOr(Schema.Number),
+  status: Schema.NullOr(Schema.String),
+  runner: Schema.String
+})
+
+export const RuleEntity = Entity.make("cos-retention/rule", [
+  Rpc.make("fire", { payload: Fire, success: FireResult }).annotate(ClusterSchema.Persisted, true)
+])
+
+const runnerLabel = (address: RunnerAddress) => `${address.host}:${address.port}`
+
+const RuleEntityLive = (address: RunnerAddress) =>
+  RuleEntity.toLayer(
+    Effect.gen(function*() {
+      const entity = yield* Entity.CurrentAddress
+      const settings = yield* Settings
+      const runner = yield* Runner
+      const state = yield* State
+      const status = yield* Status
+      const sql = yield* SqlClient.SqlClient
+      const name = entity.entityId
+      const me = runnerLabel(address)
+      let running = false
+
+      const skipped = (reason: string) =>
+        Effect.as(Effect.logWarning(reason), { outcome: "skipped" as const, runId: null, status: null, runner: me })
+
+      const overlap = Effect.gen(function*() {
+        yield* Metrics.recordOverlap(name)
+        yield* status.update(name, (live) => ({ ...live, skippedOverlaps: live.skippedOverlaps + 1 }))
+        return yield* skipped("skipped a scheduled run: the previous run of this rule is still going")
+      })
+
+      return {
+        fire: ({ payload }) =>
+          Effect.gen(function*() {
+            const rule = settings.rules.find((r) => r.name === name)
+            if (rule === undefined || !rule.enabled) {
+              return yield* skipped("skipped a fire time of a rule this replica's configuration does not enable")
+            }
+            if (running) return yield* overlap
+            running = true
+            // a replica handing the rule over may still be finishing its in-flight batches: wait for those
+            const result = yield* StateStore.tryWithSessionLock(
+              sql,
+              `cos-retention rule ${name}`,
+              Duration.sum(settings.gracePeriod, Duration.seconds(10)),
+              Effect.gen(function*() {
+                const abandoned = yield* state.markAbandonedOf(name)
+                if (abandoned.length > 0) {
+                  yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
+                    .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
+                }
+                // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
+                // marked it: an earlier attempt at this message may have, before losing the rule)
+                const last = yield* state.lastRun(name)
+                const checkpoint = yield* state.getCheckpoint(name)
+                const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
+                return yield* runner.run(rule, {
+                  trigger: resume ? "resume" : payload.trigger,
+                  scheduledAt: payload.scheduledAt
+                }).pipe(
+                  Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
+                  // failures are recorded and logged by the runner
+                  Effect.catchAll(() =>
+                    Effect.map(state.lastRun(name), (run) => ({
+                      outcome: "ran" as const,
+                      runId: run?.id ?? null,
+                      status: run?.status ?? "failed",
+                      runner: me
+                    }))
+                  ),
+                  Effect.catchAllDefect((defect) =>
+                    Effect.as(Effect.logError("the run crashed; the rule stays scheduled", Cause.die(defect)), {
+                      outcome: "ran" as const,
+                      runId: null,
+                      status: "crashed",
+                      runner: me
+                    })
+                  )
+                )
+              })
+            ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
+            return Option.isSome(result) ? result.value : yield* overlap
+          }).pipe(
+            Effect.orDie,
+            Effect.annotateLogs({
+              rule: name,
+              scheduledAt: new Date(payload.scheduledAt).toISOString(),
+              runner: me
+            })
+          )
+      }
+    }),
+    { concurrency: "unbounded", maxIdleTime: "1 hour" }
+  )
+
+/** How long answered fire times are kept in the engine's tables (nothing there prunes them by itself). */
+export const messageRetention = Duration.days(7)
+
+/**
+ * Deletes the engine's rows for fire times answered and due more than `olderThanMs` ago: their replies, then the
+ * messages. A fire time sent again after that is deduplicated by the runs table instead (catch-up compares with the
+ * rule's last run). Returns how many messages went.
+ */
+export const pruneMessages = (olderThanMs: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const cutoff = (yield* Clock.currentTimeMillis) - olderThanMs
+    const answered = sql`SELECT id FROM cluster_messages WHERE entity_type = ${RuleEntity.type} AND processed
+      AND deliver_at < ${cutoff}`
+    yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
+    const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
+    return rows.length
+  }).pipe(Effect.orDie)
+
+/** Sends a fire message until it is stored (or found stored already). */
+const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>>, fire: Fire) =>
+  client.fire(fire, { discard: true }).pipe(
+    Effect.tapError((e) => Effect.logWarning(`could not store a fire time yet, retrying: ${e._tag}`)),
+    Effect.retry(Schedule.spaced("1 second"))
+  )
+
+/** The cluster's one scheduler (an engine singleton): stores each rule's next fire time ahead of it. */
+const SchedulerSingleton = Singleton.make(
+  "cos-retention/scheduler",
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const state = yield* State
+    const status = yield* Status
+    const runner = yield* Runner
+    const makeClient = yield* RuleEntity.client
+    const prune = Effect.zipRight(
+      runner.pruneAudit,
+      Effect.flatMap(
+        pruneMessages(Duration.toMillis(messageRetention)),
+        (n) => n > 0 ? Effect.logInfo(`pruned ${n} answered fire times from the cluster's message table`) : Effect.void
+      )
+    )
+    yield* prune
+    yield* Effect.forkScoped(
+      Effect.sleep("6 hours").pipe(
+        Effect.zipRight(prune),
+        Effect.forever,
+        Effect.catchAllCause(Effect.logError)
+      )
+    )
+    const started = new Date(yield* Clock.currentTimeMillis)
+    yield* Effect.logInfo(`cluster scheduler started with ${settings.rules.filter((r) => r.enabled).length} rule(s)`)
+    yield* Effect.forEach(
+      settings.rules.filter((r) => r.enabled),
+      (rule) =>
+        Effect.gen(function*() {
+          const client = makeClient(rule.name)
+          if (rule.catchUp) {
+            const last = yield* state.lastRun(rule.name)
+            const missed = previousFire(rule, started)
+            if (last !== undefined && missed !== undefined && missed.getTime() > last.startedAt) {
+              yield* send(client, new Fire({ scheduledAt: missed.getTime(), trigger: "catch-up" }))
+            }
+          }
+          while (true) {
+            const now = yield* Clock.currentTimeMillis
+            const next = nextFire(rule, new Date(now))
+            yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
+            if (next === undefined) {
+              return yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
+            }
+            yield* send(client, new Fire({ scheduledAt: next.getTime(), trigger: "schedule" }))
+            yield* Effect.sleep(Math.max(0, next.getTime() - now))
+          }
+        }).pipe(Effect.annotateLogs({ rule: rule.name })),
+      { concurrency: "unbounded", discard: true }
+    )
+  }).pipe(Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)))
+)
+
+export interface ClusterOptions {
+  readonly runnerAddress: RunnerAddress
+  /** The engine's settings to override (tests: short lock, poll and health-check intervals). */
+  readonly sharding?: Partial<ShardingConfig.ShardingConfig["Type"]> | undefined
+}
+
+/**
+ * Our defaults for the engine: it polls stored messages every second (a fire time starts within about a second, not
+ * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules move
+ * within about 45 s). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
+ * `SHARD_LOCK_REFRESH_INTERVAL`, `ENTITY_MESSAGE_POLL_INTERVAL`, `RUNNER_HEALTH_CHECK_INTERVAL`, ...); the runner
+ * address always comes from us.
+ */
+export const shardingDefaults = (): Partial<ShardingConfig.ShardingConfig["Type"]> =>
+  process.env["ENTITY_MESSAGE_POLL_INTERVAL"] === undefined ? { entityMessagePollInterval: Duration.seconds(1) } : {}
+
+/**
+ * The daemon as one replica of a cluster, over the Purger given; the state must be on Postgres. Provides the engine's
+ * Sharding.
+ */
+export const layerWith = <E, R>(
+  config: RetentionConfig,
+  purger: Layer.Layer<Purger, E, R>,
+  options: ClusterOptions
+) => {
+  if (config.store._tag !== "postgres") {
+    return Layer.die(new Error("cluster mode needs a Postgres state (state: postgres://...)"))
+  }
+  const sql = Layer.provideMerge(
+    Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
+    layerSql(config.store)
+  )
+  const services = Runner.DefaultWithoutDependencies.pipe(
+    Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))
+  )
+  const address = options.runnerAddress
+  const sharding = NodeClusterSocket.layer({
+    storage: "sql",
+    shardingConfig: {
+      ...shardingDefaults(),
+      ...options.sharding,
+      // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
+      // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
+      entityTerminationTimeout: Duration.zero,
+      runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
+      runnerListenAddress: Option.none()
+    }
+  })
+  const ready = Layer.effectDiscard(
+    Effect.flatMap(Status, (s) => s.setReady(true)).pipe(
+      Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
+    )
+  )
+  const app = Layer.mergeAll(RuleEntityLive(address), SchedulerSingleton, HttpStatus.layer, ready)
+  const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
+  // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
+  return app.pipe(
+    Layer.provideMerge(sharding),
+    Layer.provide(base),
+    Layer.provide(sql),
+    Layer.provide(Settings.layer(config)),
+    Layer.annotateLogs({ runner: runnerLabel(address) })
+  )
+}
+
+/** One replica talking to COS over the network. */
+export const layer = (config: RetentionConfig, options: ClusterOptions) => layerWith(config, Purger.Default, options)

@@ -1,0 +1,203 @@
+/**
+ * Where the state lives: a SQLite file (the embedded default) or a Postgres database (`state: postgres://...`, what
+ * replicas share). This module parses the `state` setting, opens Postgres, and holds the small differences between
+ * the two SQL dialects that the state's queries need (everything else is shared SQL in State).
+ *
+ * Postgres secrets: the password comes from the URL or, when the URL has none, from `PGPASSWORD`. The URL is kept as
+ * `Redacted` from the moment it is parsed; what is shown (logs, `validate`, errors) is `display`, the URL without its
+ * password.
+ *
+ * One writer: a command that writes the state (`once`, and `run` outside cluster mode) holds a session-level advisory
+ * lock on Postgres for its lifetime, the counterpart of SQLite's single-process file; a second writer is refused.
+ * The lock lives on one reserved connection: Postgres releases it when that session ends (the process exits or is
+ * killed, or the connection drops).
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { Fragment } from "@effect/sql/Statement"
+import * as Config from "effect/Config"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as NodePath from "node:path"
+
+export type StateStore =
+  | { readonly _tag: "sqlite"; readonly filename: string }
+  | {
+    readonly _tag: "postgres"
+    /** The URL as written, password included if it had one. */
+    readonly url: Redacted.Redacted<string>
+    /** The URL without its password, safe to show. */
+    readonly display: string
+    /** The URL carried a password (worth a warning: a secret written in the config file). */
+    readonly passwordInUrl: boolean
+  }
+
+/** A `state` value that names Postgres (`postgres://` or `postgresql://`). */
+export const isPostgresUrl = (text: string): boolean => /^postgres(ql)?:\/\//i.test(text)
+
+/**
+ * Parses the `state` setting: a Postgres URL, `:memory:`, or a SQLite path (relative to `baseDir`). The error (a
+ * sentence, never holding the URL: it may carry a password) says what is accepted.
+ */
+export const fromSetting = (text: string, baseDir: string): Either.Either<StateStore, string> => {
+  if (!isPostgresUrl(text)) {
+    return Either.right({ _tag: "sqlite", filename: text === ":memory:" ? text : NodePath.resolve(baseDir, text) })
+  }
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return Either.left(
+      "is not a valid Postgres URL (expected postgres://USER@HOST:PORT/DATABASE; the password comes from PGPASSWORD " +
+        "or the URL)"
+    )
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ""))
+  if (url.hostname === "" || database === "" || database.includes("/")) {
+    return Either.left("a Postgres URL needs a host and a database: postgres://USER@HOST:PORT/DATABASE")
+  }
+  const passwordInUrl = url.password !== "" || url.searchParams.has("password")
+  url.password = ""
+  url.searchParams.delete("password")
+  return Either.right({ _tag: "postgres", url: Redacted.make(text), display: url.toString(), passwordInUrl })
+}
+
+/** What to show for a store: the SQLite path, or the Postgres URL without its password. */
+export const display = (store: StateStore): string => store._tag === "sqlite" ? store.filename : store.display
+
+/**
+ * A Postgres client for the state: at most `maxConnections` connections, the password from the URL or PGPASSWORD.
+ * Fails with the driver's error when the server cannot be reached or refuses us (its message names no password).
+ */
+export const layerPostgres = (
+  store: Extract<StateStore, { _tag: "postgres" }>,
+  options: { readonly maxConnections?: number | undefined } = {}
+) =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Effect.zip(
+        Config.option(Config.redacted("PGPASSWORD")).pipe(Effect.orElseSucceed(() => Option.none())),
+        // loaded only when used: the SQLite path never pays for the Postgres driver
+        Effect.promise(() => import("@effect/sql-pg/PgClient"))
+      ),
+      ([password, PgClient]) =>
+        PgClient.layer({
+          url: store.url,
+          password: Option.getOrUndefined(password),
+          applicationName: "cos-retention",
+          maxConnections: options.maxConnections ?? 8,
+          connectTimeout: "10 seconds"
+        })
+    )
+  )
+
+/**
+ * Runs `effect` holding a Postgres session advisory lock named `name` (waiting for it), on a connection reserved for
+ * the lock alone: the statements of `effect` run on other connections and may fail without releasing it early.
+ */
+export const withSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string, effect: Effect.Effect<A, E, R>) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      yield* connection.execute("SELECT pg_advisory_lock(hashtext($1))", [name], undefined)
+      yield* Effect.addFinalizer(() =>
+        connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
+      )
+      return yield* effect
+    })
+  )
+
+/**
+ * Like {@link withSessionLock} but waiting at most `wait` (trying every half second): `None` (and `effect` not run)
+ * when another session still holds the lock then.
+ */
+export const tryWithSessionLock = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  name: string,
+  wait: Duration.DurationInput,
+  effect: Effect.Effect<A, E, R>
+) =>
+  Effect.scoped(
+    Effect.gen(function*() {
+      const connection = yield* sql.reserve
+      const attempt = connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
+        .pipe(Effect.map((rows) => rows[0]?.locked === true))
+      const locked = yield* attempt.pipe(
+        // (repeat gives the schedule's output: reaching the end means the lock was taken)
+        Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("500 millis") }),
+        Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false })
+      )
+      if (!locked) return Option.none<A>()
+      yield* Effect.addFinalizer(() =>
+        connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
+      )
+      return Option.some(yield* effect)
+    })
+  )
+
+/** The key of the one-writer advisory lock (a class id and an object id, as Postgres' two-int form takes). */
+const writerLockKey = "hashtext('cos-retention state'), 1"
+
+/**
+ * Holds the one-writer lock for the scope: exclusive for a single writer, shared for the replicas of one cluster (so
+ * a stray `once` is refused while a cluster runs, and a cluster runner while a `once` runs). On SQLite it does
+ * nothing (a SQLite file has its own). Dies with a clear message when another process holds it.
+ */
+export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    if (sql.onDialectOrElse({ pg: () => false, orElse: () => true })) return
+    const connection = yield* sql.reserve.pipe(Effect.orDie)
+    const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
+    const rows = yield* connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined).pipe(Effect.orDie)
+    if (rows[0]?.locked !== true) {
+      return yield* Effect.dieMessage(
+        `the state at ${shown} is in use by another cos-retention process (` +
+          (mode === "exclusive" ? "a daemon or a once run" : "a once run") +
+          ` holds its writer lock); stop it first, or wait for it to finish`
+      )
+    }
+    const unlock = mode === "exclusive" ? "pg_advisory_unlock" : "pg_advisory_unlock_shared"
+    yield* Effect.addFinalizer(() =>
+      connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(Effect.ignore)
+    )
+  })
+
+// ---------------------------------------------------------------------------------------------------------------
+// dialect helpers: the few places where SQLite and Postgres need different SQL
+// ---------------------------------------------------------------------------------------------------------------
+
+/** SQL types of the schema: a generated 64-bit row id, and 64-bit integers (milliseconds, byte counts). */
+export const types = (sql: SqlClient.SqlClient) =>
+  sql.onDialectOrElse({
+    pg: () => ({ id: sql.unsafe("BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"), bigint: sql.unsafe("BIGINT") }),
+    orElse: () => ({ id: sql.unsafe("INTEGER PRIMARY KEY AUTOINCREMENT"), bigint: sql.unsafe("INTEGER") })
+  })
+
+/**
+ * Rows passed as one JSON array of arrays (`[[a, b], ...]`) and read as a table in one statement: `source` is the
+ * FROM clause, `column(i, type)` the i-th field of a row.
+ */
+export const jsonRows = (sql: SqlClient.SqlClient, json: string): {
+  readonly source: Fragment
+  readonly column: (index: number, type: "text" | "bigint" | "int") => Fragment
+} =>
+  sql.onDialectOrElse({
+    pg: () => ({
+      source: sql`jsonb_array_elements(${json}::jsonb) AS value`,
+      column: (index, type) => sql.unsafe(`(value->>${index})::${type}`)
+    }),
+    orElse: () => ({
+      source: sql`json_each(${json})`,
+      column: (index) => sql.unsafe(`json_extract(value, '$[${index}]')`)
+    })
+  })
+
+/** Postgres returns 64-bit integers as text: row mappers take every integer column through this. */
+export const int = (value: number | string): number => typeof value === "number" ? value : Number(value)
+
+export const intOrNull = (value: number | string | null): number | null => value === null ? null : int(value)

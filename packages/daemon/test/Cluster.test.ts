@@ -1,0 +1,364 @@
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { assert, layer } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as Cluster from "../src/Cluster.js"
+import * as Config from "../src/Config.js"
+import { Purger } from "../src/Purger.js"
+import { layerSql } from "../src/State.js"
+import * as StateStore from "../src/StateStore.js"
+import { cosRetention } from "./support/child.js"
+import { freePort, PgServer } from "./support/postgres.js"
+
+const day = 86_400_000
+
+/** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
+const fastEnv = {
+  SHARDS_PER_GROUP: "12",
+  SHARD_LOCK_REFRESH_INTERVAL: "1500 millis",
+  SHARD_LOCK_EXPIRATION: "5 seconds",
+  ENTITY_MESSAGE_POLL_INTERVAL: "250 millis",
+  ENTITY_REPLY_POLL_INTERVAL: "100 millis",
+  REFRESH_ASSIGNMENTS_INTERVAL: "250 millis",
+  RUNNER_HEALTH_CHECK_INTERVAL: "1 second",
+  SEND_RETRY_INTERVAL: "100 millis"
+}
+
+/**
+ * The engine with short intervals: a dead runner's shards move within a few seconds. Not shorter: the engine gives a
+ * lock refresh as long as its interval, and on a loaded machine a refresh that times out costs the runner its shards.
+ */
+const fast = {
+  shardsPerGroup: 12,
+  shardLockRefreshInterval: Duration.millis(1500),
+  shardLockExpiration: Duration.seconds(5),
+  entityMessagePollInterval: Duration.millis(250),
+  entityReplyPollInterval: Duration.millis(100),
+  refreshAssignmentsInterval: Duration.millis(250),
+  runnerHealthCheckInterval: Duration.seconds(1),
+  sendRetryInterval: Duration.millis(100)
+}
+
+const credentials = ConfigProvider.fromMap(
+  new Map([
+    ["COS_SECRET_ID", CosFake.testCredentials.secretId],
+    ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
+  ])
+)
+
+const settingsFor = (url: string, endpoint: string, rules: ReadonlyArray<string>, schedule: string) =>
+  Either.getOrThrow(Config.decode({
+    cos: { region: CosFake.testRegion, endpoint },
+    state: url,
+    http: { enabled: false },
+    gracePeriod: "2s",
+    rules: rules.map((name) => ({
+      name,
+      bucket: CosFake.testBucket,
+      prefix: `${name}/`,
+      olderThan: "30d",
+      schedule
+    }))
+  }, { source: "test", baseDir: "/" }))
+
+/** Starts one runner (a replica) in this process; closing the returned scope stops it. */
+const startRunner = (settings: Config.RetentionConfig) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
+      scope
+    )
+    return { port, context, stop: Scope.close(scope, Exit.void) }
+  })
+
+layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode", (it) => {
+  it.effect("two runners: every fire time of every rule runs exactly once, none is missed", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("exactly_once")
+      const server = yield* CosFakeServer.start({})
+      const rules = ["alpha", "beta", "gamma", "delta"]
+      for (const name of rules) {
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: 20,
+          prefix: `${name}/`,
+          ageMs: (i) => (i < 10 ? 40 : 1) * day,
+          size: 10
+        })
+      }
+      const settings = settingsFor(url, server.url, rules, "*/2 * * * * *")
+      // fire times skipped because the rule's previous run was still going (a loaded machine), from the log
+      const skips: Array<string> = []
+      const collect = Logger.make(({ annotations, message }) => {
+        if (String(message).includes("skipped a scheduled run")) {
+          skips.push(`${HashMap.unsafeGet(annotations, "rule")} ${HashMap.unsafeGet(annotations, "scheduledAt")}`)
+        }
+      })
+      const began = Date.now()
+      let stoppedAt = 0
+      yield* Effect.gen(function*() {
+        const a = yield* startRunner(settings)
+        const b = yield* startRunner(settings)
+        yield* Effect.sleep("9 seconds")
+        stoppedAt = Date.now()
+        yield* Effect.all([a.stop, b.stop], { concurrency: 2 })
+      }).pipe(Effect.provide(Logger.add(collect)))
+
+      const rows = (yield* pg.psql(
+        "SELECT rule, scheduled_at, status, trigger FROM runs ORDER BY id",
+        "exactly_once"
+      )).trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+      // fire times that were due well before the stop, after both runners had started
+      const due = (t: number) => t > began + 3_000 && t < stoppedAt - 2_500
+      for (const rule of rules) {
+        const runs = rows.filter((r) => r[0] === rule).map((r) => ({ at: Number(r[1]), status: r[2], trigger: r[3] }))
+        // a run cut short (the stop at the end, or its runner losing the rule on a loaded machine) is interrupted and
+        // resumed by the next run; a fire time never completes twice
+        const completed = runs.filter((r) => r.status !== "interrupted").map((r) => r.at)
+        assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
+        assert.isTrue(runs.every((r) => r.status !== "failed"), JSON.stringify(runs))
+        const expected: Array<number> = []
+        for (let t = Math.ceil(began / 2000) * 2000; t < stoppedAt; t += 2000) if (due(t)) expected.push(t)
+        assert.isAbove(expected.length, 0)
+        for (const t of expected) {
+          // each due fire time is decided once: it ran to the end, or was skipped as an overlap (as one daemon does)
+          const skipped = skips.filter((s) => s === `${rule} ${new Date(t).toISOString()}`).length
+          const ran = completed.filter((x) => x === t).length
+          assert.strictEqual(
+            ran + skipped,
+            1,
+            `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}`
+          )
+        }
+        assert.isAbove(completed.length, 0, `${rule} never ran`)
+      }
+      // each rule deleted its old keys (in its first run) and kept the young ones
+      for (const rule of rules) {
+        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 10)
+      }
+      const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "exactly_once")).trim()
+      assert.strictEqual(audit, "40|40")
+
+      // housekeeping: answered fire times leave the engine's tables once past the retention
+      const messages = (sql: string) => pg.psql(sql, "exactly_once").pipe(Effect.map((out) => Number(out.trim())))
+      const before = yield* messages("SELECT count(*) FROM cluster_messages WHERE processed")
+      assert.isAbove(before, 0)
+      const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+      const pruned = yield* Cluster.pruneMessages(0).pipe(Effect.provide(layerSql(store)))
+      assert.strictEqual(pruned, before)
+      assert.strictEqual(yield* messages("SELECT count(*) FROM cluster_messages WHERE processed"), 0)
+      assert.strictEqual(
+        yield* messages(
+          "SELECT count(*) FROM cluster_replies r LEFT JOIN cluster_messages m ON m.id = r.request_id " +
+            "WHERE m.id IS NULL"
+        ),
+        0
+      )
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
+  it.effect(
+    "a runner SIGKILLed mid-run: another takes the rule over and resumes the run from its checkpoint",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("failover")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 2500
+        const young = 300
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/old/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: young,
+          prefix: "logs/new/",
+          ageMs: day,
+          size: 10
+        })
+        const count = (p: string) =>
+          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cluster-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { enabled: false }
+gracePeriod: 2s
+rules:
+  - name: expire-logs
+    bucket: ${CosFake.testBucket}
+    prefix: logs/
+    olderThan: 30d
+    schedule: "*/2 * * * * *"
+    batchSize: 100
+    concurrency: 2
+`
+        )
+        // replica A, alone at first, so it owns the rule; SIGKILLed once it has deleted a good part
+        const port = yield* freePort
+        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
+        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
+        yield* count("logs/old/").pipe(
+          Effect.repeat({ until: (n) => n <= keys - 1200, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage(JSON.stringify(a.lines.slice(-20), null, 1)))
+        )
+        a.kill("SIGKILL")
+        yield* Effect.promise(() => a.exit)
+        const killedAt = Date.now()
+        const leftAtKill = yield* count("logs/old/")
+        assert.isAbove(leftAtKill, 0, "the run finished before the kill")
+
+        // replica B joins; once A's shard locks expire it owns the rule and the unanswered fire time comes to it
+        const settings = Either.getOrThrow(
+          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
+        )
+        const b = yield* startRunner(settings)
+        yield* Effect.gen(function*() {
+          const left = yield* count("logs/old/")
+          const running = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'running'", "failover")).trim()
+          return left === 0 && running === "0"
+        }).pipe(
+          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run was not resumed within 60 s"))
+        )
+        const takeoverMs = Date.now() - killedAt
+        yield* b.stop
+        console.log(`failover: the run resumed and finished ${takeoverMs} ms after the SIGKILL`)
+
+        assert.strictEqual(yield* count("logs/new/"), young)
+        const runs = (yield* pg.psql(
+          "SELECT id, status, trigger, coalesce(resumed_from, ''), scheduled_at, deleted FROM runs ORDER BY id",
+          "failover"
+        )).trim().split("\n").map((l) => l.split("|"))
+        const killed = runs[0]!
+        // the killed run: marked interrupted by the new owner, credited with what the audit proves it deleted
+        assert.strictEqual(killed[1], "interrupted")
+        const resumed = runs.find((r) => r[2] === "resume")
+        assert.isDefined(resumed, JSON.stringify(runs))
+        assert.notStrictEqual(resumed![3], "", "the resumed run started from the checkpoint")
+        assert.strictEqual(resumed![1], "succeeded")
+        // every old key deleted exactly once in the audit, no young key
+        const audit = (yield* pg.psql(
+          "SELECT count(*), count(DISTINCT key), count(*) FILTER (WHERE key LIKE 'logs/new/%') FROM audit " +
+            "WHERE state = 'deleted'",
+          "failover"
+        )).trim()
+        assert.strictEqual(audit, `${keys}|${keys}|0`)
+        const pending = (yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "failover")).trim()
+        assert.strictEqual(pending, "0")
+        const credited = runs.reduce((n, r) => n + Number(r[5]), 0)
+        assert.strictEqual(credited, keys, JSON.stringify(runs))
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "every replica stopped mid-run (SIGTERM) and started again: the fire time's run resumes once",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("restart_all")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 2500
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const base = Either.getOrThrow(Config.decode({
+          cos: { region: CosFake.testRegion, endpoint: server.url },
+          state: url,
+          http: { enabled: false },
+          gracePeriod: "2s",
+          rules: [{
+            name: "logs",
+            bucket: CosFake.testBucket,
+            prefix: "logs/",
+            olderThan: "30d",
+            // once a year: only the first fire time matters here
+            schedule: "0 0 1 1 *",
+            batchSize: 100,
+            concurrency: 1
+          }]
+        }, { source: "test", baseDir: "/" }))
+        // the fire time is due now: send it as the scheduler would
+        const firstRunners = yield* Effect.all([startRunner(base), startRunner(base)])
+        const fireAt = Date.now()
+        yield* Effect.gen(function*() {
+          const client = yield* Cluster.RuleEntity.client
+          yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+        }).pipe(Effect.provide(firstRunners[0]!.context))
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 1200, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // the checkpoint advances once a listed range is wholly handled: wait for it, so that the stop below
+        // interrupts a run that has one (how fast the ranges finish depends on the machine)
+        yield* pg.psql("SELECT count(*) FROM checkpoints", "restart_all").pipe(
+          Effect.repeat({ until: (n) => n.trim() !== "0", schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // both stop (as on SIGTERM): the run is recorded interrupted with its checkpoint, the fire time stays unanswered
+        yield* Effect.all(firstRunners.map((r) => r.stop), { concurrency: 2 })
+        const leftAtStop = yield* count
+        assert.isAbove(leftAtStop, 0, "the run finished before the stop")
+        // (the replica stopping second may have taken the rule over from the first, and been stopped in turn)
+        const stopped = (yield* pg.psql("SELECT DISTINCT status FROM runs", "restart_all")).trim()
+        assert.strictEqual(stopped, "interrupted")
+
+        const again = yield* Effect.all([startRunner(base), startRunner(base)])
+        yield* Effect.gen(function*() {
+          const left = yield* count
+          const done = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'succeeded'", "restart_all")).trim()
+          return left === 0 && done === "1"
+        }).pipe(
+          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run was not resumed within 60 s"))
+        )
+        yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
+        const runs = (yield* pg.psql(
+          "SELECT status, trigger, scheduled_at, coalesce(resumed_from, '') <> '' FROM runs ORDER BY id",
+          "restart_all"
+        )).trim().split("\n").map((l) => l.split("|"))
+        // one fire time: interrupted runs, then the one that finished it, resumed from the checkpoint
+        assert.isTrue(runs.every((r) => r[2] === String(fireAt)), JSON.stringify(runs))
+        assert.deepStrictEqual(runs[0]!.slice(0, 2), ["interrupted", "schedule"])
+        assert.isTrue(runs.slice(1, -1).every((r) => r[0] === "interrupted"), JSON.stringify(runs))
+        assert.deepStrictEqual(runs[runs.length - 1], ["succeeded", "resume", String(fireAt), "t"])
+        const audit = (yield* pg.psql(
+          "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'",
+          "restart_all"
+        )).trim()
+        assert.strictEqual(audit, `${keys}|${keys}`)
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+})
