@@ -297,6 +297,12 @@ export interface DeleteObjectsResult {
    * as anyone can tell; callers must count them as failed.
    */
   readonly missing: ReadonlyArray<ObjectIdentifier>
+  /**
+   * The answer for each key sent, aligned with `objects`: `outcomes[i]` is the `Deleted` or `Error` entry for
+   * `objects[i]`, or `undefined` for a key a non-quiet reply did not name. Keys sent twice share their entry.
+   * A version id of `""` (the one version of a key in a bucket that never had versioning) is the same as none.
+   */
+  readonly outcomes: ReadonlyArray<DeletedEntry | DeleteErrorEntry | undefined>
 }
 
 /**

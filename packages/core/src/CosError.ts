@@ -24,13 +24,52 @@ export class CosServiceError extends Schema.TaggedError<CosServiceError>()("CosS
   resource: Schema.optional(Schema.String)
 }) {
   /**
-   * Whether the same request may succeed if sent again: 5xx, `SlowDown`, `ServiceUnavailable`, `InternalError`
-   * (docs/protocol.md §5 "Retry rules").
+   * The kind of failure, from the code and the status (see {@link reasonOf}); `retryable`, `throttled`, `fatal` and
+   * `configuration` derive from it.
+   *
+   * @since 0.2.0
+   */
+  get reason(): CosServiceErrorReason {
+    return reasonOf(this.code, this.status, this.cosMessage)
+  }
+
+  /**
+   * Whether the same request may succeed if sent again: throttling and server errors (5xx, `InternalError`,
+   * `ServiceUnavailable`, `RequestTimeout`; docs/protocol.md §5 "Retry rules").
    *
    * @since 0.1.0
    */
   get retryable(): boolean {
-    return this.status >= 500 || retryableCodes.has(this.code)
+    return isRetryableReason(this.reason)
+  }
+
+  /**
+   * COS asked to slow down (503, `SlowDown`): the deletion governor cuts its rate.
+   *
+   * @since 0.2.0
+   */
+  get throttled(): boolean {
+    return this.reason === "Throttled"
+  }
+
+  /**
+   * Whether sending more requests of the same kind is pointless: access denied, wrong credentials, no such
+   * bucket, a skewed clock. A deletion run stops on such an error (docs/protocol.md §5).
+   *
+   * @since 0.2.0
+   */
+  get fatal(): boolean {
+    return fatalReasons.has(this.reason)
+  }
+
+  /**
+   * Whether the error points at the caller's settings rather than at COS or at permissions: wrong credentials, a
+   * bucket that does not exist. The CLI exits 2 on these.
+   *
+   * @since 0.2.0
+   */
+  get configuration(): boolean {
+    return this.reason === "InvalidCredentials" || this.reason === "NoSuchBucket"
   }
 
   override get message(): string {
@@ -38,6 +77,70 @@ export class CosServiceError extends Schema.TaggedError<CosServiceError>()("CosS
     return `${this.operation}: COS answered ${this.status} ${this.code}: ${this.cosMessage}${id}`
   }
 }
+
+/**
+ * What a COS error answer means, computed once from its code and status by {@link reasonOf}:
+ * - `Throttled`: 503 or `SlowDown` (COS has no 429, docs/protocol.md §5);
+ * - `ClockSkew`: `RequestTimeTooSkewed`, or `AccessDenied` "request has expired";
+ * - `InvalidCredentials`: `InvalidAccessKeyId`, `SignatureDoesNotMatch`;
+ * - `AccessDenied`: `AccessDenied` or any other 403;
+ * - `NoSuchBucket`: `NoSuchBucket`, `InvalidBucketName`;
+ * - `NoSuchKey`: `NoSuchKey`;
+ * - `Server`: other 5xx, `InternalError`, `ServiceUnavailable`, `RequestTimeout`;
+ * - `Other`: anything else (a bad request, a precondition, ...).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export type CosServiceErrorReason =
+  | "Throttled"
+  | "ClockSkew"
+  | "InvalidCredentials"
+  | "AccessDenied"
+  | "NoSuchBucket"
+  | "NoSuchKey"
+  | "Server"
+  | "Other"
+
+/**
+ * The reason of a COS error answer from its code and HTTP status (0 for a per-key `<Error>` inside a 200 batch
+ * reply, which has no status of its own) and, to tell an expired signature from a denial, its message.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const reasonOf = (code: string, status: number, cosMessage = ""): CosServiceErrorReason => {
+  if (code === "SlowDown" || status === 503) return "Throttled"
+  switch (code) {
+    case "RequestTimeTooSkewed":
+      return "ClockSkew"
+    case "InvalidAccessKeyId":
+    case "SignatureDoesNotMatch":
+      return "InvalidCredentials"
+    case "AccessDenied":
+      return /request has expired/i.test(cosMessage) ? "ClockSkew" : "AccessDenied"
+    case "NoSuchBucket":
+    case "InvalidBucketName":
+      return "NoSuchBucket"
+    case "NoSuchKey":
+      return "NoSuchKey"
+    case "InternalError":
+    case "ServiceUnavailable":
+    case "RequestTimeout":
+      return "Server"
+  }
+  if (status === 403) return "AccessDenied"
+  return status >= 500 ? "Server" : "Other"
+}
+
+const isRetryableReason = (reason: CosServiceErrorReason) => reason === "Throttled" || reason === "Server"
+
+const fatalReasons: ReadonlySet<CosServiceErrorReason> = new Set<CosServiceErrorReason>([
+  "ClockSkew",
+  "InvalidCredentials",
+  "AccessDenied",
+  "NoSuchBucket"
+])
 
 /**
  * The request never got an HTTP answer: connection refused or reset, DNS failure, socket closed mid-body.
@@ -140,20 +243,13 @@ export type CosRequestError =
  */
 export type CosError = CosRequestError | CosInvalidRequest
 
-const retryableCodes: ReadonlySet<string> = new Set([
-  "SlowDown",
-  "ServiceUnavailable",
-  "InternalError",
-  "RequestTimeout"
-])
-
 /**
  * Whether a per-key `<Error>` code inside a 200 batch-delete reply is worth sending again.
  *
  * @since 0.1.0
  * @category predicates
  */
-export const isRetryableCode = (code: string): boolean => retryableCodes.has(code)
+export const isRetryableCode = (code: string): boolean => isRetryableReason(reasonOf(code, 0))
 
 /**
  * Whether an error may go away if the same request is sent again: 5xx and throttling answers, transport failures
@@ -182,5 +278,26 @@ export const isRetryable = (error: unknown): boolean => {
  * @category predicates
  */
 export const isThrottle = (error: unknown): boolean =>
-  Predicate.hasProperty(error, "_tag") && error._tag === "CosServiceError" &&
-  ((error as CosServiceError).code === "SlowDown" || (error as CosServiceError).status === 503)
+  Predicate.hasProperty(error, "_tag") && error._tag === "CosServiceError" && (error as CosServiceError).throttled
+
+/**
+ * Whether an error makes going on pointless (see `CosServiceError.fatal`); credentials that cannot be obtained are.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isFatal = (error: unknown): boolean =>
+  Predicate.hasProperty(error, "_tag") &&
+  (error._tag === "CosCredentialsError" || (error._tag === "CosServiceError" && (error as CosServiceError).fatal))
+
+/**
+ * Whether an error points at the caller's settings (see `CosServiceError.configuration`): a request refused before
+ * sending, credentials that cannot be obtained or that COS does not know, a bucket that does not exist.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isConfiguration = (error: unknown): boolean =>
+  Predicate.hasProperty(error, "_tag") &&
+  (error._tag === "CosInvalidRequest" || error._tag === "CosCredentialsError" ||
+    (error._tag === "CosServiceError" && (error as CosServiceError).configuration))

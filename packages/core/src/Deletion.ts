@@ -25,6 +25,15 @@ import * as glob from "./internal/glob.js"
 export type VersionsMode = "current" | "all" | "noncurrent" | "delete-markers"
 
 /**
+ * Every versions mode, in the order the docs list them: the one list the engine, the daemon's configuration and
+ * the CLI's `--versions` accept.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const versionsModes: readonly ["current", "all", "noncurrent", "delete-markers"] = internal.versionsModes
+
+/**
  * @since 0.1.0
  * @category models
  */

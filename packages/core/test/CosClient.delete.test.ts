@@ -152,6 +152,43 @@ describe("CosClient.deleteObjects", () => {
             { _tag: "Error", key: "e", versionId: "v1", code: "InternalError", message: "try again" }
           ])
           assert.deepStrictEqual(result.missing, [{ key: "f" }, { key: "b", versionId: "other" }])
+          // Aligned with the keys sent: the engine reads outcomes[i] for objects[i], nothing to match again.
+          assert.deepStrictEqual(
+            result.outcomes.map((o) =>
+              o === undefined ? "missing" : o._tag === "Deleted" ? o.key : `${o.key}:${o.code}`
+            ),
+            ["a", "b", "c", "d:PathConflict", "e:InternalError", "missing", "missing"]
+          )
+        })
+    ))
+
+  it.effect("outcomes: aligned with the keys sent, in any reply order, for keys sent twice, and for versionId \"\"", () =>
+    withClient(
+      () =>
+        xml(deleteResult(
+          "<Error><Key>z</Key><Code>AccessDenied</Code><Message>no</Message></Error>" +
+            "<Deleted><Key>b</Key><VersionId>v2</VersionId></Deleted><Deleted><Key>a</Key></Deleted>" +
+            "<Deleted><Key>n</Key></Deleted>"
+        )),
+      ({ client }) =>
+        Effect.gen(function*() {
+          const objects = [
+            { key: "a" },
+            { key: "b", versionId: "v2" },
+            { key: "z" },
+            { key: "a" },
+            { key: "n", versionId: "" },
+            { key: "q" }
+          ]
+          const result = yield* client.deleteObjects({ objects })
+          assert.strictEqual(result.outcomes.length, objects.length)
+          assert.deepStrictEqual(
+            result.outcomes.map((o) =>
+              o === undefined ? "missing" : o._tag === "Deleted" ? `deleted ${o.key}` : o.code
+            ),
+            ["deleted a", "deleted b", "AccessDenied", "deleted a", "deleted n", "missing"]
+          )
+          assert.deepStrictEqual(result.missing, [{ key: "q" }])
         })
     ))
 
@@ -177,6 +214,11 @@ describe("CosClient.deleteObjects", () => {
           assert.deepStrictEqual(some.deleted.map((d) => d.key), ["a", "c"])
           assert.deepStrictEqual(some.errors.map((d) => [d.key, d.code]), [["b", "AccessDenied"]])
           assert.deepStrictEqual(some.missing, [])
+          assert.deepStrictEqual(
+            some.outcomes.map((o) => o?._tag === "Error" ? o.code : o?._tag),
+            ["Deleted", "AccessDenied", "Deleted"]
+          )
+          assert.deepStrictEqual(all.outcomes.map((o) => o?.key), ["a", "b", "c"])
         })
     ))
 

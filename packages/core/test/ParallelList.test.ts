@@ -204,4 +204,23 @@ describe("ParallelList", () => {
       { numRuns: 300 }
     )
   })
+
+  it.effect("fails with a CosDecodeError when a range's marker does not advance, instead of ending the range", () =>
+    Effect.gen(function*() {
+      const src = source(Array.from({ length: 3000 }, (_, i) => `k/${String(i).padStart(5, "0")}`), "k/", 1000)
+      // A server that answers every request after the first with the first page again.
+      let first: SourcePage | undefined
+      const stuck = (marker: string | undefined) => Effect.map(src.fetch(marker), (page) => (first ??= page))
+      const error = yield* Effect.flip(collect(listPages({ prefix: "k/", concurrency: 1, fetch: stuck })))
+      assert.strictEqual(error._tag, "CosDecodeError")
+      assert.include(error.message, "does not advance")
+    }))
+
+  it.effect("fails with a CosDecodeError on a truncated page with neither NextMarker nor keys", () =>
+    Effect.gen(function*() {
+      const empty = () => Effect.succeed<SourcePage>({ contents: [], isTruncated: true })
+      const error = yield* Effect.flip(collect(listPages({ prefix: "k/", concurrency: 4, fetch: empty })))
+      assert.strictEqual(error._tag, "CosDecodeError")
+      assert.include(error.message, "without NextMarker")
+    }))
 })

@@ -184,6 +184,67 @@ describe("hostile answers through Deletion.purge", () => {
       assert.strictEqual(stats.byOperation["DeleteObjects"] ?? 0, 0)
     }))
 
+  it.effect("a truncated versions page without NextKeyMarker: the listing goes on from its last entry", () =>
+    Effect.gen(function*() {
+      // 2500 keys: three pages of versions. Before the pagination rule, a truncated page without NextKeyMarker
+      // was taken for the last one, and the run ended "successfully" after the first 1000 keys.
+      let stripped = 0
+      const s = yield* setup(2500, (op, a) => {
+        if (op !== "versions" || !a.body.includes("<NextKeyMarker>")) return undefined
+        stripped++
+        return {
+          ...a,
+          body: a.body.replace(
+            /<NextKeyMarker>[^<]*<\/NextKeyMarker>|<NextVersionIdMarker>[^<]*<\/NextVersionIdMarker>|<NextVersionIdMarker\/>/g,
+            ""
+          )
+        }
+      })
+      const r = yield* purge(s, { versions: "all", batchSize: 1000 })
+      assert.isTrue(Exit.isSuccess(r.exit), String(r.exit))
+      assert.isAtLeast(stripped, 2)
+      assert.strictEqual(r.summary.listed, 2500)
+      assert.strictEqual(r.summary.deleted, 2500)
+      assert.deepStrictEqual(r.left, [])
+      assert.strictEqual(r.keep.length, 3)
+    }))
+
+  it.effect("a versions listing whose marker does not advance fails the run instead of looping", () =>
+    Effect.gen(function*() {
+      let first: Answer | undefined
+      let lists = 0
+      const s = yield* setup(2500, (op, a) => {
+        if (op !== "versions") return undefined
+        lists++
+        first ??= a
+        return first // every page is the first one again: the same NextKeyMarker forever
+      })
+      const r = yield* purge(s, { versions: "all", batchSize: 1000 })
+      const e = failureOf(r.exit)
+      assert.strictEqual(e._tag, "CosDecodeError")
+      assert.include(e.message, "do not advance")
+      assert.strictEqual(lists, 2, "the second page shows the marker stuck: no third request")
+      assert.isAtMost(r.summary.deleted, 1000)
+      assert.strictEqual(r.summary.matched, r.summary.deleted + r.summary.failed + r.summary.skipped)
+      assert.strictEqual(r.keep.length, 3)
+    }))
+
+  it.effect("an objects listing whose marker does not advance fails the run instead of ending early", () =>
+    Effect.gen(function*() {
+      let first: Answer | undefined
+      const s = yield* setup(2500, (op, a) => {
+        if (op !== "list") return undefined
+        first ??= a
+        return first
+      })
+      const r = yield* purge(s, { listConcurrency: 1 })
+      const e = failureOf(r.exit)
+      assert.strictEqual(e._tag, "CosDecodeError")
+      assert.include(e.message, "does not advance")
+      assert.isAtMost(r.summary.deleted, 1000)
+      assert.strictEqual(r.keep.length, 3)
+    }))
+
   it.effect("a truncated batch-delete reply: the keys COS did delete are counted failed, never deleted", () =>
     Effect.gen(function*() {
       const s = yield* setup(

@@ -160,11 +160,11 @@ const CredentialsFields = Schema.Struct({
   securityToken: opt(Schema.Redacted(Schema.String))
 })
 
-const versionsModes: ReadonlyArray<string> = ["current", "all", "noncurrent", "delete-markers"]
+const versionsModes: ReadonlyArray<string> = Deletion.versionsModes
 const Versions = Schema.String.pipe(
   Schema.filter((s) =>
     versionsModes.includes(s) ||
-    `"${s}" is not a versions mode (expected current, all, noncurrent or delete-markers)`
+    `"${s}" is not a versions mode (expected ${versionsModes.slice(0, -1).join(", ")} or ${versionsModes.at(-1)})`
   )
 ) as unknown as Schema.Schema<VersionsMode, string>
 

@@ -3,7 +3,7 @@
  * run with a rule's filters. Everything else in the daemon talks to this service, so tests and the demo swap the
  * HttpClient underneath (the testkit fake) or the whole service.
  */
-import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
@@ -120,7 +120,7 @@ const describe = (rule: Rule, error: CosError.CosError | { readonly message: str
   new PurgeError({
     rule: rule.name,
     message: error.message,
-    throttle: "_tag" in error && error._tag === "CosServiceError" && error.code === "SlowDown",
+    throttle: CosError.isThrottle(error),
     cause: error
   })
 

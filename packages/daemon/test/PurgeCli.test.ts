@@ -219,8 +219,9 @@ describe("cos-retention purge", () => {
       assert.include(badCombo.stderr, "--min-size cannot be combined with --incomplete-uploads")
 
       // --max-deletes 2: the first two old uploads in listing order (UTF-8: " spaced " then "<&\"'>.tar") go.
+      // Exit 3: stopped by the cap, as for objects (the rest is left in place).
       const capped = await cli([...args, "--max-deletes", "2", "--yes"])
-      assert.strictEqual(capped.code, 0, capped.stderr)
+      assert.strictEqual(capped.code, 3, capped.stderr)
       assert.include(capped.stdout, "aborted 2 of 5 matching incomplete uploads")
       assert.include(capped.stdout, "stopped early: maxDeletes")
       const gone = [ids.old[2]!, ids.old[4]!]

@@ -270,7 +270,7 @@ describe("cos-retention purge --keys-from", () => {
     assert.strictEqual(withPrefix.code, 2)
     assert.include(withPrefix.stderr, "--prefix, --older-than")
     assert.strictEqual(noSource.code, 2)
-    assert.include(noSource.stderr, "--prefix is required (or --keys-from FILE")
+    assert.include(noSource.stderr, "--prefix is required: the key prefix to delete under (or --keys-from FILE")
     assert.strictEqual(dirArg.code, 2)
     assert.include(dirArg.stderr, "not a file")
     assert.strictEqual(dirStdin.code, 2)

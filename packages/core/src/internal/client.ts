@@ -14,6 +14,7 @@ import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -29,6 +30,7 @@ import type {
   CosClient,
   CreateMultipartUploadInput,
   DeletedEntry,
+  DeleteErrorEntry,
   DeleteObjectResult,
   DeleteObjectsInput,
   DeleteObjectsResult,
@@ -36,7 +38,6 @@ import type {
   HeadObjectInput,
   HeadObjectResult,
   ListMultipartUploadsInput,
-  ListMultipartUploadsPage,
   ListObjectsInput,
   ListObjectsStreamInput,
   ListPartsInput,
@@ -65,6 +66,7 @@ import {
 import * as Credentials from "../Credentials.js"
 import * as Signer from "../Signer.js"
 import { bucketProblem, compareUtf8, isWellFormed, isXmlSafeKey, keyProblem, regionProblem } from "./keys.js"
+import * as Pagination from "./pagination.js"
 import * as Responses from "./responses.js"
 import { onThrottled } from "./throttle.js"
 import * as Xml from "./xml.js"
@@ -205,10 +207,7 @@ const parseServerTime = (value: string | undefined): number | undefined => {
   return Number.isNaN(ms) ? undefined : ms
 }
 
-const isSkewError = (error: CosServiceError): boolean =>
-  error.status === 403 &&
-  (error.code === "RequestTimeTooSkewed" ||
-    (error.code === "AccessDenied" && /request has expired/i.test(error.cosMessage)))
+const isSkewError = (error: CosServiceError): boolean => error.status === 403 && error.reason === "ClockSkew"
 
 const decodeError = (operation: string, raw: Raw, detail: string) =>
   new CosDecodeError({
@@ -499,20 +498,10 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
               }
             }
             if (done) return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
-            // COS sends NextMarker whenever truncated (docs/protocol.md §3); the last key is a fallback.
-            const next = page.nextMarker ?? page.contents[page.contents.length - 1]?.key
-            if (next === undefined || (marker !== undefined && compareUtf8(next, marker) <= 0)) {
-              return Effect.fail(
-                new CosDecodeError({
-                  operation: op.listObjectsStream,
-                  status: 200,
-                  detail: next === undefined
-                    ? "a truncated page without NextMarker or keys"
-                    : `NextMarker ${JSON.stringify(next)} does not advance past ${JSON.stringify(marker)}`,
-                  bodySnippet: ""
-                })
-              )
-            }
+            const rule = Pagination.nextMarker(op.listObjectsStream, page, marker)
+            if (Either.isLeft(rule)) return Effect.fail(rule.left)
+            const next = rule.right
+            if (next === undefined) return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
             if (endBefore !== undefined && compareUtf8(next, endBefore) >= 0) {
               return Effect.succeed([Chunk.unsafeFromArray(contents), Option.none()] as const)
             }
@@ -550,7 +539,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listObjectVersionsStream = (
       input: Omit<ListVersionsInput, "delimiter"> = {}
     ): Stream.Stream<VersionEntry, ListError> => {
-      type Cursor = { readonly keyMarker: string | undefined; readonly versionIdMarker: string | undefined }
+      type Cursor = Pagination.VersionsCursor
       const page = (cursor: Cursor) =>
         listObjectVersions({
           bucket: input.bucket,
@@ -561,26 +550,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         }).pipe(
           Effect.flatMap((page) => {
             const chunk = Chunk.unsafeFromArray(page.versions)
-            if (!page.isTruncated) return Effect.succeed([chunk, Option.none<Cursor>()] as const)
-            const last = page.versions[page.versions.length - 1]
-            const keyMarker = page.nextKeyMarker ?? last?.key
-            const versionIdMarker = page.nextKeyMarker !== undefined ? page.nextVersionIdMarker ?? "" : last?.versionId
-            if (
-              keyMarker === undefined ||
-              (keyMarker === cursor.keyMarker && versionIdMarker === cursor.versionIdMarker)
-            ) {
-              return Effect.fail(
-                new CosDecodeError({
-                  operation: op.listObjectVersionsStream,
-                  status: 200,
-                  detail: keyMarker === undefined
-                    ? "a truncated page without NextKeyMarker or entries"
-                    : "NextKeyMarker/NextVersionIdMarker do not advance",
-                  bodySnippet: ""
-                })
-              )
-            }
-            return Effect.succeed([chunk, Option.some<Cursor>({ keyMarker, versionIdMarker })] as const)
+            const next = Pagination.nextVersionsCursor(op.listObjectVersionsStream, page, cursor)
+            if (Either.isLeft(next)) return Effect.fail(next.left)
+            return Effect.succeed([chunk, Option.fromNullable(next.right)] as const)
           })
         )
       return Stream.paginateChunkEffect<Cursor, VersionEntry, ListError, never>(
@@ -895,11 +867,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listMultipartUploadsStream = (
       input: Omit<ListMultipartUploadsInput, "delimiter"> = {}
     ): Stream.Stream<MultipartUpload, ListError> => {
-      type Cursor = UploadsCursor
-      const stuck = (detail: string) =>
-        Effect.fail(
-          new CosDecodeError({ operation: op.listMultipartUploadsStream, status: 200, detail, bodySnippet: "" })
-        )
+      type Cursor = Pagination.UploadsCursor
       const page = (cursor: Cursor) =>
         listMultipartUploads({
           bucket: input.bucket,
@@ -910,9 +878,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         }).pipe(
           Effect.flatMap((page) => {
             const chunk = Chunk.unsafeFromArray(page.uploads)
-            const next = nextUploadsCursor(page, cursor)
-            if (typeof next === "string") return stuck(next)
-            return Effect.succeed([chunk, next === undefined ? Option.none<Cursor>() : Option.some(next)] as const)
+            const next = Pagination.nextUploadsCursor(op.listMultipartUploadsStream, page, cursor)
+            if (Either.isLeft(next)) return Effect.fail(next.left)
+            return Effect.succeed([chunk, Option.fromNullable(next.right)] as const)
           })
         )
       return Stream.paginateChunkEffect<Cursor, MultipartUpload, ListError, never>(
@@ -973,45 +941,28 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
 
 type ListError = RequestError | CosInvalidRequest
 
-/** @internal */
-export interface UploadsCursor {
-  readonly keyMarker: string
-  readonly uploadIdMarker: string
-}
-
-/**
- * The markers of the page after this one: `undefined` at the end, a reason (for a `CosDecodeError`) when a truncated
- * page lacks NextKeyMarker or NextUploadIdMarker, or they do not lie after the markers sent (docs/protocol.md
- * "Multipart uploads", paging): a key marker alone would skip the rest of that key's uploads, a marker that stands
- * still would loop.
- *
- * @internal
- */
-export const nextUploadsCursor = (
-  page: ListMultipartUploadsPage,
-  cursor: UploadsCursor
-): UploadsCursor | string | undefined => {
-  if (!page.isTruncated) return undefined
-  const keyMarker = page.nextKeyMarker
-  const uploadIdMarker = page.nextUploadIdMarker
-  if (keyMarker === undefined || keyMarker === "" || uploadIdMarker === undefined || uploadIdMarker === "") {
-    return "a truncated page without NextKeyMarker and NextUploadIdMarker"
-  }
-  const c = compareUtf8(keyMarker, cursor.keyMarker)
-  if (c < 0 || (c === 0 && uploadIdMarker <= cursor.uploadIdMarker)) {
-    return `NextKeyMarker ${JSON.stringify(keyMarker)} / NextUploadIdMarker ${JSON.stringify(uploadIdMarker)} do not ` +
-      `advance past ${JSON.stringify(cursor.keyMarker)} / ${JSON.stringify(cursor.uploadIdMarker)}`
-  }
-  return { keyMarker, uploadIdMarker }
-}
-
 /** `""` (the version id of a bucket that never had versioning, docs/protocol.md §3) is the same as none. */
 const identity = (key: string, versionId: string | undefined) =>
   versionId === undefined || versionId === "" ? key : `${key}\u0000${versionId}`
 
+const sameVersion = (sent: string | undefined, named: string | undefined) =>
+  named === undefined || named === "" ? sent === undefined || sent === "" : named === sent
+
+/** Whether `named` answers `sent` key for key, in order (the common reply). */
+const inOrder = (sent: ReadonlyArray<ObjectIdentifier>, named: ReadonlyArray<DeletedEntry>): boolean => {
+  for (let i = 0; i < sent.length; i++) {
+    const o = sent[i]!
+    const d = named[i]!
+    if (o.key !== d.key) return false
+    // COS echoes VersionId only if it was sent (docs/protocol.md §4).
+    if (d.versionId !== undefined && !sameVersion(o.versionId, d.versionId)) return false
+  }
+  return true
+}
+
 /**
- * Per-key outcome of a batch: quiet replies list only failures, so every other key sent was deleted; non-quiet
- * replies must name every key, and a key named in neither list is `missing` (docs/protocol.md §4).
+ * Per-key outcome of a batch, aligned with the keys sent: quiet replies list only failures, so every other key sent
+ * was deleted; non-quiet replies must name every key, and a key named in neither list is `missing` (docs/protocol.md §4).
  *
  * @internal
  */
@@ -1020,38 +971,65 @@ export const batchOutcome = (
   reply: Responses.DeleteReply,
   quiet: boolean
 ): DeleteObjectsResult => {
-  const pending = new Map<string, Array<ObjectIdentifier>>()
-  for (const o of sent) {
+  const n = sent.length
+  if (!quiet && reply.errors.length === 0 && reply.deleted.length === n && inOrder(sent, reply.deleted)) {
+    return { deleted: reply.deleted, errors: reply.errors, missing: [], outcomes: reply.deleted }
+  }
+  if (quiet && reply.errors.length === 0 && reply.deleted.length === 0) {
+    const deleted: Array<DeletedEntry> = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const o = sent[i]!
+      deleted[i] = { _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false }
+    }
+    return { deleted, errors: reply.errors, missing: [], outcomes: deleted }
+  }
+  const outcomes: Array<DeletedEntry | DeleteErrorEntry | undefined> = new Array(n).fill(undefined)
+  /** Indexes of the keys sent and not yet answered, by identity. */
+  const pending = new Map<string, Array<number>>()
+  for (let i = 0; i < n; i++) {
+    const o = sent[i]!
     const id = identity(o.key, o.versionId)
     const same = pending.get(id)
-    if (same === undefined) pending.set(id, [o])
-    else same.push(o)
+    if (same === undefined) pending.set(id, [i])
+    else same.push(i)
   }
-  const settle = (key: string, versionId: string | undefined) => {
-    if (pending.delete(identity(key, versionId))) return
-    // COS echoes VersionId only if it was sent; should it leave it out, the entry settles that key's pending
-    // versioned requests, and an entry with one settles the key's plain request.
-    if (versionId === undefined || versionId === "") {
-      for (const id of pending.keys()) {
-        if (id.startsWith(key + "\u0000")) pending.delete(id)
+  const answer = (id: string, entry: DeletedEntry | DeleteErrorEntry): boolean => {
+    const group = pending.get(id)
+    if (group === undefined) return false
+    pending.delete(id)
+    for (const i of group) outcomes[i] = entry
+    return true
+  }
+  const settle = (entry: DeletedEntry | DeleteErrorEntry) => {
+    if (answer(identity(entry.key, entry.versionId), entry)) return
+    // COS echoes VersionId only if it was sent; should it leave it out, the entry answers that key's pending
+    // versioned requests, and an entry with one answers the key's plain request.
+    if (entry.versionId === undefined || entry.versionId === "") {
+      const versioned = entry.key + "\u0000"
+      for (const id of Array.from(pending.keys())) {
+        if (id.startsWith(versioned)) answer(id, entry)
       }
     } else {
-      pending.delete(key)
+      answer(entry.key, entry)
     }
   }
-  for (const e of reply.errors) settle(e.key, e.versionId)
+  for (const e of reply.errors) settle(e)
+  for (const d of reply.deleted) settle(d)
   if (quiet) {
-    for (const d of reply.deleted) settle(d.key, d.versionId)
     const deleted: Array<DeletedEntry> = [...reply.deleted]
     for (const group of pending.values()) {
-      for (const o of group) deleted.push({ _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false })
+      for (const i of group) {
+        const o = sent[i]!
+        const entry: DeletedEntry = { _tag: "Deleted", key: o.key, versionId: o.versionId, deleteMarker: false }
+        outcomes[i] = entry
+        deleted.push(entry)
+      }
     }
-    return { deleted, errors: reply.errors, missing: [] }
+    return { deleted, errors: reply.errors, missing: [], outcomes }
   }
-  for (const d of reply.deleted) settle(d.key, d.versionId)
   const missing: Array<ObjectIdentifier> = []
-  for (const group of pending.values()) missing.push(...group)
-  return { deleted: reply.deleted, errors: reply.errors, missing }
+  for (const group of pending.values()) for (const i of group) missing.push(sent[i]!)
+  return { deleted: reply.deleted, errors: reply.errors, missing, outcomes }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

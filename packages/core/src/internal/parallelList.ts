@@ -17,13 +17,16 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { ObjectSummary } from "../CosClient.js"
+import type { CosDecodeError } from "../CosError.js"
 import { compareUtf8 } from "./keys.js"
+import { nextMarker } from "./pagination.js"
 
 /** One page as the listing source answers it. @internal */
 export interface SourcePage {
@@ -270,11 +273,13 @@ const rangeOutcome = (r: Range, keys: number, outcome: "done" | "failed") =>
  *
  * @internal
  */
-export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<ListedPage, E> =>
+export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<ListedPage, E | CosDecodeError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const concurrency = Math.max(1, Math.floor(options.concurrency))
     const queue = yield* Effect.acquireRelease(
-      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E>>>(options.buffer ?? Math.min(2, concurrency)),
+      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E | CosDecodeError>>>(
+        options.buffer ?? Math.min(2, concurrency)
+      ),
       Queue.shutdown
     )
     const prefixLength = options.prefix.length
@@ -375,13 +380,20 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           if (page.isTruncated) fullPages++
           // Read the bound now: another worker may have cut this range while the request was in flight.
           const hi = r.hi
-          let next = page.isTruncated ? (page.nextMarker ?? (n > 0 ? contents[n - 1]!.key : undefined)) : undefined
+          // The one pagination rule: a truncated page names a next marker that advances, else the listing fails.
+          const rule = nextMarker("CosClient.listObjects", page, marker)
+          if (Either.isLeft(rule)) {
+            yield* rangeOutcome(r, keys, "failed")
+            finished = true
+            yield* Queue.offer(queue, Exit.fail(Option.some<E | CosDecodeError>(rule.left)))
+            return
+          }
+          let next = rule.right
           if (hi !== undefined && n > 0 && compareUtf8(contents[n - 1]!.key, hi) > 0) {
             contents = contents.slice(0, cutIndex(contents, hi))
             next = undefined
           }
           if (next !== undefined && hi !== undefined && compareUtf8(next, hi) >= 0) next = undefined
-          if (next !== undefined && r.started && compareUtf8(next, r.cur) <= 0) next = undefined // no progress
           let out: ListedPage
           keys += contents.length
           if (next === undefined) {

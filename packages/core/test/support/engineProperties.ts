@@ -223,8 +223,13 @@ export const globKeyArb = (glob: string): fc.Arbitrary<string> =>
 const groupBys = ["^backups/([^/]+)/", "^([^/]*)/", "(\\d)"]
 
 /** One or two globs: from a fixed list, or generated (astral characters and combining marks, under any prefix). */
+// (a generated glob that starts with `**` is taken as it is: `**/**` is not a shape the model documents, and it
+// read `**/**` as needing an empty segment, so it disagreed with the engine on keys like "logs/#")
 const globsArb = (fixed: ReadonlyArray<string>) =>
-  fc.array(fc.oneof(fc.constantFrom(...fixed), globArb.map((g) => `**/${g}`)), { minLength: 1, maxLength: 2 })
+  fc.array(
+    fc.oneof(fc.constantFrom(...fixed), globArb.map((g) => (g === "**" || g.startsWith("**/") ? g : `**/${g}`))),
+    { minLength: 1, maxLength: 2 }
+  )
 
 export const filtersArb = (
   options: { readonly keepLatest?: boolean },

@@ -9,7 +9,7 @@
  * SIGINT (Ctrl-C) / SIGTERM before everything matched was deleted (the batches in flight finish first, and the
  * summary is printed).
  */
-import { CosClient, type CosError, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
@@ -27,8 +27,6 @@ import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndo
 import { progressOption, reporter } from "./progress.js"
 import { given } from "./rawArgs.js"
 import * as verbatim from "./verbatim.js"
-
-const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
 
@@ -104,7 +102,7 @@ export const purgeOptions = {
     Options.withDescription("only objects of at most N bytes"),
     Options.optional
   ),
-  versions: choiceOption("versions", versionsModes).pipe(
+  versions: choiceOption("versions", Deletion.versionsModes).pipe(
     Options.withDescription(
       "versioned buckets: current (the default; adds delete markers), all (every version and marker), noncurrent, " +
         "delete-markers"
@@ -145,13 +143,6 @@ export const purgeOptions = {
 type Args = Command.Command.ParseConfig<typeof purgeOptions>
 
 /** COS answers that mean the command line (or the environment) is wrong, not the run (docs/protocol.md §5). */
-const configCodes: ReadonlySet<string> = new Set([
-  "InvalidAccessKeyId",
-  "SignatureDoesNotMatch",
-  "NoSuchBucket",
-  "InvalidBucketName"
-])
-
 const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY === true
 
 /** Exit 2 with a message on stderr. */
@@ -471,10 +462,7 @@ const handler = (args: Args) =>
           return Effect.zipRight(Console.error("nothing deleted"), new ExitCode({ code: 1 }))
         }
         // Bad arguments or configuration (refused before sending, unknown credentials, no such bucket): exit 2.
-        const code = e._tag === "CosInvalidRequest" || e._tag === "CosCredentialsError" ||
-            (e._tag === "CosServiceError" && configCodes.has(e.code))
-          ? 2
-          : 1
+        const code = CosError.isConfiguration(e) ? 2 : 1
         const shown = last === undefined
           ? (args.json
             ? Console.log(JSON.stringify({ error: e.message }))

@@ -1,0 +1,173 @@
+/**
+ * Options resolved and checked once, before any request: a `Resolved` value or a `CosInvalidRequest` naming the
+ * option and what it accepts. Nothing here throws.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import { CosInvalidRequest } from "../../CosError.js"
+import type * as Deletion from "../../Deletion.js"
+import { globProblem } from "../glob.js"
+
+/**
+ * The versions modes, in the order the docs list them: one list for the engine, the daemon's configuration and the
+ * CLI's `--versions` choice.
+ *
+ * @internal
+ */
+export const versionsModes = ["current", "all", "noncurrent", "delete-markers"] as const satisfies ReadonlyArray<
+  Deletion.VersionsMode
+>
+
+/** @internal */
+export const isVersionsMode = (u: unknown): u is Deletion.VersionsMode =>
+  typeof u === "string" && (versionsModes as ReadonlyArray<string>).includes(u)
+
+/** @internal */
+export interface Resolved {
+  readonly bucket: string
+  readonly concurrency: number
+  readonly listConcurrency: number
+  readonly batchSize: number
+  readonly maxDeletes: number | undefined
+  readonly dryRun: boolean
+  readonly quiet: boolean
+  readonly maxAttempts: number
+  readonly gracePeriod: Duration.Duration
+  readonly sampleSize: number
+  readonly progressInterval: Duration.Duration
+  readonly options: Deletion.RunOptions
+}
+
+/** @internal */
+export const invalid = (reason: string) => new CosInvalidRequest({ operation: "Deletion.purge", reason })
+
+/** An integer option within bounds: the value, or the sentence saying what is accepted. */
+const int = (name: string, v: number | undefined, def: number, min: number, max: number): number | string => {
+  const n = v ?? def
+  return Number.isInteger(n) && n >= min && n <= max ? n : `${name} must be an integer from ${min} to ${max}, got ${v}`
+}
+
+/**
+ * The run options (everything but the filters and the bucket) checked once.
+ *
+ * @internal
+ */
+export const resolve = (options: Deletion.RunOptions): Either.Either<Omit<Resolved, "bucket">, CosInvalidRequest> => {
+  const concurrency = int("concurrency", options.concurrency, 8, 1, 1000)
+  const listConcurrency = int("listConcurrency", options.listConcurrency, 1, 1, 256)
+  const batchSize = int("batchSize", options.batchSize, 1000, 1, 1000)
+  const maxDeletes = options.maxDeletes === undefined
+    ? undefined
+    : int("maxDeletes", options.maxDeletes, 0, 0, Number.MAX_SAFE_INTEGER)
+  const maxAttempts = int("maxAttempts", options.maxAttempts, 10, 1, 100)
+  const sampleSize = int("sampleSize", options.sampleSize, 20, 0, 100_000)
+  for (const v of [concurrency, listConcurrency, batchSize, maxDeletes, maxAttempts, sampleSize]) {
+    if (typeof v === "string") return Either.left(invalid(v))
+  }
+  const gracePeriod = Duration.decodeUnknown(options.gracePeriod ?? Duration.seconds(10))
+  if (gracePeriod._tag === "None") return Either.left(invalid(`gracePeriod is not a duration: ${options.gracePeriod}`))
+  const progressInterval = Duration.decodeUnknown(options.progressInterval ?? Duration.seconds(1))
+  if (progressInterval._tag === "None") {
+    return Either.left(invalid(`progressInterval is not a duration: ${options.progressInterval}`))
+  }
+  return Either.right({
+    concurrency: concurrency as number,
+    listConcurrency: listConcurrency as number,
+    batchSize: batchSize as number,
+    maxDeletes: maxDeletes as number | undefined,
+    dryRun: options.dryRun === true,
+    quiet: options.quiet === true,
+    maxAttempts: maxAttempts as number,
+    gracePeriod: gracePeriod.value,
+    sampleSize: sampleSize as number,
+    progressInterval: progressInterval.value,
+    options
+  })
+}
+
+/**
+ * The bucket of a run: the options', else the client's default.
+ *
+ * @internal
+ */
+export const bucketOf = (
+  options: Deletion.RunOptions,
+  defaultBucket: string | undefined
+): Either.Either<string, CosInvalidRequest> => {
+  const bucket = options.bucket ?? defaultBucket
+  return bucket === undefined
+    ? Either.left(invalid("no bucket: name one in the options or in the client"))
+    : Either.right(bucket)
+}
+
+/**
+ * The filters of a purge checked once (the prefix, its whole-bucket guard, the mode, dates, globs, sizes,
+ * keepLatest).
+ *
+ * @internal
+ */
+export const checkFilters = (
+  options: Deletion.PurgeOptions
+): Either.Either<{ readonly prefix: string; readonly mode: Deletion.VersionsMode }, CosInvalidRequest> => {
+  const prefix = options.prefix
+  if (typeof prefix !== "string") return Either.left(invalid("a prefix is required"))
+  if (prefix === "" && options.allowWholeBucket !== true) {
+    return Either.left(invalid(
+      "an empty prefix selects every key of the bucket; set allowWholeBucket (--allow-whole-bucket) to mean it"
+    ))
+  }
+  const mode = options.versions ?? "current"
+  if (!isVersionsMode(mode)) return Either.left(invalid(`unknown versions mode ${JSON.stringify(mode)}`))
+  if (options.olderThan instanceof Date && Number.isNaN(options.olderThan.getTime())) {
+    return Either.left(invalid("olderThan is an invalid date"))
+  }
+  // A glob the engine cannot compile is refused, never read as matching nothing (as an exclude, that would delete
+  // what it names).
+  for (const [name, globs] of [["include", options.include], ["exclude", options.exclude]] as const) {
+    for (const g of globs ?? []) {
+      const problem = globProblem(g)
+      if (problem !== undefined) {
+        return Either.left(invalid(`${name} glob ${JSON.stringify(g)} is not valid: ${problem}`))
+      }
+    }
+  }
+  for (const [name, v] of [["minSize", options.minSize], ["maxSize", options.maxSize]] as const) {
+    if (v !== undefined && !(v >= 0)) return Either.left(invalid(`${name} must be a number of bytes >= 0, got ${v}`))
+  }
+  const keep = options.keepLatest
+  if (keep !== undefined && !(Number.isInteger(keep.count) && keep.count >= 0)) {
+    return Either.left(invalid(`keepLatest.count must be an integer >= 0, got ${keep.count}`))
+  }
+  return Either.right({ prefix, mode })
+}
+
+/**
+ * What a purge removes (`objects` unless the options say otherwise).
+ *
+ * @internal
+ */
+export const targetOf = (options: Deletion.PurgeOptions): Either.Either<Deletion.Target, CosInvalidRequest> => {
+  const target = options.target ?? "objects"
+  return target === "objects" || target === "incompleteUploads"
+    ? Either.right(target)
+    : Either.left(invalid(`unknown target ${JSON.stringify(target)}`))
+}
+
+/**
+ * The filters that do not apply to incomplete uploads refused: they have no size, no versions and no ranking.
+ *
+ * @internal
+ */
+export const checkUploadFilters = (options: Deletion.PurgeOptions): Either.Either<void, CosInvalidRequest> => {
+  const refuse = (field: string) =>
+    Either.left(
+      invalid(`${field} does not apply to incomplete uploads (they have no size, versions or ranking); remove it`)
+    )
+  if (options.versions !== undefined && options.versions !== "current") return refuse("versions")
+  if (options.minSize !== undefined) return refuse("minSize")
+  if (options.maxSize !== undefined) return refuse("maxSize")
+  if (options.keepLatest !== undefined) return refuse("keepLatest")
+  return Either.void
+}
