@@ -35,7 +35,7 @@ import {
 } from "./sources.js"
 import { progress, summary } from "./tally.js"
 
-/** listing -> selection -> batches -> bounded-concurrency deletes (STYLE.md rule 6). */
+/** listing -> selection -> batches -> bounded-concurrency deletes. */
 const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLatest | undefined) => {
   const r = run.r
   const selector = new Selector(run, keep)

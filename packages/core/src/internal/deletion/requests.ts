@@ -15,7 +15,7 @@ import { onThrottled } from "../throttle.js"
 import type { Run } from "./run.js"
 import { throttledRequests } from "./tally.js"
 
-/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s, times 0.5–1.5 (STYLE.md rule 7). */
+/** Exponential backoff with jitter: 100 ms, 200 ms, ... capped at 10 s, times 0.5–1.5. */
 export const backoff: Schedule.Schedule<unknown> = Schedule.exponential(Duration.millis(100)).pipe(
   Schedule.union(Schedule.spaced(Duration.seconds(10))),
   Schedule.jitteredWith({ min: 0.5, max: 1.5 })
