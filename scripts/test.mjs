@@ -4,6 +4,10 @@ import { readFileSync, rmSync } from "node:fs"
 
 const run = (cmd, args) => spawnSync(cmd, args, { stdio: "inherit", shell: false }).status ?? 1
 const extra = process.argv.slice(2)
+// The Postgres-backed tests start a throwaway server from Debian's binaries: installed first where missing.
+if (run("bash", ["scripts/ensure-postgres.sh"]) !== 0) {
+  console.log("Postgres is missing: the Postgres-backed tests will fail")
+}
 let failedSteps = 0
 if (extra.length === 0) {
   console.log("> tsc -b")

@@ -29,7 +29,7 @@ describe("Deletion.purge against the reference model", () => {
       }),
       { numRuns: RUNS }
     )
-  }, Math.max(20_000, RUNS * 600))
+  }, Math.max(60_000, RUNS * 2000))
 
   it("picks the newest keys for keepLatest, with or without olderThan", async () => {
     // keepLatest by LastModified, not by key order: keys are written in descending key order here.
@@ -40,7 +40,7 @@ describe("Deletion.purge against the reference model", () => {
       }),
       { numRuns: Math.ceil(RUNS * 0.7) }
     )
-  }, Math.max(20_000, RUNS * 600))
+  }, Math.max(60_000, RUNS * 2000))
 })
 
 describe("Deletion.purge keepLatest (regression)", () => {
@@ -212,7 +212,7 @@ describe("parallel listing on skewed key spaces", () => {
       ),
       { numRuns: Math.max(40, RUNS) }
     )
-  }, Math.max(20_000, RUNS * 600))
+  }, Math.max(60_000, RUNS * 2000))
 })
 
 describe("Deletion.purge versions mode all on a never-versioned bucket (regression)", () => {
@@ -249,7 +249,7 @@ describe("Deletion.purge with a maxDeletes brake", () => {
       }),
       { numRuns: Math.ceil(RUNS * 0.5) }
     )
-  }, Math.max(20_000, RUNS * 600))
+  }, Math.max(60_000, RUNS * 2000))
 })
 
 describe("Deletion.purge resumed after a checkpoint", () => {
@@ -275,5 +275,5 @@ describe("Deletion.purge resumed after a checkpoint", () => {
       { numRuns: Math.ceil(RUNS * 0.5) }
     )
     assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
-  }, Math.max(20_000, RUNS * 600))
+  }, Math.max(60_000, RUNS * 2000))
 })
