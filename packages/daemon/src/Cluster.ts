@@ -151,7 +151,8 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
                 return yield* runner.run(rule, {
                   trigger: resume ? "resume" : payload.trigger,
-                  scheduledAt: payload.scheduledAt
+                  scheduledAt: payload.scheduledAt,
+                  runner: me
                 }).pipe(
                   Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
                   // failures are recorded and logged by the runner

@@ -38,7 +38,9 @@ export const runJson = (r: RunRecord) => ({
   failed: r.failed,
   skipped: r.skipped,
   throttled: r.throttled,
-  error: r.error
+  error: r.error,
+  // cluster mode only: the replica that ran it
+  ...(r.runner === null ? {} : { runner: r.runner })
 })
 
 /** The public view of a rule: its settings, without credentials. */

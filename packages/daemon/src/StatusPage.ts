@@ -113,7 +113,7 @@ const liveBlock = (rule: PageRule) => {
 </div>`
 }
 
-const runsTable = (rule: PageRule) => {
+const runsTable = (rule: PageRule, cluster: PageCluster | undefined) => {
   if (rule.runs.length === 0) return `<p class="muted">no runs yet</p>`
   const rows = rule.runs.map((stored) => {
     // the database has a running run's counts only at its end: show the live ones
@@ -130,12 +130,14 @@ const runsTable = (rule: PageRule) => {
       `<td class="n">${live("listed", run.listed)}</td><td class="n">${live("matched", run.matched)}</td>` +
       `<td class="n">${live("deleted", run.deleted)}</td><td class="n">${live("failed", run.failed)}</td>` +
       `<td class="n">${run.endedAt === null ? "" : h(formatSpan(run.endedAt - run.startedAt))}</td>` +
+      (cluster === undefined ? "" : `<td>${run.runner === null ? "" : `<code>${h(run.runner)}</code>`}</td>`) +
       `<td class="err">${run.error === null ? "" : h(run.error)}${
         run.resumedFrom === null ? "" : `<div class="muted">resumed after ${h(JSON.stringify(run.resumedFrom))}</div>`
       }</td></tr>`
   }).join("\n")
   return `<table><thead><tr><th>run</th><th>started</th><th>trigger</th><th>status</th><th class="n">listed</th>` +
-    `<th class="n">matched</th><th class="n">deleted</th><th class="n">failed</th><th class="n">took</th><th>error</th>` +
+    `<th class="n">matched</th><th class="n">deleted</th><th class="n">failed</th><th class="n">took</th>` +
+    `${cluster === undefined ? "" : "<th>runner</th>"}<th>error</th>` +
     `</tr></thead><tbody>\n${rows}\n</tbody></table>`
 }
 
@@ -171,7 +173,7 @@ const ruleSection = (rule: PageRule, now: number, cluster: PageCluster | undefin
 </dl>
 ${liveBlock(rule)}
 <h3>last runs</h3>
-${runsTable(rule)}
+${runsTable(rule, cluster)}
 </section>`
 }
 

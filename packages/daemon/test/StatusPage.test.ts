@@ -83,12 +83,26 @@ describe("status page", () => {
       nextFire: undefined,
       running: null,
       lastSuccessAt: null,
-      runs: []
+      runs: [{
+        ...emptyCounts,
+        id: 7,
+        rule: `a&b`,
+        trigger: "schedule" as const,
+        dryRun: false,
+        startedAt: now - 60_000,
+        endedAt: now - 1_000,
+        status: "succeeded" as const,
+        resumedFrom: null,
+        scheduledAt: now - 60_000,
+        runner: `10.0.0.2:34431'"`,
+        error: null
+      }]
     }
     const base = { now, ready: true, rules: [rule, { ...rule, name: `"c"` }] }
     const outside = render(base)
     assert.notInclude(outside, "cluster runners")
     assert.notInclude(outside, "held by")
+    assert.notInclude(outside, "<th>runner</th>")
     const page = render({
       ...base,
       cluster: {
@@ -109,6 +123,9 @@ describe("status page", () => {
     assert.include(page, "<h2>a&amp;b</h2>")
     assert.include(page, "<dt>held by</dt><dd>this replica (<code>10.0.0.1:34431&lt;script&gt;</code>)</dd>")
     assert.include(page, "<dt>held by</dt><dd><span class=\"muted\">another runner</span></dd>")
+    // each run says which runner ran it
+    assert.include(page, "<th>runner</th>")
+    assert.include(page, "<td><code>10.0.0.2:34431&#39;&quot;</code></td>")
     assert.strictEqual(page.match(/<script/g)?.length, 1)
     assert.include(render({ ...base, cluster: { self: "h:1", held: [], runners: [] } }), "no runner registered")
   })
