@@ -24,7 +24,9 @@
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as DeliverAt from "@effect/cluster/DeliverAt"
 import * as Entity from "@effect/cluster/Entity"
+import * as EntityId from "@effect/cluster/EntityId"
 import * as EngineRunnerAddress from "@effect/cluster/RunnerAddress"
+import * as Sharding from "@effect/cluster/Sharding"
 import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Singleton from "@effect/cluster/Singleton"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
@@ -149,7 +151,8 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
                 return yield* runner.run(rule, {
                   trigger: resume ? "resume" : payload.trigger,
-                  scheduledAt: payload.scheduledAt
+                  scheduledAt: payload.scheduledAt,
+                  runner: me
                 }).pipe(
                   Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
                   // failures are recorded and logged by the runner
@@ -266,6 +269,45 @@ const SchedulerSingleton = Singleton.make(
   }).pipe(Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)))
 )
 
+/**
+ * What the status server shows of the cluster: the runners from the engine's `cluster_runners` table (its health flag,
+ * and how long ago its last heartbeat was, computed by Postgres so that clocks need not agree), and whether this
+ * replica holds a rule now (owns the shard of the rule's entity).
+ */
+const ClusterViewLive = (address: RunnerAddress) =>
+  Layer.effect(
+    HttpStatus.ClusterView,
+    Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      const sharding = yield* Sharding.Sharding
+      const self = runnerLabel(address)
+      const runners = Effect.gen(function*() {
+        const rows = yield* sql<{ address: string; healthy: boolean; age_ms: number | string | null }>`
+          SELECT address, healthy, EXTRACT(EPOCH FROM (LOCALTIMESTAMP - last_heartbeat)) * 1000 AS age_ms
+          FROM cluster_runners ORDER BY address`
+        const now = yield* Clock.currentTimeMillis
+        return rows.map((r) => ({
+          address: r.address,
+          healthy: r.healthy,
+          lastSeenAt: now - Math.max(0, Math.round(Number(r.age_ms ?? 0))),
+          self: r.address === self
+        }))
+      }).pipe(
+        // the page still answers when the engine's table cannot be read (it says so in the log)
+        Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("could not read the cluster's runners", cause), []))
+      )
+      return {
+        self,
+        runners,
+        holds: (rule: string) =>
+          Effect.sync(() => {
+            const id = EntityId.make(rule)
+            return sharding.hasShardId(sharding.getShardId(id, RuleEntity.getShardGroup(id)))
+          })
+      }
+    })
+  )
+
 export interface ClusterOptions {
   readonly runnerAddress: RunnerAddress
   /** The engine's settings to override (tests: short lock, poll and health-check intervals). */
@@ -319,7 +361,12 @@ export const layerWith = <E, R>(
       Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
     )
   )
-  const app = Layer.mergeAll(RuleEntityLive(address), SchedulerSingleton, HttpStatus.layer, ready)
+  const app = Layer.mergeAll(
+    RuleEntityLive(address),
+    SchedulerSingleton,
+    HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
+    ready
+  )
   const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
   // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
   return app.pipe(

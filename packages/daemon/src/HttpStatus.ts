@@ -1,14 +1,17 @@
 /**
  * The status server (127.0.0.1:9464 by default): `/` (an HTML status page, StatusPage.ts), `/healthz`, `/readyz`,
- * `/metrics` (Prometheus text) and `/status` (JSON: rules, next fire time, run in progress, last run). It shows rule settings and counts, never credentials.
+ * `/metrics` (Prometheus text) and `/status` (JSON: rules, next fire time, run in progress, last run; in cluster mode
+ * the runners and the rules this replica holds). It shows rule settings and counts, never credentials.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { createServer } from "node:http"
 import { type Rule, Settings } from "./Config.js"
@@ -35,7 +38,9 @@ export const runJson = (r: RunRecord) => ({
   failed: r.failed,
   skipped: r.skipped,
   throttled: r.throttled,
-  error: r.error
+  error: r.error,
+  // cluster mode only: the replica that ran it
+  ...(r.runner === null ? {} : { runner: r.runner })
 })
 
 /** The public view of a rule: its settings, without credentials. */
@@ -54,6 +59,37 @@ export const ruleJson = (rule: Rule) => ({
   catchUp: rule.catchUp
 })
 
+/** One runner of the cluster, as the engine records it in its `cluster_runners` table. */
+export interface ClusterRunner {
+  /** `HOST:PORT`, its `--runner-address`. */
+  readonly address: string
+  /** The engine's health flag (its last health check of that runner). */
+  readonly healthy: boolean
+  /** Its last heartbeat (the engine refreshes it with its shard locks), epoch ms as this replica's clock sees it. */
+  readonly lastSeenAt: number
+  /** This replica. */
+  readonly self: boolean
+}
+
+/**
+ * What the status server shows of the cluster; provided in cluster mode only (Cluster.ts), so that outside it the
+ * page and `/status` show nothing of the kind.
+ */
+export class ClusterView extends Context.Tag("@effect-cos/daemon/HttpStatus/ClusterView")<ClusterView, {
+  /** This replica's runner address. */
+  readonly self: string
+  readonly runners: Effect.Effect<ReadonlyArray<ClusterRunner>>
+  /** Whether this replica holds the rule now (owns the shard of the rule's entity). */
+  readonly holds: (rule: string) => Effect.Effect<boolean>
+}>() {}
+
+const clusterRunnerJson = (r: ClusterRunner) => ({
+  address: r.address,
+  healthy: r.healthy,
+  lastSeenAt: iso(r.lastSeenAt),
+  self: r.self
+})
+
 /** The status server could not start (address in use, ...). */
 export class HttpStatusError extends Schema.TaggedError<HttpStatusError>()("HttpStatusError", {
   message: Schema.String
@@ -63,9 +99,21 @@ const make = Effect.gen(function*() {
   const settings = yield* Settings
   const state = yield* State
   const status = yield* Status
+  const cluster = yield* Effect.serviceOption(ClusterView)
+
+  /** In cluster mode: the runners, and the rules this replica holds. */
+  const clusterNow = Option.match(cluster, {
+    onNone: () => Effect.succeed(undefined),
+    onSome: (view) =>
+      Effect.all({
+        runners: view.runners,
+        held: Effect.filter(settings.rules.map((r) => r.name), view.holds)
+      }).pipe(Effect.map(({ held, runners }) => ({ self: view.self, runners, held })))
+  })
 
   const statusJson = Effect.gen(function*() {
     const live = yield* status.rules
+    const view = yield* clusterNow
     const rules = yield* Effect.forEach(settings.rules, (rule) =>
       Effect.gen(function*() {
         const l = live.get(rule.name)
@@ -81,10 +129,17 @@ const make = Effect.gen(function*() {
           },
           skippedOverlaps: l?.skippedOverlaps ?? 0,
           lastRun: last === undefined ? null : runJson(last),
-          lastSuccessAt: iso(lastSuccess?.endedAt)
+          lastSuccessAt: iso(lastSuccess?.endedAt),
+          ...(view === undefined ? {} : { heldHere: view.held.includes(rule.name) })
         }
       }))
-    return { ready: yield* status.ready, rules }
+    return {
+      ready: yield* status.ready,
+      rules,
+      ...(view === undefined ? {} : {
+        cluster: { self: view.self, runners: view.runners.map(clusterRunnerJson), held: view.held }
+      })
+    }
   })
 
   const page = Effect.gen(function*() {
@@ -105,7 +160,12 @@ const make = Effect.gen(function*() {
           runs: yield* state.recentRuns({ limit: 8, rule: rule.name })
         }
       }))
-    return StatusPage.render({ now: yield* Clock.currentTimeMillis, ready: yield* status.ready, rules })
+    return StatusPage.render({
+      now: yield* Clock.currentTimeMillis,
+      ready: yield* status.ready,
+      rules,
+      cluster: yield* clusterNow
+    })
   })
 
   /** Gauges read from the state database when Prometheus scrapes. */

@@ -27,6 +27,8 @@ export interface RunOptions {
   readonly sampleSize?: number | undefined
   /** The fire time this run is for (cluster mode records it). */
   readonly scheduledAt?: number | undefined
+  /** The replica's runner address (cluster mode records it). */
+  readonly runner?: string | undefined
 }
 
 export interface RunOutcome {
@@ -169,7 +171,8 @@ const make = Effect.gen(function*() {
         trigger: options.trigger,
         dryRun,
         resumedFrom: startAfter,
-        scheduledAt: options.scheduledAt
+        scheduledAt: options.scheduledAt,
+        runner: options.runner
       })
       const ctx = { id: record.id, rule: rule.name, bucket: rule.bucket }
       const counts = yield* Ref.make<RunCounts>(emptyCounts)
@@ -344,6 +347,7 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
               status: "succeeded",
               resumedFrom: null,
               scheduledAt: runOptions.scheduledAt ?? null,
+              runner: runOptions.runner ?? null,
               error: null
             }
             return { run }

@@ -66,6 +66,8 @@ export interface RunRecord extends RunCounts {
   readonly resumedFrom: string | null
   /** The fire time it ran for (epoch ms), when it ran on a schedule in cluster mode. */
   readonly scheduledAt: number | null
+  /** The runner address (`HOST:PORT`) of the replica that ran it, in cluster mode. */
+  readonly runner: string | null
   readonly error: string | null
 }
 
@@ -154,6 +156,11 @@ const migrations = Migrator.fromRecord({
     const sql = yield* SqlClient.SqlClient
     const { bigint } = StateStore.types(sql)
     yield* sql`ALTER TABLE runs ADD COLUMN scheduled_at ${bigint}`
+  }),
+  // cluster mode: which replica ran (or is running) the run
+  "0004_runs_runner": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE runs ADD COLUMN runner TEXT`
   })
 })
 
@@ -170,6 +177,7 @@ interface RunRow {
   readonly status: string
   readonly resumed_from: string | null
   readonly scheduled_at: Int | null
+  readonly runner?: string | null
   readonly listed: Int
   readonly matched: Int
   readonly deleted: Int
@@ -192,6 +200,7 @@ const toRun = (r: RunRow): RunRecord => ({
   status: r.status as RunStatus,
   resumedFrom: r.resumed_from,
   scheduledAt: intOrNull(r.scheduled_at ?? null),
+  runner: r.runner ?? null,
   listed: int(r.listed),
   matched: int(r.matched),
   deleted: int(r.deleted),
@@ -277,6 +286,7 @@ const make = Effect.gen(function*() {
     readonly dryRun: boolean
     readonly resumedFrom?: string | undefined
     readonly scheduledAt?: number | undefined
+    readonly runner?: string | undefined
   }) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
@@ -288,7 +298,8 @@ const make = Effect.gen(function*() {
           started_at: now,
           status: "running",
           resumed_from: input.resumedFrom ?? null,
-          scheduled_at: input.scheduledAt ?? null
+          scheduled_at: input.scheduledAt ?? null,
+          runner: input.runner ?? null
         })
       } RETURNING *`
       return toRun(rows[0]!)

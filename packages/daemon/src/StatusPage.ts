@@ -35,12 +35,23 @@ export interface PageRule {
   readonly runs: ReadonlyArray<RunRecord>
 }
 
+export interface PageCluster {
+  /** This replica's runner address. */
+  readonly self: string
+  /** The runners the engine has registered, with its health flag and their last heartbeat (epoch ms). */
+  readonly runners: ReadonlyArray<
+    { readonly address: string; readonly healthy: boolean; readonly lastSeenAt: number; readonly self: boolean }
+  >
+  /** The rules this replica holds now. */
+  readonly held: ReadonlyArray<string>
+}
+
 export interface PageModel {
   readonly now: number
   readonly ready: boolean
   readonly rules: ReadonlyArray<PageRule>
-  /** Present in cluster mode only: the runners and the rules they hold. */
-  readonly cluster?: ReadonlyArray<{ readonly address: string; readonly rules: ReadonlyArray<string> }> | undefined
+  /** Present in cluster mode only: the runners, and the rules this replica holds. */
+  readonly cluster?: PageCluster | undefined
 }
 
 /** Escapes text for HTML element content and double- or single-quoted attribute values. */
@@ -102,7 +113,7 @@ const liveBlock = (rule: PageRule) => {
 </div>`
 }
 
-const runsTable = (rule: PageRule) => {
+const runsTable = (rule: PageRule, cluster: PageCluster | undefined) => {
   if (rule.runs.length === 0) return `<p class="muted">no runs yet</p>`
   const rows = rule.runs.map((stored) => {
     // the database has a running run's counts only at its end: show the live ones
@@ -119,16 +130,18 @@ const runsTable = (rule: PageRule) => {
       `<td class="n">${live("listed", run.listed)}</td><td class="n">${live("matched", run.matched)}</td>` +
       `<td class="n">${live("deleted", run.deleted)}</td><td class="n">${live("failed", run.failed)}</td>` +
       `<td class="n">${run.endedAt === null ? "" : h(formatSpan(run.endedAt - run.startedAt))}</td>` +
+      (cluster === undefined ? "" : `<td>${run.runner === null ? "" : `<code>${h(run.runner)}</code>`}</td>`) +
       `<td class="err">${run.error === null ? "" : h(run.error)}${
         run.resumedFrom === null ? "" : `<div class="muted">resumed after ${h(JSON.stringify(run.resumedFrom))}</div>`
       }</td></tr>`
   }).join("\n")
   return `<table><thead><tr><th>run</th><th>started</th><th>trigger</th><th>status</th><th class="n">listed</th>` +
-    `<th class="n">matched</th><th class="n">deleted</th><th class="n">failed</th><th class="n">took</th><th>error</th>` +
+    `<th class="n">matched</th><th class="n">deleted</th><th class="n">failed</th><th class="n">took</th>` +
+    `${cluster === undefined ? "" : "<th>runner</th>"}<th>error</th>` +
     `</tr></thead><tbody>\n${rows}\n</tbody></table>`
 }
 
-const ruleSection = (rule: PageRule, now: number) => {
+const ruleSection = (rule: PageRule, now: number, cluster: PageCluster | undefined) => {
   const next = rule.nextFire === undefined
     ? rule.enabled ? "no future fire time" : "disabled"
     : `${h(formatInZone(rule.nextFire.getTime(), rule.timezone))} <span class="muted">(in ${
@@ -145,7 +158,13 @@ const ruleSection = (rule: PageRule, now: number) => {
   <dt>bucket</dt><dd><code>${h(rule.bucket)}</code></dd>
   <dt>selects</dt><dd>${filters}</dd>
   <dt>schedule</dt><dd><code>${h(rule.schedule)}</code> in ${h(rule.timezone)}</dd>
-  <dt>next run</dt><dd>${next}</dd>
+  <dt>next run</dt><dd>${next}</dd>${
+    cluster === undefined ? "" : `\n  <dt>held by</dt><dd>${
+      cluster.held.includes(rule.name)
+        ? `this replica (<code>${h(cluster.self)}</code>)`
+        : `<span class="muted">another runner</span>`
+    }</dd>`
+  }
   <dt>last success</dt><dd>${
     rule.lastSuccessAt === null
       ? `<span class="muted">never</span>`
@@ -154,21 +173,32 @@ const ruleSection = (rule: PageRule, now: number) => {
 </dl>
 ${liveBlock(rule)}
 <h3>last runs</h3>
-${runsTable(rule)}
+${runsTable(rule, cluster)}
 </section>`
 }
 
-const clusterSection = (model: PageModel) =>
-  model.cluster === undefined ? "" : `<section class="rule"><header><h2>cluster runners</h2></header>
+const clusterSection = (model: PageModel) => {
+  const cluster = model.cluster
+  if (cluster === undefined) return ""
+  const rows = cluster.runners.map((r) =>
+    `<tr><td><code>${h(r.address)}</code>${r.self ? ` <span class="badge live">this replica</span>` : ""}</td>` +
+    `<td><span class="badge ${r.healthy ? "ok" : "bad"}">${r.healthy ? "healthy" : "unhealthy"}</span></td>` +
+    `<td>${h(formatSpan(model.now - r.lastSeenAt))} ago</td><td>${
+      r.self
+        ? cluster.held.length === 0 ? `<span class="muted">none</span>` : h(cluster.held.join(", "))
+        : `<span class="muted">see its own status page</span>`
+    }</td></tr>`
+  ).join("\n")
+  return `<section class="rule"><header><h2>cluster runners</h2></header>
 ${
-    model.cluster.length === 0
+    cluster.runners.length === 0
       ? `<p class="muted">no runner registered</p>`
-      : `<table><thead><tr><th>runner</th><th>rules</th></tr></thead><tbody>${
-        model.cluster.map((r) => `<tr><td><code>${h(r.address)}</code></td><td>${h(r.rules.join(", "))}</td></tr>`)
-          .join("")
-      }</tbody></table>`
+      : `<table><thead><tr><th>runner</th><th>health</th><th>last seen</th><th>rules held</th></tr></thead><tbody>
+${rows}
+</tbody></table>`
   }
 </section>`
+}
 
 // Polls /status every 2 s: updates the numbers of running runs, and reloads the page when a run starts or ends.
 const script = `(() => {
@@ -256,7 +286,7 @@ export const render = (model: PageModel): string =>
   }</span><span class="muted">${model.rules.length} rule${model.rules.length === 1 ? "" : "s"} · ${
     h(utc(model.now))
   }</span></div>
-${model.rules.map((r) => ruleSection(r, model.now)).join("\n")}
+${model.rules.map((r) => ruleSection(r, model.now, model.cluster)).join("\n")}
 ${clusterSection(model)}
 <footer>Also: <a href="status">/status</a> (JSON) · <a href="metrics">/metrics</a> (Prometheus) ·
 <a href="healthz">/healthz</a> · <a href="readyz">/readyz</a></footer>

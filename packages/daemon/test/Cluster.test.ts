@@ -172,6 +172,121 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
       )
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
+  it.effect("the status page and /status of one replica show every runner and the rules it holds, escaped", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("status_page")
+      const server = yield* CosFakeServer.start({})
+      const rules = ["alpha", "beta", "gamma", "delta"]
+      const prefix = `<b>&"'/`
+      const settingsOn = (httpPort: number) =>
+        Either.getOrThrow(Config.decode({
+          cos: { region: CosFake.testRegion, endpoint: server.url },
+          state: url,
+          http: { host: "127.0.0.1", port: httpPort },
+          gracePeriod: "2s",
+          // once a year: nothing runs during the test
+          rules: rules.map((name) => ({
+            name,
+            bucket: CosFake.testBucket,
+            prefix,
+            olderThan: "30d",
+            schedule: "0 0 1 1 *"
+          }))
+        }, { source: "test", baseDir: "/" }))
+      const httpA = yield* freePort
+      const httpB = yield* freePort
+      const a = yield* startRunner(settingsOn(httpA))
+      const b = yield* startRunner(settingsOn(httpB))
+      yield* Effect.addFinalizer(() => Effect.all([a.stop, b.stop], { concurrency: 2 }))
+      const get = (port: number, path: string) =>
+        Effect.promise(async () => {
+          const res = await fetch(`http://127.0.0.1:${port}${path}`)
+          return { status: res.status, body: await res.text() }
+        })
+      const status = (port: number) => Effect.map(get(port, "/status"), (r) => JSON.parse(r.body))
+      // once the engine has registered both runners and given out every rule's shard, each rule held by one of them,
+      // and that for a second (a runner that has not seen the other yet still holds every rule)
+      let stableSince: { held: string; at: number } | undefined
+      const [statusA, statusB] = yield* Effect.all([status(httpA), status(httpB)]).pipe(
+        Effect.filterOrFail(([sa, sb]) => {
+          const held = JSON.stringify([sa.cluster.held, sb.cluster.held])
+          const shared = sa.cluster.runners.length === 2 && sb.cluster.runners.length === 2 &&
+            [...sa.cluster.held, ...sb.cluster.held].sort().join() === [...rules].sort().join()
+          if (!shared) stableSince = undefined
+          else if (stableSince?.held !== held) stableSince = { held, at: Date.now() }
+          return stableSince !== undefined && Date.now() - stableSince.at >= 1000
+        }),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+        Effect.orDieWith(() => new Error("the two runners did not share the rules out within 30 s"))
+      )
+      const addressA = `127.0.0.1:${a.port}`
+      const addressB = `127.0.0.1:${b.port}`
+      const holder = (name: string) => statusA.cluster.held.includes(name) ? addressA : addressB
+      // one fire time of every rule, as the scheduler would send it: each runs on the runner holding its rule
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        for (const name of rules) {
+          yield* client(name).fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+        }
+      }).pipe(Effect.provide(a.context))
+      const ran = yield* status(httpA).pipe(
+        Effect.filterOrFail((s) => s.rules.every((r: any) => r.lastRun?.status === "succeeded")),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+        Effect.orDieWith(() => new Error("the fire times did not run within 30 s"))
+      )
+      assert.deepStrictEqual(
+        ran.rules.map((r: any) => [r.name, r.lastRun.runner]),
+        rules.map((name) => [name, holder(name)])
+      )
+      assert.strictEqual(statusA.cluster.self, addressA)
+      assert.deepStrictEqual(
+        statusA.cluster.runners.map((r: any) => [r.address, r.healthy, r.self]),
+        [[addressA, true, true], [addressB, true, false]].sort()
+      )
+      assert.deepStrictEqual(
+        statusB.cluster.runners.map((r: any) => [r.address, r.self]),
+        [[addressA, false], [addressB, true]].sort()
+      )
+      for (const r of statusA.cluster.runners) {
+        // a heartbeat within the engine's lock expiry (5 s here), as this replica's clock sees it
+        assert.isBelow(Math.abs(Date.now() - Date.parse(r.lastSeenAt)), 10_000, JSON.stringify(r))
+      }
+      assert.deepStrictEqual(
+        statusA.rules.map((r: any) => [r.name, r.heldHere]),
+        rules.map((name) => [name, statusA.cluster.held.includes(name)])
+      )
+
+      const page = yield* get(httpA, "/")
+      assert.strictEqual(page.status, 200)
+      assert.include(page.body, "cluster runners")
+      assert.include(page.body, `<code>${addressA}</code> <span class="badge live">this replica</span>`)
+      assert.include(page.body, `<code>${addressB}</code></td>`)
+      assert.notInclude(page.body, `<code>${addressB}</code> <span class="badge live">`)
+      assert.strictEqual(page.body.match(/>healthy</g)?.length, 2)
+      for (const name of rules) {
+        assert.include(
+          page.body,
+          statusA.cluster.held.includes(name)
+            ? `<dt>held by</dt><dd>this replica (<code>${addressA}</code>)</dd>`
+            : `<dt>held by</dt><dd><span class="muted">another runner</span></dd>`
+        )
+      }
+      // each rule's run, with the runner that ran it (this replica or the other)
+      assert.strictEqual(
+        page.body.match(/<td><code>127\.0\.0\.1:\d+<\/code><\/td><td class="err">/g)?.length,
+        rules.length
+      )
+      for (const name of rules) {
+        const section = page.body.split("<section").find((part) => part.includes(`<h2>${name}</h2>`))
+        assert.include(section, `<td><code>${holder(name)}</code></td><td class="err">`)
+      }
+      // the prefix is shown as text only
+      assert.notInclude(page.body, "<b>")
+      assert.include(page.body, `<code>&quot;&lt;b&gt;&amp;\\&quot;&#39;/&quot;</code>`)
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
   it.effect(
     "a runner SIGKILLed mid-run: another takes the rule over and resumes the run from its checkpoint",
     () =>

@@ -109,6 +109,9 @@ describe("HttpStatus", () => {
       assert.strictEqual(body.rules[0].lastSuccessAt, last.endedAt)
       assert.strictEqual(body.rules[0].skippedOverlaps, 0)
       assert.strictEqual(body.rules[0].timezone, "Asia/Shanghai")
+      // one daemon, not a cluster: nothing about runners
+      assert.notProperty(body, "cluster")
+      assert.notProperty(body.rules[0], "heldHere")
       for (const response of [json.body, metrics.body]) {
         assert.notInclude(response, secret)
         assert.notInclude(response, "AKIDshown")

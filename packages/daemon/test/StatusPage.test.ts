@@ -69,15 +69,65 @@ describe("status page", () => {
     )
   })
 
-  it("in cluster mode lists the runners, escaped; outside it shows no such section", () => {
-    const base = { now: Date.parse("2026-03-01T00:00:00Z"), ready: true, rules: [] }
-    assert.notInclude(render(base), "cluster runners")
-    const page = render({ ...base, cluster: [{ address: `10.0.0.1:34431<script>`, rules: [`a&b`, `"c"`] }] })
+  it("in cluster mode lists the runners and the rules this replica holds, escaped; outside it shows none", () => {
+    const now = Date.parse("2026-03-01T00:00:00Z")
+    const rule = {
+      name: `a&b`,
+      enabled: true,
+      bucket: "examplebucket-1250000000",
+      prefix: "logs/",
+      schedule: "0 3 * * *",
+      timezone: "UTC",
+      olderThan: "30d",
+      dryRun: false,
+      nextFire: undefined,
+      running: null,
+      lastSuccessAt: null,
+      runs: [{
+        ...emptyCounts,
+        id: 7,
+        rule: `a&b`,
+        trigger: "schedule" as const,
+        dryRun: false,
+        startedAt: now - 60_000,
+        endedAt: now - 1_000,
+        status: "succeeded" as const,
+        resumedFrom: null,
+        scheduledAt: now - 60_000,
+        runner: `10.0.0.2:34431'"`,
+        error: null
+      }]
+    }
+    const base = { now, ready: true, rules: [rule, { ...rule, name: `"c"` }] }
+    const outside = render(base)
+    assert.notInclude(outside, "cluster runners")
+    assert.notInclude(outside, "held by")
+    assert.notInclude(outside, "<th>runner</th>")
+    const page = render({
+      ...base,
+      cluster: {
+        self: `10.0.0.1:34431<script>`,
+        held: [`a&b`],
+        runners: [
+          { address: `10.0.0.1:34431<script>`, healthy: true, lastSeenAt: now - 3_000, self: true },
+          { address: `10.0.0.2:34431'"`, healthy: false, lastSeenAt: now - 125_000, self: false }
+        ]
+      }
+    })
     assert.include(page, "cluster runners")
-    assert.include(page, "<code>10.0.0.1:34431&lt;script&gt;</code>")
-    assert.include(page, "a&amp;b, &quot;c&quot;")
+    assert.include(page, "<code>10.0.0.1:34431&lt;script&gt;</code> <span class=\"badge live\">this replica</span>")
+    assert.include(page, "<code>10.0.0.2:34431&#39;&quot;</code></td><td><span class=\"badge bad\">unhealthy</span>")
+    assert.include(page, "<td>3s ago</td><td>a&amp;b</td>")
+    assert.include(page, "<td>2m 5s ago</td><td><span class=\"muted\">see its own status page</span>")
+    // each rule says whether this replica holds it
+    assert.include(page, "<h2>a&amp;b</h2>")
+    assert.include(page, "<dt>held by</dt><dd>this replica (<code>10.0.0.1:34431&lt;script&gt;</code>)</dd>")
+    assert.include(page, "<dt>held by</dt><dd><span class=\"muted\">another runner</span></dd>")
+    // each run says which runner ran it
+    assert.include(page, "<th>runner</th>")
+    assert.include(page, "<td><code>10.0.0.2:34431&#39;&quot;</code></td>")
     assert.strictEqual(page.match(/<script/g)?.length, 1)
-    assert.include(render({ ...base, cluster: [] }), "no runner registered")
+    assert.include(render({ ...base, cluster: { self: "h:1", held: [], runners: [] } }), "no runner registered")
   })
 
   it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>
