@@ -11,7 +11,6 @@ import type { CosClient, ObjectIdentifier, ObjectSummary, VersionEntry } from ".
 import type { CosError } from "./CosError.js"
 import * as internal from "./internal/deletion.js"
 import * as glob from "./internal/glob.js"
-import type * as Units from "./Units.js"
 
 /**
  * What to do on a versioned bucket (cos-api.md §6, §7):
@@ -52,7 +51,7 @@ export interface Filters {
   readonly exclude?: ReadonlyArray<string> | undefined
   /**
    * Only objects last modified before this bound: a duration counted back from the start of the run, or a date. A
-   * string is read by {@link Units.parseAge} (`30d`, `1h30m`, `7 days`, `2026-01-31`, `2026-01-31T08:00:00+08:00`;
+   * string is read by `Units.parseAge` (`30d`, `1h30m`, `7 days`, `2026-01-31`, `2026-01-31T08:00:00+08:00`;
    * a date-time without a zone is refused), as in the daemon's rules and the CLI.
    */
   readonly olderThan?: Duration.DurationInput | Date | string | undefined

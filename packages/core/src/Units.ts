@@ -69,10 +69,13 @@ export const instantExamples = "2026-01-31 (midnight UTC), 2026-01-31T08:00:00Z,
  */
 export const parseInstant = (text: string): Either.Either<Date, string> | undefined => {
   const s = text.trim()
-  const m =
-    /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/
-      .exec(s)
-  if (m === null) return /^\d{4}-\d{2}-\d{2}/.test(s) ? Either.left(`"${s}" is not a date (${instantExamples})`) : undefined
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|z|[+-]\d{2}:?\d{2})?)?$/
+    .exec(s)
+  if (m === null) {
+    return /^\d{4}-\d{2}-\d{2}/.test(s)
+      ? Either.left(`"${s}" is not a date (${instantExamples})`)
+      : undefined
+  }
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
   if (month < 1 || month > 12 || day < 1 || day > daysIn(year, month)) {
     return Either.left(`"${s}" is not a calendar date`)

@@ -93,7 +93,10 @@ rules:
         { timezone: "Mars/Olympus" },
         `rules[2].timezone: "Mars/Olympus" is not a known IANA time zone (e.g. UTC, Asia/Shanghai)`
       ],
-      [{ olderThan: "30 dayz" }, `rules[2].olderThan: "30 dayz" is not a valid duration (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`],
+      [
+        { olderThan: "30 dayz" },
+        `rules[2].olderThan: "30 dayz" is not a valid duration (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`
+      ],
       [{ olderThan: 30 }, `rules[2].olderThan: Expected string, actual 30`],
       [
         { include: ["[abc"] },

@@ -539,8 +539,12 @@ export const runResumed = (c: Case, glob: ReferenceModel.GlobMatcher, maxDeletes
       const n = c.filters.newerThan
       const filters: Deletion.Filters = {
         ...c.filters,
-        ...(o === undefined || o instanceof Date ? {} : { olderThan: new Date(now - Duration.toMillis(o as Duration.DurationInput)) }),
-        ...(n === undefined || n instanceof Date ? {} : { newerThan: new Date(now - Duration.toMillis(n as Duration.DurationInput)) })
+        ...(o === undefined || o instanceof Date
+          ? {}
+          : { olderThan: new Date(now - Duration.toMillis(o as Duration.DurationInput)) }),
+        ...(n === undefined || n instanceof Date
+          ? {}
+          : { newerThan: new Date(now - Duration.toMillis(n as Duration.DurationInput)) })
       }
       let checkpoint: string | undefined
       const purge = (extra: Partial<Deletion.RunOptions>) =>
