@@ -7,6 +7,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Config from "../src/Config.js"
+import * as Lifecycle from "../src/Lifecycle.js"
 
 const example = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "../../../examples/retention.yaml")
 
@@ -249,6 +250,13 @@ rules:
       assert.strictEqual(Duration.toMillis(r.newerThan!), 30 * 86_400_000)
       assert.strictEqual(Duration.toMillis(r.olderThan!), 7 * 86_400_000)
       assert.strictEqual(r.maxDeleteSize, 5_000_000)
+      // COS lifecycle would expire everything past olderThan, the young end of the window and over the cap too.
+      const verdict = Lifecycle.verdict(r)
+      assert.isFalse(verdict.eligible)
+      if (!verdict.eligible) {
+        assert.isTrue(verdict.reasons.some((x) => x.startsWith("newerThan")), verdict.reasons.join("; "))
+        assert.isTrue(verdict.reasons.some((x) => x.startsWith("maxDeleteSize")), verdict.reasons.join("; "))
+      }
     }
     const empty = ruleIssues({ olderThan: "30d", newerThan: "7d" }).join("\n")
     assert.include(empty, "rules[2].newerThan: 7d must reach further back than olderThan (30d)")
