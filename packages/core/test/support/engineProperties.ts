@@ -424,7 +424,7 @@ export interface RunOptions {
   /** How far the TestClock moves each time the run waits. Default 50 ms. */
   readonly settleStep?: Duration.DurationInput | undefined
   /** Extra purge options (e.g. maxAttempts). */
-  readonly purge?: Partial<Deletion.RunOptions> | undefined
+  readonly purge?: Partial<Deletion.RunOptions> & { readonly maxDeleteSize?: number | undefined } | undefined
   /**
    * Whether the run must finish its whole selection (default true). With false (a `maxDeletes` brake), what was
    * removed must still be selected, and everything removed reported, but some selected keys may stay.
