@@ -159,8 +159,13 @@ rules:
     schedule: "0 3 * * *"
 `
         )
-        const r = yield* cosRetention(["once", "--config", config, "--log-format", "json"])
-        assert.notStrictEqual(r.code, 2, r.stderr)
+        const r = yield* cosRetention(["once", "--config", config, "--json", "--log-format", "json"])
+        // A rule's cap is its safety brake: the run succeeded, and its summary says which cap and what is left.
+        assert.strictEqual(r.code, 0, r.stderr)
+        const [row] = JSON.parse(r.stdout)
+        assert.strictEqual(row.summary.stoppedBy, "maxDeleteSize")
+        assert.strictEqual(row.summary.bytes, 600)
+        assert.deepStrictEqual(row.summary.left, { keys: 1, bytes: 300 })
         assert.deepStrictEqual(yield* left(server.fake.store), ["p/c", "p/old", "p/young"])
       }),
     30_000
