@@ -49,8 +49,20 @@ export interface Filters {
   readonly include?: ReadonlyArray<string> | undefined
   /** Glob patterns (as for `include`); a key matching any of them is never deleted. */
   readonly exclude?: ReadonlyArray<string> | undefined
-  /** Only objects older than this duration (relative to the start of the run) or last modified before this date. */
-  readonly olderThan?: Duration.DurationInput | Date | undefined
+  /**
+   * Only objects last modified before this bound: a duration counted back from the start of the run, or a date. A
+   * string is read by `Units.parseAge` (`30d`, `1h30m`, `7 days`, `2026-01-31`, `2026-01-31T08:00:00+08:00`;
+   * a date-time without a zone is refused), as in the daemon's rules and the CLI.
+   */
+  readonly olderThan?: Duration.DurationInput | Date | string | undefined
+  /**
+   * Only objects last modified after this bound (same forms as `olderThan`). With both, `newerThan`'s bound must be
+   * before `olderThan`'s (else nothing could match, and the run is refused). Incomplete uploads are aged from
+   * `Initiated`, noncurrent versions from when they became noncurrent; `keepLatest` ranks regardless of either.
+   *
+   * @since 0.2.0
+   */
+  readonly newerThan?: Duration.DurationInput | Date | string | undefined
   /** Only objects of at least this many bytes. */
   readonly minSize?: number | undefined
   /** Only objects of at most this many bytes. */
@@ -207,6 +219,14 @@ export interface PurgeOptions extends Filters, RunOptions {
    * @since 0.2.0
    */
   readonly target?: Target | undefined
+  /**
+   * Stop before deleting more than this many bytes (listed sizes; `stoppedBy: "maxDeleteSize"`): the key that would
+   * cross the cap and everything after it are left (`skipped`, and `left` in the summary), so the bytes sent never
+   * exceed it. Refused for incomplete uploads (they have no size).
+   *
+   * @since 0.2.0
+   */
+  readonly maxDeleteSize?: number | undefined
 }
 
 /**
@@ -270,10 +290,15 @@ export interface Summary {
   /** From the first request to the last. */
   readonly durationMs: number
   /**
-   * Why the run stopped early, if it did: `maxDeletes`, `interrupted` (a stop signal or the caller's interruption), or
+   * Why the run stopped early, if it did: a cap (`maxDeletes`, `maxDeleteSize`), `interrupted` (a stop signal or the caller's interruption), or
    * `failed` (an error ended the run: a 403, a refused connection, a DNS failure; the run then fails with it).
    */
-  readonly stoppedBy?: "maxDeletes" | "interrupted" | "failed" | undefined
+  readonly stoppedBy?: "maxDeletes" | "maxDeleteSize" | "interrupted" | "failed" | undefined
+  /**
+   * Set when a cap (`maxDeletes`, `maxDeleteSize`) stopped the run: the matched keys the cap left in place and their
+   * bytes. @since 0.2.0
+   */
+  readonly left?: { readonly keys: number; readonly bytes: number } | undefined
   /** `incompleteUploads` when the run aborted uploads; absent (objects) otherwise. @since 0.2.0 */
   readonly target?: Target | undefined
   /** Human-readable notes (e.g. "versioned bucket: current mode adds delete markers"). */

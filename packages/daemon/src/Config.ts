@@ -3,7 +3,7 @@
  * the offending field (`rules[2].schedule: "61 * * * *" is not a valid cron expression (...)`), all of them at once,
  * and the daemon refuses to start while there is any.
  */
-import { Deletion } from "@effect-cos/core"
+import { Deletion, Units } from "@effect-cos/core"
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Cron } from "croner"
 import * as Context from "effect/Context"
@@ -23,37 +23,14 @@ import * as StateStore from "./StateStore.js"
 // value parsers (also used by the CLI)
 // ---------------------------------------------------------------------------------------------------------------
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+/**
+ * `90m`, `12h`, `30d`, `2w`, `1h30m`, `1.5h`, `7 days`: milliseconds, or undefined. The core's one reading of
+ * durations, shared with the CLI and the library (`Units.parseDuration`).
+ */
+export const parseDuration = Units.parseDuration
 
-/** `90m`, `12h`, `30d`, `2w`, `1h30m`: milliseconds, or undefined when the text is not such a duration. */
-export const parseDuration = (text: string): number | undefined => {
-  if (!/^(\d+(ms|s|m|h|d|w))+$/.test(text)) return undefined
-  let total = 0
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|s|m|h|d|w)/g)) total += Number(n) * durationUnits[unit!]!
-  return total
-}
-
-const sizeUnits: Record<string, number> = {
-  "": 1,
-  b: 1,
-  kb: 1e3,
-  mb: 1e6,
-  gb: 1e9,
-  tb: 1e12,
-  kib: 1024,
-  mib: 1024 ** 2,
-  gib: 1024 ** 3,
-  tib: 1024 ** 4
-}
-
-/** `1024`, `10KB`, `5MiB`, `1.5GB`: bytes, or undefined. */
-export const parseSize = (value: number | string): number | undefined => {
-  if (typeof value === "number") return Number.isInteger(value) && value >= 0 ? value : undefined
-  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim())
-  if (m === null) return undefined
-  const unit = sizeUnits[m[2]!.toLowerCase()]
-  return unit === undefined ? undefined : Math.round(Number(m[1]) * unit)
-}
+/** `1024`, `10KB`, `5MiB`, `1.5GB`: bytes, or undefined (`Units.parseSize`, shared with the CLI). */
+export const parseSize = Units.parseSize
 
 /** Why a cron expression is invalid, or undefined when croner accepts it. */
 export const cronProblem = (expression: string): string | undefined => {
@@ -105,7 +82,13 @@ const regexProblem = (source: string): string | undefined => {
 const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
 const DurationText = Schema.String.pipe(
-  Schema.filter((s) => parseDuration(s) !== undefined || `"${s}" is not a valid duration (examples: 90m, 12h, 30d, 2w)`)
+  Schema.filter((s) =>
+    parseDuration(s) !== undefined ||
+    (Units.parseInstant(s) !== undefined
+      ? `"${s}" is a date; a rule runs on a schedule, so its ages are durations counted back from each run ` +
+        `(examples: ${Units.durationExamples})`
+      : `"${s}" is not a valid duration (examples: ${Units.durationExamples})`)
+  )
 )
 
 const SizeValue = Schema.Unknown.pipe(
@@ -248,6 +231,7 @@ const RuleFields = Schema.Struct({
   endpoint: opt(Endpoint),
   credentials: opt(CredentialsFields),
   olderThan: opt(DurationText),
+  newerThan: opt(DurationText),
   include: opt(Schema.Array(Glob)),
   exclude: opt(Schema.Array(Glob)),
   minSize: opt(SizeValue),
@@ -257,6 +241,7 @@ const RuleFields = Schema.Struct({
   target: opt(Target),
   dryRun: opt(Schema.Boolean),
   maxDeletes: opt(NonNegativeInt),
+  maxDeleteSize: opt(SizeValue),
   concurrency: opt(PositiveInt),
   listConcurrency: opt(PositiveInt),
   batchSize: opt(
@@ -331,6 +316,10 @@ export interface Rule {
   /** As written (`30d`), for display. */
   readonly olderThanText?: string | undefined
   readonly olderThan?: Duration.Duration | undefined
+  /** As written (`7d`), for display. */
+  readonly newerThanText?: string | undefined
+  /** Only keys modified after now minus this (a duration: a scheduled rule's window moves with each run). */
+  readonly newerThan?: Duration.Duration | undefined
   readonly include: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly minSize?: number | undefined
@@ -341,6 +330,8 @@ export interface Rule {
   readonly target: "objects" | "incompleteUploads"
   readonly dryRun: boolean
   readonly maxDeletes?: number | undefined
+  /** Bytes: stop before deleting more than this (`stoppedBy: maxDeleteSize`). */
+  readonly maxDeleteSize?: number | undefined
   readonly concurrency?: number | undefined
   readonly listConcurrency?: number | undefined
   readonly batchSize?: number | undefined
@@ -481,7 +472,7 @@ const crossCheck = (input: unknown): Array<string> => {
       if (noAge) {
         issues.push(`${at}.olderThan: a target: incomplete-uploads rule needs olderThan (greater than zero)`)
       }
-      for (const field of ["minSize", "maxSize", "keepLatest"] as const) {
+      for (const field of ["minSize", "maxSize", "keepLatest", "maxDeleteSize"] as const) {
         if (rule[field] !== undefined) {
           issues.push(`${at}.${field}: does not apply to target: incomplete-uploads (uploads have no size or ranking)`)
         }
@@ -493,6 +484,13 @@ const crossCheck = (input: unknown): Array<string> => {
       issues.push(
         `${at}: a rule needs olderThan or keepLatest (or versions: delete-markers)` +
           (rule.olderThan === undefined ? "" : `; olderThan: ${rule.olderThan} selects every key, whatever its age`)
+      )
+    }
+    const newer = typeof rule.newerThan === "string" ? parseDuration(rule.newerThan) : undefined
+    if (age !== undefined && newer !== undefined && newer <= age) {
+      issues.push(
+        `${at}.newerThan: ${rule.newerThan} must reach further back than olderThan (${rule.olderThan}): keys must be ` +
+          `modified less than ${rule.newerThan} ago and more than ${rule.olderThan} ago, so nothing could match`
       )
     }
     const sizeOf = (v: unknown) => typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined
@@ -547,6 +545,7 @@ const resolve = (
       ? { count: r.keepLatest }
       : r.keepLatest
     const olderThanMs = r.olderThan === undefined ? undefined : parseDuration(r.olderThan)
+    const newerThanMs = r.newerThan === undefined ? undefined : parseDuration(r.newerThan)
     const timeoutMs = file.cos?.timeout === undefined ? undefined : parseDuration(file.cos.timeout)
     return {
       name: r.name,
@@ -560,6 +559,8 @@ const resolve = (
       timezone: r.timezone ?? defaults.timezone,
       olderThanText: r.olderThan,
       olderThan: olderThanMs === undefined ? undefined : Duration.millis(olderThanMs),
+      newerThanText: r.newerThan,
+      newerThan: newerThanMs === undefined ? undefined : Duration.millis(newerThanMs),
       include: r.include ?? [],
       exclude: r.exclude ?? [],
       minSize,
@@ -569,6 +570,7 @@ const resolve = (
       target: r.target === "incomplete-uploads" ? "incompleteUploads" : "objects",
       dryRun: r.dryRun ?? false,
       maxDeletes: r.maxDeletes,
+      maxDeleteSize: r.maxDeleteSize === undefined ? undefined : parseSize(r.maxDeleteSize),
       concurrency: r.concurrency,
       listConcurrency: r.listConcurrency,
       batchSize: r.batchSize,

@@ -46,6 +46,8 @@ export const verdict = (rule: Rule): Verdict => {
     reasons.push("minSize/maxSize (size bounds are not in the lifecycle COS documents for this)")
   }
   if (rule.maxDeletes !== undefined) reasons.push("maxDeletes (lifecycle has no cap)")
+  if (rule.maxDeleteSize !== undefined) reasons.push("maxDeleteSize (lifecycle has no cap)")
+  if (rule.newerThan !== undefined) reasons.push("newerThan (lifecycle expires everything past an age)")
   if (notXml.test(rule.prefix)) reasons.push("the prefix holds characters an XML document cannot carry")
   if (rule.name.length > maxId) reasons.push(`the rule name is longer than ${maxId} characters (lifecycle rule ID)`)
   let action: Action | undefined

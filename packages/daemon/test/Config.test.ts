@@ -7,6 +7,7 @@ import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Config from "../src/Config.js"
+import * as Lifecycle from "../src/Lifecycle.js"
 
 const example = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "../../../examples/retention.yaml")
 
@@ -93,7 +94,10 @@ rules:
         { timezone: "Mars/Olympus" },
         `rules[2].timezone: "Mars/Olympus" is not a known IANA time zone (e.g. UTC, Asia/Shanghai)`
       ],
-      [{ olderThan: "30 days" }, `rules[2].olderThan: "30 days" is not a valid duration (examples: 90m, 12h, 30d, 2w)`],
+      [
+        { olderThan: "30 dayz" },
+        `rules[2].olderThan: "30 dayz" is not a valid duration (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`
+      ],
       [{ olderThan: 30 }, `rules[2].olderThan: Expected string, actual 30`],
       [
         { include: ["[abc"] },
@@ -167,7 +171,7 @@ rules:
       [
         `http.port: 70000 is not a TCP port (0-65535)`,
         `rules[0].schedule: "bogus" is not a valid cron expression (invalid configuration format ('bogus'), exactly five, six, or seven space separated parts are required.)`,
-        `rules[0].olderThan: "1y" is not a valid duration (examples: 90m, 12h, 30d, 2w)`,
+        `rules[0].olderThan: "1y" is not a valid duration (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`,
         `rules[0].region: no region (set cos.region or rules[0].region)`,
         `rules[1].region: no region (set cos.region or rules[1].region)`,
         `rules[1].prefix: an empty prefix selects the whole bucket; set allowWholeBucket: true if that is intended`
@@ -229,10 +233,42 @@ rules:
   it("parses durations and sizes", () => {
     assert.strictEqual(Config.parseDuration("1h30m"), 5_400_000)
     assert.strictEqual(Config.parseDuration("2w"), 14 * 86_400_000)
-    assert.isUndefined(Config.parseDuration("1.5h"))
+    // One reading with the CLI and the library: the CLI's decimals and Effect's "7 days" mean the same here.
+    assert.strictEqual(Config.parseDuration("1.5h"), 5_400_000)
+    assert.strictEqual(Config.parseDuration("7 days"), 7 * 86_400_000)
+    assert.isUndefined(Config.parseDuration("-1d"))
     assert.strictEqual(Config.parseSize("5MiB"), 5 * 1024 * 1024)
     assert.strictEqual(Config.parseSize(10), 10)
     assert.isUndefined(Config.parseSize("5 parsecs"))
+  })
+
+  it("newerThan and maxDeleteSize: decoded, and bad values named with what is accepted", () => {
+    const ok = decode({ rules: [rule({ olderThan: "7 days", newerThan: "30d", maxDeleteSize: "5MB" })] })
+    assert.isTrue(Either.isRight(ok))
+    if (Either.isRight(ok)) {
+      const r = ok.right.rules[0]!
+      assert.strictEqual(Duration.toMillis(r.newerThan!), 30 * 86_400_000)
+      assert.strictEqual(Duration.toMillis(r.olderThan!), 7 * 86_400_000)
+      assert.strictEqual(r.maxDeleteSize, 5_000_000)
+      // COS lifecycle would expire everything past olderThan, the young end of the window and over the cap too.
+      const verdict = Lifecycle.verdict(r)
+      assert.isFalse(verdict.eligible)
+      if (!verdict.eligible) {
+        assert.isTrue(verdict.reasons.some((x) => x.startsWith("newerThan")), verdict.reasons.join("; "))
+        assert.isTrue(verdict.reasons.some((x) => x.startsWith("maxDeleteSize")), verdict.reasons.join("; "))
+      }
+    }
+    const empty = ruleIssues({ olderThan: "30d", newerThan: "7d" }).join("\n")
+    assert.include(empty, "rules[2].newerThan: 7d must reach further back than olderThan (30d)")
+    assert.include(ruleIssues({ newerThan: "last week" }).join("\n"), "rules[2].newerThan")
+    assert.include(ruleIssues({ newerThan: "2026-01-31" }).join("\n"), "is a date; a rule runs on a schedule")
+    for (const bad of [-5, "-5MB", "5 parsecs", 1.5]) {
+      assert.include(ruleIssues({ maxDeleteSize: bad }).join("\n"), "rules[2].maxDeleteSize", String(bad))
+    }
+    assert.include(
+      ruleIssues({ target: "incomplete-uploads", olderThan: "7d", maxDeleteSize: "5MB" }).join("\n"),
+      "rules[2].maxDeleteSize: does not apply to target: incomplete-uploads"
+    )
   })
 })
 

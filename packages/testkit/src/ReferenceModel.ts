@@ -158,11 +158,10 @@ export const keyMatches = (filters: Deletion.Filters, key: string, glob?: GlobMa
 }
 
 /**
- * Every entry that passes the filters other than `olderThan` (the prefix, globs, sizes and the versions mode), with
- * whether it also passes `olderThan`: in `current` mode the visible objects (latest entry not a delete marker); in
+ * Every entry that passes the filters other than the age window (the prefix, globs, sizes and the versions mode),
+ * with whether it is also inside the window (strictly before `olderThan`'s bound, strictly after `newerThan`'s): in `current` mode the visible objects (latest entry not a delete marker); in
  * `all` every version and marker; in `noncurrent` the versions that are not latest, aged from the moment the next
- * newer entry was written; in `delete-markers` the markers of keys that have no version at all. `olderThan` means
- * strictly older than the cutoff; size bounds are inclusive and apply to versions, not markers. `keepLatest` ranks
+ * newer entry was written; in `delete-markers` the markers of keys that have no version at all. Size bounds are inclusive and apply to versions, not markers. `keepLatest` ranks
  * these entries, whatever their age.
  *
  * @since 0.1.0
@@ -174,12 +173,17 @@ export const rank = (
   now: number,
   glob?: GlobMatcher
 ): Array<Ranked> => {
-  const olderThan = filters.olderThan
-  const cutoff = olderThan === undefined
-    ? Infinity
-    : olderThan instanceof Date
-    ? olderThan.getTime()
-    : now - Duration.toMillis(Duration.decode(olderThan))
+  // The model reads a duration or a date only: text is the engine's parser's business, not the model's.
+  const instant = (bound: Deletion.Filters["olderThan"], absent: number): number => {
+    if (bound === undefined) return absent
+    if (bound instanceof Date) return bound.getTime()
+    if (typeof bound === "string" && !/^\d+(\.\d+)? (milli|second|minute|hour|day|week)s?$/.test(bound)) {
+      throw new Error(`ReferenceModel: give olderThan/newerThan as a Duration or a Date, not "${bound}"`)
+    }
+    return now - Duration.toMillis(Duration.decode(bound as Duration.DurationInput))
+  }
+  const cutoff = instant(filters.olderThan, Infinity)
+  const floor = instant(filters.newerThan, -Infinity)
   const sizeOk = (size: number) =>
     (filters.minSize === undefined || size >= filters.minSize) &&
     (filters.maxSize === undefined || size <= filters.maxSize)
@@ -190,7 +194,7 @@ export const rank = (
     versionId,
     lastModified: v.lastModified.getTime(),
     size: v.isDeleteMarker ? 0 : v.size,
-    aged: ageFrom < cutoff
+    aged: ageFrom < cutoff && ageFrom > floor
   })
   for (const [key, list] of byKey(versions)) {
     if (!keyMatches(filters, key, glob)) continue

@@ -252,6 +252,9 @@ export const filtersArb = (
       { nil: undefined, freq: 2 }
     ),
     // (olderThan: half the runs)
+    // newerThan, a third of the runs: this many minutes further back than olderThan (or than now), so that the
+    // window is never empty (an empty one is refused, tested at the entry points).
+    newerExtra: fc.option(fc.integer({ min: 1, max: 3 * 24 * 60 }), { nil: undefined, freq: 3 }),
     minSize: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined, freq: 4 }),
     maxSize: fc.option(fc.integer({ min: 1000, max: 3000 }), { nil: undefined, freq: 4 }),
     versions: options.keepLatest === true
@@ -269,10 +272,16 @@ export const filtersArb = (
         }),
         { nil: undefined, freq: 4 }
       )
-  }, { requiredKeys: ["prefix"] }).map((f) => {
+  }, { requiredKeys: ["prefix"] }).map(({ newerExtra, ...f }) => {
     // Drop absent fields (exactOptionalPropertyTypes) so the filters print cleanly in a counterexample.
     const out: Record<string, unknown> = {}
     for (const [k, v] of Object.entries(f)) if (v !== undefined) out[k] = v
+    if (newerExtra !== undefined) {
+      const o = f.olderThan
+      out.newerThan = o instanceof Date
+        ? new Date(o.getTime() - newerExtra * MINUTE)
+        : Duration.sum(o === undefined ? Duration.zero : Duration.decode(o), Duration.minutes(newerExtra))
+    }
     return out as unknown as Deletion.Filters
   })
 
@@ -415,7 +424,7 @@ export interface RunOptions {
   /** How far the TestClock moves each time the run waits. Default 50 ms. */
   readonly settleStep?: Duration.DurationInput | undefined
   /** Extra purge options (e.g. maxAttempts). */
-  readonly purge?: Partial<Deletion.RunOptions> | undefined
+  readonly purge?: Partial<Deletion.RunOptions> & { readonly maxDeleteSize?: number | undefined } | undefined
   /**
    * Whether the run must finish its whole selection (default true). With false (a `maxDeletes` brake), what was
    * removed must still be selected, and everything removed reported, but some selected keys may stay.
@@ -527,9 +536,15 @@ export const runResumed = (c: Case, glob: ReferenceModel.GlobMatcher, maxDeletes
         Effect.provideService(HttpClient.HttpClient, CosFake.httpClient(fake))
       )
       const o = c.filters.olderThan
+      const n = c.filters.newerThan
       const filters: Deletion.Filters = {
         ...c.filters,
-        ...(o === undefined || o instanceof Date ? {} : { olderThan: new Date(now - Duration.toMillis(o)) })
+        ...(o === undefined || o instanceof Date
+          ? {}
+          : { olderThan: new Date(now - Duration.toMillis(o as Duration.DurationInput)) }),
+        ...(n === undefined || n instanceof Date
+          ? {}
+          : { newerThan: new Date(now - Duration.toMillis(n as Duration.DurationInput)) })
       }
       let checkpoint: string | undefined
       const purge = (extra: Partial<Deletion.RunOptions>) =>

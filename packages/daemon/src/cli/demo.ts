@@ -140,6 +140,7 @@ const describeRule = (r: Config.Rule) =>
     `${r.bucket}/${r.prefix}`,
     r.versions === "current" ? undefined : `versions: ${r.versions}`,
     r.olderThanText === undefined ? undefined : `older than ${r.olderThanText}`,
+    r.newerThanText === undefined ? undefined : `newer than ${r.newerThanText}`,
     r.exclude.length > 0 ? `except ${r.exclude.join(", ")}` : undefined,
     r.keepLatest === undefined
       ? undefined

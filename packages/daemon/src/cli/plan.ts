@@ -157,7 +157,7 @@ export const plan = Command.make(
     lifecycle: Options.boolean("lifecycle").pipe(
       Options.withDescription(
         "print the COS lifecycle configuration (XML) of the rules lifecycle could run server-side (a prefix and an " +
-          "age in whole days; no globs, keepLatest, size bounds or maxDeletes), instead of planning; contacts no COS"
+          "age in whole days; no globs, keepLatest, size bounds, newerThan or caps), instead of planning; contacts no COS"
       )
     ),
     logFormat: logFormatOption

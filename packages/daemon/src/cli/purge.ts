@@ -5,11 +5,11 @@
  * incomplete multipart uploads instead of deleting objects.
  *
  * Exit status: 0 everything matched was deleted (or planned), 1 some keys failed or the run failed, 2 bad arguments
- * or configuration (missing credentials included), 3 stopped by the --max-deletes cap, 130 / 143 interrupted by
+ * or configuration (missing credentials included), 3 stopped by a cap (--max-deletes, --max-delete-size), 130 / 143 interrupted by
  * SIGINT (Ctrl-C) / SIGTERM before everything matched was deleted (the batches in flight finish first, and the
  * summary is printed).
  */
-import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosError, Credentials, Deletion, Units } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
@@ -17,6 +17,7 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
@@ -28,18 +29,28 @@ import { progressOption, reporter } from "./progress.js"
 import { given } from "./rawArgs.js"
 import * as verbatim from "./verbatim.js"
 
-const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
+/**
+ * `30d`, `12h`, `1h30m`, `7 days`, or a date (`2026-01-31`, `2026-01-31T08:00:00+08:00`): the core's one reading
+ * (`Units.parseAge`), as in rules and the library. A date-time without a zone is refused as ambiguous.
+ */
+export const parseOlderThan = (text: string): Duration.Duration | Date | undefined =>
+  Either.getOrUndefined(Units.parseAge(text))
 
-/** `30d`, `12h`, `90m`, `45s`, `2w`, or a date (`2024-01-31`, an ISO timestamp). */
-export const parseOlderThan = (text: string): Duration.Duration | Date | undefined => {
-  const m = /^(\d+(?:\.\d+)?)\s*([smhdw])$/.exec(text.trim())
-  if (m !== null) return Duration.millis(Number(m[1]) * units[m[2]!]!)
-  if (/^\d{4}-\d{2}-\d{2}/.test(text.trim())) {
-    const d = new Date(text.trim())
-    if (!Number.isNaN(d.getTime())) return d
-  }
-  return undefined
-}
+const ageOption = (name: string, description: string) =>
+  Options.text(name).pipe(
+    Options.withDescription(description),
+    Options.mapEffect((t) => {
+      const v = Units.parseAge(t)
+      return Either.isLeft(v)
+        ? Effect.fail(
+          invalidArgument(
+            `--${name}: expected a duration (${Units.durationExamples}) or a date (${Units.instantExamples}): ${v.left}`
+          )
+        )
+        : Effect.succeed(v.right)
+    }),
+    Options.optional
+  )
 
 export const purgeOptions = {
   bucket: Options.text("bucket").pipe(Options.withDescription("the bucket, <BucketName>-<APPID>")),
@@ -71,15 +82,15 @@ export const purgeOptions = {
     Options.withDescription("send requests to this origin instead of <bucket>.cos.<region>.myqcloud.com"),
     Options.optional
   ),
-  olderThan: Options.text("older-than").pipe(
-    Options.withDescription("only keys last modified before: a duration (30d, 12h, 90m, 2w) or a date (2024-01-31)"),
-    Options.mapEffect((t) => {
-      const v = parseOlderThan(t)
-      return v === undefined
-        ? Effect.fail(invalidArgument(`--older-than: expected a duration such as 30d or a date, got "${t}"`))
-        : Effect.succeed(v)
-    }),
-    Options.optional
+  olderThan: ageOption(
+    "older-than",
+    "only keys last modified before now minus this duration (30d, 12h, 1h30m, \"7 days\") or before this date" +
+      " (2026-01-31 is midnight UTC; a date-time needs Z or an offset: 2026-01-31T08:00:00+08:00)"
+  ),
+  newerThan: ageOption(
+    "newer-than",
+    "only keys last modified after now minus this duration, or after this date (same forms as --older-than);" +
+      " with both, --newer-than must reach further back than --older-than (--newer-than 30d --older-than 7d)"
   ),
   include: verbatim.repeatedText("include").pipe(
     Options.withDescription(
@@ -121,6 +132,19 @@ export const purgeOptions = {
     Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
+  maxDeleteSize: Options.text("max-delete-size").pipe(
+    Options.withDescription(
+      "stop before deleting more than this many bytes: a byte count or a size (500MB, 1.5GB, 10GiB); the key that" +
+        " would cross it and the rest are left in place (exit status 3 when the cap stops the run)"
+    ),
+    Options.mapEffect((t) => {
+      const n = Units.parseSize(t)
+      return n === undefined
+        ? Effect.fail(invalidArgument(`--max-delete-size: expected ${Units.sizeExamples}, got ${JSON.stringify(t)}`))
+        : Effect.succeed(n)
+    }),
+    Options.optional
+  ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list and plan only: send no delete")),
   json: Options.boolean("json").pipe(Options.withDescription("print the summary as JSON (the last line of stdout)")),
   yes: Options.boolean("yes").pipe(
@@ -133,7 +157,7 @@ export const purgeOptions = {
   incompleteUploads: Options.boolean("incomplete-uploads").pipe(
     Options.withDescription(
       "abort incomplete multipart uploads instead of deleting objects: uploads started and never completed, whose" +
-        " parts are billed as storage; --older-than counts from their initiation, --include/--exclude match their" +
+        " parts are billed as storage; --older-than/--newer-than count from their initiation, --include/--exclude match their" +
         " keys, --max-deletes caps the aborts; completed objects are not touched"
     )
   ),
@@ -152,10 +176,14 @@ const usageError = (message: string) =>
 const describeFilters = (args: Args, prefix: string) => {
   const parts = [`prefix "${prefix}"`]
   if (args.incompleteUploads) parts.push("incomplete multipart uploads")
+  const what = args.incompleteUploads ? "started" : "last modified"
   if (Option.isSome(args.olderThan)) {
     const v = args.olderThan.value
-    const what = args.incompleteUploads ? "started" : "last modified"
     parts.push(v instanceof Date ? `${what} before ${v.toISOString()}` : `older than ${formatDuration(v)}`)
+  }
+  if (Option.isSome(args.newerThan)) {
+    const v = args.newerThan.value
+    parts.push(v instanceof Date ? `${what} after ${v.toISOString()}` : `newer than ${formatDuration(v)}`)
   }
   if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
   if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
@@ -218,7 +246,14 @@ const printHuman = (s: Deletion.Summary, error?: CosError.CosError | KeyList.Key
       `delete markers; ${s.requests} requests, ${s.retries} retries, ${s.throttled} throttled`
     ]
     if (error !== undefined) lines.push(`failed: ${describeFailure(error)}`)
-    else if (s.stoppedBy !== undefined) lines.push(`stopped early: ${s.stoppedBy}`)
+    else if (s.stoppedBy !== undefined) {
+      lines.push(
+        `stopped early: ${s.stoppedBy}` +
+          (s.left === undefined
+            ? ""
+            : ` (the cap left ${s.left.keys} matched keys, ${bytes(s.left.bytes)}, in place)`)
+      )
+    }
     if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
     for (const f of s.failures.slice(0, 10)) {
       const id = f.uploadId !== undefined
@@ -253,6 +288,8 @@ const listingFlags = [
   "include",
   "exclude",
   "older-than",
+  "newer-than",
+  "max-delete-size",
   "min-size",
   "max-size",
   "versions",
@@ -340,14 +377,23 @@ const handler = (args: Args) =>
       const conflicting = [
         Option.isSome(args.minSize) ? "--min-size" : undefined,
         Option.isSome(args.maxSize) ? "--max-size" : undefined,
+        Option.isSome(args.maxDeleteSize) ? "--max-delete-size" : undefined,
         args.versions !== "current" ? "--versions" : undefined
       ].filter((f) => f !== undefined)
       if (conflicting.length > 0) {
         return yield* usageError(
           `${conflicting.join(", ")} cannot be combined with --incomplete-uploads: incomplete uploads have no size ` +
-            "or versions; select them by --prefix, --include/--exclude and --older-than"
+            "or versions; select them by --prefix, --include/--exclude, --older-than and --newer-than"
         )
       }
+    }
+    if (Option.isSome(args.olderThan) && Option.isSome(args.newerThan)) {
+      const now = Date.now()
+      const problem = Units.emptyWindow(
+        { olderThan: Units.boundAt(args.olderThan.value, now), newerThan: Units.boundAt(args.newerThan.value, now) },
+        { olderThan: "--older-than", newerThan: "--newer-than" }
+      )
+      if (problem !== undefined) return yield* usageError(problem)
     }
     const terminal = isTerminal()
     if (!args.dryRun && !args.yes && !terminal) {
@@ -395,6 +441,8 @@ const handler = (args: Args) =>
       include: args.include.length > 0 ? args.include : undefined,
       exclude: args.exclude.length > 0 ? args.exclude : undefined,
       olderThan: Option.getOrUndefined(args.olderThan),
+      newerThan: Option.getOrUndefined(args.newerThan),
+      maxDeleteSize: Option.getOrUndefined(args.maxDeleteSize),
       minSize: Option.getOrUndefined(args.minSize),
       maxSize: Option.getOrUndefined(args.maxSize),
       versions: args.versions,
@@ -482,7 +530,9 @@ const handler = (args: Args) =>
     )
     if (summary.failed > 0) return yield* new ExitCode({ code: 1 })
     // A safety cap is not "everything matched was deleted": its own status, so scripts can tell.
-    if (summary.stoppedBy === "maxDeletes") return yield* new ExitCode({ code: 3 })
+    if (summary.stoppedBy === "maxDeletes" || summary.stoppedBy === "maxDeleteSize") {
+      return yield* new ExitCode({ code: 3 })
+    }
   }).pipe(Effect.scoped)
 
 export const purge = Command.make("purge", purgeOptions, handler).pipe(
@@ -492,7 +542,8 @@ export const purge = Command.make("purge", purgeOptions, handler).pipe(
       "incomplete multipart uploads the filters select instead. Credentials from COS_SECRET_ID, COS_SECRET_KEY " +
       "(and COS_SECURITY_TOKEN). " +
       "Exit status: 0 everything matched was deleted (or planned); 1 some keys failed or the run failed; 2 bad " +
-      "arguments or configuration; 3 stopped by the --max-deletes cap (the rest is left in place); 130 (Ctrl-C, " +
+      "arguments or configuration; 3 stopped by a cap, --max-deletes or --max-delete-size (the rest is left in " +
+      "place); 130 (Ctrl-C, " +
       "SIGINT) or 143 (SIGTERM) interrupted before everything matched was " +
       "deleted (batches in flight finish first and the summary is printed)."
   )

@@ -44,6 +44,7 @@ export const validate = Command.make("validate", { config: configOption }, ({ co
           r.target === "incompleteUploads" ? "incomplete uploads" : undefined,
           r.versions === "current" ? undefined : `versions: ${r.versions}`,
           r.olderThanText === undefined ? undefined : `older than ${r.olderThanText}`,
+          r.newerThanText === undefined ? undefined : `newer than ${r.newerThanText}`,
           r.keepLatest === undefined
             ? undefined
             : `keep latest ${r.keepLatest.count}${r.keepLatest.groupBy === undefined ? "" : " per group"}`

@@ -3,10 +3,10 @@
  *
  * @internal
  */
-import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import type { CosInvalidRequest } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
+import * as Units from "../../Units.js"
 import { anyGlob } from "../glob.js"
 import { invalid } from "./options.js"
 import type { Cand } from "./segments.js"
@@ -16,6 +16,8 @@ export interface Predicates {
   readonly key: (key: string) => boolean
   /** Last-modified cutoff in ms (keys strictly older match), or undefined. */
   readonly cutoff: number | undefined
+  /** `newerThan`'s bound in ms (keys strictly newer match), or undefined. */
+  readonly floor: number | undefined
   readonly minSize: number | undefined
   readonly maxSize: number | undefined
 }
@@ -27,14 +29,26 @@ export const compileFilters = (filters: Deletion.Filters, now: number): Predicat
   const key = include === undefined && exclude === undefined
     ? () => true
     : (k: string) => (include === undefined || include(k)) && (exclude === undefined || !exclude(k))
-  const olderThan = filters.olderThan
-  const cutoff = olderThan === undefined
-    ? undefined
-    : olderThan instanceof Date
-    ? olderThan.getTime()
-    : now - Duration.toMillis(Duration.decode(olderThan))
-  return { key, cutoff, minSize: filters.minSize, maxSize: filters.maxSize }
+  return {
+    key,
+    cutoff: bound("olderThan", filters.olderThan, now),
+    floor: bound("newerThan", filters.newerThan, now),
+    minSize: filters.minSize,
+    maxSize: filters.maxSize
+  }
 }
+
+/** An age bound in ms; a value no form accepts throws (`purge` refuses it before, with the reason). */
+const bound = (name: string, value: Deletion.Filters["olderThan"], now: number): number | undefined => {
+  if (value === undefined) return undefined
+  const at = Units.boundAt(value, now)
+  if (at === undefined) throw new TypeError(`${name} is not a duration or a date: ${String(value)}`)
+  return at
+}
+
+/** Whether a last-modified (or initiated) instant is inside the age window. @internal */
+export const ageOk = (p: Predicates, t: number) =>
+  (p.cutoff === undefined || t < p.cutoff) && (p.floor === undefined || t > p.floor)
 
 /** @internal */
 export const sizeOk = (p: Predicates, size: number) =>
@@ -48,24 +62,24 @@ export const matcher = (filters: Deletion.Filters, now: number): Deletion.Matche
   const keyOk = (k: string) => k.startsWith(prefix) && p.key(k)
   return {
     key: keyOk,
-    object: (o) => keyOk(o.key) && (p.cutoff === undefined || o.lastModified.getTime() < p.cutoff) && sizeOk(p, o.size),
+    object: (o) => keyOk(o.key) && ageOk(p, o.lastModified.getTime()) && sizeOk(p, o.size),
     version: (v, context) => {
       if (!keyOk(v.key)) return false
       switch (mode) {
         case "current":
           return v.isLatest && v._tag === "Version" &&
-            (p.cutoff === undefined || v.lastModified.getTime() < p.cutoff) && sizeOk(p, v.size)
+            ageOk(p, v.lastModified.getTime()) && sizeOk(p, v.size)
         case "all":
-          return (p.cutoff === undefined || v.lastModified.getTime() < p.cutoff) &&
+          return ageOk(p, v.lastModified.getTime()) &&
             (v._tag === "DeleteMarker" || sizeOk(p, v.size))
         case "noncurrent": {
           if (v._tag !== "Version" || v.isLatest) return false
           const since = context?.noncurrentSince?.getTime() ?? now
-          return (p.cutoff === undefined || since < p.cutoff) && sizeOk(p, v.size)
+          return ageOk(p, since) && sizeOk(p, v.size)
         }
         case "delete-markers":
           return v._tag === "DeleteMarker" && context?.keyHasVersions === false &&
-            (p.cutoff === undefined || v.lastModified.getTime() < p.cutoff)
+            ageOk(p, v.lastModified.getTime())
       }
     }
   }

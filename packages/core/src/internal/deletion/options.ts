@@ -8,6 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { CosInvalidRequest } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
+import * as Units from "../../Units.js"
 import { globProblem } from "../glob.js"
 
 /**
@@ -31,6 +32,8 @@ export interface Resolved {
   readonly listConcurrency: number
   readonly batchSize: number
   readonly maxDeletes: number | undefined
+  /** `PurgeOptions.maxDeleteSize`: bytes. */
+  readonly maxDeleteSize: number | undefined
   readonly dryRun: boolean
   readonly quiet: boolean
   readonly maxAttempts: number
@@ -54,16 +57,23 @@ const int = (name: string, v: number | undefined, def: number, min: number, max:
  *
  * @internal
  */
-export const resolve = (options: Deletion.RunOptions): Either.Either<Omit<Resolved, "bucket">, CosInvalidRequest> => {
+export const resolve = (
+  options: Deletion.RunOptions & { readonly maxDeleteSize?: number | undefined }
+): Either.Either<Omit<Resolved, "bucket">, CosInvalidRequest> => {
   const concurrency = int("concurrency", options.concurrency, 8, 1, 1000)
   const listConcurrency = int("listConcurrency", options.listConcurrency, 1, 1, 256)
   const batchSize = int("batchSize", options.batchSize, 1000, 1, 1000)
   const maxDeletes = options.maxDeletes === undefined
     ? undefined
     : int("maxDeletes", options.maxDeletes, 0, 0, Number.MAX_SAFE_INTEGER)
+  const maxDeleteSize = options.maxDeleteSize === undefined
+    ? undefined
+    : Number.isSafeInteger(options.maxDeleteSize) && options.maxDeleteSize >= 0
+    ? options.maxDeleteSize
+    : `maxDeleteSize must be a whole number of bytes >= 0, got ${options.maxDeleteSize}`
   const maxAttempts = int("maxAttempts", options.maxAttempts, 10, 1, 100)
   const sampleSize = int("sampleSize", options.sampleSize, 20, 0, 100_000)
-  for (const v of [concurrency, listConcurrency, batchSize, maxDeletes, maxAttempts, sampleSize]) {
+  for (const v of [concurrency, listConcurrency, batchSize, maxDeletes, maxDeleteSize, maxAttempts, sampleSize]) {
     if (typeof v === "string") return Either.left(invalid(v))
   }
   const gracePeriod = Duration.decodeUnknown(options.gracePeriod ?? Duration.seconds(10))
@@ -77,6 +87,7 @@ export const resolve = (options: Deletion.RunOptions): Either.Either<Omit<Resolv
     listConcurrency: listConcurrency as number,
     batchSize: batchSize as number,
     maxDeletes: maxDeletes as number | undefined,
+    maxDeleteSize: maxDeleteSize as number | undefined,
     dryRun: options.dryRun === true,
     quiet: options.quiet === true,
     maxAttempts: maxAttempts as number,
@@ -120,8 +131,14 @@ export const checkFilters = (
   }
   const mode = options.versions ?? "current"
   if (!isVersionsMode(mode)) return Either.left(invalid(`unknown versions mode ${JSON.stringify(mode)}`))
-  if (options.olderThan instanceof Date && Number.isNaN(options.olderThan.getTime())) {
-    return Either.left(invalid("olderThan is an invalid date"))
+  for (const [name, v] of [["olderThan", options.olderThan], ["newerThan", options.newerThan]] as const) {
+    if (v === undefined) continue
+    if (typeof v === "string") {
+      const parsed = Units.parseAge(v)
+      if (Either.isLeft(parsed)) return Either.left(invalid(`${name}: ${parsed.left}`))
+    } else if (Units.boundAt(v, 0) === undefined) {
+      return Either.left(invalid(`${name} is not a valid date or a duration >= 0: ${String(v)}`))
+    }
   }
   // A glob the engine cannot compile is refused, never read as matching nothing (as an exclude, that would delete
   // what it names).
@@ -141,6 +158,20 @@ export const checkFilters = (
     return Either.left(invalid(`keepLatest.count must be an integer >= 0, got ${keep.count}`))
   }
   return Either.right({ prefix, mode })
+}
+
+/**
+ * The age window at `now` refused when it is empty (`newerThan`'s bound not before `olderThan`'s).
+ *
+ * @internal
+ */
+export const checkWindow = (options: Deletion.Filters, now: number): Either.Either<void, CosInvalidRequest> => {
+  const at = (v: Deletion.Filters["olderThan"]) => v === undefined ? undefined : Units.boundAt(v, now)
+  const problem = Units.emptyWindow(
+    { olderThan: at(options.olderThan), newerThan: at(options.newerThan) },
+    { olderThan: "olderThan", newerThan: "newerThan" }
+  )
+  return problem === undefined ? Either.void : Either.left(invalid(problem))
 }
 
 /**
@@ -169,5 +200,6 @@ export const checkUploadFilters = (options: Deletion.PurgeOptions): Either.Eithe
   if (options.minSize !== undefined) return refuse("minSize")
   if (options.maxSize !== undefined) return refuse("maxSize")
   if (options.keepLatest !== undefined) return refuse("keepLatest")
+  if (options.maxDeleteSize !== undefined) return refuse("maxDeleteSize")
   return Either.void
 }

@@ -22,7 +22,7 @@ import type * as Deletion from "../../Deletion.js"
 import { GovernorTag, unsafeMake as makeGovernor } from "../governor.js"
 import { abortUpload, deleteBatch } from "./batches.js"
 import { type KeepLatest, makeKeepLatest } from "./filters.js"
-import { bucketOf, checkFilters, checkUploadFilters, resolve, type Resolved, targetOf } from "./options.js"
+import { bucketOf, checkFilters, checkUploadFilters, checkWindow, resolve, type Resolved, targetOf } from "./options.js"
 import { Run } from "./run.js"
 import { Selector, UploadsSelector } from "./selection.js"
 import {
@@ -135,7 +135,7 @@ const execute = <E>(
         exit = yield* Fiber.await(fiber)
       }
       for (const h of helpers) yield* Fiber.interrupt(h)
-      const result = summary(run.tally, { dryRun: run.r.dryRun, ...info, stoppedBy: run.stoppedBy })
+      const result = summary(run.tally, { dryRun: run.r.dryRun, ...info, stoppedBy: run.stoppedBy, capped: run.capped })
       if (onProgress !== undefined) yield* Effect.exit(report)
       if (o.onSummary !== undefined) yield* Effect.exit(o.onSummary(result))
       if (callerInterrupted) return yield* Effect.interrupt
@@ -176,6 +176,7 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     const bucket = yield* bucketOf(options, client.defaultBucket)
     const governor = yield* governorFor(client, options)
     const now = yield* Clock.currentTimeMillis
+    yield* checkWindow(options, now)
     const stopped = yield* Deferred.make<void>()
     const run = new Run(client, governor, { ...r, bucket }, stopped, options.startAfter, true)
     if (mode !== "current" && r.listConcurrency > 1) {
@@ -207,6 +208,7 @@ const purgeUploads = (
     const bucket = yield* bucketOf(options, client.defaultBucket)
     const governor = yield* governorFor(client, options)
     const now = yield* Clock.currentTimeMillis
+    yield* checkWindow(options, now)
     const stopped = yield* Deferred.make<void>()
     const run = new Run(client, governor, { ...r, bucket }, stopped, undefined, false)
     const notes = run.tally.notes
@@ -230,7 +232,7 @@ export const deleteKeys = <E, R>(
   options: Deletion.RunOptions = {}
 ): Effect.Effect<Deletion.Summary, CosError | E, CosClient | R> =>
   Effect.gen(function*() {
-    const r = yield* resolve(options)
+    const r = yield* resolve({ ...options, maxDeleteSize: undefined })
     const client = yield* CosClient
     const bucket = yield* bucketOf(options, client.defaultBucket)
     const governor = yield* governorFor(client, options)

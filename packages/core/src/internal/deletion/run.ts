@@ -34,8 +34,11 @@ const running: Phase = { _tag: "Running" }
 export class Run {
   readonly tally: Tally
   phase: Phase = running
-  /** Set by the selection once `maxDeletes` keys were taken: what is left is skipped, what was taken is sent. */
-  capped = false
+  /**
+   * Set by the selection once a cap was reached (`maxDeletes` keys taken, or the next key would take the bytes past
+   * `maxDeleteSize`): what is left is skipped, what was taken is sent.
+   */
+  capped: "maxDeletes" | "maxDeleteSize" | undefined = undefined
   /** Completes when the run starts stopping. */
   readonly stopped: Deferred.Deferred<void>
   readonly checkpoints: Checkpoints | undefined
@@ -70,7 +73,7 @@ export class Run {
    * run started stopping (`failed` when an error ended it, not `interrupted`).
    */
   get stoppedBy(): Deletion.Summary["stoppedBy"] {
-    return this.capped ? "maxDeletes" : this.phase._tag === "Stopping" ? this.phase.reason : undefined
+    return this.capped !== undefined ? this.capped : this.phase._tag === "Stopping" ? this.phase.reason : undefined
   }
 
   /** Starts stopping (once): no more listing, batches not yet sent are skipped, batches in flight finish. */

@@ -1,5 +1,5 @@
 /**
- * Selection: listed candidates through keepLatest and `maxDeletes` into full batches, and the versions listing's
+ * Selection: listed candidates through keepLatest and the caps (`maxDeletes`, `maxDeleteSize`) into full batches, and the versions listing's
  * per-key state across pages, and incomplete uploads through `maxDeletes`. Synchronous loops over arrays, one call per
  * listed page.
  *
@@ -20,13 +20,14 @@ import { label, uploadLabel } from "./tally.js"
 export class Selector {
   private batch: Array<Cand> = []
   private sent = 0
+  private sentBytes = 0
   constructor(
     private readonly run: Run,
     private readonly keep: KeepLatest | undefined
   ) {}
 
   /**
-   * Accounts one selected candidate: counted as matched, then skipped (over `maxDeletes`) or batched, so that in
+   * Accounts one selected candidate: counted as matched, then skipped (over a cap) or batched, so that in
    * the end `matched = deleted + failed + skipped`.
    */
   private take(c: Cand, out: Array<Array<Cand>>): void {
@@ -37,13 +38,20 @@ export class Selector {
     if (c.kind === Kind.Object) t.objects++
     else if (c.kind === Kind.Version) t.versions++
     else t.deleteMarkers++
-    const maxDeletes = run.r.maxDeletes
-    if (run.capped || (maxDeletes !== undefined && this.sent >= maxDeletes)) {
-      run.capped = true
+    const { maxDeleteSize, maxDeletes } = run.r
+    if (run.capped === undefined) {
+      if (maxDeletes !== undefined && this.sent >= maxDeletes) run.capped = "maxDeletes"
+      // The key that would take the bytes sent past the cap is left, and so is everything after it: never exceeded.
+      else if (maxDeleteSize !== undefined && this.sentBytes + c.size > maxDeleteSize) run.capped = "maxDeleteSize"
+    }
+    if (run.capped !== undefined) {
       t.skipped++
+      t.capLeft++
+      t.capLeftBytes += c.size
       return
     }
     this.sent++
+    this.sentBytes += c.size
     if (t.sample.length < t.sampleSize) t.sample.push(label(c))
     if (run.r.dryRun) {
       settle(run, c)
@@ -232,9 +240,10 @@ export class UploadsSelector {
       const u = uploads[i]!
       t.matched++
       t.objects++
-      if (run.capped || (maxDeletes !== undefined && this.sent >= maxDeletes)) {
-        run.capped = true
+      if (run.capped !== undefined || (maxDeletes !== undefined && this.sent >= maxDeletes)) {
+        run.capped = "maxDeletes"
         t.skipped++
+        t.capLeft++
         continue
       }
       this.sent++

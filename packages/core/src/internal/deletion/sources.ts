@@ -24,7 +24,7 @@ import type { CosError } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
 import { nextUploadsCursor, nextVersionsCursor, type UploadsCursor, type VersionsCursor } from "../pagination.js"
 import { type ListedPage, listPages } from "../parallelList.js"
-import { compileFilters, type KeepLatest, matcher, sizeOk } from "./filters.js"
+import { ageOk, compileFilters, type KeepLatest, matcher, sizeOk } from "./filters.js"
 import { request } from "./requests.js"
 import type { Run } from "./run.js"
 import { type Cand, Kind, openSeg, type Seg } from "./segments.js"
@@ -71,7 +71,6 @@ export const objectsSource = (
   keep: KeepLatest | undefined
 ): Stream.Stream<Portion, CosError> => {
   const p = compileFilters(filters, now)
-  const cutoff = p.cutoff
   // keepLatest ranks every object that passes the other filters, aged or not (Deletion.Filters.keepLatest).
   const ranked = keep !== undefined
   const checkSize = p.minSize !== undefined || p.maxSize !== undefined
@@ -88,7 +87,7 @@ export const objectsSource = (
     for (let i = 0; i < contents.length; i++) {
       const o: ObjectSummary = contents[i]!
       const lastModified = o.lastModified.getTime()
-      const aged = cutoff === undefined || lastModified < cutoff
+      const aged = ageOk(p, lastModified)
       if (!aged && !ranked) continue
       if (checkSize && !sizeOk(p, o.size)) continue
       if (!keyOk(o.key)) continue
@@ -119,8 +118,8 @@ export const versionsSource = (
   const startAfter = run.r.options.startAfter
   const aged = matcher(filters, now)
   // keepLatest ranks every entry that passes the other filters, aged or not (Deletion.Filters.keepLatest).
-  const ranked = keep !== undefined && filters.olderThan !== undefined
-    ? matcher({ ...filters, olderThan: undefined }, now)
+  const ranked = keep !== undefined && (filters.olderThan !== undefined || filters.newerThan !== undefined)
+    ? matcher({ ...filters, olderThan: undefined, newerThan: undefined }, now)
     : aged
   const selector = new VersionsSelector(mode, ranked, aged, startAfter ?? "")
   return Stream.paginateChunkEffect<VersionsCursor, Portion, CosError, never>(
@@ -203,7 +202,7 @@ const listUploads = (
 
 /**
  * The open uploads under the prefix, page by page (one marker chain, under the listing budget), selected by the key
- * filters and `olderThan` counted from `Initiated`, as COS lifecycle's AbortIncompleteMultipartUpload counts.
+ * filters and the age window (`olderThan`, `newerThan`) counted from `Initiated`, as COS lifecycle's AbortIncompleteMultipartUpload counts.
  *
  * @internal
  */
@@ -215,10 +214,15 @@ export const uploadsSource = (
   const prefix = filters.prefix
   // The filters without sizes: uploads have none.
   const p = compileFilters(
-    { prefix, include: filters.include, exclude: filters.exclude, olderThan: filters.olderThan },
+    {
+      prefix,
+      include: filters.include,
+      exclude: filters.exclude,
+      olderThan: filters.olderThan,
+      newerThan: filters.newerThan
+    },
     now
   )
-  const cutoff = p.cutoff
   const keyOk = p.key
   return Stream.paginateChunkEffect<UploadsCursor, UploadsPortion, CosError, never>(
     { keyMarker: "", uploadIdMarker: "" },
@@ -231,7 +235,7 @@ export const uploadsSource = (
         for (let i = 0; i < listed.length; i++) {
           const u = listed[i]!
           if (!u.key.startsWith(prefix) || !keyOk(u.key)) continue
-          if (cutoff !== undefined && !(u.initiated.getTime() < cutoff)) continue
+          if (!ageOk(p, u.initiated.getTime())) continue
           uploads.push(u)
         }
         const portion: UploadsPortion = { uploads, listed: listed.length }

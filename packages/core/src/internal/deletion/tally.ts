@@ -42,6 +42,9 @@ export class Tally {
   failed = 0
   readonly failures: Array<Deletion.Failure> = []
   skipped = 0
+  /** Keys and bytes a cap left in place (matched, not sent). */
+  capLeft = 0
+  capLeftBytes = 0
   kept = 0
   readonly sample: Array<string> = []
   objects = 0
@@ -112,6 +115,7 @@ export const summary = (
     readonly prefix: string
     readonly versions: Deletion.VersionsMode
     readonly stoppedBy: Deletion.Summary["stoppedBy"]
+    readonly capped?: string | undefined
     /** Set for incomplete uploads only: an objects summary has no `target`. */
     readonly target?: "incompleteUploads" | undefined
   }
@@ -154,6 +158,7 @@ export const summary = (
       ? 0
       : t.lastRequestAt - t.firstRequestAt,
     stoppedBy: info.stoppedBy,
+    ...(info.capped === undefined ? {} : { left: { keys: t.capLeft, bytes: t.capLeftBytes } }),
     notes,
     ...(info.target === undefined ? {} : { target: info.target })
   }
