@@ -188,6 +188,13 @@ export interface RunOptions {
   /** Called with every batch of confirmed deletions, in the order COS confirmed them. */
   readonly onDeleted?: ((deleted: ReadonlyArray<Deleted>) => Effect.Effect<void>) | undefined
   /**
+   * Called with the keys (or uploads) that failed, batch by batch as their outcomes are known (every one of them,
+   * not only the summary's sample; those cut off by the grace period at the end of the run).
+   *
+   * @since 0.2.0
+   */
+  readonly onFailed?: ((failures: ReadonlyArray<Failure>) => Effect.Effect<void>) | undefined
+  /**
    * Called with a listing position: every candidate at or before this key has been handled (deleted, failed, or
    * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. Keys not sent (after
    * `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.

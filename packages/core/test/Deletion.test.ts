@@ -210,6 +210,32 @@ describe("Deletion.purge", () => {
       assert.strictEqual(cos.keys().length, 10)
     }))
 
+  it.effect("onFailed receives every failed key, batch by batch, beyond the summary's sample", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 3000)
+      cos.faults.key = (key) => (key.endsWith("3") ? "AccessDenied" : undefined)
+      const calls: Array<ReadonlyArray<Deletion.Failure>> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "p/",
+            sampleSize: 5,
+            onFailed: (failures) => Effect.sync(() => calls.push(failures))
+          })
+        )
+      )
+      assert.strictEqual(s.failed, 300)
+      assert.strictEqual(s.failures.length, 5)
+      // one call per batch that had failures (three batches of 1000), each naming its own keys once
+      assert.strictEqual(calls.length, 3)
+      const keys = calls.flat().map((f) => f.key)
+      assert.strictEqual(keys.length, 300)
+      assert.strictEqual(new Set(keys).size, 300)
+      assert.isTrue(calls.flat().every((f) => f.code === "AccessDenied" && f.key.endsWith("3")))
+      assert.deepStrictEqual(cos.keys().filter((k) => !k.endsWith("3")), [])
+    }))
+
   it.effect("rides out throttling: 503 SlowDown slows the run, retries, and never fails it", () =>
     Effect.gen(function*() {
       const cos = seed(new MemoryCos(), "p/", 3000)

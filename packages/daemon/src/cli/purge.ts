@@ -297,9 +297,6 @@ const listingFlags = [
   "allow-whole-bucket"
 ] as const
 
-/** Failures an --audit-log names (the engine keeps this many failures in its summary). */
-const auditedFailures = 10_000
-
 const keysNote = "COS reports a key that does not exist as deleted: with --keys-from, `deleted` counts the keys COS " +
   "accepted, and some of them may have been absent already (telling them apart would need a HEAD per key)"
 
@@ -431,7 +428,6 @@ const handler = (args: Args) =>
       listConcurrency: args.listConcurrency,
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
-      sampleSize: auditLog === undefined ? undefined : auditedFailures,
       onDeleted: auditLog?.deleted,
       ...progress.options
     }
@@ -454,22 +450,18 @@ const handler = (args: Args) =>
     const onSummary = (s: Deletion.Summary) =>
       Effect.suspend(() => {
         last = source._tag === "keys" ? { ...s, notes: [...s.notes, keysNote] } : s
-        if (auditLog === undefined || s.dryRun || s.failures.length === 0) return Effect.void
-        if (s.failed > s.failures.length) {
-          process.stderr.write(
-            `cos-retention purge: ${s.failed} keys failed; --audit-log names the first ${s.failures.length}\n`
-          )
-        }
-        return auditLog.failed(s.failures)
+        return Effect.void
       })
+    // every failed key goes to --audit-log as its outcome is known (not in a dry run: nothing is sent)
+    const onFailed = (dryRun: boolean) => dryRun ? undefined : auditLog?.failed
     const run = (dryRun: boolean) =>
       Effect.map(
         (source._tag === "prefix"
-          ? Deletion.purge({ ...options, dryRun, onSummary })
+          ? Deletion.purge({ ...options, dryRun, onSummary, onFailed: onFailed(dryRun) })
           : Deletion.deleteKeys(
             // The list was checked: only a file changed since can fail here (the run then ends with that error).
             KeyList.stream(source.path, source.list.format, source.label),
-            { ...runOptions, dryRun, onSummary }
+            { ...runOptions, dryRun, onSummary, onFailed: onFailed(dryRun) }
           )).pipe(Effect.ensuring(progress.done)),
         () => last!
       )

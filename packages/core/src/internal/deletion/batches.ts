@@ -79,6 +79,7 @@ const afterBatch = (
     if (failed > 0) yield* Metric.incrementBy(failedKeys, failed)
     const hook = run.r.options.onDeleted
     if (hook !== undefined && report !== undefined && report.length > 0) yield* hook(report)
+    yield* run.reportFailures
     yield* run.reportCheckpoint
   })
 

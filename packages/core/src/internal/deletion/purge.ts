@@ -135,6 +135,8 @@ const execute = <E>(
         exit = yield* Fiber.await(fiber)
       }
       for (const h of helpers) yield* Fiber.interrupt(h)
+      // failures of keys cut off by the grace period (or of the last upload aborts) are handed over here
+      yield* Effect.exit(run.reportFailures)
       const result = summary(run.tally, { dryRun: run.r.dryRun, ...info, stoppedBy: run.stoppedBy, capped: run.capped })
       if (onProgress !== undefined) yield* Effect.exit(report)
       if (o.onSummary !== undefined) yield* Effect.exit(o.onSummary(result))

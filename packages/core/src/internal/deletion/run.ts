@@ -44,6 +44,14 @@ export class Run {
   readonly checkpoints: Checkpoints | undefined
   private readonly checkpointLock = Effect.unsafeMakeSemaphore(1)
 
+  /** Hands the failures since the last call to the caller's `onFailed`, if any. */
+  readonly reportFailures: Effect.Effect<void> = Effect.suspend(() => {
+    const hook = this.r.options.onFailed
+    if (hook === undefined) return Effect.void
+    const failures = this.tally.takeUnreported()
+    return failures.length === 0 ? Effect.void : hook(failures)
+  })
+
   constructor(
     readonly client: Client,
     readonly governor: Governor.Governor,
@@ -52,7 +60,7 @@ export class Run {
     startAfter: string | undefined,
     withCheckpoints: boolean
   ) {
-    this.tally = new Tally(r.sampleSize)
+    this.tally = new Tally(r.sampleSize, r.options.onFailed !== undefined)
     this.stopped = stopped
     this.checkpoints = withCheckpoints && r.options.onCheckpoint !== undefined
       ? new Checkpoints(startAfter ?? "")

@@ -60,21 +60,35 @@ export class Tally {
   /** Incomplete uploads already gone when aborted (NoSuchUpload), counted as skipped. */
   uploadsGone = 0
   readonly notes = new Set<string>()
-  constructor(readonly sampleSize: number) {}
+  /** Failures not yet handed to the caller's `onFailed` (only kept when there is one), every one of them. */
+  readonly unreported: Array<Deletion.Failure> | undefined
+  constructor(readonly sampleSize: number, reportFailures = false) {
+    this.unreported = reportFailures ? [] : undefined
+  }
 
   fail(c: { readonly key: string; readonly versionId: string | undefined }, code: string, message: string): void {
     this.failed++
-    if (this.failures.length < this.sampleSize) {
-      this.failures.push({ key: c.key, versionId: c.versionId, code, message })
+    if (this.failures.length < this.sampleSize || this.unreported !== undefined) {
+      const f: Deletion.Failure = { key: c.key, versionId: c.versionId, code, message }
+      if (this.failures.length < this.sampleSize) this.failures.push(f)
+      this.unreported?.push(f)
     }
   }
 
   /** An abort of an incomplete upload failed. */
   failUpload(u: MultipartUpload, code: string, message: string): void {
     this.failed++
-    if (this.failures.length < this.sampleSize) {
-      this.failures.push({ key: u.key, uploadId: u.uploadId, code, message })
+    if (this.failures.length < this.sampleSize || this.unreported !== undefined) {
+      const f: Deletion.Failure = { key: u.key, uploadId: u.uploadId, code, message }
+      if (this.failures.length < this.sampleSize) this.failures.push(f)
+      this.unreported?.push(f)
     }
+  }
+
+  /** The failures since the last call, for `onFailed` (none without one). */
+  takeUnreported(): ReadonlyArray<Deletion.Failure> {
+    if (this.unreported === undefined || this.unreported.length === 0) return []
+    return this.unreported.splice(0, this.unreported.length)
   }
 
   /** A request goes out. */
