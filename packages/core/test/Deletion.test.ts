@@ -9,29 +9,10 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import type { CosClient } from "../src/CosClient.js"
 import * as Deletion from "../src/Deletion.js"
-import { MemoryCos, serviceError, slowDown } from "./fixtures/MemoryCos.js"
+import { MemoryCos, ok, serviceError, settle, slowDown } from "./fixtures/MemoryCos.js"
 
 const DAY = 86_400_000
-
-/** Runs `effect` against `cos`, moving the TestClock on whenever it waits (backoff, governor). */
-const settle = <A, E>(cos: MemoryCos, effect: Effect.Effect<A, E, CosClient>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(Effect.provide(effect, cos.layer))
-    for (let i = 0; i < 100_000; i++) {
-      for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
-      const done = yield* Fiber.poll(fiber)
-      if (done._tag === "Some") return done.value
-      yield* TestClock.adjust("50 millis")
-    }
-    return yield* Effect.die("did not settle")
-  })
-
-const ok = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw new Error(`expected success, got ${String(exit.cause)}`)
-}
 
 const seed = (cos: MemoryCos, prefix: string, n: number, options: { size?: number; lastModified?: number } = {}) => {
   for (let i = 0; i < n; i++) cos.put(`${prefix}${String(i).padStart(6, "0")}`, options)

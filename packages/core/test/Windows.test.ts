@@ -7,32 +7,13 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import type { CosClient } from "../src/CosClient.js"
 import * as Deletion from "../src/Deletion.js"
 import * as Units from "../src/Units.js"
-import { MemoryCos } from "./fixtures/MemoryCos.js"
+import { MemoryCos, ok, settle } from "./fixtures/MemoryCos.js"
 
 const DAY = 86_400_000
 const NOW = 100 * DAY
-
-const settle = <A, E>(cos: MemoryCos, effect: Effect.Effect<A, E, CosClient>) =>
-  Effect.gen(function*() {
-    const fiber = yield* Effect.fork(Effect.provide(effect, cos.layer))
-    for (let i = 0; i < 100_000; i++) {
-      for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
-      const done = yield* Fiber.poll(fiber)
-      if (done._tag === "Some") return done.value
-      yield* TestClock.adjust("50 millis")
-    }
-    return yield* Effect.die("did not settle")
-  })
-
-const ok = <A, E>(exit: Exit.Exit<A, E>): A => {
-  if (Exit.isSuccess(exit)) return exit.value
-  throw new Error(`expected success, got ${String(exit.cause)}`)
-}
 
 const refused = <A, E>(exit: Exit.Exit<A, E>): string => {
   if (Exit.isSuccess(exit)) throw new Error("expected a refusal, the run succeeded")

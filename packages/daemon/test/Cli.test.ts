@@ -1,5 +1,4 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -7,31 +6,14 @@ import * as Redacted from "effect/Redacted"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { vi } from "vitest"
-import { cli } from "../src/Cli.js"
-import { teardown } from "../src/cli/common.js"
 import { runDemo } from "../src/cli/demo.js"
 import { State } from "../src/State.js"
+import { cosRetentionJsonLogs } from "./support/inProcess.js"
 
 const day = 86_400_000
 
-/** Runs `cos-retention <args>` in process; returns its exit code (as bin.ts would map it) and stdout. */
-const cosRetention = (...args: Array<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const log = vi.spyOn(console, "log").mockImplementation((...xs: Array<unknown>) => void out.push(xs.join(" ")))
-    const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) => void err.push(xs.join(" ")))
-    const exit = yield* cli(["node", "cos-retention", ...args, "--log-format", "json"].filter((a, i, all) =>
-      // --log-format only where the command takes it
-      !(["validate", "history"].includes(args[0]!) && (a === "--log-format" || all[i - 1] === "--log-format"))
-    )).pipe(Effect.provide(NodeContext.layer), Effect.exit)
-    log.mockRestore()
-    error.mockRestore()
-    let code = -1
-    teardown(exit, (c) => (code = c))
-    return { code, stdout: out.join("\n"), stderr: err.join("\n") }
-  })
+/** `cos-retention <args>` in process, with JSON log lines. */
+const cosRetention = cosRetentionJsonLogs
 
 describe("cos-retention CLI", () => {
   it.live("validate, plan, once (exit 1 on failure), history", () =>

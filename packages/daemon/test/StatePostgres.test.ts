@@ -1,5 +1,4 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -11,12 +10,10 @@ import * as TestClock from "effect/TestClock"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { vi } from "vitest"
-import { cli } from "../src/Cli.js"
-import { teardown } from "../src/cli/common.js"
 import * as Config from "../src/Config.js"
 import { layerSql, State } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
+import { cosRetentionJsonLogs } from "./support/inProcess.js"
 import { PgServer } from "./support/postgres.js"
 
 const day = 86_400_000
@@ -39,21 +36,8 @@ const freshStore = Effect.gen(function*() {
   return Either.getOrThrow(StateStore.fromSetting(url, "/"))
 })
 
-/** Runs `cos-retention <args>` in process; returns its exit code (as bin.ts would map it), stdout and stderr. */
-const cosRetention = (...args: Array<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const log = vi.spyOn(console, "log").mockImplementation((...xs: Array<unknown>) => void out.push(xs.join(" ")))
-    const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) => void err.push(xs.join(" ")))
-    const withLog = ["validate", "history"].includes(args[0]!) ? args : [...args, "--log-format", "json"]
-    const exit = yield* cli(["node", "cos-retention", ...withLog]).pipe(Effect.provide(NodeContext.layer), Effect.exit)
-    log.mockRestore()
-    error.mockRestore()
-    let code = -1
-    teardown(exit, (c) => (code = c))
-    return { code, stdout: out.join("\n"), stderr: err.join("\n") }
-  })
+/** `cos-retention <args>` in process, with JSON log lines. */
+const cosRetention = cosRetentionJsonLogs
 
 describe("the state setting", () => {
   it("accepts a postgres:// URL, keeps it Redacted and shows it without its password", () => {

@@ -48,3 +48,10 @@ export const cosRetention = (
     teardown(exit, (c) => (code = c))
     return { code, stdout: out.join("\n"), stderr: err.join("\n") }
   })
+
+/** Subcommands run without `--log-format` here: their output is what the tests read. */
+const withoutLogFormat: ReadonlySet<string> = new Set(["validate", "history"])
+
+/** {@link cosRetention} with `--log-format json` added where the command is run with it, so log lines are JSON. */
+export const cosRetentionJsonLogs = (...args: Array<string>): Effect.Effect<Output> =>
+  cosRetention(withoutLogFormat.has(args[0]!) ? args : [...args, "--log-format", "json"])
