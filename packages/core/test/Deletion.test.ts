@@ -131,7 +131,15 @@ describe("Deletion.purge", () => {
       ["**/.*", "a/..", true],
       ["**/*.log", "a\n/b\r.log", true],
       ["[ab]*", "[ab]x", false],
-      ["*", "a/b", false]
+      ["*", "a/b", false],
+      // `a/**/*` is what is under `a/`: never the key `a` itself (picomatch alone lets it match `a`)
+      ["logs/**/*", "logs", false],
+      ["logs/**/*", "logs/", true],
+      ["logs/**/*", "logs/a/b", true],
+      ["logs/**/**", "logs", false],
+      ["logs/**/*.gz", "logs.gz", false],
+      ["**/x/**/*", "a/x", false],
+      ["**/x/**/*", "a/x/", true]
     ]
     for (const [glob, key, expected] of cases) {
       assert.strictEqual(Deletion.globRegExp(glob).test(key), expected, `${glob} ${JSON.stringify(key)}`)

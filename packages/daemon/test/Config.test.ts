@@ -289,6 +289,17 @@ describe("Config: safety (issue 9)", () => {
     assert.include(problems.join("\n"), `rules[2].exclude[1]: "t/a{" is not a valid glob`)
   })
 
+  it("a YAML include `logs/**/*` selects what is under logs/, never the key logs itself", () => {
+    const result = decode({ rules: [rule({ prefix: "logs", include: ["logs/**/*"] })] })
+    assert.isTrue(Either.isRight(result), JSON.stringify(Either.isLeft(result) ? result.left.issues : []))
+    if (Either.isLeft(result)) return
+    const m = Deletion.matcher({ prefix: "logs", include: result.right.rules[0]!.include }, 0)
+    assert.isFalse(m.key("logs"))
+    assert.isFalse(m.key("logs.gz"))
+    assert.isTrue(m.key("logs/"))
+    assert.isTrue(m.key("logs/2026/a\n.gz"))
+  })
+
   it("olderThan: 0s (or 0m, 0d) does not count as an age filter for the delete-everything guard", () => {
     for (const olderThan of ["0s", "0m", "0d", "0ms", "0h0m"]) {
       const problems = ruleIssues({ olderThan })

@@ -77,6 +77,18 @@ const cases: ReadonlyArray<Case> = [
     prefix: "\tq/"
   },
   {
+    name: "--include g/**/* selects what is under g/, never the key g itself",
+    keys: ["g", "g/", "g/a", "g/a/b", "gx"],
+    args: ["--prefix", "g", "--include", "g/**/*"],
+    left: ["g", "gx"]
+  },
+  {
+    name: "--exclude g2/**/* protects what is under g2/, and leaves the key g2 to the other selectors",
+    keys: ["g2", "g2/", "g2/a"],
+    args: ["--prefix", "g2", "--exclude", "g2/**/*"],
+    left: ["g2/", "g2/a"]
+  },
+  {
     name: "a lone space as --prefix= and as --exclude",
     keys: [" ", " x", "x"],
     args: ["--prefix= ", "--exclude", " "],

@@ -13,7 +13,10 @@ import picomatch from "picomatch"
  *   the class (never `/`);
  * - a character is a code point, as COS keys are UTF-8: `?` and `[😀]` match an astral character (one code point,
  *   two UTF-16 units), and a combining mark is a character of its own;
- * - `**` as a whole segment is any run of characters, `/` included (`a/**` also matches `a`, `**\/b` also `b`);
+ * - `**` as a whole segment is zero or more whole segments: `a/**` is `a/` then anything, `**\/b` is `b` or anything
+ *   ending in `/b`, `a/**\/b` is `a/b` or `a/.../b`. `a/**\/*` does not match the key `a` (picomatch lets it: after
+ *   `a/**\/` it also accepts the end of the key, so a rule with `include: [logs/**\/*]` would have deleted the key
+ *   `logs` itself; that alternative is removed);
  * - dotfiles, `.`/`..` segments, line terminators and every other character are matched like any character.
  */
 
@@ -25,6 +28,13 @@ const guards = [
   "(?!\\.{0,1}(?:\\/|$))",
   "(?=.)"
 ]
+
+// After `x/**/` with more pattern to follow, picomatch 4 emits `(?:\/<any>\/|\/|$)` (lib/parse.js, the globstar
+// branch with `end = '|$'`): the `$` lets `a/**/*` match the key `a`. Removing that one alternative leaves `a/` plus
+// zero or more segments, as documented; it can only make the expression match fewer keys, and only keys without the
+// `/` the pattern writes. A literal `$` in a glob is escaped (`\$`), so it is never this text.
+const globstarEnd = "\\/|\\/|$)"
+const globstarNoEnd = "\\/|\\/)"
 
 /** Characters an escape keeps meaning under the `u` flag: the syntax characters. */
 const syntax = "^$\\.*+?()[]{}|/"
@@ -113,6 +123,7 @@ export const globRegExp = (pattern: string): RegExp => {
   let source = `^(?:${state.output})$`
   if (state.negated) source = `^(?!${source}).*$`
   for (const g of guards) source = source.split(g).join("")
+  source = source.split(globstarEnd).join(globstarNoEnd)
   try {
     return new RegExp(forUnicode(source), "su")
   } catch (e) {
