@@ -18,7 +18,7 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type * as Faults from "./Faults.js"
 import { FaultState, StatsState } from "./internal/faults.js"
-import * as handler from "./internal/handler.js"
+import * as handler from "./internal/handler/index.js"
 import type * as Stats from "./Stats.js"
 import * as Store from "./Store.js"
 
