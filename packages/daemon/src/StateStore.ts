@@ -72,6 +72,28 @@ export const fromSetting = (text: string, baseDir: string): Either.Either<StateS
 /** What to show for a store: the SQLite path, or the Postgres URL without its password. */
 export const display = (store: StateStore): string => store._tag === "sqlite" ? store.filename : store.display
 
+/** The start of pg's deprecation notice for a query sent to a client still busy with another one. */
+const queuedQueryNotice = "Calling client.query() when the client is already executing a query is deprecated"
+
+/**
+ * Silences that one deprecation notice of the pg driver, nothing else. The cluster engine's runner storage
+ * (`@effect/cluster` SqlRunnerStorage) sends its shard-lock statements from several fibers over one reserved
+ * connection (advisory locks belong to a session); pg 8, which we pin, queues them one after the other as it always
+ * has, and warns once per process that pg 9 will not. The warning is printed at every cluster start and tells an
+ * operator nothing they can act on; every other warning still goes through.
+ */
+let pgQueueNoticeSilenced = false
+const silencePgQueueNotice = () => {
+  if (pgQueueNoticeSilenced) return
+  pgQueueNoticeSilenced = true
+  const emit = process.emitWarning.bind(process)
+  process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
+    const text = typeof warning === "string" ? warning : warning.message
+    if (text.startsWith(queuedQueryNotice)) return
+    return (emit as any)(warning, ...rest)
+  }) as typeof process.emitWarning
+}
+
 /**
  * A Postgres client for the state: at most `maxConnections` connections, the password from the URL or PGPASSWORD.
  * Fails with the driver's error when the server cannot be reached or refuses us (its message names no password).
@@ -87,14 +109,16 @@ export const layerPostgres = (
         // loaded only when used: the SQLite path never pays for the Postgres driver
         Effect.promise(() => import("@effect/sql-pg/PgClient"))
       ),
-      ([password, PgClient]) =>
-        PgClient.layer({
+      ([password, PgClient]) => {
+        silencePgQueueNotice()
+        return PgClient.layer({
           url: store.url,
           password: Option.getOrUndefined(password),
           applicationName: "cos-retention",
           maxConnections: options.maxConnections ?? 8,
           connectTimeout: "10 seconds"
         })
+      }
     )
   )
 
