@@ -34,6 +34,7 @@ import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -215,6 +216,9 @@ const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>
     Effect.retry(Schedule.spaced("1 second"))
   )
 
+/** This replica's runner address, for what the engine runs in fibers of its own (the log annotation is lost there). */
+class Self extends Context.Tag("@effect-cos/daemon/Cluster/Self")<Self, RunnerAddress>() {}
+
 /** The cluster's one scheduler (an engine singleton): stores each rule's next fire time ahead of it. */
 const SchedulerSingleton = Singleton.make(
   "cos-retention/scheduler",
@@ -257,6 +261,7 @@ const SchedulerSingleton = Singleton.make(
             const now = yield* Clock.currentTimeMillis
             const next = nextFire(rule, new Date(now))
             yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
+            yield* Metrics.setNextRun(rule.name, next)
             if (next === undefined) {
               return yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
             }
@@ -266,7 +271,34 @@ const SchedulerSingleton = Singleton.make(
         }).pipe(Effect.annotateLogs({ rule: rule.name })),
       { concurrency: "unbounded", discard: true }
     )
-  }).pipe(Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)))
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)),
+    // the engine runs a singleton in a fiber of its own: name the runner here too
+    (effect) => Effect.flatMap(Self, (address) => Effect.annotateLogs(effect, { runner: runnerLabel(address) }))
+  )
+)
+
+/**
+ * Each replica's series for every enabled rule, as one daemon creates them at start: at zero, the schedule period,
+ * the last success from the state (the next fire time is set by the replica holding the scheduler).
+ */
+const RuleMetricsLive = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const state = yield* State
+    for (const rule of settings.rules.filter((r) => r.enabled)) {
+      yield* Metrics.initRule(rule.name)
+      const lastSuccess = yield* state.lastSuccess(rule.name)
+      if (lastSuccess !== undefined && lastSuccess.endedAt !== null) {
+        yield* Metrics.recordSuccessAt(rule.name, Math.floor(lastSuccess.endedAt / 1000))
+      }
+      const first = nextFire(rule, new Date(yield* Clock.currentTimeMillis))
+      const second = first === undefined ? undefined : nextFire(rule, first)
+      if (first !== undefined && second !== undefined) {
+        yield* Metrics.setSchedulePeriod(rule.name, (second.getTime() - first.getTime()) / 1000)
+      }
+    }
+  })
 )
 
 /**
@@ -363,7 +395,8 @@ export const layerWith = <E, R>(
   )
   const app = Layer.mergeAll(
     RuleEntityLive(address),
-    SchedulerSingleton,
+    SchedulerSingleton.pipe(Layer.provide(Layer.succeed(Self, address))),
+    RuleMetricsLive,
     HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
     ready
   )
