@@ -51,7 +51,7 @@ import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
 import { nextFire, previousFire } from "./Scheduler.js"
-import { layerSql, State } from "./State.js"
+import { State } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -144,6 +144,17 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 if (abandoned.length > 0) {
                   yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
                     .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
+                }
+                // the idempotency key is the rule and the fire time: a fire time whose run finished but whose answer
+                // was not stored (its runner died or stopped right after) comes again, and is not run twice
+                const done = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                  r.scheduledAt === payload.scheduledAt && (r.status === "succeeded" || r.status === "failed")
+                )
+                if (done !== undefined) {
+                  yield* Effect.logInfo(
+                    `this fire time already ran (run ${done.id}, ${done.status}); not running it again`
+                  )
+                  return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
                 }
                 // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
                 // marked it: an earlier attempt at this message may have, before losing the rule)
@@ -368,9 +379,12 @@ export const layerWith = <E, R>(
   if (config.store._tag !== "postgres") {
     return Layer.die(new Error("cluster mode needs a Postgres state (state: postgres://...)"))
   }
+  // each rule running here holds a connection for its lock (besides the writer lock's and the engine's lock
+  // connection): a pool of 8 alone would starve with six rules running at once
+  const enabled = config.rules.filter((r) => r.enabled).length
   const sql = Layer.provideMerge(
     Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
-    layerSql(config.store)
+    StateStore.layerPostgres(config.store, { maxConnections: 8 + enabled }).pipe(Layer.orDie)
   )
   const services = Runner.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))

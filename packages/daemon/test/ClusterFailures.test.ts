@@ -363,6 +363,44 @@ ${
   )
 
   it.effect(
+    "one replica running ten rules at once: every one finishes (a connection per rule's lock, no starving)",
+    () =>
+      Effect.gen(function*() {
+        const { runs, settled } = yield* helpers("many_rules")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("many_rules")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 300 } } } })
+        const rules = Array.from({ length: 10 }, (_, i) => `rule-${i}`)
+        for (const name of rules) {
+          yield* Store.seed(server.fake.store, {
+            bucket: CosFake.testBucket,
+            count: 300,
+            prefix: `${name}/`,
+            ageMs: 40 * day,
+            size: 10
+          })
+        }
+        // every rule at the same time, each run long enough (3 batches of 100 at 300 ms) for all to overlap
+        const settings = settingsOf(url, server.url, rules.map((name) => ({ name, batchSize: 100, concurrency: 1 })))
+        const replica = yield* startRunner(settings)
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("40 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("not every rule finished a run within 40 s"))
+        )
+        yield* settled(Date.now() - 2000)
+        yield* replica.stop
+        for (const name of rules) {
+          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${name}/`)).length, 0, name)
+        }
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
     "Postgres restarted under a running cluster: runs fail cleanly, the replicas carry on, nothing deleted twice",
     () =>
       Effect.gen(function*() {
