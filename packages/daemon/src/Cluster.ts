@@ -34,6 +34,7 @@ import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -50,7 +51,7 @@ import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
 import { nextFire, previousFire } from "./Scheduler.js"
-import { layerSql, State } from "./State.js"
+import { State } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -144,6 +145,17 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
                     .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
                 }
+                // the idempotency key is the rule and the fire time: a fire time whose run finished but whose answer
+                // was not stored (its runner died or stopped right after) comes again, and is not run twice
+                const done = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                  r.scheduledAt === payload.scheduledAt && (r.status === "succeeded" || r.status === "failed")
+                )
+                if (done !== undefined) {
+                  yield* Effect.logInfo(
+                    `this fire time already ran (run ${done.id}, ${done.status}); not running it again`
+                  )
+                  return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
+                }
                 // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
                 // marked it: an earlier attempt at this message may have, before losing the rule)
                 const last = yield* state.lastRun(name)
@@ -215,6 +227,9 @@ const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>
     Effect.retry(Schedule.spaced("1 second"))
   )
 
+/** This replica's runner address, for what the engine runs in fibers of its own (the log annotation is lost there). */
+class Self extends Context.Tag("@effect-cos/daemon/Cluster/Self")<Self, RunnerAddress>() {}
+
 /** The cluster's one scheduler (an engine singleton): stores each rule's next fire time ahead of it. */
 const SchedulerSingleton = Singleton.make(
   "cos-retention/scheduler",
@@ -257,6 +272,7 @@ const SchedulerSingleton = Singleton.make(
             const now = yield* Clock.currentTimeMillis
             const next = nextFire(rule, new Date(now))
             yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
+            yield* Metrics.setNextRun(rule.name, next)
             if (next === undefined) {
               return yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
             }
@@ -266,7 +282,34 @@ const SchedulerSingleton = Singleton.make(
         }).pipe(Effect.annotateLogs({ rule: rule.name })),
       { concurrency: "unbounded", discard: true }
     )
-  }).pipe(Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)))
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.logError("the cluster scheduler stopped", cause)),
+    // the engine runs a singleton in a fiber of its own: name the runner here too
+    (effect) => Effect.flatMap(Self, (address) => Effect.annotateLogs(effect, { runner: runnerLabel(address) }))
+  )
+)
+
+/**
+ * Each replica's series for every enabled rule, as one daemon creates them at start: at zero, the schedule period,
+ * the last success from the state (the next fire time is set by the replica holding the scheduler).
+ */
+const RuleMetricsLive = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const settings = yield* Settings
+    const state = yield* State
+    for (const rule of settings.rules.filter((r) => r.enabled)) {
+      yield* Metrics.initRule(rule.name)
+      const lastSuccess = yield* state.lastSuccess(rule.name)
+      if (lastSuccess !== undefined && lastSuccess.endedAt !== null) {
+        yield* Metrics.recordSuccessAt(rule.name, Math.floor(lastSuccess.endedAt / 1000))
+      }
+      const first = nextFire(rule, new Date(yield* Clock.currentTimeMillis))
+      const second = first === undefined ? undefined : nextFire(rule, first)
+      if (first !== undefined && second !== undefined) {
+        yield* Metrics.setSchedulePeriod(rule.name, (second.getTime() - first.getTime()) / 1000)
+      }
+    }
+  })
 )
 
 /**
@@ -336,9 +379,12 @@ export const layerWith = <E, R>(
   if (config.store._tag !== "postgres") {
     return Layer.die(new Error("cluster mode needs a Postgres state (state: postgres://...)"))
   }
+  // each rule running here holds a connection for its lock (besides the writer lock's and the engine's lock
+  // connection): a pool of 8 alone would starve with six rules running at once
+  const enabled = config.rules.filter((r) => r.enabled).length
   const sql = Layer.provideMerge(
     Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
-    layerSql(config.store)
+    StateStore.layerPostgres(config.store, { maxConnections: 8 + enabled }).pipe(Layer.orDie)
   )
   const services = Runner.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))
@@ -363,7 +409,8 @@ export const layerWith = <E, R>(
   )
   const app = Layer.mergeAll(
     RuleEntityLive(address),
-    SchedulerSingleton,
+    SchedulerSingleton.pipe(Layer.provide(Layer.succeed(Self, address))),
+    RuleMetricsLive,
     HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
     ready
   )

@@ -200,7 +200,13 @@ const make = Effect.gen(function*() {
     HttpRouter.get(
       "/metrics",
       Effect.map(
-        Effect.zipRight(refreshGauges, Metrics.prometheus),
+        Effect.zipRight(
+          refreshGauges,
+          Option.match(cluster, {
+            onNone: () => Metrics.prometheus,
+            onSome: (view) => Metrics.prometheusWith([["runner", view.self]])
+          })
+        ),
         (body) => HttpServerResponse.text(body, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
       )
     ),

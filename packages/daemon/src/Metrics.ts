@@ -1,5 +1,6 @@
 /**
- * The daemon's metrics (Effect `Metric`s, tagged by rule) and their Prometheus text rendering for `/metrics`.
+ * The daemon's metrics (Effect `Metric`s, tagged by rule) and their Prometheus text rendering for `/metrics`. In cluster
+ * mode every series also carries `runner` (the replica's `HOST:PORT`), added when rendering.
  */
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
@@ -110,8 +111,14 @@ const num = (n: number | bigint) =>
     ? "NaN"
     : String(n)
 
-/** Renders the daemon's metrics (those named `cos_retention_*`). */
-export const renderPrometheus = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
+/**
+ * Renders the daemon's metrics (those named `cos_retention_*`), each series with `common` labels added (cluster mode:
+ * `runner`, the replica's address: one process is one runner, so every series of this process is that runner's).
+ */
+export const renderPrometheus = (
+  pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>,
+  common: ReadonlyArray<readonly [string, string]> = []
+): string => {
   const byName = new Map<string, Array<MetricPair.MetricPair.Untyped>>()
   for (const pair of pairs) {
     const name = pair.metricKey.name
@@ -141,7 +148,7 @@ export const renderPrometheus = (pairs: ReadonlyArray<MetricPair.MetricPair.Unty
       )
     )
     for (const pair of sorted) {
-      const tags = pair.metricKey.tags.map((t) => [t.key, t.value] as const)
+      const tags = [...pair.metricKey.tags.map((t) => [t.key, t.value] as const), ...common]
       const s = pair.metricState
       if (MetricState.isCounterState(s)) out.push(`${name}${labels(tags)} ${num(s.count)}`)
       else if (MetricState.isGaugeState(s)) out.push(`${name}${labels(tags)} ${num(s.value)}`)
@@ -160,4 +167,8 @@ export const renderPrometheus = (pairs: ReadonlyArray<MetricPair.MetricPair.Unty
   return out.join("\n") + "\n"
 }
 
-export const prometheus: Effect.Effect<string> = Effect.map(Metric.snapshot, renderPrometheus)
+export const prometheus: Effect.Effect<string> = Effect.map(Metric.snapshot, (pairs) => renderPrometheus(pairs))
+
+/** {@link prometheus} with labels added to every series. */
+export const prometheusWith = (common: ReadonlyArray<readonly [string, string]>): Effect.Effect<string> =>
+  Effect.map(Metric.snapshot, (pairs) => renderPrometheus(pairs, common))

@@ -322,7 +322,11 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
   /** A stand-in for scheduler tests: each run takes `duration` of (test) clock time and succeeds. */
   static readonly Test = (options: {
     readonly duration: Duration.DurationInput
-    readonly calls: Ref.Ref<ReadonlyArray<{ readonly rule: string; readonly trigger: Trigger; readonly at: number }>>
+    readonly calls: Ref.Ref<
+      ReadonlyArray<
+        { readonly rule: string; readonly trigger: Trigger; readonly at: number; readonly scheduledAt?: number }
+      >
+    >
   }): Layer.Layer<Runner> =>
     Layer.succeed(
       Runner,
@@ -332,7 +336,12 @@ export class Runner extends Effect.Service<Runner>()("@effect-cos/daemon/Runner"
             const at = yield* Clock.currentTimeMillis
             yield* Ref.update(
               options.calls,
-              (calls) => [...calls, { rule: rule.name, trigger: runOptions.trigger, at }]
+              (calls) => [...calls, {
+                rule: rule.name,
+                trigger: runOptions.trigger,
+                at,
+                ...(runOptions.scheduledAt === undefined ? {} : { scheduledAt: runOptions.scheduledAt })
+              }]
             )
             yield* Effect.sleep(options.duration)
             const now = yield* Clock.currentTimeMillis

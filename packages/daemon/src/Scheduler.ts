@@ -49,20 +49,27 @@ const make = Effect.gen(function*() {
   const scope = yield* Effect.scope
   const running = yield* Ref.make<ReadonlySet<string>>(new Set())
 
-  /** Starts a run unless one of the same rule is going; does not wait for it. */
-  const fire = (rule: Rule, trigger: Trigger) =>
+  /**
+   * Starts a run unless one of the same rule is going; does not wait for it. `scheduledAt`: the fire time it runs for
+   * (recorded with the run, as in cluster mode; `history --json` shows it).
+   */
+  const fire = (rule: Rule, trigger: Trigger, scheduledAt?: number) =>
     Effect.gen(function*() {
       const acquired = yield* Ref.modify(running, (set) =>
         set.has(rule.name) ? [false, set] as const : [true, new Set(set).add(rule.name)] as const)
       if (!acquired) {
         yield* Effect.logWarning("skipped a scheduled run: the previous run of this rule is still going").pipe(
-          Effect.annotateLogs({ rule: rule.name, trigger })
+          Effect.annotateLogs({
+            rule: rule.name,
+            trigger,
+            ...(scheduledAt === undefined ? {} : { scheduledAt: new Date(scheduledAt).toISOString() })
+          })
         )
         yield* Metrics.recordOverlap(rule.name)
         yield* status.update(rule.name, (live) => ({ ...live, skippedOverlaps: live.skippedOverlaps + 1 }))
         return false
       }
-      yield* runner.run(rule, { trigger }).pipe(
+      yield* runner.run(rule, { trigger, scheduledAt }).pipe(
         // failures are recorded and logged by the runner; a defect (a bug) is logged here
         Effect.catchAll(() =>
           Effect.void
@@ -90,7 +97,7 @@ const make = Effect.gen(function*() {
           return
         }
         yield* Effect.sleep(Math.max(0, next.getTime() - now))
-        yield* fire(rule, "schedule")
+        yield* fire(rule, "schedule", next.getTime())
       }
     }).pipe(Effect.annotateLogs({ rule: rule.name, bucket: rule.bucket }))
 
@@ -127,11 +134,17 @@ const make = Effect.gen(function*() {
     if (first !== undefined && second !== undefined) {
       yield* Metrics.setSchedulePeriod(rule.name, (second.getTime() - first.getTime()) / 1000)
     }
-    const trigger = startupTrigger(rule, now, {
-      lastRun: yield* state.lastRun(rule.name),
-      checkpoint: yield* state.getCheckpoint(rule.name)
-    })
-    if (trigger !== undefined) yield* fire(rule, trigger)
+    const lastRun = yield* state.lastRun(rule.name)
+    const trigger = startupTrigger(rule, now, { lastRun, checkpoint: yield* state.getCheckpoint(rule.name) })
+    if (trigger !== undefined) {
+      // a resumed run carries on the fire time of the run it resumes; a catch-up runs for the fire time missed
+      const scheduledAt = trigger === "resume"
+        ? lastRun?.scheduledAt ?? undefined
+        : trigger === "catch-up"
+        ? previousFire(rule, now)?.getTime()
+        : undefined
+      yield* fire(rule, trigger, scheduledAt)
+    }
     yield* Effect.forkIn(loop(rule), scope)
   }
   yield* status.setReady(true)

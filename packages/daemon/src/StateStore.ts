@@ -13,6 +13,7 @@
  * killed, or the connection drops).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Config from "effect/Config"
 import type * as Duration from "effect/Duration"
@@ -22,7 +23,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
+import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { StateError } from "./StateFile.js"
 
 export type StateStore =
   | { readonly _tag: "sqlite"; readonly filename: string }
@@ -69,6 +72,28 @@ export const fromSetting = (text: string, baseDir: string): Either.Either<StateS
 /** What to show for a store: the SQLite path, or the Postgres URL without its password. */
 export const display = (store: StateStore): string => store._tag === "sqlite" ? store.filename : store.display
 
+/** The start of pg's deprecation notice for a query sent to a client still busy with another one. */
+const queuedQueryNotice = "Calling client.query() when the client is already executing a query is deprecated"
+
+/**
+ * Silences that one deprecation notice of the pg driver, nothing else. The cluster engine's runner storage
+ * (`@effect/cluster` SqlRunnerStorage) sends its shard-lock statements from several fibers over one reserved
+ * connection (advisory locks belong to a session); pg 8, which we pin, queues them one after the other as it always
+ * has, and warns once per process that pg 9 will not. The warning is printed at every cluster start and tells an
+ * operator nothing they can act on; every other warning still goes through.
+ */
+let pgQueueNoticeSilenced = false
+const silencePgQueueNotice = () => {
+  if (pgQueueNoticeSilenced) return
+  pgQueueNoticeSilenced = true
+  const emit = process.emitWarning.bind(process)
+  process.emitWarning = ((warning: string | Error, ...rest: Array<any>) => {
+    const text = typeof warning === "string" ? warning : warning.message
+    if (text.startsWith(queuedQueryNotice)) return
+    return (emit as any)(warning, ...rest)
+  }) as typeof process.emitWarning
+}
+
 /**
  * A Postgres client for the state: at most `maxConnections` connections, the password from the URL or PGPASSWORD.
  * Fails with the driver's error when the server cannot be reached or refuses us (its message names no password).
@@ -84,14 +109,16 @@ export const layerPostgres = (
         // loaded only when used: the SQLite path never pays for the Postgres driver
         Effect.promise(() => import("@effect/sql-pg/PgClient"))
       ),
-      ([password, PgClient]) =>
-        PgClient.layer({
+      ([password, PgClient]) => {
+        silencePgQueueNotice()
+        return PgClient.layer({
           url: store.url,
           password: Option.getOrUndefined(password),
           applicationName: "cos-retention",
           maxConnections: options.maxConnections ?? 8,
           connectTimeout: "10 seconds"
         })
+      }
     )
   )
 
@@ -143,9 +170,34 @@ export const tryWithSessionLock = <A, E, R>(
 const writerLockKey = "hashtext('cos-retention state'), 1"
 
 /**
+ * The writer lock's session names its process (`application_name`, which any session can read in
+ * `pg_stat_activity`), so that a refused process can say who holds the state, as the SQLite lock file does.
+ */
+const holderName = () => `cos-retention pid=${process.pid} host=${NodeOs.hostname()}`.slice(0, 63)
+
+/** The processes holding the writer lock now, as `pid N on HOST` (empty when they cannot be read). */
+const holders = (connection: SqlConnection.Connection) =>
+  connection.execute(
+    `SELECT DISTINCT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+     WHERE l.locktype = 'advisory' AND l.granted AND l.classid = hashtext('cos-retention state')::oid
+     AND l.objid = 1 AND l.objsubid = 2`,
+    [],
+    undefined
+  ).pipe(
+    Effect.map((rows) =>
+      rows.flatMap((row) => {
+        const m = /^cos-retention pid=(\d+) host=(.*)$/.exec(String(row.name ?? ""))
+        return m === null ? [] : [{ pid: Number(m[1]), host: m[2]! }]
+      })
+    ),
+    Effect.orElseSucceed(() => [])
+  )
+
+/**
  * Holds the one-writer lock for the scope: exclusive for a single writer, shared for the replicas of one cluster (so
  * a stray `once` is refused while a cluster runs, and a cluster runner while a `once` runs). On SQLite it does
- * nothing (a SQLite file has its own). Dies with a clear message when another process holds it.
+ * nothing (a SQLite file has its own). Fails with a {@link StateError} naming the holder (its pid and host) when
+ * another process holds it, as the SQLite lock does.
  */
 export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
   Effect.gen(function*() {
@@ -155,15 +207,28 @@ export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
     const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
     const rows = yield* connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined).pipe(Effect.orDie)
     if (rows[0]?.locked !== true) {
-      return yield* Effect.dieMessage(
-        `the state at ${shown} is in use by another cos-retention process (` +
-          (mode === "exclusive" ? "a daemon or a once run" : "a once run") +
-          ` holds its writer lock); stop it first, or wait for it to finish`
-      )
+      const found = yield* holders(connection)
+      const who = found.length === 0
+        ? "pid unknown"
+        : found.map((h) => `pid ${h.pid} on ${h.host}`).join(", ")
+      return yield* new StateError({
+        path: shown,
+        message: `in use by another cos-retention process (${who}, ` +
+          (mode === "exclusive" ? "a daemon, a cluster replica or a once run" : "a once run") +
+          ` holding the writer lock in Postgres): only one process may use a state database at a time, ` +
+          `or the replicas of one cluster`,
+        holder: found[0]?.pid ?? 0
+      })
     }
+    yield* connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined).pipe(
+      Effect.ignore
+    )
     const unlock = mode === "exclusive" ? "pg_advisory_unlock" : "pg_advisory_unlock_shared"
     yield* Effect.addFinalizer(() =>
-      connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(Effect.ignore)
+      connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(
+        Effect.zipRight(connection.execute("RESET application_name", [], undefined)),
+        Effect.ignore
+      )
     )
   })
 

@@ -2,13 +2,17 @@ import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { runDemo } from "../src/cli/demo.js"
+import * as Config from "../src/Config.js"
+import * as Daemon from "../src/Daemon.js"
 import { State } from "../src/State.js"
-import { cosRetentionJsonLogs } from "./support/inProcess.js"
+import { cosRetentionJsonLogs, fakeCredentials } from "./support/inProcess.js"
 
 const day = 86_400_000
 
@@ -203,4 +207,51 @@ rules:
       }),
     20_000
   )
+})
+
+describe("cos-retention history on a daemon's state", () => {
+  it.scopedLive("history --json shows each scheduled run's fire time, as in cluster mode", () =>
+    Effect.gen(function*() {
+      const server = yield* CosFakeServer.start({})
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: 5,
+        prefix: "logs/",
+        ageMs: 40 * day,
+        size: 10
+      })
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-scheduled-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+      const config = NodePath.join(dir, "retention.yaml")
+      NodeFs.writeFileSync(
+        config,
+        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+state: state.db
+http: { enabled: false }
+rules:
+  - { name: every-second, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "* * * * * *" }
+`
+      )
+      const settings = Either.getOrThrow(
+        Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
+      )
+      const started = Date.now()
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* Layer.build(Daemon.layer(settings))
+        yield* Effect.sleep("2500 millis")
+      })).pipe(Effect.withConfigProvider(fakeCredentials))
+      const history = yield* cosRetention("history", "--config", config, "--json")
+      assert.strictEqual(history.code, 0, history.stderr)
+      const runs: Array<any> = JSON.parse(history.stdout)
+      assert.isAbove(runs.length, 0)
+      for (const run of runs) {
+        assert.strictEqual(run.trigger, "schedule")
+        // the fire time, on the second, at or before the run started
+        const at = Date.parse(run.scheduledAt)
+        assert.strictEqual(at % 1000, 0, JSON.stringify(run))
+        assert.isAtLeast(at, started - 1000)
+        assert.isAtMost(at, Date.parse(run.startedAt))
+      }
+      assert.strictEqual(new Set(runs.map((r) => r.scheduledAt)).size, runs.length)
+    }))
 })

@@ -10,7 +10,7 @@ import { nextFire, Scheduler } from "../src/Scheduler.js"
 import { State, type Trigger } from "../src/State.js"
 import { Status } from "../src/Status.js"
 
-type Call = { readonly rule: string; readonly trigger: Trigger; readonly at: number }
+type Call = { readonly rule: string; readonly trigger: Trigger; readonly at: number; readonly scheduledAt?: number }
 
 const settingsOf = (rules: ReadonlyArray<Record<string, unknown>>) => {
   const result = Config.decode(
@@ -103,6 +103,9 @@ describe("Scheduler", () => {
         "2026-03-01T19:00:00.000Z",
         "2026-03-02T19:00:00.000Z"
       ])
+      // each run is recorded with the fire time it ran for
+      const list = yield* Ref.get(calls)
+      assert.deepStrictEqual(list.map((c) => c.scheduledAt), list.map((c) => c.at))
     }))
 
   it.scoped("does not start a rule again while its previous run is going, and counts the skips", () =>
@@ -155,10 +158,11 @@ describe("Scheduler", () => {
       yield* Effect.yieldNow()
       const list = yield* Ref.get(calls)
       assert.deepStrictEqual(
-        list.map((c) => [c.rule, c.trigger, iso(c.at)]),
+        list.map((c) => [c.rule, c.trigger, iso(c.at), c.scheduledAt === undefined ? null : iso(c.scheduledAt)]),
         [
-          ["catcher", "catch-up", "2026-03-03T10:00:00.000Z"],
-          ["fresh", "catch-up", "2026-03-03T10:00:00.000Z"]
+          // run now, for the fire time that was missed
+          ["catcher", "catch-up", "2026-03-03T10:00:00.000Z", "2026-03-03T03:00:00.000Z"],
+          ["fresh", "catch-up", "2026-03-03T10:00:00.000Z", "2026-03-02T12:00:00.000Z"]
         ]
       )
     }))
@@ -187,7 +191,12 @@ describe("Scheduler", () => {
       yield* TestClock.setTime(at("2026-03-03T03:00:00Z"))
       yield* Effect.gen(function*() {
         const s = yield* State
-        const run = yield* s.startRun({ rule: "long", trigger: "schedule", dryRun: false })
+        const run = yield* s.startRun({
+          rule: "long",
+          trigger: "schedule",
+          dryRun: false,
+          scheduledAt: at("2026-03-03T03:00:00Z")
+        })
         yield* s.saveCheckpoint("long", run.id, "logs/0999")
         // the process died here: the run is still "running" in the database
       }).pipe(Effect.provide(state))
@@ -197,7 +206,12 @@ describe("Scheduler", () => {
         rules: [{ name: "long", schedule: "0 3 * * *" }, { name: "off", schedule: "* * * * *", enabled: false }]
       })
       yield* advance(3)
-      assert.deepStrictEqual((yield* Ref.get(calls)).map((c) => [c.rule, c.trigger]), [["long", "resume"]])
+      // the resumed run carries on the interrupted run's fire time
+      assert.deepStrictEqual((yield* Ref.get(calls)).map((c) => [c.rule, c.trigger, c.scheduledAt]), [[
+        "long",
+        "resume",
+        at("2026-03-03T03:00:00Z")
+      ]])
       const previous = yield* Effect.flatMap(State, (s) => s.getRun(1)).pipe(Effect.provide(state))
       assert.strictEqual(previous?.status, "interrupted")
     }))

@@ -185,9 +185,43 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
       }, { source: "test", baseDir: "/" }))
       const writer = State.Default.pipe(Layer.provide(Config.Settings.layer(settings)))
       yield* Layer.build(writer)
-      const second = yield* Effect.exit(Layer.build(Layer.fresh(writer)).pipe(Effect.scoped))
-      assert.isTrue(Exit.isFailure(second))
-      assert.match(String(Exit.isFailure(second) ? second.cause : ""), /is in use by another cos-retention process/)
+      const second = yield* Effect.flip(Layer.build(Layer.fresh(writer)).pipe(Effect.scoped))
+      // the same error as for a SQLite state held by another process: tagged, with the holder's pid
+      assert.strictEqual(second._tag, "StateError")
+      assert.strictEqual(second.path, settings.store._tag === "postgres" ? settings.store.display : "")
+      assert.strictEqual(second.holder, process.pid)
+      assert.strictEqual(
+        second.line,
+        `state ${second.path}: in use by another cos-retention process (pid ${process.pid} on ${NodeOs.hostname()}, ` +
+          `a daemon, a cluster replica or a once run holding the writer lock in Postgres): only one process may use ` +
+          `a state database at a time, or the replicas of one cluster`
+      )
+      // at the command line: one line naming the state and the holder, exit 2 (as for SQLite), nothing run
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-held-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+      const config = NodePath.join(dir, "retention.yaml")
+      NodeFs.writeFileSync(
+        config,
+        `cos: { region: ap-beijing, endpoint: "http://127.0.0.1:1" }
+state: ${url}
+http: { enabled: false }
+rules:
+  - { name: r, bucket: b-1250000000, prefix: x/, olderThan: 1d, schedule: "0 0 1 1 *" }
+`
+      )
+      for (const args of [["once"], ["run", "--runner-address", "127.0.0.1:1"]]) {
+        const refused = yield* cosRetention(args[0]!, "--config", config, ...args.slice(1))
+        assert.strictEqual(refused.code, 2, `${args[0]}: ${refused.stderr}`)
+        assert.include(
+          refused.stderr,
+          `state ${second.path}: in use by another cos-retention process (pid ${process.pid}`
+        )
+        assert.notMatch(refused.stderr, /\n\s+at /, "no stack trace")
+        // (besides the JSON log lines)
+        const said = refused.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("{"))
+        assert.strictEqual(said.length, 1, refused.stderr)
+      }
+      assert.strictEqual((yield* pg.psql("SELECT count(*) FROM runs", "locked")).trim(), "0")
       const reader = yield* Effect.flatMap(State, (s) => s.recentRuns({ limit: 1 })).pipe(
         Effect.provide(State.layerStore(settings.store))
       )

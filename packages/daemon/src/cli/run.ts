@@ -66,10 +66,12 @@ export const run = Command.make(
           // cluster mode loads the engine (and Postgres) only when it is used
           const Cluster = yield* Effect.promise(() => import("../Cluster.js"))
           const address = yield* clusterAddress(runnerAddress)
-          started = true
-          return yield* Layer.launch(
+          // a state in use (StateError) is refused at start, as for SQLite: exit 2
+          yield* Layer.build(
             Cluster.layer(settings, { runnerAddress: address }).pipe(Layer.provide(Tracing.layer(settings.tracing)))
           )
+          started = true
+          return yield* Effect.never
         }
         const daemon = yield* Layer.build(Daemon.layer(settings).pipe(Layer.provide(Tracing.layer(settings.tracing))))
         started = true

@@ -1,0 +1,483 @@
+/**
+ * Cluster mode under failures: three replicas, a replica killed while fire times keep coming (the engine's SQL
+ * storage must keep delivering after a runner transition, Effect-TS/effect#6248), every replica stopped over several
+ * fire times, and Postgres restarted under a running cluster. Each fire time is checked against the engine's message
+ * table: every one stored is decided once (a run that completed, or a skip as an overlap, as one daemon does).
+ */
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { assert, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schedule from "effect/Schedule"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as Config from "../src/Config.js"
+import { cosRetention } from "./support/child.js"
+import { credentials, fastEnv, startRunner } from "./support/cluster.js"
+import { freePort, PgServer } from "./support/postgres.js"
+
+const day = 86_400_000
+const period = 2000
+
+interface Run {
+  readonly id: number
+  readonly rule: string
+  readonly at: number
+  readonly status: string
+  readonly trigger: string
+  readonly runner: string
+}
+
+const settingsOf = (
+  url: string,
+  endpoint: string,
+  rules: ReadonlyArray<Record<string, unknown>>
+) =>
+  Either.getOrThrow(Config.decode({
+    cos: { region: CosFake.testRegion, endpoint },
+    state: url,
+    http: { enabled: false },
+    gracePeriod: "2s",
+    rules: rules.map((r) => ({
+      bucket: CosFake.testBucket,
+      prefix: `${r.name}/`,
+      olderThan: "30d",
+      schedule: "*/2 * * * * *",
+      ...r
+    }))
+  }, { source: "test", baseDir: "/" }))
+
+/** Fire times skipped as overlaps, as `rule ISO-time`, from the log of the replicas in this process. */
+const skipLogger = () => {
+  const skips: Array<string> = []
+  const logger = Logger.make(({ annotations, message }) => {
+    if (String(message).includes("skipped a scheduled run")) {
+      skips.push(`${HashMap.unsafeGet(annotations, "rule")} ${HashMap.unsafeGet(annotations, "scheduledAt")}`)
+    }
+  })
+  return { skips, layer: Logger.add(logger) }
+}
+
+const helpers = (database: string) =>
+  Effect.gen(function*() {
+    const pg = yield* PgServer
+    const query = (sql: string) =>
+      pg.psql(sql, database).pipe(
+        Effect.map((out) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|")))
+      )
+    const runs = Effect.map(
+      query("SELECT id, rule, coalesce(scheduled_at, 0), status, trigger, coalesce(runner, '') FROM runs ORDER BY id"),
+      (rows) =>
+        rows.map((r): Run => ({
+          id: Number(r[0]),
+          rule: r[1]!,
+          at: Number(r[2]),
+          status: r[3]!,
+          trigger: r[4]!,
+          runner: r[5]!
+        }))
+    )
+    /** {@link runs} while the first replica may still be creating the tables */
+    const runsSoFar = runs.pipe(Effect.catchAllDefect(() => Effect.succeed([] as Array<Run>)))
+    /** The fire times stored for a rule (the engine's messages), whatever became of them. */
+    const stored = (rule: string) =>
+      Effect.map(
+        query(
+          `SELECT DISTINCT deliver_at FROM cluster_messages WHERE entity_type = 'cos-retention/rule' AND tag = 'fire' ` +
+            `AND entity_id = '${rule}' ORDER BY deliver_at`
+        ),
+        (rows) => rows.map((r) => Number(r[0]))
+      )
+    /** Waits until every fire message due by `cutoff` is answered (a loaded machine delivers late, never never). */
+    const settled = (cutoff: number) =>
+      query(
+        `SELECT count(*) FROM cluster_messages WHERE entity_type = 'cos-retention/rule' AND tag = 'fire' ` +
+          `AND deliver_at <= ${cutoff} AND NOT processed`
+      ).pipe(
+        Effect.repeat({ until: (rows) => rows[0]![0] === "0", schedule: Schedule.spaced("200 millis") }),
+        Effect.timeout("60 seconds"),
+        Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire times due by ${cutoff} left unanswered`))
+      )
+    return { pg, query, runs, runsSoFar, stored, settled }
+  })
+
+/**
+ * Every fire time of `rule` in [from, to] is decided exactly once (completed or skipped as an overlap), and no fire
+ * time of the rule ever completed twice. Returns the fire times checked.
+ */
+const assertOnce = (
+  rule: string,
+  runs: ReadonlyArray<Run>,
+  skips: ReadonlyArray<string>,
+  from: number,
+  to: number
+) => {
+  const mine = runs.filter((r) => r.rule === rule)
+  // a run cut short (its runner lost the rule, or stopped) is interrupted and resumed by the next one: not completed
+  const completed = mine.filter((r) => r.status !== "interrupted").map((r) => r.at)
+  assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
+  assert.isTrue(mine.every((r) => r.status !== "failed"), JSON.stringify(mine))
+  const expected: Array<number> = []
+  for (let t = Math.ceil(from / period) * period; t <= to; t += period) expected.push(t)
+  for (const t of expected) {
+    const ran = completed.filter((x) => x === t).length
+    const skipped = skips.filter((s) => s === `${rule} ${new Date(t).toISOString()}`).length
+    assert.strictEqual(ran + skipped, 1, `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}`)
+  }
+  return expected
+}
+
+layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode under failures", (it) => {
+  it.effect(
+    "three replicas: every fire time of every rule runs on exactly one of them, none is missed",
+    () =>
+      Effect.gen(function*() {
+        const { runs, settled, stored } = yield* helpers("three")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("three")
+        const server = yield* CosFakeServer.start({})
+        const rules = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
+        for (const name of rules) {
+          yield* Store.seed(server.fake.store, {
+            bucket: CosFake.testBucket,
+            count: 6,
+            prefix: `${name}/`,
+            ageMs: (i) => (i < 3 ? 40 : 1) * day,
+            size: 10
+          })
+        }
+        const settings = settingsOf(url, server.url, rules.map((name) => ({ name })))
+        const log = skipLogger()
+        const replicas = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)], {
+          concurrency: 3
+        }).pipe(Effect.provide(log.layer))
+        yield* Effect.sleep("10 seconds")
+        const cutoff = Date.now() - 500
+        yield* settled(cutoff)
+        yield* Effect.all(replicas.map((r) => r.stop), { concurrency: 3 })
+
+        const all = yield* runs
+        const addresses = new Set(replicas.map((r) => r.address))
+        let checked = 0
+        for (const rule of rules) {
+          const times = yield* stored(rule)
+          assert.isAbove(times.length, 2, `${rule}: ${times}`)
+          // from the first fire time the cluster's scheduler stored, fire times every 2 s with none left out
+          checked += assertOnce(rule, all, log.skips, times[0]!, cutoff).length
+          for (let i = 1; i < times.length; i++) {
+            assert.strictEqual(times[i]! - times[i - 1]!, period, `${rule}: ${times}`)
+          }
+          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 3)
+        }
+        assert.isAtLeast(checked, rules.length * 3)
+        // each run names one of the three replicas; the rules were spread over more than one
+        assert.isTrue(all.every((r) => addresses.has(r.runner)), JSON.stringify(all))
+        assert.isAbove(new Set(all.map((r) => r.runner)).size, 1, JSON.stringify(all))
+        const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "three")).trim()
+        assert.strictEqual(audit, `${rules.length * 3}|${rules.length * 3}`)
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "a replica SIGKILLed while fire times keep coming: its rules move and every later fire time is delivered (#6248)",
+    () =>
+      Effect.gen(function*() {
+        const { runs, runsSoFar, settled } = yield* helpers("transition")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("transition")
+        const server = yield* CosFakeServer.start({})
+        const rules = ["alpha", "beta", "gamma", "delta"]
+        const httpPort = yield* freePort
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-transition-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { host: 127.0.0.1, port: ${httpPort} }
+gracePeriod: 2s
+rules:
+${
+            rules.map((name) =>
+              `  - { name: ${name}, bucket: ${CosFake.testBucket}, prefix: ${name}/, olderThan: 30d, ` +
+              `schedule: "*/2 * * * * *" }`
+            ).join("\n")
+          }
+`
+        )
+        // replica A alone first (a child process, to be SIGKILLed): it holds every rule and the scheduler
+        const port = yield* freePort
+        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
+        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
+        const addressA = `127.0.0.1:${port}`
+        yield* runsSoFar.pipe(
+          Effect.repeat({
+            until: (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.runner === addressA)),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage(JSON.stringify(a.lines.slice(-20), null, 1)))
+        )
+        // A's metrics carry its runner address on every series, and it holds the scheduler (next fire times)
+        const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text()))
+        const series = metrics.split("\n").filter((l) => l.startsWith("cos_retention_"))
+        assert.isAbove(series.length, 0)
+        for (const line of series) assert.include(line, `runner="${addressA}"`, line)
+        for (const rule of rules) {
+          assert.match(metrics, new RegExp(`cos_retention_next_run_timestamp_seconds\\{rule="${rule}",runner="`))
+          assert.match(metrics, new RegExp(`cos_retention_runs_total\\{rule="${rule}",status="succeeded",runner="`))
+        }
+        // and its log lines name it, the scheduler's too
+        const joined = a.lines.findIndex((l) => String(l.message).startsWith("joined the cluster"))
+        assert.isAtLeast(joined, 0)
+        const after = a.lines.slice(joined)
+        assert.isTrue(after.some((l) => String(l.message).startsWith("cluster scheduler started")))
+        for (const line of after) assert.strictEqual(line.annotations?.runner, addressA, JSON.stringify(line))
+        // (the pg driver's queued-query notice is not printed)
+        assert.isFalse(a.lines.some((l) => String(l.message).includes("DeprecationWarning")))
+        const log = skipLogger()
+        const settings = Either.getOrThrow(
+          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
+        )
+        const b = yield* startRunner({ ...settings, http: { ...settings.http, enabled: false } }).pipe(
+          Effect.provide(log.layer)
+        )
+        yield* Effect.sleep("3 seconds")
+        a.kill("SIGKILL")
+        yield* Effect.promise(() => a.exit)
+        const killedAt = Date.now()
+        // B takes every rule over once A's locks expire, and runs them on and on
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) =>
+              rules.every((rule) => all.some((r) => r.rule === rule && r.runner === b.address && r.at > killedAt)),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rules did not move to B within 60 s"))
+        )
+        const takeover = yield* runs
+        const takeoverAt = Math.max(
+          ...rules.map((rule) =>
+            Math.min(
+              ...takeover.filter((r) => r.rule === rule && r.runner === b.address && r.at > killedAt).map((r) => r.at)
+            )
+          )
+        )
+        yield* Effect.sleep("8 seconds")
+        const cutoff = Date.now() - 500
+        yield* settled(cutoff)
+        yield* b.stop
+        console.log(`transition: B ran every rule ${takeoverAt - killedAt} ms after A's SIGKILL`)
+
+        const all = yield* runs
+        for (const rule of rules) {
+          // after the transition, every fire time ran on B: the engine did not stall
+          const times = assertOnce(rule, all, log.skips, takeoverAt, cutoff)
+          assert.isAtLeast(times.length, 3, rule)
+          assert.isTrue(
+            all.filter((r) => r.rule === rule && r.at >= takeoverAt).every((r) => r.runner === b.address),
+            JSON.stringify(all)
+          )
+        }
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "every replica stopped over several fire times, then started again: no fire time twice, catch-up per rule",
+    () =>
+      Effect.gen(function*() {
+        const { runs, settled, stored } = yield* helpers("restart_catchup")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("restart_catchup")
+        const server = yield* CosFakeServer.start({})
+        const settings = settingsOf(url, server.url, [
+          { name: "catcher", catchUp: true },
+          { name: "sleeper", catchUp: false }
+        ])
+        const log = skipLogger()
+        const first = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 }).pipe(
+          Effect.provide(log.layer)
+        )
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule)),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("60 seconds")
+        )
+        yield* Effect.all(first.map((r) => r.stop), { concurrency: 2 })
+        const stoppedAt = Date.now()
+        const before = yield* runs
+        // down over three fire times or more
+        yield* Effect.sleep("7 seconds")
+        const restartedAt = Date.now()
+        const again = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 }).pipe(
+          Effect.provide(log.layer)
+        )
+        yield* Effect.sleep("5 seconds")
+        const cutoff = Date.now() - 500
+        yield* settled(cutoff)
+        yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
+        const all = yield* runs
+        console.log(
+          `restart: ${
+            JSON.stringify(all.filter((r) => r.id > before.length).map((r) => [r.rule, r.trigger, r.at - stoppedAt]))
+          }`
+        )
+
+        // each rule's stored fire times jump over the downtime: the first after the gap is, for the rule asking for
+        // it, the catch-up (the last fire time missed, sent when the new scheduler started), for the other the next
+        // scheduled one, a period later
+        const afterGap = (times: ReadonlyArray<number>) => {
+          const i = times.findIndex((t, j) => j > 0 && t > restartedAt - period && t - times[j - 1]! > period)
+          assert.isAbove(i, 0, JSON.stringify(times))
+          return times[i]!
+        }
+        const catcherTimes = yield* stored("catcher")
+        const caughtUp = afterGap(catcherTimes)
+        assert.strictEqual(afterGap(yield* stored("sleeper")), caughtUp + period)
+        assert.isAtMost(caughtUp, Date.now())
+        for (const rule of ["catcher", "sleeper"]) {
+          const mine = all.filter((r) => r.rule === rule)
+          const completed = mine.filter((r) => r.status !== "interrupted").map((r) => r.at)
+          assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
+          // from the restart on, every fire time is decided once: the catch-up runs (or is skipped as an overlap when
+          // a fire time the stop left unanswered is resumed first), then the schedule goes on
+          assert.isAtLeast(
+            assertOnce(rule, all, log.skips, caughtUp + (rule === "catcher" ? 0 : period), cutoff).length,
+            2
+          )
+        }
+        const catchUp = all.filter((r) => r.trigger === "catch-up")
+        assert.isTrue(catchUp.every((r) => r.rule === "catcher" && r.at === caughtUp), JSON.stringify(catchUp))
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "one replica running ten rules at once: every one finishes (a connection per rule's lock, no starving)",
+    () =>
+      Effect.gen(function*() {
+        const { runs, settled } = yield* helpers("many_rules")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("many_rules")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 300 } } } })
+        const rules = Array.from({ length: 10 }, (_, i) => `rule-${i}`)
+        for (const name of rules) {
+          yield* Store.seed(server.fake.store, {
+            bucket: CosFake.testBucket,
+            count: 300,
+            prefix: `${name}/`,
+            ageMs: 40 * day,
+            size: 10
+          })
+        }
+        // every rule at the same time, each run long enough (3 batches of 100 at 300 ms) for all to overlap
+        const settings = settingsOf(url, server.url, rules.map((name) => ({ name, batchSize: 100, concurrency: 1 })))
+        const replica = yield* startRunner(settings)
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("40 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("not every rule finished a run within 40 s"))
+        )
+        yield* settled(Date.now() - 2000)
+        yield* replica.stop
+        for (const name of rules) {
+          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${name}/`)).length, 0, name)
+        }
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "Postgres restarted under a running cluster: runs fail cleanly, the replicas carry on, nothing deleted twice",
+    () =>
+      Effect.gen(function*() {
+        const { query, runs } = yield* helpers("pg_restart")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("pg_restart")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 3000
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/old/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: 100,
+          prefix: "logs/new/",
+          ageMs: day,
+          size: 10
+        })
+        const count = (p: string) =>
+          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+        const settings = settingsOf(url, server.url, [
+          { name: "logs", prefix: "logs/", schedule: "*/3 * * * * *", batchSize: 100, concurrency: 1 }
+        ])
+        const replicas = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
+        yield* Effect.addFinalizer(() => Effect.all(replicas.map((r) => r.stop), { concurrency: 2 }))
+        // mid-run: a good part deleted, not all
+        yield* count("logs/old/").pipe(
+          Effect.repeat({ until: (n) => n <= keys - 800, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        yield* pg.restart
+        const restartedAt = Date.now()
+        assert.isAbove(yield* count("logs/old/"), 0, "the run finished before the restart")
+        // the replicas carry on: the rest is deleted by runs after the restart, and one succeeds
+        yield* Effect.gen(function*() {
+          const left = yield* count("logs/old/")
+          const all = yield* runs.pipe(Effect.orElseSucceed(() => [] as Array<Run>))
+          return left === 0 && all.some((r) => r.status === "succeeded" && r.at > restartedAt)
+        }).pipe(
+          Effect.catchAllDefect(() => Effect.succeed(false)),
+          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("250 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the cluster did not carry on within 60 s"))
+        )
+        // and keeps running its schedule: a later fire time succeeds too
+        const done = yield* runs
+        const lastDone = Math.max(...done.filter((r) => r.status === "succeeded").map((r) => r.at))
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => all.some((r) => r.status === "succeeded" && r.at > lastDone),
+            schedule: Schedule.spaced("250 millis")
+          }),
+          Effect.timeout("30 seconds")
+        )
+        // both replicas are still in the cluster
+        const runners = yield* query("SELECT address FROM cluster_runners WHERE healthy ORDER BY address")
+        assert.deepStrictEqual(runners.map((r) => r[0]), replicas.map((r) => r.address).sort())
+        yield* Effect.all(replicas.map((r) => r.stop), { concurrency: 2 })
+        const all = yield* runs
+        console.log(`postgres restart: ${JSON.stringify(all.map((r) => [r.id, r.status, r.trigger]))}`)
+        assert.strictEqual(yield* count("logs/new/"), 100)
+        // the run that lost Postgres ended recorded (failed or interrupted), none is left running
+        assert.isTrue(all.every((r) => r.status !== "running"), JSON.stringify(all))
+        const completed = all.filter((r) => r.status === "succeeded").map((r) => r.at)
+        assert.strictEqual(new Set(completed).size, completed.length, `a fire time ran twice: ${completed}`)
+        // each old key deleted once in the audit, no young key, nothing left pending
+        const audit = yield* query(
+          "SELECT count(*), count(DISTINCT key), count(*) FILTER (WHERE key LIKE 'logs/new/%') FROM audit " +
+            "WHERE state = 'deleted'"
+        )
+        assert.deepStrictEqual(audit[0], [String(keys), String(keys), "0"])
+        assert.deepStrictEqual((yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"))[0], ["0"])
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+})

@@ -1,0 +1,62 @@
+/**
+ * Shared pieces of the cluster-mode tests: the engine with short intervals (in this process and, through the
+ * environment, in child processes), the fake's credentials, and one replica started in this process.
+ */
+import { CosFake } from "@effect-cos/testkit"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Scope from "effect/Scope"
+import * as Cluster from "../../src/Cluster.js"
+import type * as Config from "../../src/Config.js"
+import { Purger } from "../../src/Purger.js"
+import { freePort } from "./postgres.js"
+
+/** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
+export const fastEnv = {
+  SHARDS_PER_GROUP: "12",
+  SHARD_LOCK_REFRESH_INTERVAL: "1500 millis",
+  SHARD_LOCK_EXPIRATION: "5 seconds",
+  ENTITY_MESSAGE_POLL_INTERVAL: "250 millis",
+  ENTITY_REPLY_POLL_INTERVAL: "100 millis",
+  REFRESH_ASSIGNMENTS_INTERVAL: "250 millis",
+  RUNNER_HEALTH_CHECK_INTERVAL: "1 second",
+  SEND_RETRY_INTERVAL: "100 millis"
+}
+
+/**
+ * The engine with short intervals: a dead runner's shards move within a few seconds. Not shorter: the engine gives a
+ * lock refresh as long as its interval, and on a loaded machine a refresh that times out costs the runner its shards.
+ */
+export const fast = {
+  shardsPerGroup: 12,
+  shardLockRefreshInterval: Duration.millis(1500),
+  shardLockExpiration: Duration.seconds(5),
+  entityMessagePollInterval: Duration.millis(250),
+  entityReplyPollInterval: Duration.millis(100),
+  refreshAssignmentsInterval: Duration.millis(250),
+  runnerHealthCheckInterval: Duration.seconds(1),
+  sendRetryInterval: Duration.millis(100)
+}
+
+export const credentials = ConfigProvider.fromMap(
+  new Map([
+    ["COS_SECRET_ID", CosFake.testCredentials.secretId],
+    ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
+  ])
+)
+
+/** Starts one runner (a replica) in this process; `stop` stops it as SIGTERM would. */
+export const startRunner = (settings: Config.RetentionConfig) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
+      scope
+    )
+    return { port, address: `127.0.0.1:${port}`, context, stop: Scope.close(scope, Exit.void) }
+  })
