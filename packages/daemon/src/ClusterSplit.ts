@@ -61,6 +61,7 @@ export const migrate = Effect.gen(function*() {
         chunk INTEGER NOT NULL,
         chunks INTEGER NOT NULL,
         run_id BIGINT NOT NULL REFERENCES runs (id),
+        entity_id TEXT NOT NULL,
         after_key TEXT NOT NULL,
         through_key TEXT,
         checkpoint TEXT,
@@ -98,14 +99,25 @@ export const ChunkResult = Schema.Struct({
 })
 
 export const ChunkEntity = Entity.make("cos-retention/chunk", [
-  Rpc.make("run", { payload: Chunk, success: ChunkResult }).annotate(ClusterSchema.Persisted, true)
+  Rpc.make("run", { payload: Chunk, success: ChunkResult }).annotate(ClusterSchema.Persisted, true),
+  // not persisted: which runner holds an entity id now (placement at planning time)
+  Rpc.make("where", { success: Schema.String })
 ])
 
-/** The chunk entity's id: one per chunk, so that the chunks of a run hash to different shards (runners). */
-export const chunkEntityId = (chunk: Chunk) => `${chunk.rule}/${chunk.scheduledAt}/${chunk.chunk}`
+/**
+ * A chunk's entity id: `rule/scheduledAt/chunk`, with `~N` appended when planning picked another id to put the chunk
+ * on a less loaded runner (ids hash to shards, shards belong to runners). Recorded in the plan: a chunk sent again
+ * goes to the same entity, where its stored message is.
+ */
+const entityIdFor = (chunk: Chunk, salt: number) =>
+  `${chunk.rule}/${chunk.scheduledAt}/${chunk.chunk}` + (salt === 0 ? "" : `~${salt}`)
+
+/** Entity ids tried per chunk when placing it. */
+const placementTries = 24
 
 interface ChunkRow {
   readonly chunk: number
+  readonly entity_id: string
   readonly chunks: number
   readonly run_id: number | string
   readonly after_key: string
@@ -239,6 +251,7 @@ export const ChunkEntityLive = (runnerLabel: string) =>
         })
 
       return {
+        where: () => Effect.succeed(runnerLabel),
         run: ({ payload: c }) =>
           Effect.gen(function*() {
             const rule = settings.rules.find((r) => r.name === c.rule)
@@ -251,7 +264,7 @@ export const ChunkEntityLive = (runnerLabel: string) =>
             }
             const locked = StateStore.tryWithSessionLock(
               sql,
-              `cos-retention chunk ${chunkEntityId(c)}`,
+              `cos-retention chunk ${c.rule}/${c.scheduledAt}/${c.chunk}`,
               Duration.sum(settings.gracePeriod, Duration.seconds(10)),
               Effect.gen(function*() {
                 const rows = yield* sql<ChunkRow>`SELECT * FROM cos_retention_split_chunks WHERE ${where(c)}`.pipe(
@@ -323,6 +336,36 @@ export const runSplit = (rule: Rule, options: {
     const runner = yield* Runner
     const purger = yield* Purger
     const makeClient = yield* ChunkEntity.client
+    /**
+     * Entity ids for the chunks, spread over the runners: for each chunk, the first of a few candidate ids whose holder
+     * (asked with `where`) runs the fewest chunks so far among the healthy runners. A runner that cannot be asked
+     * in time is skipped; the first id is the fallback.
+     */
+    const place = (name: string, scheduledAt: number, count: number) =>
+      Effect.gen(function*() {
+        const runners = yield* sql<{ address: string }>`SELECT address FROM cluster_runners WHERE healthy`.pipe(
+          Effect.orElseSucceed(() => [] as ReadonlyArray<{ address: string }>)
+        )
+        const load = new Map<string, number>(runners.map((r) => [r.address, 0]))
+        const ids: Array<string> = []
+        for (let i = 0; i < count; i++) {
+          const chunk = new Chunk({ rule: name, scheduledAt, chunk: i })
+          const least = Math.min(...load.values(), Number.POSITIVE_INFINITY)
+          let chosen: { id: string; runner: string | undefined } = { id: entityIdFor(chunk, 0), runner: undefined }
+          for (let salt = 0; salt < placementTries && load.size > 1; salt++) {
+            const id = entityIdFor(chunk, salt)
+            const holder = yield* makeClient(id).where(undefined).pipe(Effect.timeout("5 seconds"), Effect.option)
+            if (Option.isSome(holder) && (load.get(holder.value) ?? Number.POSITIVE_INFINITY) <= least) {
+              chosen = { id, runner: holder.value }
+              break
+            }
+            if (salt === 0 && Option.isSome(holder)) chosen = { id, runner: holder.value }
+          }
+          if (chosen.runner !== undefined) load.set(chosen.runner, (load.get(chosen.runner) ?? 0) + 1)
+          ids.push(chosen.id)
+        }
+        return ids
+      })
     const plan = sql<ChunkRow>`SELECT * FROM cos_retention_split_chunks
       WHERE rule = ${rule.name} AND scheduled_at = ${options.scheduledAt} ORDER BY chunk`.pipe(Effect.orDie)
 
@@ -361,6 +404,7 @@ export const runSplit = (rule: Rule, options: {
         runner: options.runner
       })
       runId = record.id
+      const placed = yield* place(rule.name, options.scheduledAt, ranges.right.length)
       yield* Effect.forEach(ranges.right, (r: KeyRange.Range, i) =>
         sql`INSERT INTO cos_retention_split_chunks ${
           sql.insert({
@@ -369,6 +413,7 @@ export const runSplit = (rule: Rule, options: {
             chunk: i,
             chunks: ranges.right.length,
             run_id: runId,
+            entity_id: placed[i]!,
             after_key: r.after,
             through_key: r.through ?? null,
             status: "planned"
@@ -430,7 +475,7 @@ export const runSplit = (rule: Rule, options: {
 
     const results = yield* Effect.forEach(chunks, (row) => {
       const chunk = new Chunk({ rule: rule.name, scheduledAt: options.scheduledAt, chunk: row.chunk })
-      return makeClient(chunkEntityId(chunk)).run(chunk).pipe(
+      return makeClient(row.entity_id).run(chunk).pipe(
         Effect.tapError((e) =>
           Effect.logWarning(`could not deliver chunk ${row.chunk + 1} yet, retrying: ${e._tag}`)
         ),
