@@ -44,8 +44,8 @@ export const migrate = Effect.gen(function*() {
   )`
 })
 
-// A statement that fails (Postgres restarting) is retried for a while; then the run fails with it (a defect: the
-// engine's Governor cannot fail), and its fire time or chunk is tried again by the cluster.
+// A statement that fails (Postgres restarting) is retried for about six seconds; then the run fails with it (a
+// defect: the engine's Governor cannot fail; a split run's chunk then fails, and so the run).
 const retrying = <A>(effect: Effect.Effect<A, SqlError>) =>
   effect.pipe(
     Effect.retry(Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(6)))),
