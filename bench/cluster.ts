@@ -196,8 +196,8 @@ rules:
       }
       const endedAt = Date.now()
       const cpuMs = cpuOf(replicas) - cpuBefore
-      const [status, deleted, runMs, owner] = (yield* psql(
-        "SELECT status, deleted, ended_at - started_at, runner FROM runs ORDER BY id LIMIT 1"
+      const [status, deleted, runMs, owner, error] = (yield* psql(
+        "SELECT status, deleted, ended_at - started_at, runner, coalesce(error, '') FROM runs ORDER BY id LIMIT 1"
       )).split("|")
       const chunkRunners = yield* psql("SELECT count(DISTINCT runner) FROM cos_retention_split_chunks")
       const stats = yield* Effect.promise(() => fetch(`${fake.url}/_fake/stats`).then((r) => r.json() as Promise<any>))
@@ -205,6 +205,7 @@ rules:
       return {
         ...s,
         status: status!,
+        ...(error === undefined || error === "" ? {} : { error }),
         deleted: Number(deleted),
         audit,
         seconds: (endedAt - fireAt) / 1000,

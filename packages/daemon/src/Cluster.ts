@@ -53,7 +53,7 @@ import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
 import { nextFire, previousFire } from "./Scheduler.js"
-import { layerSql, State } from "./State.js"
+import { State } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -361,7 +361,11 @@ export const layerWith = <E, R>(
   }
   const sql = Layer.provideMerge(
     Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
-    layerSql(config.store)
+    // a chunk of a split run holds a connection for its advisory lock while it runs: room for every chunk of every
+    // split rule on this replica, besides the engine's, the locks of the rules' runs and the audit's writes
+    StateStore.layerPostgres(config.store, { maxConnections: 8 + ClusterSplit.connectionsNeeded(config.rules) }).pipe(
+      Layer.orDie
+    )
   )
   const services = Runner.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))

@@ -49,6 +49,13 @@ import { type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
+/**
+ * Postgres connections a replica may hold for chunk locks at once: every chunk of every enabled split rule (in the
+ * worst case all on this replica), plus one for the parent's statements while it waits.
+ */
+export const connectionsNeeded = (rules: ReadonlyArray<Rule>): number =>
+  rules.filter((r) => r.enabled && r.parallelism > 1 && !r.dryRun).reduce((n, r) => n + r.parallelism + 1, 0)
+
 export const migrate = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   yield* StateStore.withSessionLock(
