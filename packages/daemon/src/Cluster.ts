@@ -21,6 +21,7 @@
  * Runs left `running` are marked interrupted only by the rule's new owner, once it holds the rule's lock (other
  * replicas' runs are alive): never all at start as one daemon does.
  */
+import { Governor } from "@effect-cos/core"
 import * as ClusterSchema from "@effect/cluster/ClusterSchema"
 import * as DeliverAt from "@effect/cluster/DeliverAt"
 import * as Entity from "@effect/cluster/Entity"
@@ -44,6 +45,8 @@ import * as Option from "effect/Option"
 import * as PrimaryKey from "effect/PrimaryKey"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as ClusterBudget from "./ClusterBudget.js"
+import * as ClusterSplit from "./ClusterSplit.js"
 import { type RetentionConfig, Settings } from "./Config.js"
 import { Preflight } from "./Daemon.js"
 import * as HttpStatus from "./HttpStatus.js"
@@ -158,6 +161,24 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 }
                 // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
                 // marked it: an earlier attempt at this message may have, before losing the rule)
+                if (rule.parallelism > 1 && !rule.dryRun) {
+                  // a split rule: chunks spread over the runners (ClusterSplit)
+                  return yield* ClusterSplit.runSplit(rule, {
+                    scheduledAt: payload.scheduledAt,
+                    trigger: payload.trigger,
+                    runner: me
+                  }).pipe(
+                    Effect.map((o) => ({ outcome: "ran" as const, runId: o.runId, status: o.status, runner: me })),
+                    Effect.catchAllDefect((defect) =>
+                      Effect.as(Effect.logError("the split run crashed; the rule stays scheduled", Cause.die(defect)), {
+                        outcome: "ran" as const,
+                        runId: null,
+                        status: "crashed",
+                        runner: me
+                      })
+                    )
+                  )
+                }
                 const last = yield* state.lastRun(name)
                 const checkpoint = yield* state.getCheckpoint(name)
                 const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
@@ -166,6 +187,8 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   scheduledAt: payload.scheduledAt,
                   runner: me
                 }).pipe(
+                  // the bucket's write budget is shared by the whole cluster (ClusterBudget)
+                  Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule)),
                   Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
                   // failures are recorded and logged by the runner
                   Effect.catchAll(() =>
@@ -384,7 +407,11 @@ export const layerWith = <E, R>(
   const enabled = config.rules.filter((r) => r.enabled).length
   const sql = Layer.provideMerge(
     Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
-    StateStore.layerPostgres(config.store, { maxConnections: 8 + enabled }).pipe(Layer.orDie)
+    // a chunk of a split run holds a connection for its advisory lock while it runs: room for every chunk of every
+    // split rule on this replica, besides the engine's, the locks of the rules' runs and the audit's writes
+    StateStore.layerPostgres(config.store, {
+      maxConnections: 8 + enabled + ClusterSplit.connectionsNeeded(config.rules)
+    }).pipe(Layer.orDie)
   )
   const services = Runner.DefaultWithoutDependencies.pipe(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))
@@ -409,11 +436,12 @@ export const layerWith = <E, R>(
   )
   const app = Layer.mergeAll(
     RuleEntityLive(address),
+    ClusterSplit.ChunkEntityLive(runnerLabel(address)),
     SchedulerSingleton.pipe(Layer.provide(Layer.succeed(Self, address))),
     RuleMetricsLive,
     HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
     ready
-  )
+  ).pipe(Layer.provide(Layer.effectDiscard(ClusterSplit.migrate)))
   const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
   // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
   return app.pipe(

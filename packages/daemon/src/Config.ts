@@ -102,6 +102,9 @@ const PositiveInt = Schema.Number.pipe(
   Schema.filter((n) => (Number.isInteger(n) && n >= 1) || `${n} is not a positive whole number`)
 )
 
+/** The most chunks a rule's key range is cut into (`parallelism`): more would be mostly listing overhead. */
+export const maxParallelism = 64
+
 const NonNegativeInt = Schema.Number.pipe(
   Schema.filter((n) => (Number.isInteger(n) && n >= 0) || `${n} is not a whole number >= 0`)
 )
@@ -248,6 +251,13 @@ const RuleFields = Schema.Struct({
     PositiveInt.pipe(Schema.filter((n) => n <= 1000 || `${n} is over 1000, the most one batch delete takes`))
   ),
   writeBudget: opt(PositiveInt),
+  parallelism: opt(
+    PositiveInt.pipe(
+      Schema.filter((n) =>
+        n <= maxParallelism || `${n} is over ${maxParallelism}, the most chunks a rule is split into`
+      )
+    )
+  ),
   enabled: opt(Schema.Boolean),
   catchUp: opt(Schema.Boolean),
   allowWholeBucket: opt(Schema.Boolean)
@@ -336,6 +346,8 @@ export interface Rule {
   readonly listConcurrency?: number | undefined
   readonly batchSize?: number | undefined
   readonly writeBudget?: number | undefined
+  /** Chunks the rule's key range is cut into, each run by a runner of the cluster (1: not split). */
+  readonly parallelism: number
   readonly enabled: boolean
   readonly catchUp: boolean
   readonly allowWholeBucket: boolean
@@ -493,6 +505,27 @@ const crossCheck = (input: unknown): Array<string> => {
           `modified less than ${rule.newerThan} ago and more than ${rule.olderThan} ago, so nothing could match`
       )
     }
+    if (typeof rule.parallelism === "number" && rule.parallelism > 1) {
+      const postgres = typeof doc.state === "string" && StateStore.isPostgresUrl(doc.state)
+      if (!postgres) {
+        issues.push(
+          `${at}.parallelism: splitting a rule over runners needs cluster mode (state: postgres://...); one daemon ` +
+            "already lists and deletes in parallel (listConcurrency, concurrency): remove parallelism or set it to 1"
+        )
+      }
+      const unsplittable: Array<string> = []
+      if (rule.target === "incomplete-uploads") unsplittable.push("target: incomplete-uploads")
+      if (rule.versions !== undefined && rule.versions !== "current") unsplittable.push(`versions: ${rule.versions}`)
+      if (rule.keepLatest !== undefined) unsplittable.push("keepLatest (it ranks keys across the whole range)")
+      if (rule.maxDeletes !== undefined) unsplittable.push("maxDeletes (a cap for the whole run)")
+      if (rule.maxDeleteSize !== undefined) unsplittable.push("maxDeleteSize (a cap for the whole run)")
+      if (unsplittable.length > 0) {
+        issues.push(
+          `${at}.parallelism: a split rule deletes current objects by key range, which rules out ` +
+            `${unsplittable.join(", ")}; remove parallelism or those fields`
+        )
+      }
+    }
     const sizeOf = (v: unknown) => typeof v === "number" || typeof v === "string" ? parseSize(v) : undefined
     const minSize = sizeOf(rule.minSize)
     const maxSize = sizeOf(rule.maxSize)
@@ -575,6 +608,7 @@ const resolve = (
       listConcurrency: r.listConcurrency,
       batchSize: r.batchSize,
       writeBudget: r.writeBudget,
+      parallelism: r.parallelism ?? 1,
       enabled: r.enabled ?? true,
       catchUp: r.catchUp ?? false,
       allowWholeBucket: r.allowWholeBucket ?? false

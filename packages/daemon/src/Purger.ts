@@ -3,7 +3,7 @@
  * run with a rule's filters. Everything else in the daemon talks to this service, so tests and the demo swap the
  * HttpClient underneath (the testkit fake) or the whole service.
  */
-import { CosClient, CosError, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosError, Credentials, Deletion, KeyRange } from "@effect-cos/core"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
@@ -37,6 +37,8 @@ export interface PurgeRequest {
   readonly rule: Rule
   readonly dryRun: boolean
   readonly startAfter?: string | undefined
+  /** Lists no key past this one (inclusive bound): one chunk of a split rule (`KeyRange`). */
+  readonly through?: string | undefined
   readonly gracePeriod?: Deletion.PurgeOptions["gracePeriod"]
   readonly sampleSize?: number | undefined
   readonly hooks?: PurgeHooks | undefined
@@ -155,7 +157,7 @@ const make = Effect.gen(function*() {
         // Interrupting this (SIGTERM) is the engine's graceful stop: no more listing, the batches in flight finish
         // within the grace period, the exact summary reaches onSummary, then the interruption goes on.
         Deletion.purge(purgeOptions(request)).pipe(
-          Effect.provideService(CosClient.CosClient, client),
+          Effect.provideService(CosClient.CosClient, KeyRange.bounded(client, request.through)),
           Effect.mapError((e) => describe(request.rule, e))
         )
     )
@@ -178,10 +180,21 @@ const make = Effect.gen(function*() {
         )
     )
 
+  /** The rule's key range cut into `pieces` ranges of about equal key counts (one listing of the prefix). */
+  const split = (rule: Rule, pieces: number): Effect.Effect<ReadonlyArray<KeyRange.Range>, PurgeError> =>
+    Effect.flatMap(
+      clientFor(rule),
+      (client) =>
+        KeyRange.split({ bucket: rule.bucket, prefix: rule.prefix, pieces }).pipe(
+          Effect.provideService(CosClient.CosClient, client),
+          Effect.mapError((e) => describe(rule, e))
+        )
+    )
+
   /** Fails when the rule's client cannot be built (bad region or endpoint, missing credentials). */
   const check = (rule: Rule): Effect.Effect<void, PurgeError> => Effect.asVoid(clientFor(rule))
 
-  return { purge, exists, check } as const
+  return { purge, exists, split, check } as const
 })
 
 export class Purger extends Effect.Service<Purger>()("@effect-cos/daemon/Purger", {

@@ -96,6 +96,7 @@ const fakePurger = (
           return summary
         }),
       exists: (_rule, object) => Effect.succeed(bucket.has(object.key)),
+      split: () => Effect.succeed([{ after: "", through: undefined }]),
       check: () => Effect.void
     })
   )

@@ -1,14 +1,18 @@
 /**
- * Shared pieces of the cluster-mode tests: the engine with short intervals (in this process and, through the
- * environment, in child processes), the fake's credentials, and one replica started in this process.
+ * Shared pieces of the cluster-mode tests and bench/cluster.ts: the engine with short intervals (in this process and,
+ * through the environment, in child processes), the fake's credentials, and replicas started in this process.
  */
 import { CosFake } from "@effect-cos/testkit"
+import * as ShardId from "@effect/cluster/ShardId"
+import * as Sharding from "@effect/cluster/Sharding"
 import * as ConfigProvider from "effect/ConfigProvider"
+import type * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Cluster from "../../src/Cluster.js"
 import type * as Config from "../../src/Config.js"
@@ -49,7 +53,14 @@ export const credentials = ConfigProvider.fromMap(
   ])
 )
 
-/** Starts one runner (a replica) in this process; `stop` stops it as SIGTERM would. */
+export interface InProcessRunner {
+  readonly port: number
+  readonly address: string
+  readonly context: Context.Context<Layer.Layer.Success<ReturnType<typeof Cluster.layerWith>>>
+  readonly stop: Effect.Effect<void>
+}
+
+/** Starts one runner (a replica) in this process; `stop` stops it. */
 export const startRunner = (settings: Config.RetentionConfig) =>
   Effect.gen(function*() {
     const port = yield* freePort
@@ -58,5 +69,29 @@ export const startRunner = (settings: Config.RetentionConfig) =>
       Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
       scope
     )
-    return { port, address: `127.0.0.1:${port}`, context, stop: Scope.close(scope, Exit.void) }
+    const runner: InProcessRunner = { port, address: `127.0.0.1:${port}`, context, stop: Scope.close(scope, Exit.void) }
+    return runner
+  })
+
+/** Waits until the runners hold every shard between them, each at least one, none twice, for a second. */
+export const waitForSpread = (runners: ReadonlyArray<InProcessRunner>, shards = fast.shardsPerGroup) =>
+  Effect.gen(function*() {
+    let since: number | undefined
+    const held = Effect.forEach(runners, (r) =>
+      Effect.map(Sharding.Sharding, (s) => {
+        const mine: Array<number> = []
+        for (let i = 1; i <= shards; i++) if (s.hasShardId(ShardId.make("default", i))) mine.push(i)
+        return mine
+      }).pipe(Effect.provide(r.context)))
+    yield* held.pipe(
+      Effect.filterOrFail((lists) => {
+        const all = lists.flat()
+        const ok = lists.every((l) => l.length > 0) && all.length === shards && new Set(all).size === shards
+        if (!ok) since = undefined
+        else since ??= Date.now()
+        return since !== undefined && Date.now() - since >= 1000
+      }),
+      Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 600 }),
+      Effect.orDieWith(() => new Error("the runners did not share the shards out within 60 s"))
+    )
   })

@@ -1,0 +1,313 @@
+import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import * as NodeFs from "node:fs"
+import * as NodeOs from "node:os"
+import * as NodePath from "node:path"
+import * as Cluster from "../src/Cluster.js"
+import * as Config from "../src/Config.js"
+import { cosRetention } from "./support/child.js"
+import { fastEnv, startRunner, waitForSpread } from "./support/cluster.js"
+import { freePort, PgServer } from "./support/postgres.js"
+
+const day = 86_400_000
+
+const credentials = ConfigProvider.fromMap(
+  new Map([
+    ["COS_SECRET_ID", CosFake.testCredentials.secretId],
+    ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
+  ])
+)
+
+/** One split rule over `logs/`, scheduled once a year: the tests send its fire time themselves. */
+const settingsFor = (url: string, endpoint: string, rule: Record<string, unknown>) =>
+  Either.getOrThrow(Config.decode({
+    cos: { region: CosFake.testRegion, endpoint },
+    state: url,
+    http: { enabled: false },
+    gracePeriod: "2s",
+    rules: [{
+      name: "logs",
+      bucket: CosFake.testBucket,
+      prefix: "logs/",
+      olderThan: "30d",
+      schedule: "0 0 1 1 *",
+      batchSize: 100,
+      ...rule
+    }]
+  }, { source: "test", baseDir: "/" }))
+
+// keys that sort in awkward places: astral characters, combining marks, XML-special characters, spaces, line breaks
+const oddNames = ["  lead", "trail  ", "𝄞clef", "e\u0301", "<&\">'", "line\nbreak", "z\u{10FFFF}"]
+
+const seedOld = (store: Store.Store, count: number) =>
+  Effect.gen(function*() {
+    yield* Store.seed(store, { bucket: CosFake.testBucket, count, prefix: "logs/old/", ageMs: 40 * day, size: 10 })
+    yield* Store.seed(store, {
+      bucket: CosFake.testBucket,
+      count: oddNames.length,
+      keyFn: (i) => `logs/${oddNames[i]}`,
+      ageMs: 40 * day,
+      size: 10
+    })
+  })
+
+const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+
+layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split runs", (it) => {
+  it.effect("a split rule spread over three runners: every key deleted once, young keys kept, one history row", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("split_spread")
+      const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 20 } } } })
+      const old = 4000
+      yield* seedOld(server.fake.store, old)
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: 300,
+        prefix: "logs/new/",
+        ageMs: day,
+        size: 10
+      })
+      const settings = settingsFor(url, server.url, { parallelism: 6 })
+      const runners = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)])
+      yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 3 }))
+      yield* waitForSpread(runners)
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+      }).pipe(Effect.provide(runners[0]!.context))
+      yield* pg.psql("SELECT status FROM runs", "split_spread").pipe(
+        Effect.repeat({
+          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
+          schedule: Schedule.spaced("100 millis")
+        }),
+        Effect.timeout("60 seconds")
+      )
+      const runs = rows(yield* pg.psql("SELECT id, status, scheduled_at, deleted, error FROM runs", "split_spread"))
+      const expected = old + oddNames.length
+      assert.deepStrictEqual(runs.map((r) => r.slice(1, 4)), [["succeeded", String(fireAt), String(expected)]])
+      const chunks = rows(
+        yield* pg.psql(
+          "SELECT chunk, run_id, status, runner, attempts FROM cos_retention_split_chunks ORDER BY chunk",
+          "split_spread"
+        )
+      )
+      assert.strictEqual(chunks.length, 6)
+      assert.isTrue(
+        chunks.every((c) => c[1] === runs[0]![0] && c[2] === "succeeded" && c[4] === "1"),
+        JSON.stringify(chunks)
+      )
+      // placement: two chunks on each runner
+      const perRunner = new Map<string, number>()
+      for (const c of chunks) perRunner.set(c[3]!, (perRunner.get(c[3]!) ?? 0) + 1)
+      assert.deepStrictEqual([...perRunner.values()], [2, 2, 2], JSON.stringify(chunks))
+      assert.sameMembers([...perRunner.keys()], runners.map((r) => r.address))
+      // every old key deleted once, under the run's id; the young ones kept
+      const audit = rows(
+        yield* pg.psql(
+          "SELECT count(*), count(DISTINCT key), count(DISTINCT run_id), count(*) FILTER (WHERE key LIKE 'logs/new/%') " +
+            "FROM audit WHERE state = 'deleted'",
+          "split_spread"
+        )
+      )
+      assert.deepStrictEqual(audit, [[String(expected), String(expected), "1", "0"]])
+      assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 300)
+      assert.strictEqual(yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_spread"), "0\n")
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
+  it.effect("the bucket's write budget is shared: chunks on two runners stay within it together", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("split_budget")
+      // COS's quota here is 3,000 keys/s: four chunks each spending a 2,000 keys/s budget would be throttled
+      const server = yield* CosFakeServer.start({
+        faults: { operations: { DeleteObjects: { latencyMs: 5 } }, quotas: { writeKeysPerSecond: 3000 } }
+      })
+      const keys = 8000
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: keys,
+        prefix: "logs/",
+        ageMs: 40 * day,
+        size: 10
+      })
+      const budget = 2000
+      const settings = settingsFor(url, server.url, { parallelism: 4, writeBudget: budget, concurrency: 4 })
+      const runners = yield* Effect.all([startRunner(settings), startRunner(settings)])
+      yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 2 }))
+      yield* waitForSpread(runners)
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+      }).pipe(Effect.provide(runners[0]!.context))
+      yield* pg.psql("SELECT status FROM runs", "split_budget").pipe(
+        Effect.repeat({
+          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
+          schedule: Schedule.spaced("100 millis")
+        }),
+        Effect.timeout("60 seconds")
+      )
+      const stats = yield* server.fake.stats
+      // the deletes as COS saw them: keys per second over the span from the first to the last
+      const deletes = stats.log.filter((e) => e.operation === "DeleteObjects")
+      const slowDowns = stats.byOperationStatus["DeleteObjects 503"] ?? 0
+      const run = rows(yield* pg.psql("SELECT status, deleted, throttled FROM runs", "split_budget"))
+      assert.deepStrictEqual(run, [["succeeded", String(keys), "0"]])
+      assert.strictEqual(slowDowns, 0, JSON.stringify(stats.byOperationStatus))
+      const chunks = rows(yield* pg.psql("SELECT DISTINCT runner FROM cos_retention_split_chunks", "split_budget"))
+      assert.strictEqual(chunks.length, 2)
+      // the audit's timestamps: at most one second's burst above the budget over the whole run
+      const [first, last] = rows(
+        yield* pg.psql("SELECT min(deleted_at), max(deleted_at) FROM audit WHERE state = 'deleted'", "split_budget")
+      )[0]!.map(Number)
+      const seconds = (last! - first!) / 1000
+      assert.isAtLeast(seconds, (keys - budget) / budget - 0.5, `${keys} keys in ${seconds} s`)
+      assert.isAbove(deletes.length, 0)
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
+  it.effect(
+    "the runner doing a split run SIGKILLed mid-run: its chunks resume from their checkpoints on another runner",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("split_failover")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 3000
+        const young = 200
+        yield* seedOld(server.fake.store, keys)
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: young,
+          prefix: "logs/new/",
+          ageMs: day,
+          size: 10
+        })
+        const expected = keys + oddNames.length
+        const count = (p: string) =>
+          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-split-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { enabled: false }
+gracePeriod: 2s
+rules:
+  - name: logs
+    bucket: ${CosFake.testBucket}
+    prefix: logs/
+    olderThan: 30d
+    schedule: "*/3 * * * * *"
+    batchSize: 100
+    concurrency: 1
+    parallelism: 3
+`
+        )
+        // replica A, alone, plans the run and holds every chunk; SIGKILLed once a part is deleted and checkpointed
+        const port = yield* freePort
+        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
+        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
+        yield* pg.psql(
+          "SELECT count(*) FROM cos_retention_split_chunks WHERE checkpoint IS NOT NULL",
+          "split_failover"
+        ).pipe(
+          Effect.catchAllDefect(() => Effect.succeed("0")),
+          Effect.repeat({ until: (n) => Number(n.trim()) >= 2, schedule: Schedule.spaced("20 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () =>
+            Effect.flatMap(
+              pg.psql("SELECT * FROM runs; SELECT * FROM cos_retention_split_chunks; SELECT id, entity_type, entity_id, tag, processed, deliver_at FROM cluster_messages", "split_failover"),
+              (db) => Effect.dieMessage(`${db}\n${JSON.stringify(a.lines.slice(-20), null, 1)}`)
+            ))
+        )
+        a.kill("SIGKILL")
+        yield* Effect.promise(() => a.exit)
+        const leftAtKill = yield* count("logs/old/")
+        assert.isAbove(leftAtKill, 0, "the run finished before the kill")
+        // fire times due while the run goes are skipped as overlaps: one run so far
+        const before = rows(yield* pg.psql("SELECT id, scheduled_at FROM runs", "split_failover"))
+        assert.strictEqual(before.length, 1)
+
+        // replica B joins; once A's locks expire it holds the rule and the chunks, whose messages come to it again
+        const settings = Either.getOrThrow(
+          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
+        )
+        const b = yield* startRunner(settings)
+        yield* Effect.addFinalizer(() => b.stop)
+        yield* pg.psql(`SELECT status FROM runs WHERE id = ${before[0]![0]}`, "split_failover").pipe(
+          Effect.repeat({
+            until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
+            schedule: Schedule.spaced("100 millis")
+          }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the split run was not resumed within 60 s"))
+        )
+        assert.strictEqual(yield* count("logs/new/"), young)
+        assert.strictEqual(yield* count("logs/old/"), 0)
+        const run = rows(
+          yield* pg.psql(`SELECT status, deleted, runner FROM runs WHERE id = ${before[0]![0]}`, "split_failover")
+        )
+        assert.deepStrictEqual(run, [["succeeded", String(expected), b.address]])
+        const chunks = rows(
+          yield* pg.psql(
+            "SELECT chunk, status, runner, attempts, checkpoint IS NOT NULL FROM cos_retention_split_chunks ORDER BY chunk",
+            "split_failover"
+          )
+        )
+        assert.isTrue(chunks.every((c) => c[1] === "succeeded" && c[2] === b.address), JSON.stringify(chunks))
+        // the chunks A had started were taken up again (a second attempt)
+        assert.isAtLeast(chunks.filter((c) => Number(c[3]) >= 2).length, 2, JSON.stringify(chunks))
+        const audit = rows(
+          yield* pg.psql(
+            "SELECT count(*), count(DISTINCT key), count(*) FILTER (WHERE key LIKE 'logs/new/%') FROM audit " +
+              "WHERE state = 'deleted'",
+            "split_failover"
+          )
+        )
+        assert.deepStrictEqual(audit, [[String(expected), String(expected), "0"]])
+        assert.strictEqual(
+          yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_failover"),
+          "0\n"
+        )
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+})
+
+describe("parallelism in the configuration", () => {
+  const decode = (state: string, rule: Record<string, unknown>) =>
+    Config.decode({
+      cos: { region: CosFake.testRegion },
+      state,
+      rules: [{ name: "r", bucket: CosFake.testBucket, prefix: "p/", olderThan: "1d", schedule: "0 0 * * *", ...rule }]
+    }, { source: "test", baseDir: "/" })
+  const errors = (result: ReturnType<typeof decode>) => Either.isLeft(result) ? result.left.message : ""
+
+  it("accepts 1 to 64 on a Postgres state", () => {
+    assert.strictEqual(Either.getOrThrow(decode("postgres://u@h/db", { parallelism: 64 })).rules[0]!.parallelism, 64)
+    assert.strictEqual(Either.getOrThrow(decode("state.db", {})).rules[0]!.parallelism, 1)
+    assert.strictEqual(Either.getOrThrow(decode("state.db", { parallelism: 1 })).rules[0]!.parallelism, 1)
+  })
+
+  it("refuses bad values and what a split cannot do, with a sentence naming the field", () => {
+    assert.include(errors(decode("postgres://u@h/db", { parallelism: 0 })), "rules[0].parallelism")
+    assert.include(errors(decode("postgres://u@h/db", { parallelism: 65 })), "65 is over 64")
+    assert.include(errors(decode("postgres://u@h/db", { parallelism: 2.5 })), "not a positive whole number")
+    assert.include(errors(decode("state.db", { parallelism: 2 })), "needs cluster mode (state: postgres://...)")
+    const unsplittable = errors(decode("postgres://u@h/db", { parallelism: 2, keepLatest: 3, maxDeletes: 10 }))
+    assert.include(unsplittable, "rules[0].parallelism: a split rule deletes current objects by key range")
+    assert.include(unsplittable, "keepLatest")
+    assert.include(unsplittable, "maxDeletes")
+  })
+})
