@@ -4,7 +4,7 @@
 //
 //   node --conditions=source --import tsx bench/audit-cost.ts [--keys 200000] [--latency 20] [--runs 3]
 //     [--concurrency 16] [--list-concurrency 8] [--state sqlite|postgres://USER@HOST:PORT/DB] [--launch dist|tsx]
-//     [--cpu-prof DIR]
+//     [--cpu-prof DIR] [--only purge|once]
 //
 // `--launch dist` (the default) runs the built binary (`pnpm build` first: node <shipped V8 flags>
 // packages/daemon/dist/bin.js); `--launch tsx` runs the sources through tsx. Reported per side: keys/s of the engine
@@ -35,6 +35,8 @@ const listConcurrency = Number(flag("list-concurrency", "8"))
 const stateFlag = flag("state", "sqlite")
 const launch = flag("launch", "dist")
 const cpuProf = flag("cpu-prof", "")
+/** `purge` or `once`: run that side alone (to profile or to compare builds); both by default. */
+const only = flag("only", "")
 const prefix = "bench/"
 
 // keys two days old, selected on both sides by "older than one day" (a rule needs an age)
@@ -220,6 +222,7 @@ const main = async () => {
     // alternate the order, so that neither side always runs on a warmer (or busier) machine
     const order = i % 2 === 0 ? [purgeSide, onceSide] : [onceSide, purgeSide]
     for (const side of order) {
+      if (only !== "" && side !== (only === "purge" ? purgeSide : onceSide)) continue
       const r = await side(i)
       if (r.deleted !== keys) throw new Error(`${r.side} deleted ${r.deleted} of ${keys} keys`)
       log(
@@ -237,6 +240,10 @@ const main = async () => {
       cpu: median(rs.map((r) => r.cpuMs * 1000 / keys)),
       range: rs.map((r) => (keys / r.engineMs * 1000).toFixed(0)).join(", ")
     }
+  }
+  if (only !== "") {
+    process.stdout.write(JSON.stringify({ keys, latency, runs, [only]: stat(only as Result["side"]), results }) + "\n")
+    return
   }
   const p = stat("purge")
   const o = stat("once")

@@ -321,8 +321,13 @@ const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const file = yield* Effect.serviceOption(OpenedFile)
   const defer = Option.isSome(yield* Effect.serviceOption(DeferMigrations))
-  // WAL (set by the client) with synchronous=NORMAL: a committed transaction survives a killed process; only a power
-  // loss may drop the last few, which the audit's pending rows and the checkpoint then cover.
+  // WAL (set by the client) with synchronous=NORMAL. What SQLite guarantees (sqlite.org/pragma.html#pragma_synchronous
+  // and sqlite.org/wal.html): a committed transaction is durable across an application crash whatever `synchronous`
+  // says (its frames are in the WAL file, written before COMMIT returns), so an intent committed before its request
+  // leaves survives SIGKILL, an OOM kill or a crash of this process; NORMAL skips only the fsync at each commit (the
+  // WAL is synced at checkpoints), so a power loss or an OS crash may roll back the last transactions, and with them
+  // the audit rows of the last batches (docs/daemon.md says so). FULL would fsync at every commit: two per batch,
+  // blocking the event loop (the driver is synchronous), several ms each on ordinary disks.
   yield* Effect.orDie(
     sql.onDialectOrElse({ sqlite: () => sql`PRAGMA synchronous = NORMAL`, orElse: () => Effect.void })
   )
