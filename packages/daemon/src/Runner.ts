@@ -53,6 +53,20 @@ const failureText = (s: Deletion.Summary) => {
     (first === undefined ? "" : ` (first: ${first.key}: ${first.code} ${first.message})`)
 }
 
+/**
+ * A run that a cap of the rule (`maxDeletes`, `maxDeleteSize`) stopped: what it left, in a sentence (recorded as the
+ * run's `error`, logged, and shown by `once`, which exits 3 then); `undefined` when no cap stopped it.
+ */
+export const capText = (rule: Rule, s: Deletion.Summary): string | undefined => {
+  if (s.stoppedBy !== "maxDeletes" && s.stoppedBy !== "maxDeleteSize") return undefined
+  const cap = s.stoppedBy === "maxDeletes"
+    ? `maxDeletes: ${rule.maxDeletes}`
+    : `maxDeleteSize: ${rule.maxDeleteSize} bytes`
+  const left = s.left === undefined ? "" : `: ${s.left.keys} matched key${s.left.keys === 1 ? "" : "s"} ` +
+    `(${s.left.bytes} bytes) left in place`
+  return `stopped by the rule's cap (${cap}) after deleting ${s.deleted} key${s.deleted === 1 ? "" : "s"}${left}`
+}
+
 /** HEAD requests of a reconcile are retried through transient failures (503, resets) before the reconcile gives up. */
 const reconcileRetry = Schedule.exponential("200 millis").pipe(
   Schedule.jittered,
@@ -232,14 +246,15 @@ const make = Effect.gen(function*() {
             const c = countsOf(summary)
             yield* throttles(summary.throttled)
             outcome = summary.stoppedBy === "interrupted" ? "interrupted" : summary.failed > 0 ? "failed" : "succeeded"
-            yield* state.finishRun(record.id, outcome, c, outcome === "failed" ? failureText(summary) : undefined)
+            const capped = outcome === "succeeded" ? capText(rule, summary) : undefined
+            yield* state.finishRun(record.id, outcome, c, outcome === "failed" ? failureText(summary) : capped)
             if (outcome !== "interrupted" && !dryRun) {
               // every outcome is known: leftover intent rows are keys that were not deleted
               yield* state.dropPending(record.id)
               if (outcome === "succeeded") yield* state.clearCheckpoint(rule.name)
             }
             if (summary.failed > 0) yield* Metrics.recordFailed(rule.name, summary.failed)
-            yield* Effect.logInfo(`run ${outcome}`).pipe(
+            yield* (capped === undefined ? Effect.logInfo(`run ${outcome}`) : Effect.logWarning(`run ${capped}`)).pipe(
               Effect.annotateLogs({
                 run: record.id,
                 listed: c.listed,

@@ -161,6 +161,14 @@ const migrations = Migrator.fromRecord({
   "0004_runs_runner": Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     yield* sql`ALTER TABLE runs ADD COLUMN runner TEXT`
+  }),
+  // The time index holds confirmed rows only: an intent row (deleted_at NULL) no longer enters it to leave it again
+  // at its confirmation. Every query on deleted_at compares it (prune, audit --since/--until), which implies IS NOT
+  // NULL, so both SQLite and Postgres still use the partial index for them.
+  "0005_audit_by_time_partial": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DROP INDEX audit_by_time`
+    yield* sql`CREATE INDEX audit_by_time ON audit (deleted_at) WHERE deleted_at IS NOT NULL`
   })
 })
 
@@ -239,6 +247,61 @@ const toAudit = (r: AuditDbRow): AuditRow => ({
   uploadId: r.upload_id
 })
 
+/**
+ * The audit's writes on SQLite: one prepared `INSERT ... SELECT ... FROM (VALUES (?, ?), ...)` per row count, the
+ * constants of the run bound once per statement, each row's fields bound as plain parameters (no JSON to build or to
+ * parse, no SQL built per key). Row counts are taken from a few fixed sizes (1000, then powers of two), so a handful
+ * of statement texts are ever prepared (and stay in the client's prepared-statement cache) whatever the batch sizes.
+ */
+const valuesSizes = [1000, 512, 256, 128, 64, 32, 16, 8, 4, 2, 1]
+
+/** `total` split into the fixed sizes, largest first. */
+const valuesChunks = (total: number): Array<number> => {
+  const out: Array<number> = []
+  let left = total
+  for (const size of valuesSizes) {
+    while (left >= size) {
+      out.push(size)
+      left -= size
+    }
+  }
+  return out
+}
+
+const memo = (make: (rows: number) => string) => {
+  const texts = new Map<number, string>()
+  return (rows: number): string => {
+    let text = texts.get(rows)
+    if (text === undefined) {
+      text = make(rows)
+      texts.set(rows, text)
+    }
+    return text
+  }
+}
+
+const valuesList = (rows: number, width: number) => {
+  const row = `(${Array(width).fill("?").join(", ")})`
+  return Array(rows).fill(row).join(", ")
+}
+
+// WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
+const intentText = memo((rows) =>
+  `INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
+  SELECT ?, ?, ?, column1, column2, 'pending' FROM (VALUES ${valuesList(rows, 2)}) WHERE true
+  ON CONFLICT (run_id, key, version_id) DO NOTHING`
+)
+
+const confirmUpsert = `ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
+  size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
+  deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
+
+const confirmText = memo((rows) =>
+  `INSERT INTO audit (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
+  SELECT ?, ?, ?, column1, column2, column3, column4, 'deleted', ?, column5 FROM (VALUES ${valuesList(rows, 5)})
+  WHERE true ${confirmUpsert}`
+)
+
 // SQLite caps bound parameters per statement; 100 rows x 8 columns stays far below it.
 const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
   const out: Array<ReadonlyArray<A>> = []
@@ -258,8 +321,13 @@ const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const file = yield* Effect.serviceOption(OpenedFile)
   const defer = Option.isSome(yield* Effect.serviceOption(DeferMigrations))
-  // WAL (set by the client) with synchronous=NORMAL: a committed transaction survives a killed process; only a power
-  // loss may drop the last few, which the audit's pending rows and the checkpoint then cover.
+  // WAL (set by the client) with synchronous=NORMAL. What SQLite guarantees (sqlite.org/pragma.html#pragma_synchronous
+  // and sqlite.org/wal.html): a committed transaction is durable across an application crash whatever `synchronous`
+  // says (its frames are in the WAL file, written before COMMIT returns), so an intent committed before its request
+  // leaves survives SIGKILL, an OOM kill or a crash of this process; NORMAL skips only the fsync at each commit (the
+  // WAL is synced at checkpoints), so a power loss or an OS crash may roll back the last transactions, and with them
+  // the audit rows of the last batches (docs/daemon.md says so). FULL would fsync at every commit: two per batch,
+  // blocking the event loop (the driver is synchronous), several ms each on ordinary disks.
   yield* Effect.orDie(
     sql.onDialectOrElse({ sqlite: () => sql`PRAGMA synchronous = NORMAL`, orElse: () => Effect.void })
   )
@@ -397,13 +465,38 @@ const make = Effect.gen(function*() {
 
   const clearCheckpoint = (rule: string) => orDie(sql`DELETE FROM checkpoints WHERE rule = ${rule}`)
 
-  // One statement per batch whatever its size: the rows travel as one JSON parameter that the database unpacks
-  // (StateStore.jsonRows), so the statement text is constant (prepared once) and no per-row SQL is built.
-  // WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
+  const isSqlite = sql.onDialectOrElse({ sqlite: () => true, orElse: () => false })
+
+  /**
+   * Runs `statements` (each a text and its parameters) in one transaction when there are several: one commit per
+   * batch, so the pages a batch touches are written to the WAL once.
+   */
+  const runAll = (statements: ReadonlyArray<readonly [string, ReadonlyArray<unknown>]>) => {
+    const effects = statements.map(([text, params]) => sql.unsafe(text, params))
+    return effects.length === 1 ? effects[0]! : sql.withTransaction(Effect.all(effects, { discard: true }))
+  }
+
+  // Intent, immediately before a request is sent: the keys as `pending` rows, in one transaction whatever the batch
+  // size; a key already recorded (a retry of the same batch) is left as it is.
   const recordIntent = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
     objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>
   ) => {
+    if (objects.length === 0) return Effect.void
+    if (isSqlite) {
+      const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
+      let i = 0
+      for (const rows of valuesChunks(objects.length)) {
+        const params: Array<unknown> = [run.id, run.rule, run.bucket]
+        for (const end = i + rows; i < end; i++) {
+          const o = objects[i]!
+          params.push(o.key, o.versionId ?? "")
+        }
+        statements.push([intentText(rows), params])
+      }
+      return orDie(runAll(statements))
+    }
+    // Postgres: one statement per batch, the rows as one JSON parameter unpacked by the database (StateStore.jsonRows)
     const rows = StateStore.jsonRows(sql, JSON.stringify(objects.map((o) => [o.key, o.versionId ?? ""])))
     return orDie(sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
       SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")}, 'pending'
@@ -411,18 +504,39 @@ const make = Effect.gen(function*() {
       ON CONFLICT (run_id, key, version_id) DO NOTHING`)
   }
 
+  /** What the audit row of a confirmed deletion names as its version: see the comments. */
+  const confirmedVersion = (d: Confirmed) =>
+    // an aborted upload's id (UNIQUE (run_id, key, version_id) then tells two uploads of one key apart); a plain
+    // delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
+    d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? ""
+
+  // Confirmation, after the reply: the confirmed keys become `deleted` rows in one transaction per batch (a key with
+  // no intent row, an aborted upload, is inserted as deleted).
   const confirmDeleted = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
     deleted: ReadonlyArray<Confirmed>
   ) =>
     Effect.gen(function*() {
+      if (deleted.length === 0) return
       const now = yield* Clock.currentTimeMillis
+      if (isSqlite) {
+        const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
+        let i = 0
+        for (const rows of valuesChunks(deleted.length)) {
+          const params: Array<unknown> = [run.id, run.rule, run.bucket, now]
+          for (const end = i + rows; i < end; i++) {
+            const d = deleted[i]!
+            params.push(d.key, confirmedVersion(d), d.size ?? null, d.deleteMarkerCreated ? 1 : 0, d.uploadId ?? null)
+          }
+          statements.push([confirmText(rows), params])
+        }
+        return yield* runAll(statements)
+      }
       const rows = StateStore.jsonRows(
         sql,
         JSON.stringify(deleted.map((d) => [
           d.key,
-          // a plain delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
-          d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? "",
+          confirmedVersion(d),
           d.size ?? null,
           d.deleteMarkerCreated ? 1 : 0,
           d.uploadId ?? null
@@ -432,10 +546,7 @@ const make = Effect.gen(function*() {
           (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
         SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")},
           ${rows.column(2, "bigint")}, ${rows.column(3, "int")}, 'deleted', ${now}, ${rows.column(4, "text")}
-        FROM ${rows.source} WHERE true
-        ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
-          size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
-          deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
+        FROM ${rows.source} WHERE true ${sql.unsafe(confirmUpsert)}`
     }).pipe(orDie)
 
   /** Rules with pending rows of ended runs, and how many. */

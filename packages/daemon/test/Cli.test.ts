@@ -103,6 +103,74 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
     ), 20_000)
 
   it.live(
+    "once stopped by a rule's cap (maxDeletes, maxDeleteSize): exit 3, the cap named, the rest left in place",
+    () =>
+      Effect.gen(function*() {
+        const server = yield* CosFakeServer.start({})
+        const bucket = CosFake.testBucket
+        yield* Store.seed(server.fake.store, { bucket, count: 30, prefix: "logs/", ageMs: () => 40 * day, size: 1000 })
+        yield* Store.seed(server.fake.store, { bucket, count: 30, prefix: "tmp/", ageMs: () => 40 * day, size: 1000 })
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cap-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+rules:
+  - { name: few-keys, bucket: ${bucket}, prefix: logs/, olderThan: 30d, schedule: "0 3 * * *", maxDeletes: 10 }
+  - { name: few-bytes, bucket: ${bucket}, prefix: tmp/, olderThan: 30d, schedule: "0 3 * * *", maxDeleteSize: 5.5KB }
+`
+        )
+        const byKeys = yield* cosRetention("once", "--config", config, "--rule", "few-keys", "--json")
+        assert.strictEqual(byKeys.code, 3, byKeys.stderr)
+        assert.include(
+          byKeys.stderr,
+          `rule "few-keys" stopped by the rule's cap (maxDeletes: 10) after deleting 10 keys: 20 matched keys ` +
+            `(20000 bytes) left in place`
+        )
+        const [row] = JSON.parse(byKeys.stdout)
+        assert.deepStrictEqual([row.status, row.deleted, row.summary.stoppedBy], ["succeeded", 10, "maxDeletes"])
+        assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "logs/")).length, 20)
+
+        // both rules: the size cap stops the second one (5 keys of 1000 bytes fit in 5,500): exit 3, in the table too
+        const both = yield* cosRetention("once", "--config", config)
+        assert.strictEqual(both.code, 3, both.stderr)
+        assert.include(
+          both.stderr,
+          `rule "few-bytes" stopped by the rule's cap (maxDeleteSize: 5500 bytes) after deleting 5 keys: 25 matched ` +
+            `keys (25000 bytes) left in place`
+        )
+        assert.match(both.stdout, /few-bytes\s+succeeded\s+30\s+5\s.*stopped by the rule's cap/)
+        assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "tmp/")).length, 25)
+        assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "logs/")).length, 10)
+
+        // the audit holds exactly what was deleted; history shows why the runs stopped
+        const history = yield* cosRetention("history", "--config", config, "--json")
+        const runs = JSON.parse(history.stdout).map((
+          r: any
+        ) => [r.rule, r.status, r.deleted, /cap/.test(r.error ?? "")])
+        assert.deepStrictEqual(runs, [
+          ["few-bytes", "succeeded", 5, true],
+          ["few-keys", "succeeded", 10, true],
+          ["few-keys", "succeeded", 10, true]
+        ])
+        const audit = yield* Effect.flatMap(State, (state) => state.audit()).pipe(
+          Effect.provide(State.layerReadonly(NodePath.join(dir, "cos-retention.db")))
+        )
+        assert.deepStrictEqual(audit.map((a) => a.state), Array(25).fill("deleted"))
+        const gone = new Set(audit.map((a) => a.key))
+        for (const key of yield* Store.keys(server.fake.store, bucket, "")) assert.isFalse(gone.has(key), key)
+
+        // the cap reached exactly (the last 10 keys, maxDeletes 10): everything matched is deleted, exit 0
+        const rest = yield* cosRetention("once", "--config", config, "--rule", "few-keys")
+        assert.strictEqual(rest.code, 0, rest.stderr)
+        assert.notInclude(rest.stderr, "stopped by the rule's cap")
+        assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "logs/")).length, 0)
+      }).pipe(Effect.withConfigProvider(fakeCredentials), Effect.scoped),
+    20_000
+  )
+
+  it.live(
     "a target: incomplete-uploads rule, once: old uploads aborted and audited with their ids, the rest kept",
     () =>
       Effect.gen(function*() {

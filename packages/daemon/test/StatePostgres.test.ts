@@ -153,6 +153,46 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
           assert.deepStrictEqual(yield* state.audit({ rule: "logs" }), [])
         }).pipe(Effect.provide(layer))
       }))
+
+    it.scoped(`${backend}: batches of any size (1537 keys, retried halves): one row per key, exact sizes and states`, () =>
+      Effect.gen(function*() {
+        const layer = yield* stateLayer
+        yield* Effect.gen(function*() {
+          const state = yield* State
+          const run = yield* state.startRun({ rule: "big", trigger: "once", dryRun: false })
+          const ctx = { id: run.id, rule: "big", bucket: "b-1250000000" }
+          const keys = Array.from({ length: 1537 }, (_, i) => `${awkwardKeys[i % awkwardKeys.length]}/${i}`)
+          yield* state.recordIntent(ctx, keys.map((key, i) => ({ key, versionId: i % 3 === 0 ? `v${i}` : undefined })))
+          // a retry sends the second half again: its intent rows are not duplicated
+          yield* state.recordIntent(
+            ctx,
+            keys.slice(700).map((key, i) => ({ key, versionId: (i + 700) % 3 === 0 ? `v${i + 700}` : undefined }))
+          )
+          const confirmed = keys.slice(0, 1501).map((key, i) => ({
+            key,
+            versionId: i % 3 === 0 ? `v${i}` : undefined,
+            size: i % 5 === 0 ? undefined : i,
+            deleteMarkerCreated: false
+          }))
+          yield* state.confirmDeleted(ctx, confirmed.slice(0, 999))
+          yield* state.confirmDeleted(ctx, confirmed.slice(999))
+          const rows = yield* state.audit({ runId: run.id })
+          assert.strictEqual(rows.length, keys.length)
+          assert.deepStrictEqual(
+            rows.map((r) => [r.key, r.versionId, r.state, r.size]),
+            keys.map((key, i) => [
+              key,
+              i % 3 === 0 ? `v${i}` : "",
+              i < 1501 ? "deleted" : "pending",
+              i < 1501 && i % 5 !== 0 ? i : null
+            ])
+          )
+          assert.isTrue(rows.every((r) => (r.state === "deleted") === (r.deletedAt !== null)))
+          // every outcome known: the keys never confirmed were not deleted
+          yield* state.dropPending(run.id)
+          assert.strictEqual((yield* state.audit({ runId: run.id })).length, 1501)
+        }).pipe(Effect.provide(layer))
+      }))
   }
 
   it.scoped("migrating twice (a restart, or replicas starting together) keeps the data", () =>

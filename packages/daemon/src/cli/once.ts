@@ -1,6 +1,7 @@
 /**
  * `cos-retention once --config F [--rule NAME] [--json]`: every enabled rule (or the one named) now, one after the
- * other, recorded in the state database like scheduled runs. Exit 1 if any run failed.
+ * other, recorded in the state database like scheduled runs. Exit 1 if any run failed, else 3 if a rule's cap
+ * (`maxDeletes`, `maxDeleteSize`) stopped a run (as `purge` does: what was matched is not all deleted), else 0.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -14,7 +15,7 @@ import * as Daemon from "../Daemon.js"
 import { runJson } from "../HttpStatus.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
-import { Runner } from "../Runner.js"
+import { capText, Runner } from "../Runner.js"
 import * as Tracing from "../Tracing.js"
 import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
 import * as verbatim from "./verbatim.js"
@@ -92,5 +93,17 @@ export const once = Command.make(
       if (
         rows.some((row) => row.status !== "succeeded")
       ) return yield* new ExitCode({ code: 1 })
+      // a cap is not "everything matched was deleted": its own exit status, so scripts can tell
+      const capped = results.flatMap(({ r, rule }) => {
+        const text = Either.isRight(r) && r.right.summary !== undefined ? capText(rule, r.right.summary) : undefined
+        return text === undefined ? [] : [`rule ${JSON.stringify(rule.name)} ${text}`]
+      })
+      if (capped.length > 0) {
+        yield* Console.error(capped.join("\n"))
+        return yield* new ExitCode({ code: 3 })
+      }
     }).pipe(Effect.provide(Logging.layer(args.logFormat)))
-).pipe(Command.withDescription("Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed."))
+).pipe(Command.withDescription(
+  "Run every enabled rule (or --rule NAME) once, now. Exit 1 if any run failed, 3 if a rule's cap (maxDeletes, " +
+    "maxDeleteSize) stopped a run (the rest is left in place), 2 for an invalid configuration or state."
+))
