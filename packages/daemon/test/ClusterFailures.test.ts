@@ -102,7 +102,17 @@ const helpers = (database: string) =>
         Effect.timeout("60 seconds"),
         Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire times due by ${cutoff} left unanswered`))
       )
-    return { pg, query, runs, runsSoFar, stored, settled }
+    /** The engine's stored answer to each fire time of a rule (for a failure's message: what became of it). */
+    const answers = (rule: string) =>
+      Effect.map(
+        query(
+          `SELECT m.deliver_at, coalesce(string_agg(r.payload, ' / '), 'no reply') FROM cluster_messages m ` +
+            `LEFT JOIN cluster_replies r ON r.request_id = m.id WHERE m.entity_type = 'cos-retention/rule' ` +
+            `AND m.tag = 'fire' AND m.entity_id = '${rule}' GROUP BY m.deliver_at`
+        ),
+        (rows) => new Map(rows.map((r) => [Number(r[0]), r.slice(1).join("|")]))
+      )
+    return { pg, query, runs, runsSoFar, stored, settled, answers }
   })
 
 /**
@@ -114,7 +124,8 @@ const assertOnce = (
   runs: ReadonlyArray<Run>,
   skips: ReadonlyArray<string>,
   from: number,
-  to: number
+  to: number,
+  answers: ReadonlyMap<number, string> = new Map()
 ) => {
   const mine = runs.filter((r) => r.rule === rule)
   // a run cut short (its runner lost the rule, or stopped) is interrupted and resumed by the next one: not completed
@@ -126,7 +137,13 @@ const assertOnce = (
   for (const t of expected) {
     const ran = completed.filter((x) => x === t).length
     const skipped = skips.filter((s) => s === `${rule} ${new Date(t).toISOString()}`).length
-    assert.strictEqual(ran + skipped, 1, `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}`)
+    assert.strictEqual(
+      ran + skipped,
+      1,
+      `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}; runs ${
+        JSON.stringify(mine.filter((r) => r.at === t))
+      }; the engine's answer: ${answers.get(t) ?? "no message"}`
+    )
   }
   return expected
 }
@@ -136,7 +153,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
     "three replicas: every fire time of every rule runs on exactly one of them, none is missed",
     () =>
       Effect.gen(function*() {
-        const { runs, settled, stored } = yield* helpers("three")
+        const { answers, runs, settled, stored } = yield* helpers("three")
         const pg = yield* PgServer
         const url = yield* pg.createDatabase("three")
         const server = yield* CosFakeServer.start({})
@@ -167,7 +184,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
           const times = yield* stored(rule)
           assert.isAbove(times.length, 2, `${rule}: ${times}`)
           // from the first fire time the cluster's scheduler stored, fire times every 2 s with none left out
-          checked += assertOnce(rule, all, log.skips, times[0]!, cutoff).length
+          checked += assertOnce(rule, all, log.skips, times[0]!, cutoff, yield* answers(rule)).length
           for (let i = 1; i < times.length; i++) {
             assert.strictEqual(times[i]! - times[i - 1]!, period, `${rule}: ${times}`)
           }
@@ -187,7 +204,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
     "a replica SIGKILLed while fire times keep coming: its rules move and every later fire time is delivered (#6248)",
     () =>
       Effect.gen(function*() {
-        const { runs, runsSoFar, settled } = yield* helpers("transition")
+        const { answers, runs, runsSoFar, settled } = yield* helpers("transition")
         const pg = yield* PgServer
         const url = yield* pg.createDatabase("transition")
         const server = yield* CosFakeServer.start({})
@@ -279,7 +296,7 @@ ${
         const all = yield* runs
         for (const rule of rules) {
           // after the transition, every fire time ran on B: the engine did not stall
-          const times = assertOnce(rule, all, log.skips, takeoverAt, cutoff)
+          const times = assertOnce(rule, all, log.skips, takeoverAt, cutoff, yield* answers(rule))
           assert.isAtLeast(times.length, 3, rule)
           assert.isTrue(
             all.filter((r) => r.rule === rule && r.at >= takeoverAt).every((r) => r.runner === b.address),
@@ -294,7 +311,7 @@ ${
     "every replica stopped over several fire times, then started again: no fire time twice, catch-up per rule",
     () =>
       Effect.gen(function*() {
-        const { runs, settled, stored } = yield* helpers("restart_catchup")
+        const { answers, runs, settled, stored } = yield* helpers("restart_catchup")
         const pg = yield* PgServer
         const url = yield* pg.createDatabase("restart_catchup")
         const server = yield* CosFakeServer.start({})
@@ -352,7 +369,8 @@ ${
           // from the restart on, every fire time is decided once: the catch-up runs (or is skipped as an overlap when
           // a fire time the stop left unanswered is resumed first), then the schedule goes on
           assert.isAtLeast(
-            assertOnce(rule, all, log.skips, caughtUp + (rule === "catcher" ? 0 : period), cutoff).length,
+            assertOnce(rule, all, log.skips, caughtUp + (rule === "catcher" ? 0 : period), cutoff, yield* answers(rule))
+              .length,
             2
           )
         }

@@ -365,6 +365,25 @@ rules:
       assert.include(refused.stderr, "--runner-address is for cluster mode, which needs a Postgres state")
     }))
 
+  it.scoped("the pg driver's queued-query deprecation notice is not printed; other warnings are", () =>
+    Effect.gen(function*() {
+      const store = yield* freshStore
+      yield* Layer.build(layerSql(store))
+      const seen: Array<string> = []
+      const onWarning = (w: Error) => void seen.push(w.message)
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      // what pg 8 emits (through util.deprecate) when the cluster engine queues a statement on its lock session
+      process.emitWarning(
+        "Calling client.query() when the client is already executing a query is deprecated and will be removed in " +
+          "pg@9.0. Use async/await or an external async flow control mechanism instead.",
+        "DeprecationWarning"
+      )
+      process.emitWarning("some other deprecation", "DeprecationWarning")
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      assert.deepStrictEqual(seen, ["some other deprecation"])
+    }))
+
   it.scoped("the Postgres client is told nothing but the URL: a wrong port fails to connect, naming no secret", () =>
     Effect.gen(function*() {
       const store = Either.getOrThrow(StateStore.fromSetting("postgres://postgres:pw-xyz@127.0.0.1:1/none", "/"))
