@@ -184,8 +184,8 @@ const measure = async (side: Side, latency: number): Promise<Measured> => {
     const serverCpuS = (server.cpuMs() - cpu0) / 1000
     const left = await remaining(server.url)
     if (deleted !== keys || left !== 0) throw new Error(`${side}: deleted ${deleted} of ${keys}, ${left} left`)
-    const { last: _, ...process } = t
-    return { side, latency, deleted, left, ...process, phaseMs, serverCpuS }
+    const { last: _, ...whole } = t
+    return { side, latency, deleted, left, ...whole, phaseMs, serverCpuS }
   } finally {
     await server.stop()
   }
