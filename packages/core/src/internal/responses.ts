@@ -764,6 +764,11 @@ const contentsEntry = (c: Cursor): MutableSummary => {
   while (c.next("Contents")) {
     c.openTag()
     const name = c.name
+    if (name === "Owner") {
+      // read (checked) and dropped: a summary has no owner
+      if (!c.selfClosing) c.text(name, 2)
+      continue
+    }
     const text = textOf(c, 2)
     switch (name) {
       case "Key":

@@ -263,7 +263,36 @@ export class Cursor {
   skip(depth: number): void {
     if (depth > maxDepth) throw giveUp
     this.openTag()
-    if (!this.selfClosing) this.text(this.name, depth)
+    if (this.selfClosing) return
+    const name = this.name
+    if (this.skipLeaf(name)) return
+    while (this.next(name)) this.skip(depth + 1)
+  }
+
+  /** {@link leaf} without the text: true past the end tag of a leaf, false before the first child of a container. */
+  private skipLeaf(name: string): boolean {
+    const s = this.s
+    const from = this.i
+    const lt = s.indexOf("<", from)
+    if (lt < 0) throw giveUp
+    const next = s.charCodeAt(lt + 1)
+    if (next === 47 /* / */) {
+      const close = lt + 2 + name.length
+      if (s.charCodeAt(close) !== 62 /* > */ || !s.startsWith(name, lt + 2)) throw giveUp
+      // what leafText accepts: no CR, no `]]>` (which cannot reach past `<`), entities it decodes
+      let amp = false
+      for (let i = from; i < lt; i++) {
+        const c = s.charCodeAt(i)
+        if (c === 13 || (c === 93 && s.startsWith("]]>", i))) throw giveUp
+        if (c === 38) amp = true
+      }
+      if (amp && decodeEntities(s.slice(from, lt)) === undefined) throw giveUp
+      this.i = close + 1
+      return true
+    }
+    if (next === 33 /* ! */ || next === 63 /* ? */ || !isBlank(s, from, lt)) throw giveUp
+    this.i = lt
+    return false
   }
 
   /** At `<`: reads a whole element as a tree. */
