@@ -71,7 +71,11 @@ if (check.contents.length !== keys || check.contents[7]!.key !== "logs/2024/ç…§ç
   throw new Error("bench page decoded wrongly")
 }
 measure("fast reader (tree only)", () => Xml.readSimple(page))
-measure("fast reader + typed decode (the client's path)", () => Responses.listObjectsPage(Xml.readSimple(page)!))
+measure("fast reader + typed decode (the tree path)", () => Responses.listObjectsPage(Xml.readSimple(page)!))
+if (JSON.stringify(Responses.listObjectsPageShape(page)) !== JSON.stringify(check)) {
+  throw new Error("shape reader differs")
+}
+measure("shape reader (the client's path)", () => Responses.listObjectsPageShape(page))
 measure("fast-xml-parser, SDK-like options (tree only)", () => sdkLike.parse(page))
 measure(
   "fallback: validate + fast-xml-parser + typed decode",
@@ -90,6 +94,9 @@ const deletedReply = (() => {
   }
   return body + "</DeleteResult>"
 })()
+
+measure("batch-delete reply: fast reader + typed decode", () => Responses.deleteResult(Xml.readSimple(deletedReply)!))
+measure("batch-delete reply: shape reader (the client's path)", () => Responses.deleteResultShape(deletedReply))
 
 // Bodies as bytes, as they come off the network; reading them (UTF-8 decoding) is part of the client's cost.
 let quietReply = false

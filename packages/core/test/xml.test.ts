@@ -208,6 +208,72 @@ const decodesAlike = (s: string): boolean => {
   return true
 }
 
+/** Parts of a GET Bucket page: fields repeated, reordered, empty, containers where text belongs, bad values. */
+const oddListPart = fc.constantFrom(
+  "<Name>b</Name>",
+  "<Name/>",
+  "<EncodingType>url</EncodingType>",
+  "<EncodingType>none</EncodingType>",
+  "<EncodingType><x/></EncodingType>",
+  "<Prefix>a%20b</Prefix>",
+  "<Prefix>%ZZ</Prefix>",
+  "<Prefix/>",
+  "<Marker>m%2B</Marker>",
+  "<Marker><x/></Marker>",
+  "<NextMarker>n%20</NextMarker>",
+  "<NextMarker>%</NextMarker>",
+  "<MaxKeys>1000</MaxKeys>",
+  "<MaxKeys>lots</MaxKeys>",
+  "<IsTruncated>true</IsTruncated>",
+  "<IsTruncated>false</IsTruncated>",
+  "<IsTruncated>yes</IsTruncated>",
+  "<Delimiter>/</Delimiter>",
+  "<CommonPrefixes><Prefix>p%20/</Prefix></CommonPrefixes>",
+  "<CommonPrefixes><Prefix>%E7</Prefix></CommonPrefixes>",
+  "<CommonPrefixes/>",
+  "<CommonPrefixes><Prefix><y/></Prefix></CommonPrefixes>",
+  "<Contents><Key>k%20</Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
+  "<Contents><Key>k</Key><Key>%ZZ</Key><LastModified>2020-12-31T23:59:59.999Z</LastModified><Size>2</Size>" +
+    "<Size>x</Size><ETag>a</ETag><ETag>b</ETag><StorageClass>A</StorageClass><StorageClass/></Contents>",
+  "<Contents><Key>%E7</Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
+  "<Contents><Key>k</Key><LastModified>2020-02-30T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
+  "<Contents><Key>k</Key><LastModified>2020-12-10T03:37:30Z</LastModified><Size>-1</Size></Contents>",
+  "<Contents><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
+  "<Contents><Key/><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size><Owner><ID>1</ID></Owner></Contents>",
+  "<Contents><Key><b/></Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
+  "<Contents/>",
+  "<Contents>x</Contents>",
+  "<Unknown><a><b/></a></Unknown>",
+  "<Unknown>t</Unknown>"
+)
+const oddListPage = fc.array(oddListPart, { maxLength: 8 }).map((parts) =>
+  `<ListBucketResult>${parts.join("\n")}</ListBucketResult>`
+)
+
+/** Parts of a batch-delete reply, the same way. */
+const oddDeletePart = fc.constantFrom(
+  "<Deleted><Key>a</Key></Deleted>",
+  "<Deleted><Key>a&amp;b</Key><VersionId>v1</VersionId><VersionId>v2</VersionId></Deleted>",
+  "<Deleted><Key>k</Key><Key>second</Key><DeleteMarker>true</DeleteMarker><DeleteMarkerVersionId>m</DeleteMarkerVersionId>" +
+    "</Deleted>",
+  "<Deleted><Key>k</Key><DeleteMarker>TRUE</DeleteMarker><DeleteMarker/></Deleted>",
+  "<Deleted><VersionId>v</VersionId></Deleted>",
+  "<Deleted><Key/></Deleted>",
+  "<Deleted><Key><x>y</x></Key></Deleted>",
+  "<Deleted/>",
+  "<Deleted>text</Deleted>",
+  "<Error><Key>e</Key><Code>InternalError</Code><Message>m &lt;b&gt;</Message></Error>",
+  "<Error><Key>e</Key><Key>f</Key><VersionId>1</VersionId><VersionId>2</VersionId><Code>A</Code><Code>B</Code></Error>",
+  "<Error><Code>AccessDenied</Code></Error>",
+  "<Error><Key>e</Key></Error>",
+  "<Error/>",
+  "<Unknown><Key>u</Key></Unknown>",
+  "<Unknown>t</Unknown>"
+)
+const oddDeletePage = fc.array(oddDeletePart, { maxLength: 8 }).map((parts) =>
+  `<DeleteResult>${parts.join("\n")}</DeleteResult>`
+)
+
 describe("fast XML reader vs fast-xml-parser", () => {
   it("reads every generated list page itself, exactly as fast-xml-parser does, keys intact", () => {
     fc.assert(
@@ -257,46 +323,7 @@ describe("fast XML reader vs fast-xml-parser", () => {
   })
 
   it("reads pages with fields repeated, reordered or malformed", () => {
-    const part = fc.constantFrom(
-      "<Name>b</Name>",
-      "<Name/>",
-      "<EncodingType>url</EncodingType>",
-      "<EncodingType>none</EncodingType>",
-      "<EncodingType><x/></EncodingType>",
-      "<Prefix>a%20b</Prefix>",
-      "<Prefix>%ZZ</Prefix>",
-      "<Prefix/>",
-      "<Marker>m%2B</Marker>",
-      "<Marker><x/></Marker>",
-      "<NextMarker>n%20</NextMarker>",
-      "<NextMarker>%</NextMarker>",
-      "<MaxKeys>1000</MaxKeys>",
-      "<MaxKeys>lots</MaxKeys>",
-      "<IsTruncated>true</IsTruncated>",
-      "<IsTruncated>false</IsTruncated>",
-      "<IsTruncated>yes</IsTruncated>",
-      "<Delimiter>/</Delimiter>",
-      "<CommonPrefixes><Prefix>p%20/</Prefix></CommonPrefixes>",
-      "<CommonPrefixes><Prefix>%E7</Prefix></CommonPrefixes>",
-      "<CommonPrefixes/>",
-      "<CommonPrefixes><Prefix><y/></Prefix></CommonPrefixes>",
-      "<Contents><Key>k%20</Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
-      "<Contents><Key>k</Key><Key>%ZZ</Key><LastModified>2020-12-31T23:59:59.999Z</LastModified><Size>2</Size>" +
-        "<Size>x</Size><ETag>a</ETag><ETag>b</ETag><StorageClass>A</StorageClass><StorageClass/></Contents>",
-      "<Contents><Key>%E7</Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
-      "<Contents><Key>k</Key><LastModified>2020-02-30T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
-      "<Contents><Key>k</Key><LastModified>2020-12-10T03:37:30Z</LastModified><Size>-1</Size></Contents>",
-      "<Contents><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
-      "<Contents><Key/><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size><Owner><ID>1</ID></Owner></Contents>",
-      "<Contents><Key><b/></Key><LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents>",
-      "<Contents/>",
-      "<Contents>x</Contents>",
-      "<Unknown><a><b/></a></Unknown>",
-      "<Unknown>t</Unknown>"
-    )
-    const page = fc.array(part, { maxLength: 8 }).map((parts) =>
-      `<ListBucketResult>${parts.join("\n")}</ListBucketResult>`
-    )
+    const page = oddListPage
     fc.assert(fc.property(page, (s) => agree(s) && decodesAlike(s)), { numRuns: 1500 })
   })
 
@@ -334,5 +361,147 @@ describe("fast XML reader vs fast-xml-parser", () => {
     assert.strictEqual(Xml.parse("{\"not\":\"xml\"}")._tag, "Invalid")
     assert.strictEqual(Xml.parse("")._tag, "Invalid")
     assert.strictEqual(Xml.parse("<!DOCTYPE r [<!ENTITY a \"b\">]><r>&a;</r>")._tag, "Invalid")
+    // the validator passes it, fast-xml-parser then throws: an answer, not an exception
+    assert.deepStrictEqual(Xml.parse("<?xml versi1.0' encoding='utf-8' ?>\n<R><K>a</K></R>"), {
+      _tag: "Invalid",
+      detail: "not well-formed XML (Pi Tag is not closed.)"
+    })
+  })
+})
+
+/**
+ * What the tree path (`Xml.parse`, then the typed decoder) makes of a document: its value, "error" (the decoder
+ * finds it malformed, or it is not XML, or has another root), and whether the fast tree reader took it itself.
+ */
+const treePath = <A>(s: string, root: string, decode: (e: Xml.XmlElement) => A) => {
+  const simple = Xml.readSimple(s) !== undefined
+  const parsed = Xml.parse(s)
+  if (parsed._tag === "Invalid" || parsed.root.name !== root) return { value: "error" as const, simple }
+  try {
+    return { value: decode(parsed.root), simple }
+  } catch (e) {
+    if (e instanceof Responses.Malformed) return { value: "error" as const, simple }
+    throw e
+  }
+}
+
+/**
+ * A shape reader answers with the tree path's value or not at all; and it answers whenever the fast tree reader
+ * took the document and the decoder found it well-formed (so the shape reader does not fall back needlessly).
+ */
+const shapeAgrees = <A>(
+  s: string,
+  root: string,
+  decode: (e: Xml.XmlElement) => A,
+  shape: (s: string) => A | undefined
+): boolean => {
+  const tree = treePath(s, root, decode)
+  const fast = shape(s)
+  if (fast !== undefined) {
+    assert.notStrictEqual(
+      tree.value,
+      "error",
+      `the shape reader accepted what the tree path rejects: ${JSON.stringify(s)}`
+    )
+    assert.deepStrictEqual(fast, tree.value, JSON.stringify(s))
+  } else if (tree.simple && tree.value !== "error") {
+    assert.fail(`the shape reader gave up on a document the fast tree reader took: ${JSON.stringify(s)}`)
+  }
+  return true
+}
+
+const listAgrees = (s: string) =>
+  shapeAgrees(s, "ListBucketResult", Responses.listObjectsPage, Responses.listObjectsPageShape)
+const deleteAgrees = (s: string) => shapeAgrees(s, "DeleteResult", Responses.deleteResult, Responses.deleteResultShape)
+
+const hostileText = fc.array(
+  fc.oneof(
+    fc.constantFrom(...hostileTokens, "<A>", "</A>", "<Key>", "</Key>", "<Deleted>", "</Deleted>", " ", "\n", "&lt;"),
+    fc.string({ maxLength: 2 })
+  ),
+  { maxLength: 25 }
+).map((a) => a.join(""))
+
+describe("shape readers (GET Bucket, batch delete) vs the tree path", () => {
+  it("decode every generated list page straight from the text, as the tree path does", () => {
+    fc.assert(
+      fc.property(listDoc, (doc) => {
+        const page = Responses.listObjectsPageShape(doc.xml)
+        assert.isDefined(page, JSON.stringify(doc.xml))
+        listAgrees(doc.xml)
+        assert.deepStrictEqual(page!.contents.map((c) => c.key), doc.keys)
+        assert.deepStrictEqual(page!.commonPrefixes, doc.prefixes)
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it("decode every generated batch-delete reply straight from the text, as the tree path does", () => {
+    const deletes = otherDoc.filter((d) => d.xml.startsWith("<DeleteResult>"))
+    fc.assert(
+      fc.property(deletes, (doc) => {
+        const reply = Responses.deleteResultShape(doc.xml)
+        assert.isDefined(reply, JSON.stringify(doc.xml))
+        deleteAgrees(doc.xml)
+        assert.sameMembers([...reply!.deleted, ...reply!.errors].map((x) => x.key), [...doc.keys])
+      }),
+      { numRuns: 400 }
+    )
+  })
+
+  it("agree with the tree path on pages with fields repeated, reordered or malformed", () => {
+    fc.assert(fc.property(oddListPage, listAgrees), { numRuns: 1500 })
+    fc.assert(fc.property(oddDeletePage, deleteAgrees), { numRuns: 1000 })
+  })
+
+  it("agree with the tree path on mutated, truncated and token-soup documents", () => {
+    fc.assert(fc.property(mutated, (s) => listAgrees(s) && deleteAgrees(s)), { numRuns: 1500 })
+    const wrapped = fc.tuple(fc.constantFrom("ListBucketResult", "DeleteResult", "Contents"), hostileText)
+      .map(([root, inner]) => `<${root}>${inner}</${root}>`)
+    fc.assert(fc.property(fc.oneof(hostileText, wrapped), (s) => listAgrees(s) && deleteAgrees(s)), { numRuns: 1500 })
+  })
+
+  it("leave CDATA, comments, CR, unknown entities and attributes to the general parser", () => {
+    const page = (inner: string) =>
+      `<ListBucketResult><Name>b</Name><IsTruncated>false</IsTruncated><Contents>${inner}` +
+      "<LastModified>2020-12-10T03:37:30.000Z</LastModified><Size>1</Size></Contents></ListBucketResult>"
+    for (
+      const [inner, key] of [
+        ["<Key><![CDATA[a<b]]></Key>", "a<b"],
+        ["<Key>a<!-- c -->b</Key>", "ab"],
+        ["<Key>a\r\nb</Key>", "a\nb"],
+        ["<Key a=\"1\">k</Key>", "k"]
+      ] as const
+    ) {
+      assert.isUndefined(Responses.listObjectsPageShape(page(inner)), inner)
+      listAgrees(page(inner))
+      const tree = treePath(page(inner), "ListBucketResult", Responses.listObjectsPage)
+      assert.deepStrictEqual((tree.value as { contents: ReadonlyArray<{ key: string }> }).contents[0]!.key, key)
+    }
+    assert.isUndefined(Responses.deleteResultShape("<DeleteResult><Deleted><Key>&nbsp;</Key></Deleted></DeleteResult>"))
+    assert.isUndefined(Responses.deleteResultShape("<Error><Code>SlowDown</Code></Error>"))
+    assert.isUndefined(Responses.listObjectsPageShape("<ListBucketResult><Name>b</Name>"))
+  })
+
+  it("decode url-encoded keys with astral characters, combining marks and XML specials exactly", () => {
+    const keys = ["a b/😀", "e\u0301/é", "<&>\"'", " lead and trail ", "line\nbreak", "100%/+~"]
+    const body = "<?xml version='1.0' encoding='utf-8' ?>\n<ListBucketResult><Name>b</Name>" +
+      "<EncodingType>url</EncodingType><Prefix></Prefix><Marker></Marker><MaxKeys>1000</MaxKeys>" +
+      "<IsTruncated>false</IsTruncated>" +
+      keys.map((k) =>
+        `<Contents><Key>${encodeURIComponent(k)}</Key><LastModified>2026-01-31T08:00:00.000Z</LastModified>` +
+        "<ETag>&quot;e&quot;</ETag><Size>7</Size><Owner><ID>1</ID><DisplayName>1</DisplayName></Owner>" +
+        "<StorageClass>STANDARD_IA</StorageClass></Contents>"
+      ).join("") + "</ListBucketResult>"
+    const page = Responses.listObjectsPageShape(body)!
+    assert.deepStrictEqual(page.contents.map((c) => c.key), keys)
+    assert.deepStrictEqual(page.contents[0], {
+      key: keys[0]!,
+      lastModified: new Date("2026-01-31T08:00:00.000Z"),
+      etag: "\"e\"",
+      size: 7,
+      storageClass: "STANDARD_IA"
+    })
+    listAgrees(body)
   })
 })

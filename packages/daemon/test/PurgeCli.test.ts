@@ -40,7 +40,8 @@ beforeAll(async () => {
     }),
     Store.seed(store, { bucket, count: 50, prefix: "keep/" }),
     Store.seed(store, { bucket, count: 30, prefix: "guarded/" }),
-    Store.seed(store, { bucket, count: 1200, prefix: "tty/" })
+    Store.seed(store, { bucket, count: 1200, prefix: "tty/" }),
+    Store.seed(store, { bucket, count: 150, prefix: "paced/" })
   ]))
 })
 
@@ -234,6 +235,21 @@ describe("cos-retention purge", () => {
     // Each run is a child process compiling the CLI from source: slow on a busy machine.
     120_000
   )
+
+  it("--write-budget paces the deletes (keys per second); a budget below 1 is refused, naming the flag", async () => {
+    const [paced, zero] = await Promise.all([
+      cli([...common(), "--prefix", "paced/", "--yes", "--json", "--write-budget", "100"]),
+      cli([...common(), "--prefix", "paced/", "--yes", "--json", "--write-budget", "0"])
+    ])
+    assert.strictEqual(zero.code, 2)
+    assert.include(zero.stderr + zero.stdout, "--write-budget")
+    assert.strictEqual(paced.code, 0, paced.stderr)
+    const s = lastJson(paced.stdout)
+    assert.strictEqual(s["deleted"], 150)
+    // 100 keys/s with a burst of one second's worth: the batch of 150 waits for the other 50 (half a second).
+    assert.isAtLeast(s["durationMs"] as number, 450)
+    assert.strictEqual((await keys("paced/")).length, 0)
+  }, 60_000)
 
   it("interrupted by SIGINT or SIGTERM: in-flight batches finish, the summary is printed, exit 130 / 143", async () => {
     // A slow COS: every batch delete takes 1.5 s; one at a time.

@@ -270,16 +270,24 @@ const failureFrom = (
   return error
 }
 
-/** Decodes a 2xx XML body with the fast reader (general parser as fallback), then the typed decoder. */
+/**
+ * Decodes a 2xx XML body: with the shape reader of the hot answers if there is one and it can, else with the fast
+ * reader (general parser as fallback) and the typed decoder. A shape reader gives the decoder's value or none.
+ */
 const decodeBody = <A>(
   operation: string,
   raw: Raw,
-  decoder: (root: Xml.XmlElement) => A
+  decoder: (root: Xml.XmlElement) => A,
+  shape?: (body: string) => A | undefined
 ): Effect.Effect<A, CosDecodeError | CosServiceError> =>
   Effect.suspend(() => {
     if (/^\s*$/.test(raw.body)) return Effect.fail(decodeError(operation, raw, "the answer has an empty body"))
     if (Xml.looksLikeHtml(raw.body, raw.headers["content-type"])) {
       return Effect.fail(decodeError(operation, raw, htmlDetail(raw)))
+    }
+    if (shape !== undefined) {
+      const value = shape(raw.body)
+      if (value !== undefined) return Effect.succeed(value)
     }
     const parsed = Xml.parse(raw.body)
     if (parsed._tag === "Invalid") return Effect.fail(decodeError(operation, raw, `the answer is ${parsed.detail}`))
@@ -480,7 +488,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       if (input.maxKeys !== undefined) query.push(["max-keys", String(input.maxKeys)])
       if (input.prefix !== undefined && input.prefix !== "") query.push(["prefix", input.prefix])
       const raw = yield* send(op.listObjects, { method: "GET", bucket, path: "/", query, notFound: "NoSuchBucket" })
-      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage)
+      return yield* decodeBody(op.listObjects, raw, Responses.listObjectsPage, Responses.listObjectsPageShape)
     })
 
     const listObjectsStream = (input: ListObjectsStreamInput = {}): Stream.Stream<ObjectSummary, ListError> => {
@@ -621,7 +629,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         body: { bytes, contentType: "application/xml" },
         notFound: "NoSuchBucket"
       })
-      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult)
+      const reply = yield* decodeBody(op.deleteObjects, raw, Responses.deleteResult, Responses.deleteResultShape)
       return batchOutcome(objects, reply, quiet)
     })
 

@@ -141,6 +141,13 @@ for (
 class GiveUp {}
 const giveUp = new GiveUp()
 
+/**
+ * Whether an exception is the {@link Cursor}'s "not the simple shape".
+ *
+ * @internal
+ */
+export const isGiveUp = (e: unknown): boolean => e === giveUp
+
 const maxDepth = 32
 
 const declaration =
@@ -148,9 +155,13 @@ const declaration =
 
 /**
  * A position in a document of the simple shape, with the few moves the reader needs. Every move throws
- * {@link GiveUp} on anything it does not handle.
+ * {@link GiveUp} on anything it does not handle. The tree reader ({@link readSimple}) and the shape readers of
+ * internal/responses.ts (which decode the hot answers without building the tree) make the same moves, so they accept
+ * exactly the same documents.
+ *
+ * @internal
  */
-class Cursor {
+export class Cursor {
   i = 0
   /** Name of the start tag read last by {@link openTag}. */
   name = ""
@@ -235,6 +246,53 @@ class Cursor {
     if (next === 33 /* ! */ || next === 63 /* ? */) throw giveUp
     this.i = lt
     return true
+  }
+
+  /**
+   * Just after the start tag of `name` (not self-closing): its text as the tree gives it (a container's is ""),
+   * moving past its end tag; the children of a container are read and dropped.
+   */
+  text(name: string, depth: number): string {
+    const text = this.leaf(name)
+    if (text !== undefined) return text
+    while (this.next(name)) this.skip(depth + 1)
+    return ""
+  }
+
+  /** At `<`: reads a whole element and drops it (what {@link element} accepts, without building it). */
+  skip(depth: number): void {
+    if (depth > maxDepth) throw giveUp
+    this.openTag()
+    if (this.selfClosing) return
+    const name = this.name
+    if (this.skipLeaf(name)) return
+    while (this.next(name)) this.skip(depth + 1)
+  }
+
+  /** {@link leaf} without the text: true past the end tag of a leaf, false before the first child of a container. */
+  private skipLeaf(name: string): boolean {
+    const s = this.s
+    const from = this.i
+    const lt = s.indexOf("<", from)
+    if (lt < 0) throw giveUp
+    const next = s.charCodeAt(lt + 1)
+    if (next === 47 /* / */) {
+      const close = lt + 2 + name.length
+      if (s.charCodeAt(close) !== 62 /* > */ || !s.startsWith(name, lt + 2)) throw giveUp
+      // what leafText accepts: no CR, no `]]>` (which cannot reach past `<`), entities it decodes
+      let amp = false
+      for (let i = from; i < lt; i++) {
+        const c = s.charCodeAt(i)
+        if (c === 13 || (c === 93 && s.startsWith("]]>", i))) throw giveUp
+        if (c === 38) amp = true
+      }
+      if (amp && decodeEntities(s.slice(from, lt)) === undefined) throw giveUp
+      this.i = close + 1
+      return true
+    }
+    if (next === 33 /* ! */ || next === 63 /* ? */ || !isBlank(s, from, lt)) throw giveUp
+    this.i = lt
+    return false
   }
 
   /** At `<`: reads a whole element as a tree. */
@@ -328,7 +386,14 @@ export const parseGeneral = (s: string): GeneralResult => {
   if (valid !== true) {
     return { _tag: "Invalid", detail: `not well-formed XML (line ${valid.err.line}: ${valid.err.msg})` }
   }
-  const roots = fromOrdered(parser.parse(s) as ReadonlyArray<OrderedNode>)
+  let nodes: ReadonlyArray<OrderedNode>
+  try {
+    nodes = parser.parse(s) as ReadonlyArray<OrderedNode>
+  } catch (e) {
+    // The validator lets through a few documents the parser then refuses (an unclosed declaration, for one).
+    return { _tag: "Invalid", detail: `not well-formed XML (${e instanceof Error ? e.message : String(e)})` }
+  }
+  const roots = fromOrdered(nodes)
   if (roots.length !== 1) return { _tag: "Invalid", detail: `expected one root element, found ${roots.length}` }
   return { _tag: "Ok", root: roots[0]! }
 }

@@ -128,6 +128,13 @@ export const purgeOptions = {
     Options.withDescription("list requests in flight, the key range split between them (default 4)"),
     Options.withDefault(4)
   ),
+  writeBudget: intOption("write-budget", 1).pipe(
+    Options.withDescription(
+      "keys deleted per second at most (default: COS's documented write limit for the region, 30000 in mainland" +
+        " public regions, 3000 elsewhere; raise it only if your bucket's quota is higher)"
+    ),
+    Options.optional
+  ),
   maxDeletes: intOption("max-deletes", 0).pipe(
     Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
@@ -426,6 +433,7 @@ const handler = (args: Args) =>
       bucket: args.bucket,
       concurrency: args.concurrency,
       listConcurrency: args.listConcurrency,
+      writeBudget: Option.getOrUndefined(args.writeBudget),
       maxDeletes: Option.getOrUndefined(args.maxDeletes),
       allowWholeBucket: args.allowWholeBucket,
       onDeleted: auditLog?.deleted,
