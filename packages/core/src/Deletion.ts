@@ -133,7 +133,10 @@ export interface RunOptions {
   readonly bucket?: string | undefined
   /** Batch deletes in flight. Default 8. */
   readonly concurrency?: number | undefined
-  /** Listing requests in flight (> 1 splits the key range; current objects only). Default 1. */
+  /**
+   * Listing requests in flight (> 1 splits the key range; versions are split between keys, so every version of a
+   * key is listed by one range). Incomplete uploads are listed with one request at a time. Default 1.
+   */
   readonly listConcurrency?: number | undefined
   /** Keys per batch delete, 1–1000. Default 1000. */
   readonly batchSize?: number | undefined

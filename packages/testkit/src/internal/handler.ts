@@ -331,12 +331,18 @@ export const makeHandler = (cfg: HandlerConfig) => {
     return expected === parsed.signature ? undefined : mismatch()
   }
 
+  /** `max-keys` within the configured listing page size (Faults.Config.listPageSize). */
+  const pageSize = (maxKeys: number | undefined): number | undefined => {
+    const cap = cfg.faults.config.listPageSize
+    return maxKeys === undefined || cap === undefined ? maxKeys : Math.min(maxKeys, Math.max(1, Math.floor(cap)))
+  }
+
   const listObjects = (ctx: Ctx, bucket: Bucket, q: Map<string, string>): FakeResponse => {
     const encodingType = q.get("encoding-type")
     if (encodingType !== undefined && encodingType !== "url") {
       return ctx.error(400, "InvalidArgument", "encoding-type must be url")
     }
-    const maxKeys = parseMaxKeys(q.get("max-keys"))
+    const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")))
     if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
     const prefix = q.get("prefix") ?? ""
     const delimiter = q.get("delimiter")
@@ -365,7 +371,7 @@ export const makeHandler = (cfg: HandlerConfig) => {
     if (encodingType !== undefined && encodingType !== "url") {
       return ctx.error(400, "InvalidArgument", "encoding-type must be url")
     }
-    const maxKeys = parseMaxKeys(q.get("max-keys"))
+    const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")))
     if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
     const prefix = q.get("prefix") ?? ""
     const delimiter = q.get("delimiter")

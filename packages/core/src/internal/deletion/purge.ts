@@ -181,9 +181,6 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     yield* checkWindow(options, now)
     const stopped = yield* Deferred.make<void>()
     const run = new Run(client, governor, { ...r, bucket }, stopped, options.startAfter, true)
-    if (mode !== "current" && r.listConcurrency > 1) {
-      run.tally.notes.add("versions are listed sequentially: listConcurrency applies to current objects only")
-    }
     const source = mode === "current"
       ? objectsSource(run, options, now, keep)
       : versionsSource(run, options, mode, now, keep)
