@@ -199,8 +199,9 @@ export interface RunOptions {
   readonly onFailed?: ((failures: ReadonlyArray<Failure>) => Effect.Effect<void>) | undefined
   /**
    * Called with a listing position: every candidate at or before this key has been handled (deleted, failed, or
-   * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. Keys not sent (after
-   * `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.
+   * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. It advances as batches
+   * settle, key by key (inside a listed page too; for versions, only past keys whose versions are all handled). Keys
+   * not sent (after `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.
    */
   readonly onCheckpoint?: ((afterKey: string) => Effect.Effect<void>) | undefined
   /**

@@ -364,6 +364,32 @@ describe("Deletion.purge", () => {
       assert.strictEqual(s2.deleted, 1300)
       assert.strictEqual(cos.keys().length, 0)
     }))
+
+  it.effect("the checkpoint advances within a listed page, as far as every key before it is handled", () =>
+    Effect.gen(function*() {
+      // One page of 1000 keys, batches of 100, a cap at 250: the checkpoint used to wait for the whole page (and so
+      // never moved here); now it stands on the last key deleted.
+      const cos = seed(new MemoryCos(), "p/", 1000)
+      const checkpoints: Array<string> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "p/",
+            batchSize: 100,
+            maxDeletes: 250,
+            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 250)
+      assert.strictEqual(s.stoppedBy, "maxDeletes")
+      assert.strictEqual(checkpoints[checkpoints.length - 1], "p/000249")
+      assert.deepStrictEqual([...checkpoints].sort(), checkpoints, "checkpoints only move forward")
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", startAfter: "p/000249" })))
+      assert.strictEqual(s2.deleted, 750)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
 })
 
 describe("Deletion.purge on versioned buckets", () => {
@@ -420,6 +446,33 @@ describe("Deletion.purge on versioned buckets", () => {
       assert.strictEqual(s.deleted, 2)
       assert.isFalse(cos.store.has("v/c"))
       assert.strictEqual(cos.store.get("v/b")!.length, 2)
+    }))
+
+  it.effect("a checkpoint inside a page of versions stands on a key whose versions are all handled", () =>
+    Effect.gen(function*() {
+      const cos = new MemoryCos()
+      cos.versioning = "enabled"
+      for (let i = 0; i < 100; i++) for (let v = 0; v < 5; v++) cos.put(`k/${String(i).padStart(4, "0")}`)
+      const checkpoints: Array<string> = []
+      // 23 versions: the five of k/0000 to k/0003, and three of k/0004's five.
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "k/",
+            versions: "all",
+            batchSize: 10,
+            maxDeletes: 23,
+            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 23)
+      assert.strictEqual(cos.store.get("k/0004")?.length, 2)
+      assert.strictEqual(checkpoints[checkpoints.length - 1], "k/0003")
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "k/", versions: "all", startAfter: "k/0003" })))
+      assert.strictEqual(s2.deleted, 477)
+      assert.strictEqual(cos.store.size, 0)
     }))
 
   it.effect("lists versions page by page with key and version markers", () =>

@@ -99,7 +99,7 @@ export class Selector {
   push(cands: ReadonlyArray<Cand>, seg: Seg | undefined): Array<Array<Cand>> {
     const out: Array<Array<Cand>> = []
     for (let i = 0; i < cands.length; i++) this.offer(cands[i]!, out)
-    if (seg !== undefined) close(this.run, seg)
+    if (seg !== undefined) close(this.run, seg, cands)
     return out
   }
 
@@ -172,7 +172,8 @@ export class VersionsSelector {
         lastModified: v.lastModified.getTime(),
         kind: v._tag === "Version" ? Kind.Version : Kind.Marker,
         seg,
-        aged: ctx !== undefined ? this.aged.version(v, ctx) : e.aged
+        aged: ctx !== undefined ? this.aged.version(v, ctx) : e.aged,
+        settled: false
       })
     }
     this.entries = []

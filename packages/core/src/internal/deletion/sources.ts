@@ -100,7 +100,8 @@ export const objectsSource = (
         lastModified,
         kind: Kind.Object,
         seg,
-        aged
+        aged,
+        settled: false
       })
     }
     seg.pending = cands.length
@@ -169,7 +170,8 @@ export const callerSource = <E, R>(
         lastModified: 0,
         kind: k.versionId !== undefined ? Kind.Version : Kind.Object,
         seg: undefined,
-        aged: true
+        aged: true,
+        settled: false
       })
     }
     return Chunk.of<Portion>({ cands, seg: undefined, listed: cands.length })
