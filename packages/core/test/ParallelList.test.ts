@@ -7,10 +7,13 @@ import type { ObjectSummary, VersionEntry } from "../src/CosClient.js"
 import { compareUtf8 } from "../src/internal/keys.js"
 import type { VersionsCursor } from "../src/internal/pagination.js"
 import {
+  Alphabet,
   type ListedPage,
   listPages,
   listVersionPages,
+  type Range,
   type SourcePage,
+  splitKeys,
   type VersionsSourcePage
 } from "../src/internal/parallelList.js"
 
@@ -188,6 +191,70 @@ describe("ParallelList", () => {
         )
         checkExact(pages, src.keys, prefix, undefined)
       }
+    }))
+
+  // The same regression, deterministic and at the arithmetic itself: keys that hold nothing past the prefix give a
+  // digit base of 1, where no key can be interpolated. Whatever the base and digit count come to, the answer must be
+  // "no split" (the lister then waits for a page that shows characters), not a loop and not a marker outside the
+  // range.
+  it("computes no split key from keys with no character past the prefix", () => {
+    const range = (cur: string, hi: string | undefined): Range<unknown> => ({
+      cur,
+      cursor: cur,
+      started: true,
+      hi,
+      done: false,
+      first: cur,
+      last: cur,
+      pages: 1
+    })
+    for (const prefix of ["a", "logs/", "\u{1F600}", ""]) {
+      for (const hi of [undefined, prefix]) {
+        for (const pieces of [2, 4, 17]) {
+          const alphabet = new Alphabet()
+          // what the lister had seen: the prefix itself, as the only key of a full page
+          alphabet.add(prefix, prefix.length)
+          assert.deepStrictEqual(splitKeys(alphabet, prefix.length, range(prefix, hi), pieces, 4), [], prefix)
+          assert.deepStrictEqual(alphabet.cps, [])
+        }
+      }
+    }
+    // With one character past the prefix seen, splits come back, strictly increasing and above the position.
+    const alphabet = new Alphabet()
+    const r: Range<unknown> = { ...range("a", undefined), first: "a00", last: "a09" }
+    alphabet.add("a0123456789", 1)
+    const keys = splitKeys(alphabet, 1, r, 4, 4)
+    assert.strictEqual(keys.length, 3)
+    for (let i = 0; i < keys.length; i++) {
+      assert.isAbove(compareUtf8(keys[i]!, i === 0 ? "a" : keys[i - 1]!), 0)
+      assert.isTrue(keys[i]!.startsWith("a"))
+    }
+  })
+
+  it.effect("lists a prefix whose first full page holds only the prefix key, then splits on what follows", () =>
+    Effect.gen(function*() {
+      // The first page is exactly ["a"] (the prefix), truncated: the first split is asked for with nothing past the
+      // prefix seen. The lister must list it, go on, and cut ranges once the following pages (of 10) show characters.
+      const keys = ["a", ...Array.from({ length: 600 }, (_, i) => `a${String(i).padStart(3, "0")}`)]
+      const first = source(keys, "a", 1)
+      const rest = source(keys, "a", 10)
+      let inFlight = 0
+      let maxInFlight = 0
+      const markers: Array<string | undefined> = []
+      const fetch = (marker: string | undefined) =>
+        Effect.gen(function*() {
+          markers.push(marker)
+          maxInFlight = Math.max(maxInFlight, ++inFlight)
+          yield* Effect.yieldNow()
+          const page = yield* (marker === undefined ? first : rest).fetch(marker)
+          inFlight--
+          return page
+        })
+      const pages = yield* collect(listPages({ prefix: "a", concurrency: 4, fetch }))
+      checkExact(pages, rest.keys, "a", undefined)
+      assert.deepStrictEqual(markers.slice(0, 2), [undefined, "a"])
+      assert.deepStrictEqual(pages[0]!.contents.map((c) => c.key), ["a"])
+      assert.isAtLeast(maxInFlight, 2)
     }))
 
   it("lists every key exactly once, whatever the distribution and interleaving", async () => {

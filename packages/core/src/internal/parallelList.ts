@@ -134,8 +134,8 @@ const commonPrefixLength = (a: string, b: string): number => {
   return i
 }
 
-/** The characters seen in keys, sorted: the digits keys are read with. */
-class Alphabet {
+/** The characters seen in keys, sorted: the digits keys are read with. @internal */
+export class Alphabet {
   private readonly seen = new Set<number>()
   cps: Array<number> = []
   private dirty = false
@@ -222,7 +222,8 @@ const minPagesPerRange = 4
 /** UTF-8 length cap of a marker (keys are at most 850 bytes, docs/protocol.md §1). */
 const maxMarkerBytes = 850
 
-interface Range<C> {
+/** @internal */
+export interface Range<C> {
   /**
    * Position: every key of the range `< cur` has been listed, and `cur` itself too for objects (for versions, up to
    * `cursor`'s version id marker). `""` before the first page.
@@ -251,8 +252,16 @@ interface Numbers {
 /**
  * Split keys for `r`, strictly increasing and strictly between `r.cur` and `r.hi`: `pieces - 1` new ranges. An open
  * range keeps `keep` pages' worth and hands the rest out in chunks of `keep` pages, the last one open.
+ *
+ * @internal
  */
-const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range<unknown>, pieces: number, keep: number) => {
+export const splitKeys = (
+  alphabet: Alphabet,
+  prefixLength: number,
+  r: Range<unknown>,
+  pieces: number,
+  keep: number
+): Array<string> => {
   const f = r.first
   const l = r.last
   if (!r.started || f === undefined || l === undefined || pieces < 2) return []
