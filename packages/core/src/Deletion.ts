@@ -367,15 +367,29 @@ export const abortIncompleteUploads = (
 ): Effect.Effect<Summary, CosError, CosClient> => internal.purge({ ...options, target: "incompleteUploads" })
 
 /**
- * Deletes a user-supplied stream of keys (or versions): batched, governed, exact.
+ * Deletes a user-supplied stream of keys (or versions): batched, governed, exact. Pipeable, the stream first:
+ * `keys.pipe(Deletion.deleteKeys({ concurrency: 8 }))` or `Deletion.deleteKeys(keys, options)`.
  *
  * @since 0.1.0
  * @category deletion
  */
-export const deleteKeys: <E, R>(
-  keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
-  options?: RunOptions
-) => Effect.Effect<Summary, CosError | E, CosClient | R> = internal.deleteKeys
+export const deleteKeys: {
+  /**
+   * @since 0.2.0
+   * @category deletion
+   */
+  (options?: RunOptions): <E, R>(
+    keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>
+  ) => Effect.Effect<Summary, CosError | E, CosClient | R>
+  /**
+   * @since 0.1.0
+   * @category deletion
+   */
+  <E, R>(
+    keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
+    options?: RunOptions
+  ): Effect.Effect<Summary, CosError | E, CosClient | R>
+} = internal.deleteKeys
 
 /**
  * The filter predicates, exposed for tests and for the daemon's plan view. `now` is the instant `olderThan`

@@ -663,6 +663,27 @@ describe("Deletion.deleteKeys", () => {
       assert.strictEqual(cos.keys().length, 0)
     }))
 
+  it.effect("is pipeable, the stream first, with or without options", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "u/", 30)
+      const keys = (from: number, to: number) =>
+        Stream.range(from, to - 1).pipe(Stream.map((i) => ({ key: `u/${String(i).padStart(6, "0")}` })))
+      const batches: Array<number> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          keys(0, 20).pipe(
+            Deletion.deleteKeys({ batchSize: 7, onBatchStart: (b) => Effect.sync(() => batches.push(b.length)) })
+          )
+        )
+      )
+      assert.strictEqual(s.deleted, 20)
+      assert.deepStrictEqual(batches, [7, 7, 6])
+      const s2 = ok(yield* settle(cos, keys(20, 30).pipe(Deletion.deleteKeys())))
+      assert.strictEqual(s2.deleted, 10)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
   it.effect("fails invalid keys one by one instead of the whole batch", () =>
     Effect.gen(function*() {
       const cos = seed(new MemoryCos(), "u/", 3)
