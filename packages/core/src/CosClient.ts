@@ -4,10 +4,12 @@
  * @since 0.1.0
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import type * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type {
   CosCredentialsError,
@@ -695,15 +697,42 @@ export const layer: (options: Options) => Layer.Layer<CosClient, CosInvalidReque
  */
 export type ConfigOptions = internal.ConfigOptions
 
+const isWrapped = (config: unknown): boolean =>
+  Config.isConfig(config) ||
+  (typeof config === "object" && config !== null && Object.values(config).some((v) => Config.isConfig(v)))
+
 /**
- * Reads region, bucket, endpoint, scheme and credentials from configuration (`COS_REGION`, `COS_BUCKET`,
- * `COS_ENDPOINT`, `COS_SCHEME`, `COS_SECRET_ID`, `COS_SECRET_KEY`, `COS_SECURITY_TOKEN` by default); options given
- * explicitly win. A missing region fails with `CosInvalidRequest`, missing credentials with `CosCredentialsError`,
- * both naming the variable.
+ * A client from configuration, in two shapes.
+ *
+ * - `layerConfig(config)` with a `Config` per option (`Config.Config.Wrap<Options>`, the shape of
+ *   `@effect/sql-pg`'s `PgClient.layerConfig`): `Config.unwrap`, then `make`. A missing or malformed setting fails
+ *   the layer with a `ConfigError` naming it; nothing is defaulted behind your back. For example
+ *   `CosClient.layerConfig({ region: Config.string("COS_REGION"), credentials: Credentials.config() })`.
+ * - `layerConfig(options?)` with plain values: reads region, bucket, endpoint, scheme and credentials from
+ *   configuration (`COS_REGION`, `COS_BUCKET`, `COS_ENDPOINT`, `COS_SCHEME`, `COS_SECRET_ID`, `COS_SECRET_KEY`,
+ *   `COS_SECURITY_TOKEN` by default); options given explicitly win. A missing region fails with
+ *   `CosInvalidRequest`, missing credentials with `CosCredentialsError`, both naming the variable.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: (
-  options?: ConfigOptions
-) => Layer.Layer<CosClient, CosInvalidRequest | CosCredentialsError, HttpClient.HttpClient> = internal.layerConfig
+export const layerConfig: {
+  /**
+   * @since 0.2.0
+   * @category layers
+   */
+  (
+    config: Config.Config.Wrap<Options>
+  ): Layer.Layer<CosClient, ConfigError.ConfigError | CosInvalidRequest, HttpClient.HttpClient>
+  /**
+   * @since 0.1.0
+   * @category layers
+   */
+  (options?: ConfigOptions): Layer.Layer<CosClient, CosInvalidRequest | CosCredentialsError, HttpClient.HttpClient>
+} = ((config?: Config.Config.Wrap<Options> | ConfigOptions) =>
+  config !== undefined && isWrapped(config)
+    ? Layer.effect(
+      internal.tag,
+      Effect.flatMap(Config.unwrap(config as Config.Config.Wrap<Options>), internal.make)
+    )
+    : internal.layerConfig(config as ConfigOptions | undefined)) as any

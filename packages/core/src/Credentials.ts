@@ -86,6 +86,35 @@ export const fromConfig = (names: {
 }
 
 /**
+ * Fixed credentials as a `Config` (for `CosClient.layerConfig` with a `Config` per option): `COS_SECRET_ID`,
+ * `COS_SECRET_KEY` and optional `COS_SECURITY_TOKEN` by default, other names may be given. A missing or empty
+ * SecretId or SecretKey is a `ConfigError` naming the variable; the key and token are read as `Redacted`.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const config = (names: {
+  readonly secretId?: string
+  readonly secretKey?: string
+  readonly securityToken?: string
+} = {}): Config.Config<CredentialsProvider> => {
+  const keyName = names.secretKey ?? envNames.secretKey
+  return Config.all({
+    secretId: Config.nonEmptyString(names.secretId ?? envNames.secretId),
+    secretKey: Config.redacted(keyName).pipe(
+      Config.validate({ message: `${keyName} is empty`, validation: (k) => Redacted.value(k) !== "" })
+    ),
+    securityToken: Config.option(Config.redacted(names.securityToken ?? envNames.securityToken))
+  }).pipe(Config.map(({ secretId, secretKey, securityToken }) =>
+    fromStatic({
+      secretId,
+      secretKey,
+      securityToken: Option.getOrUndefined(Option.filter(securityToken, (t) => Redacted.value(t) !== ""))
+    })
+  ))
+}
+
+/**
  * Temporary credentials from a user-supplied effect (an STS call, a metadata endpoint). The result is cached and
  * fetched again `refreshBefore` ahead of its `expiresAt`; concurrent callers share one refresh. Credentials without
  * `expiresAt` are kept until the process ends.

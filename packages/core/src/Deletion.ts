@@ -133,7 +133,10 @@ export interface RunOptions {
   readonly bucket?: string | undefined
   /** Batch deletes in flight. Default 8. */
   readonly concurrency?: number | undefined
-  /** Listing requests in flight (> 1 splits the key range; current objects only). Default 1. */
+  /**
+   * Listing requests in flight (> 1 splits the key range; versions are split between keys, so every version of a
+   * key is listed by one range). Incomplete uploads are listed with one request at a time. Default 1.
+   */
   readonly listConcurrency?: number | undefined
   /** Keys per batch delete, 1–1000. Default 1000. */
   readonly batchSize?: number | undefined
@@ -196,8 +199,9 @@ export interface RunOptions {
   readonly onFailed?: ((failures: ReadonlyArray<Failure>) => Effect.Effect<void>) | undefined
   /**
    * Called with a listing position: every candidate at or before this key has been handled (deleted, failed, or
-   * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. Keys not sent (after
-   * `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.
+   * kept by `keepLatest`), so a run restarted with `startAfter` set to it loses nothing. It advances as batches
+   * settle, key by key (inside a listed page too; for versions, only past keys whose versions are all handled). Keys
+   * not sent (after `maxDeletes` or a stop) hold it back. Not called by `deleteKeys`.
    */
   readonly onCheckpoint?: ((afterKey: string) => Effect.Effect<void>) | undefined
   /**
@@ -363,15 +367,29 @@ export const abortIncompleteUploads = (
 ): Effect.Effect<Summary, CosError, CosClient> => internal.purge({ ...options, target: "incompleteUploads" })
 
 /**
- * Deletes a user-supplied stream of keys (or versions): batched, governed, exact.
+ * Deletes a user-supplied stream of keys (or versions): batched, governed, exact. Pipeable, the stream first:
+ * `keys.pipe(Deletion.deleteKeys({ concurrency: 8 }))` or `Deletion.deleteKeys(keys, options)`.
  *
  * @since 0.1.0
  * @category deletion
  */
-export const deleteKeys: <E, R>(
-  keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
-  options?: RunOptions
-) => Effect.Effect<Summary, CosError | E, CosClient | R> = internal.deleteKeys
+export const deleteKeys: {
+  /**
+   * @since 0.2.0
+   * @category deletion
+   */
+  (options?: RunOptions): <E, R>(
+    keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>
+  ) => Effect.Effect<Summary, CosError | E, CosClient | R>
+  /**
+   * @since 0.1.0
+   * @category deletion
+   */
+  <E, R>(
+    keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
+    options?: RunOptions
+  ): Effect.Effect<Summary, CosError | E, CosClient | R>
+} = internal.deleteKeys
 
 /**
  * The filter predicates, exposed for tests and for the daemon's plan view. `now` is the instant `olderThan`

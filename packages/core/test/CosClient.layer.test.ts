@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Tracer from "effect/Tracer"
@@ -116,6 +119,52 @@ describe("CosClient.layerConfig", () => {
         }).pipe(Layer.provide(mock.layer))
       ).pipe(withEnv({ COS_REGION: "ap-beijing" }))
       assert.strictEqual(client.region, "ap-chengdu")
+    }))
+})
+
+describe("CosClient.layerConfig with a Config per option", () => {
+  const configured = CosClient.layerConfig({
+    region: Config.string("COS_REGION"),
+    bucket: Config.option(Config.string("COS_BUCKET")).pipe(Config.map(Option.getOrUndefined)),
+    credentials: Credentials.config()
+  })
+
+  it.effect("unwraps the configuration and builds the client", () =>
+    Effect.gen(function*() {
+      const mock = yield* makeMock(() => xml(listOk))
+      const client = yield* Effect.provide(CosClient.CosClient, configured.pipe(Layer.provide(mock.layer))).pipe(
+        withEnv({
+          COS_REGION: "ap-shanghai",
+          COS_BUCKET: "logs-1250000000",
+          COS_SECRET_ID: "AKIDcfg",
+          COS_SECRET_KEY: secretKey,
+          COS_SECURITY_TOKEN: token
+        })
+      )
+      assert.strictEqual(client.region, "ap-shanghai")
+      assert.strictEqual(client.defaultBucket, "logs-1250000000")
+      yield* client.listObjects()
+      const [request] = yield* Ref.get(mock.sent)
+      assert.include(request!.headers["authorization"]!, "q-ak=AKIDcfg&")
+      assert.strictEqual(request!.headers["x-cos-security-token"], token)
+    }))
+
+  it.effect("a missing setting is a ConfigError naming it, a bad value a CosInvalidRequest; no secret shown", () =>
+    Effect.gen(function*() {
+      const mock = yield* makeMock(() => xml(listOk))
+      const build = (env: Record<string, string>) =>
+        Effect.flip(Effect.provide(CosClient.CosClient, configured.pipe(Layer.provide(mock.layer))).pipe(withEnv(env)))
+      const noRegion = yield* build({ COS_SECRET_ID: "AKID", COS_SECRET_KEY: secretKey })
+      assert.isTrue(ConfigError.isConfigError(noRegion))
+      assert.include(String(noRegion), "COS_REGION")
+      const noKey = yield* build({ COS_REGION: "ap-beijing", COS_SECRET_ID: "AKID" })
+      assert.isTrue(ConfigError.isConfigError(noKey))
+      assert.include(String(noKey), "COS_SECRET_KEY")
+      const emptyKey = yield* build({ COS_REGION: "ap-beijing", COS_SECRET_ID: "AKID", COS_SECRET_KEY: "" })
+      assert.include(String(emptyKey), "COS_SECRET_KEY")
+      const badRegion = yield* build({ COS_REGION: "Beijing", COS_SECRET_ID: "AKID", COS_SECRET_KEY: secretKey })
+      assert.strictEqual((badRegion as { _tag: string })._tag, "CosInvalidRequest")
+      for (const error of [noRegion, noKey, emptyKey, badRegion]) assert.notInclude(String(error), secretKey)
     }))
 })
 

@@ -372,6 +372,32 @@ describe("Deletion.purge", () => {
       assert.strictEqual(s2.deleted, 1300)
       assert.strictEqual(cos.keys().length, 0)
     }))
+
+  it.effect("the checkpoint advances within a listed page, as far as every key before it is handled", () =>
+    Effect.gen(function*() {
+      // One page of 1000 keys, batches of 100, a cap at 250: the checkpoint used to wait for the whole page (and so
+      // never moved here); now it stands on the last key deleted.
+      const cos = seed(new MemoryCos(), "p/", 1000)
+      const checkpoints: Array<string> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "p/",
+            batchSize: 100,
+            maxDeletes: 250,
+            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 250)
+      assert.strictEqual(s.stoppedBy, "maxDeletes")
+      assert.strictEqual(checkpoints[checkpoints.length - 1], "p/000249")
+      assert.deepStrictEqual([...checkpoints].sort(), checkpoints, "checkpoints only move forward")
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "p/", startAfter: "p/000249" })))
+      assert.strictEqual(s2.deleted, 750)
+      assert.strictEqual(cos.keys().length, 0)
+    }))
 })
 
 describe("Deletion.purge on versioned buckets", () => {
@@ -405,7 +431,8 @@ describe("Deletion.purge on versioned buckets", () => {
       const s = ok(yield* settle(cos, Deletion.purge({ prefix: "v/", versions: "all", listConcurrency: 4 })))
       assert.strictEqual(s.deleted, 7)
       assert.deepStrictEqual(s.breakdown, { objects: 0, versions: 4, deleteMarkers: 3 })
-      assert.isTrue(s.notes.some((n) => n.includes("sequentially")))
+      // versions are listed in parallel ranges like objects: no note that listConcurrency was ignored
+      assert.isFalse(s.notes.some((n) => n.includes("sequentially")))
       assert.deepStrictEqual(cos.keys(), ["w/x"])
     }))
 
@@ -427,6 +454,33 @@ describe("Deletion.purge on versioned buckets", () => {
       assert.strictEqual(s.deleted, 2)
       assert.isFalse(cos.store.has("v/c"))
       assert.strictEqual(cos.store.get("v/b")!.length, 2)
+    }))
+
+  it.effect("a checkpoint inside a page of versions stands on a key whose versions are all handled", () =>
+    Effect.gen(function*() {
+      const cos = new MemoryCos()
+      cos.versioning = "enabled"
+      for (let i = 0; i < 100; i++) for (let v = 0; v < 5; v++) cos.put(`k/${String(i).padStart(4, "0")}`)
+      const checkpoints: Array<string> = []
+      // 23 versions: the five of k/0000 to k/0003, and three of k/0004's five.
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "k/",
+            versions: "all",
+            batchSize: 10,
+            maxDeletes: 23,
+            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 23)
+      assert.strictEqual(cos.store.get("k/0004")?.length, 2)
+      assert.strictEqual(checkpoints[checkpoints.length - 1], "k/0003")
+      const s2 = ok(yield* settle(cos, Deletion.purge({ prefix: "k/", versions: "all", startAfter: "k/0003" })))
+      assert.strictEqual(s2.deleted, 477)
+      assert.strictEqual(cos.store.size, 0)
     }))
 
   it.effect("lists versions page by page with key and version markers", () =>
@@ -614,6 +668,27 @@ describe("Deletion.deleteKeys", () => {
       assert.strictEqual(s.deleted, 2100)
       assert.strictEqual(s.bytes, 4200)
       assert.deepStrictEqual(batches, [500, 500, 500, 500, 100])
+      assert.strictEqual(cos.keys().length, 0)
+    }))
+
+  it.effect("is pipeable, the stream first, with or without options", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "u/", 30)
+      const keys = (from: number, to: number) =>
+        Stream.range(from, to - 1).pipe(Stream.map((i) => ({ key: `u/${String(i).padStart(6, "0")}` })))
+      const batches: Array<number> = []
+      const s = ok(
+        yield* settle(
+          cos,
+          keys(0, 20).pipe(
+            Deletion.deleteKeys({ batchSize: 7, onBatchStart: (b) => Effect.sync(() => batches.push(b.length)) })
+          )
+        )
+      )
+      assert.strictEqual(s.deleted, 20)
+      assert.deepStrictEqual(batches, [7, 7, 6])
+      const s2 = ok(yield* settle(cos, keys(20, 30).pipe(Deletion.deleteKeys())))
+      assert.strictEqual(s2.deleted, 10)
       assert.strictEqual(cos.keys().length, 0)
     }))
 

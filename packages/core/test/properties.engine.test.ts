@@ -4,7 +4,8 @@
  * reference model (testkit ReferenceModel) selects, reports exactly what it removed, and its summary adds up.
  */
 import { CosClient } from "@effect-cos/core"
-import { ReferenceModel } from "@effect-cos/testkit"
+import { CosFake, ReferenceModel } from "@effect-cos/testkit"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -12,7 +13,7 @@ import * as Stream from "effect/Stream"
 import * as fc from "fast-check"
 import { compareUtf8 } from "../src/internal/keys.js"
 import { listPages } from "../src/internal/parallelList.js"
-import { type Case, caseArb, runCase, runResumed } from "./support/engineProperties.js"
+import { type Case, caseArb, type Op, runCase, runResumed } from "./support/engineProperties.js"
 
 /** The documented glob semantics, written independently of the engine (ReferenceModel.globMatch). */
 const glob: ReferenceModel.GlobMatcher = ReferenceModel.globMatch
@@ -309,4 +310,117 @@ describe("Deletion.purge resumed after a checkpoint", () => {
     )
     assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
   }, Math.max(60_000, RUNS * 2000))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Versions in parallel ranges: the fake pages a few entries at a time (Faults.listPageSize), so that a key's versions
+// span pages and ranges are cut beside keys still being listed.
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A case with versions listed (its mode, or `all` in place of `current`), over the whole bucket two times in three
+ * (so that there are enough keys for ranges to be cut), else under the case's prefix.
+ */
+const versioned = (c: Case, listConcurrency: number, wholeBucket: boolean): Case => {
+  const mode = c.filters.versions === undefined || c.filters.versions === "current" ? "all" : c.filters.versions
+  const prefix = wholeBucket ? "" : c.filters.prefix
+  return { ...c, filters: { ...c.filters, prefix, versions: mode }, run: { ...c.run, listConcurrency } }
+}
+const wholeBucketArb = fc.oneof(fc.constant(true), fc.constant(true), fc.constant(false))
+
+/** The in-process fake's client, counting the versions listings in flight at once. */
+const countingVersionListings = (fake: CosFake.CosFake, counter: { now: number; max: number }) =>
+  HttpClient.transform(CosFake.httpClient(fake), (effect, request) =>
+    request.url.includes("versions")
+      ? Effect.suspend(() => {
+        counter.max = Math.max(counter.max, ++counter.now)
+        return Effect.ensuring(effect, Effect.sync(() => counter.now--))
+      })
+      : effect)
+
+describe("Deletion.purge of versions in parallel ranges", () => {
+  it("lists versions with several requests in flight, and removes exactly the selection", async () => {
+    // 40 keys with 1 to 6 versions (some with a delete marker on top, some with markers alone), five entries a
+    // page, 20 ms a listing.
+    const ops: Array<Op> = []
+    const key = (i: number) => `v/${String(i).padStart(3, "0")}`
+    for (let round = 0; round < 6; round++) {
+      for (let i = 0; i < 40; i++) {
+        if (i % 9 === 4) {
+          if (round < 2) ops.push({ _tag: "del", key: key(i), gap: 1 })
+        } else if (round <= i % 6) ops.push({ _tag: "put", key: key(i), size: i, gap: 1 })
+        if (round === 5 && i % 7 === 0) ops.push({ _tag: "del", key: key(i), gap: 1 })
+      }
+    }
+    for (const versions of ["all", "noncurrent", "delete-markers"] as const) {
+      const counter = { now: 0, max: 0 }
+      const r = await runCase({
+        initial: "Enabled",
+        bulk: undefined,
+        ops,
+        nowGap: 10,
+        filters: { prefix: "v/", versions },
+        run: { listConcurrency: 4, concurrency: 2, batchSize: 7, quiet: false, dryRun: false }
+      }, {
+        glob,
+        faults: { listPageSize: 5, operations: { ListObjectVersions: { latencyMs: 20 } } },
+        http: (fake) => countingVersionListings(fake, counter)
+      })
+      assert.deepStrictEqual(r.problems, [], versions)
+      assert.isAbove(r.summary!.deleted, 0, versions)
+      assert.isAtLeast(counter.max, 2, `${versions}: versions listings in flight at once`)
+      assert.isFalse(r.summary!.notes.some((n) => n.includes("sequentially")))
+    }
+  }, 60_000)
+
+  it("removes exactly what the rules select: noncurrent ages, delete markers, keepLatest across ranges", async () => {
+    let parallel = 0
+    await fc.assert(
+      fc.asyncProperty(
+        caseArb({ bulk: false }),
+        fc.integer({ min: 2, max: 8 }),
+        fc.integer({ min: 1, max: 4 }),
+        wholeBucketArb,
+        async (c: Case, listConcurrency, listPageSize, whole) => {
+          const v = versioned(c, listConcurrency, whole)
+          const counter = { now: 0, max: 0 }
+          const r = await runCase(v, {
+            glob,
+            // a little latency, so that ranges are listed side by side
+            faults: { listPageSize, operations: { ListObjectVersions: { latencyMs: 5 } } },
+            settleStep: "5 millis",
+            http: (fake) => countingVersionListings(fake, counter)
+          })
+          assert.deepStrictEqual(r.problems, [], JSON.stringify({ filters: v.filters, listPageSize }))
+          if (counter.max > 1) parallel++
+        }
+      ),
+      { numRuns: Math.ceil(RUNS * 0.6) }
+    )
+    assert.isAtLeast(parallel, Math.ceil(RUNS * 0.6) / 3, "ranges listed side by side in many runs")
+  }, Math.max(60_000, RUNS * 4000))
+
+  it("a run cut short by maxDeletes, resumed after its last checkpoint, removes exactly the selection", async () => {
+    let resumed = 0
+    await fc.assert(
+      fc.asyncProperty(
+        caseArb({ bulk: false }).map((c) => {
+          const { keepLatest: _, ...filters } = c.filters
+          return { ...c, filters }
+        }),
+        fc.integer({ min: 2, max: 8 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.integer({ min: 0, max: 120 }),
+        wholeBucketArb,
+        async (c: Case, listConcurrency, listPageSize, maxDeletes, whole) => {
+          const v = versioned(c, listConcurrency, whole)
+          const r = await runResumed(v, glob, maxDeletes, { listPageSize })
+          assert.deepStrictEqual(r.problems, [], JSON.stringify({ filters: v.filters, maxDeletes, cp: r.checkpoint }))
+          if (r.checkpoint !== undefined) resumed++
+        }
+      ),
+      { numRuns: Math.ceil(RUNS * 0.4) }
+    )
+    assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
+  }, Math.max(60_000, RUNS * 4000))
 })

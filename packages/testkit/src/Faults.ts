@@ -113,6 +113,13 @@ export interface Config {
    */
   readonly batchKeyErrorRate?: number | undefined
   readonly quotas?: Quotas | undefined
+  /**
+   * Listing pages (objects and versions) hold at most this many entries, whatever `max-keys` asks: a small bucket
+   * then spans many pages, and a key's versions many of them, as a large one does.
+   *
+   * @since 0.2.0
+   */
+  readonly listPageSize?: number | undefined
   readonly script?: ReadonlyArray<Scripted> | undefined
   /** Seed of the fake's random generator (default 42), so runs repeat. */
   readonly seed?: number | undefined

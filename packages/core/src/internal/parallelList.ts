@@ -11,6 +11,12 @@
  * `(m, hi]`, which the listing honours exactly (marker = exclusive start, keys above `hi` dropped) — so every key is
  * listed exactly once, and a bad estimate costs only a wasted request.
  *
+ * Versions are listed the same way (`listVersionPages`): ranges are cut between keys, never inside one, so every
+ * version of a key is listed by one range, in order (newest first), over as many pages as it takes; a range that
+ * ends on a key with more versions than a page goes on listing them from its key and version id markers. Each page
+ * names its range and whether it is the range's last, so that per-key state (noncurrent, delete markers, "release a
+ * key only once the listing is past it") can be kept per range.
+ *
  * Keys are compared in UTF-8 byte order, the order COS lists them in (docs/protocol.md §3).
  *
  * @internal
@@ -23,41 +29,93 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { ObjectSummary } from "../CosClient.js"
+import type { ObjectSummary, VersionEntry } from "../CosClient.js"
 import type { CosDecodeError } from "../CosError.js"
 import { compareUtf8 } from "./keys.js"
-import { nextMarker } from "./pagination.js"
+import { nextMarker, nextVersionsCursor, type VersionsCursor } from "./pagination.js"
 
-/** One page as the listing source answers it. @internal */
+/** One page of objects as the listing source answers it. @internal */
 export interface SourcePage {
   readonly contents: ReadonlyArray<ObjectSummary>
   readonly isTruncated: boolean
   readonly nextMarker?: string | undefined
 }
 
+/** One page of versions as the listing source answers it. @internal */
+export interface VersionsSourcePage {
+  readonly versions: ReadonlyArray<VersionEntry>
+  readonly isTruncated: boolean
+  readonly nextKeyMarker?: string | undefined
+  readonly nextVersionIdMarker?: string | undefined
+}
+
 /**
  * A listed page with the key interval it covers: every key `k` under the prefix with `lo < k <= hi` (`lo === ""`:
- * from the start; `hi === undefined`: to the end) has been listed in this page and in no other.
+ * from the start; `hi === undefined`: to the end) has been listed in this page and in no other. For versions, a
+ * key's versions may continue on the range's next page (then `hi` is that key); the last page of a range (`last`)
+ * ends on the range's bound, and the first starts on it.
  *
  * @internal
  */
-export interface ListedPage {
-  readonly contents: ReadonlyArray<ObjectSummary>
+export interface ListedPage<A = ObjectSummary> {
+  readonly contents: ReadonlyArray<A>
   readonly lo: string
   readonly hi: string | undefined
+  /** The range this page belongs to (an identity: its pages come in listing order). */
+  readonly range: object
+  /** Whether the range ends with this page. */
+  readonly last: boolean
 }
 
 /** @internal */
-export interface ParallelListOptions<E> {
+export interface ParallelListOptions<C, P, E> {
   readonly prefix: string
   /** Exclusive start key. */
   readonly startAfter?: string | undefined
   /** Ranges listed at once. */
   readonly concurrency: number
-  /** One list request from a marker (exclusive start; `undefined`: from the beginning of the prefix). */
-  readonly fetch: (marker: string | undefined) => Effect.Effect<SourcePage, E>
+  /** One list request from a cursor (an exclusive start; `undefined` marker: from the beginning of the prefix). */
+  readonly fetch: (cursor: C) => Effect.Effect<P, E>
   /** Pages buffered ahead of the consumer (besides the requests in flight). Default 1 with concurrency 1, else 2. */
   readonly buffer?: number | undefined
+}
+
+/** How one kind of listing pages: its entries, its cursor, and the one pagination rule (docs/protocol.md §3). */
+interface Paging<P, A extends { readonly key: string }, C> {
+  readonly entries: (page: P) => ReadonlyArray<A>
+  readonly isTruncated: (page: P) => boolean
+  /** The cursor of a range's first request: after every entry of key `after` (`undefined`: the prefix's start). */
+  readonly after: (key: string | undefined) => C
+  /** The cursor of the next page, `undefined` at the end, or the page breaks the rule. */
+  readonly next: (page: P, cursor: C) => Either.Either<C | undefined, CosDecodeError>
+  /** The key a cursor stands on: every entry of a key before it has been listed. */
+  readonly keyOf: (cursor: C) => string
+  /** Whether a request from `cursor` may still list entries of keys up to `hi`. */
+  readonly before: (cursor: C, hi: string) => boolean
+}
+
+const objectsPaging: Paging<SourcePage, ObjectSummary, string | undefined> = {
+  entries: (page) => page.contents,
+  isTruncated: (page) => page.isTruncated,
+  after: (key) => key,
+  next: (page, marker) => nextMarker("CosClient.listObjects", page, marker),
+  keyOf: (marker) => marker ?? "",
+  // The marker is the last key listed: the range is done once it reaches `hi`.
+  before: (marker, hi) => marker === undefined || compareUtf8(marker, hi) < 0
+}
+
+const versionsPaging: Paging<VersionsSourcePage, VersionEntry, VersionsCursor> = {
+  entries: (page) => page.versions,
+  isTruncated: (page) => page.isTruncated,
+  after: (key) => ({ keyMarker: key, versionIdMarker: undefined }),
+  next: (page, cursor) => nextVersionsCursor("CosClient.listObjectVersions", page, cursor),
+  keyOf: (cursor) => cursor.keyMarker ?? "",
+  // On `hi` itself with a version id marker, `hi` may have more versions: list them. Without one (or an empty one:
+  // a never-versioned key has one version), the next request starts after the whole key.
+  before: (cursor, hi) => {
+    const order = compareUtf8(cursor.keyMarker ?? "", hi)
+    return order < 0 || (order === 0 && cursor.versionIdMarker !== undefined && cursor.versionIdMarker !== "")
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -76,8 +134,8 @@ const commonPrefixLength = (a: string, b: string): number => {
   return i
 }
 
-/** The characters seen in keys, sorted: the digits keys are read with. */
-class Alphabet {
+/** The characters seen in keys, sorted: the digits keys are read with. @internal */
+export class Alphabet {
   private readonly seen = new Set<number>()
   cps: Array<number> = []
   private dirty = false
@@ -164,9 +222,15 @@ const minPagesPerRange = 4
 /** UTF-8 length cap of a marker (keys are at most 850 bytes, docs/protocol.md §1). */
 const maxMarkerBytes = 850
 
-interface Range {
-  /** Exclusive position: every key of the range `<= cur` has been listed (`""` before the first page). */
+/** @internal */
+export interface Range<C> {
+  /**
+   * Position: every key of the range `< cur` has been listed, and `cur` itself too for objects (for versions, up to
+   * `cursor`'s version id marker). `""` before the first page.
+   */
   cur: string
+  /** The cursor of the next request. */
+  cursor: C
   /** Whether a page was listed (marker `cur` is a real key position). */
   started: boolean
   /** Inclusive upper bound; `undefined` = to the end of the prefix. */
@@ -188,8 +252,16 @@ interface Numbers {
 /**
  * Split keys for `r`, strictly increasing and strictly between `r.cur` and `r.hi`: `pieces - 1` new ranges. An open
  * range keeps `keep` pages' worth and hands the rest out in chunks of `keep` pages, the last one open.
+ *
+ * @internal
  */
-const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range, pieces: number, keep: number) => {
+export const splitKeys = (
+  alphabet: Alphabet,
+  prefixLength: number,
+  r: Range<unknown>,
+  pieces: number,
+  keep: number
+): Array<string> => {
   const f = r.first
   const l = r.last
   if (!r.started || f === undefined || l === undefined || pieces < 2) return []
@@ -248,7 +320,7 @@ const splitKeys = (alphabet: Alphabet, prefixLength: number, r: Range, pieces: n
 }
 
 /** First index in `contents` whose key is above `hi`. */
-const cutIndex = (contents: ReadonlyArray<ObjectSummary>, hi: string): number => {
+const cutIndex = (contents: ReadonlyArray<{ readonly key: string }>, hi: string): number => {
   let lo = 0
   let up = contents.length
   while (lo < up) {
@@ -264,7 +336,7 @@ const cutIndex = (contents: ReadonlyArray<ObjectSummary>, hi: string): number =>
 // ---------------------------------------------------------------------------------------------------------------
 
 /** The end of a range, on its span: how many pages and keys it listed, and how it ended. */
-const rangeOutcome = (r: Range, keys: number, outcome: "done" | "failed") =>
+const rangeOutcome = (r: Range<unknown>, keys: number, outcome: "done" | "failed") =>
   Effect.annotateCurrentSpan({ "range.to": r.hi ?? "", pages: r.pages, keys, outcome })
 
 /**
@@ -273,18 +345,35 @@ const rangeOutcome = (r: Range, keys: number, outcome: "done" | "failed") =>
  *
  * @internal
  */
-export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<ListedPage, E | CosDecodeError> =>
+export const listPages = <E>(
+  options: ParallelListOptions<string | undefined, SourcePage, E>
+): Stream.Stream<ListedPage, E | CosDecodeError> => lister(objectsPaging, options)
+
+/**
+ * Lists every version and delete marker under `prefix` after key `startAfter` exactly once, in ranges of whole keys:
+ * each range's pages come in listing order, and a key's versions all belong to one range.
+ *
+ * @internal
+ */
+export const listVersionPages = <E>(
+  options: ParallelListOptions<VersionsCursor, VersionsSourcePage, E>
+): Stream.Stream<ListedPage<VersionEntry>, E | CosDecodeError> => lister(versionsPaging, options)
+
+const lister = <P, A extends { readonly key: string }, C, E>(
+  paging: Paging<P, A, C>,
+  options: ParallelListOptions<C, P, E>
+): Stream.Stream<ListedPage<A>, E | CosDecodeError> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const concurrency = Math.max(1, Math.floor(options.concurrency))
     const queue = yield* Effect.acquireRelease(
-      Queue.bounded<Exit.Exit<ListedPage, Option.Option<E | CosDecodeError>>>(
+      Queue.bounded<Exit.Exit<ListedPage<A>, Option.Option<E | CosDecodeError>>>(
         options.buffer ?? Math.min(2, concurrency)
       ),
       Queue.shutdown
     )
     const prefixLength = options.prefix.length
     const alphabet = new Alphabet()
-    const ranges = new Set<Range>()
+    const ranges = new Set<Range<C>>()
     let active = 0
     let totalPages = 0
     /** Pages that came back full (truncated), and ranges created by splits. */
@@ -294,14 +383,14 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
 
     /** Offers decided but not yet in the queue: the end is offered only once every range is done and offered. */
     let pending = 0
-    const register = (r: Range): void => {
+    const register = (r: Range<C>): void => {
       ranges.add(r)
       active++
     }
     // Every range's span is a child of the span the listing started under (Deletion.purge), not of the range it was
     // cut from: one flat list of ranges per run.
     const parent = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
-    const start = (r: Range): Effect.Effect<void, never, Scope.Scope> => {
+    const start = (r: Range<C>): Effect.Effect<void, never, Scope.Scope> => {
       const spanned = worker(r).pipe(
         Effect.withSpan("Deletion.listRange", {
           attributes: { prefix: options.prefix, "range.from": r.started ? r.cur : (options.startAfter ?? "") },
@@ -312,8 +401,8 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
     }
 
     /** Hands free slots to new ranges cut from the busiest ones. Synchronous: returns the ranges to start. */
-    const rebalance = (): Array<Range> => {
-      const fresh: Array<Range> = []
+    const rebalance = (): Array<Range<C>> => {
+      const fresh: Array<Range<C>> = []
       // Each range ends with a partial page. Splits are budgeted against the full pages listed so far, so that a
       // key distribution the estimates misjudge (ranges that turn out empty) costs a bounded share of requests.
       let free = Math.min(concurrency - active, concurrency + Math.floor(fullPages / minPagesPerRange) - created)
@@ -331,6 +420,7 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
         for (let j = 0; j < keys.length; j++) {
           fresh.push({
             cur: keys[j]!,
+            cursor: paging.after(keys[j]!),
             started: true,
             hi: j + 1 < keys.length ? keys[j + 1] : oldHi,
             done: false,
@@ -345,12 +435,12 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
       return fresh
     }
 
-    const worker = (r: Range): Effect.Effect<void, never, Scope.Scope> =>
+    const worker = (r: Range<C>): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         let keys = 0
         while (!r.done) {
-          const marker = r.started ? r.cur : options.startAfter
-          const exit = yield* Effect.exit(options.fetch(marker))
+          const cursor = r.cursor
+          const exit = yield* Effect.exit(options.fetch(cursor))
           if (Exit.isFailure(exit)) {
             yield* rangeOutcome(r, keys, "failed")
             finished = true
@@ -359,7 +449,8 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
           }
           const page = exit.value
           const lo = r.started ? r.cur : (options.startAfter ?? "")
-          let contents = page.contents
+          let contents = paging.entries(page)
+          const truncated = paging.isTruncated(page)
           const n = contents.length
           if (n > 0) {
             const f = contents[0]!.key
@@ -370,18 +461,18 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
               alphabet.add(f, prefixLength)
               alphabet.add(l, prefixLength)
             }
-            if (page.isTruncated) {
+            if (truncated) {
               r.first = f
               r.last = l
             }
           }
           r.pages++
           totalPages++
-          if (page.isTruncated) fullPages++
+          if (truncated) fullPages++
           // Read the bound now: another worker may have cut this range while the request was in flight.
           const hi = r.hi
           // The one pagination rule: a truncated page names a next marker that advances, else the listing fails.
-          const rule = nextMarker("CosClient.listObjects", page, marker)
+          const rule = paging.next(page, cursor)
           if (Either.isLeft(rule)) {
             yield* rangeOutcome(r, keys, "failed")
             finished = true
@@ -393,17 +484,19 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
             contents = contents.slice(0, cutIndex(contents, hi))
             next = undefined
           }
-          if (next !== undefined && hi !== undefined && compareUtf8(next, hi) >= 0) next = undefined
-          let out: ListedPage
+          if (next !== undefined && hi !== undefined && !paging.before(next, hi)) next = undefined
+          let out: ListedPage<A>
           keys += contents.length
           if (next === undefined) {
             r.done = true
             ranges.delete(r)
             active--
-            out = { contents, lo, hi }
+            out = { contents, lo, hi, range: r, last: true }
           } else {
-            out = { contents, lo, hi: next }
-            r.cur = next
+            const at = paging.keyOf(next)
+            out = { contents, lo, hi: at, range: r, last: false }
+            r.cur = at
+            r.cursor = next
           }
           r.started = true
           const fresh = rebalance()
@@ -421,8 +514,9 @@ export const listPages = <E>(options: ParallelListOptions<E>): Stream.Stream<Lis
         }
       })
 
-    const first: Range = {
+    const first: Range<C> = {
       cur: "",
+      cursor: paging.after(options.startAfter),
       started: false,
       hi: undefined,
       done: false,

@@ -520,11 +520,17 @@ export const runCaseEffect = (c: Case, options: RunOptions) =>
  * crash): together they must remove exactly the selection. `olderThan` is fixed to a date so both runs share one
  * cutoff. Returns the reference model's violations.
  */
-export const runResumed = (c: Case, glob: ReferenceModel.GlobMatcher, maxDeletes: number) =>
+export const runResumed = (
+  c: Case,
+  glob: ReferenceModel.GlobMatcher,
+  maxDeletes: number,
+  faults?: Faults.Config | undefined
+) =>
   Effect.runPromise(Effect.provide(
     Effect.gen(function*() {
       const fake = yield* CosFake.make({
-        buckets: [{ name: CosFake.testBucket, region: CosFake.testRegion, versioning: c.initial }]
+        buckets: [{ name: CosFake.testBucket, region: CosFake.testRegion, versioning: c.initial }],
+        faults
       })
       const now = yield* buildBucket(fake.store, c)
       const before = yield* Store.versions(fake.store, CosFake.testBucket)
@@ -544,17 +550,25 @@ export const runResumed = (c: Case, glob: ReferenceModel.GlobMatcher, maxDeletes
           : { newerThan: new Date(now - Duration.toMillis(n as Duration.DurationInput)) })
       }
       let checkpoint: string | undefined
+      let checkpoints = 0
       const purge = (extra: Partial<Deletion.RunOptions>) =>
         settle(
           Deletion.purge({ ...filters, ...c.run, dryRun: false, allowWholeBucket: filters.prefix === "", ...extra })
             .pipe(Effect.provideService(CosClient.CosClient, client))
         )
-      const first = yield* purge({ maxDeletes, onCheckpoint: (k) => Effect.sync(() => (checkpoint = k)) })
+      const first = yield* purge({
+        maxDeletes,
+        onCheckpoint: (k) =>
+          Effect.sync(() => {
+            checkpoint = k
+            checkpoints++
+          })
+      })
       const second = yield* purge(checkpoint === undefined ? {} : { startAfter: checkpoint })
       const after = yield* Store.versions(fake.store, CosFake.testBucket)
       const problems = ReferenceModel.check({ before, after, filters, now, versioning, glob })
       if (Exit.isFailure(first) || Exit.isFailure(second)) problems.push("a run failed")
-      return { problems, checkpoint }
+      return { problems, checkpoint, checkpoints, first: Exit.isSuccess(first) ? first.value : undefined }
     }),
     TestContext.TestContext
   ))

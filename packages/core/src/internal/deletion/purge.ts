@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
@@ -181,9 +182,6 @@ export const purge = (options: Deletion.PurgeOptions): Effect.Effect<Deletion.Su
     yield* checkWindow(options, now)
     const stopped = yield* Deferred.make<void>()
     const run = new Run(client, governor, { ...r, bucket }, stopped, options.startAfter, true)
-    if (mode !== "current" && r.listConcurrency > 1) {
-      run.tally.notes.add("versions are listed sequentially: listConcurrency applies to current objects only")
-    }
     const source = mode === "current"
       ? objectsSource(run, options, now, keep)
       : versionsSource(run, options, mode, now, keep)
@@ -228,10 +226,22 @@ const purgeUploads = (
     }).pipe(Effect.tap(annotateSummary))
   })
 
+type Keys<E, R> = Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>
+
 /** @internal */
-export const deleteKeys = <E, R>(
-  keys: Stream.Stream<ObjectIdentifier & { readonly size?: number | undefined }, E, R>,
-  options: Deletion.RunOptions = {}
+export const deleteKeys: {
+  (
+    options?: Deletion.RunOptions
+  ): <E, R>(keys: Keys<E, R>) => Effect.Effect<Deletion.Summary, CosError | E, CosClient | R>
+  <E, R>(keys: Keys<E, R>, options?: Deletion.RunOptions): Effect.Effect<Deletion.Summary, CosError | E, CosClient | R>
+} = dual(
+  (args) => Stream.StreamTypeId in Object(args[0]),
+  <E, R>(keys: Keys<E, R>, options: Deletion.RunOptions = {}) => deleteStream(keys, options)
+)
+
+const deleteStream = <E, R>(
+  keys: Keys<E, R>,
+  options: Deletion.RunOptions
 ): Effect.Effect<Deletion.Summary, CosError | E, CosClient | R> =>
   Effect.gen(function*() {
     const r = yield* resolve({ ...options, maxDeleteSize: undefined })

@@ -108,9 +108,9 @@ export class Run {
   readonly reportCheckpoint: Effect.Effect<void> = Effect.suspend(() => {
     const cp = this.checkpoints
     const hook = this.r.options.onCheckpoint
-    if (cp === undefined || hook === undefined || cp.frontier === cp.reported) return Effect.void
+    if (cp === undefined || hook === undefined || cp.position() === cp.reported) return Effect.void
     return this.checkpointLock.withPermits(1)(Effect.suspend(() => {
-      const f = cp.frontier
+      const f = cp.position()
       if (f === undefined || f === "" || f === cp.reported) return Effect.void
       cp.reported = f
       return hook(f)

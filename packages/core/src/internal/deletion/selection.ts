@@ -99,7 +99,7 @@ export class Selector {
   push(cands: ReadonlyArray<Cand>, seg: Seg | undefined): Array<Array<Cand>> {
     const out: Array<Array<Cand>> = []
     for (let i = 0; i < cands.length; i++) this.offer(cands[i]!, out)
-    if (seg !== undefined) close(this.run, seg)
+    if (seg !== undefined) close(this.run, seg, cands)
     return out
   }
 
@@ -125,10 +125,11 @@ export class Selector {
 }
 
 /**
- * Selects versions page by page. A key's versions may span pages, and the next page is asked for with the last
- * version listed as `version-id-marker` (docs/protocol.md §3), so a key's versions are only released for deletion once
- * the listing has moved past the key: the marker version still exists when the next page is requested. Segments
- * (for checkpoints) end on key boundaries, at most one per page.
+ * Selects the versions of one listed range, page by page. A key's versions may span pages, and the next page is asked
+ * for with the last version listed as `version-id-marker` (docs/protocol.md §3), so a key's versions are only
+ * released for deletion once the range's listing has moved past the key: the marker version still exists when the
+ * next page is requested. Segments (for checkpoints) end on key boundaries, at most one per page, and the range's
+ * last one on the range's bound, where the next range's first one starts.
  *
  * @internal
  */
@@ -148,9 +149,10 @@ export class VersionsSelector {
     private readonly match: Deletion.Matcher,
     /** Every filter. */
     private readonly aged: Deletion.Matcher,
-    startAfter: string
+    /** Where the range starts (exclusive). */
+    lo: string
   ) {
-    this.seg = openSeg(startAfter, undefined)
+    this.seg = openSeg(lo, undefined)
   }
 
   /** The current key is complete: its selected entries become candidates of the open segment. */
@@ -170,14 +172,22 @@ export class VersionsSelector {
         lastModified: v.lastModified.getTime(),
         kind: v._tag === "Version" ? Kind.Version : Kind.Marker,
         seg,
-        aged: ctx !== undefined ? this.aged.version(v, ctx) : e.aged
+        aged: ctx !== undefined ? this.aged.version(v, ctx) : e.aged,
+        settled: false
       })
     }
     this.entries = []
   }
 
-  /** The candidates of the keys this page completed, with their segment (if any key was completed). */
-  page(entries: ReadonlyArray<VersionEntry>, last: boolean): { cands: Array<Cand>; seg: Seg } | undefined {
+  /**
+   * The candidates of the keys this page completed, with their segment (if any key was completed). The range's last
+   * page (`last`) completes every key and the segment, up to the range's bound `hi`.
+   */
+  page(
+    entries: ReadonlyArray<VersionEntry>,
+    last: boolean,
+    hi: string | undefined
+  ): { cands: Array<Cand>; seg: Seg } | undefined {
     const out: Array<Cand> = []
     let completed: string | undefined
     for (const v of entries) {
@@ -211,6 +221,7 @@ export class VersionsSelector {
     const seg = this.seg
     if (last) {
       if (this.key !== undefined) this.endKey(out)
+      seg.hi = hi
       return { cands: out, seg }
     }
     if (completed === undefined) return undefined

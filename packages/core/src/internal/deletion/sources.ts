@@ -1,6 +1,6 @@
 /**
- * Where candidates come from: the objects listing (parallel key ranges), the versions listing (one marker chain,
- * per-key state across pages), or a caller's stream of keys. Each yields portions: the candidates of a page with the
+ * Where candidates come from: the objects listing (parallel key ranges), the versions listing (parallel ranges of
+ * whole keys, per-key state across the pages of a range), or a caller's stream of keys. Each yields portions: the candidates of a page with the
  * segment they complete. One Effect per page, a synchronous loop per key. And, for `target: "incompleteUploads"`,
  * the listing of incomplete multipart uploads.
  *
@@ -17,13 +17,14 @@ import type {
   ListVersionsPage,
   MultipartUpload,
   ObjectIdentifier,
-  ObjectSummary
+  ObjectSummary,
+  VersionEntry
 } from "../../CosClient.js"
 import { keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
 import type * as Deletion from "../../Deletion.js"
-import { nextUploadsCursor, nextVersionsCursor, type UploadsCursor, type VersionsCursor } from "../pagination.js"
-import { type ListedPage, listPages } from "../parallelList.js"
+import { nextUploadsCursor, type UploadsCursor, type VersionsCursor } from "../pagination.js"
+import { type ListedPage, listPages, listVersionPages } from "../parallelList.js"
 import { ageOk, compileFilters, type KeepLatest, matcher, sizeOk } from "./filters.js"
 import { request } from "./requests.js"
 import type { Run } from "./run.js"
@@ -99,7 +100,8 @@ export const objectsSource = (
         lastModified,
         kind: Kind.Object,
         seg,
-        aged
+        aged,
+        settled: false
       })
     }
     seg.pending = cands.length
@@ -121,21 +123,26 @@ export const versionsSource = (
   const ranked = keep !== undefined && (filters.olderThan !== undefined || filters.newerThan !== undefined)
     ? matcher({ ...filters, olderThan: undefined, newerThan: undefined }, now)
     : aged
-  const selector = new VersionsSelector(mode, ranked, aged, startAfter ?? "")
-  return Stream.paginateChunkEffect<VersionsCursor, Portion, CosError, never>(
-    { keyMarker: startAfter, versionIdMarker: undefined },
-    (cursor) =>
-      Effect.flatMap(listVersions(run, filters.prefix, cursor), (page) => {
-        const next = nextVersionsCursor("Deletion.purge", page, cursor)
-        if (Either.isLeft(next)) return Effect.fail(next.left)
-        const last = next.right === undefined
-        const done = selector.page(page.versions, last)
-        const portion: Portion = done === undefined
-          ? { cands: [], seg: undefined, listed: page.versions.length }
-          : { cands: done.cands, seg: done.seg, listed: page.versions.length }
-        return Effect.succeed([Chunk.of(portion), Option.fromNullable(next.right)] as const)
-      })
-  ).pipe(Stream.buffer({ capacity: 2 })) // the next page is listed while this one is deleted
+  // One selector per listed range: a key's versions all come from one range, in order, so the per-key state
+  // (noncurrent since, a key's versions, keys released once the listing is past them) never crosses ranges.
+  const selectors = new Map<object, VersionsSelector>()
+  return listVersionPages({
+    prefix: filters.prefix,
+    startAfter,
+    concurrency: run.r.listConcurrency,
+    fetch: (cursor) => listVersions(run, filters.prefix, cursor)
+  }).pipe(Stream.map((page: ListedPage<VersionEntry>): Portion => {
+    let selector = selectors.get(page.range)
+    if (selector === undefined) {
+      selector = new VersionsSelector(mode, ranked, aged, page.lo)
+      selectors.set(page.range, selector)
+    }
+    if (page.last) selectors.delete(page.range)
+    const done = selector.page(page.contents, page.last, page.hi)
+    return done === undefined
+      ? { cands: [], seg: undefined, listed: page.contents.length }
+      : { cands: done.cands, seg: done.seg, listed: page.contents.length }
+  }))
 }
 
 /**
@@ -163,7 +170,8 @@ export const callerSource = <E, R>(
         lastModified: 0,
         kind: k.versionId !== undefined ? Kind.Version : Kind.Object,
         seg: undefined,
-        aged: true
+        aged: true,
+        settled: false
       })
     }
     return Chunk.of<Portion>({ cands, seg: undefined, listed: cands.length })

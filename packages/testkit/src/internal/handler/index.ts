@@ -91,9 +91,9 @@ export const makeHandler = (cfg: HandlerConfig) => {
         }
         switch (op) {
           case "ListObjects":
-            return listObjects(ctx, bucket, q)
+            return listObjects(ctx, bucket, q, cfg.faults.config.listPageSize)
           case "ListObjectVersions":
-            return listVersions(ctx, bucket, q)
+            return listVersions(ctx, bucket, q, cfg.faults.config.listPageSize)
           case "HeadBucket":
             return ctx.ok(200, "", { "x-cos-bucket-region": bucket.region })
           case "GetBucketVersioning":

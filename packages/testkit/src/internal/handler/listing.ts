@@ -4,12 +4,16 @@ import type { Bucket } from "../store.js"
 import { type Ctx, type FakeResponse, parseMaxKeys, type Query } from "./request.js"
 import { el, ownerXml, urlEncodeKey, XML_DECL, xmlEscape } from "./xml.js"
 
-export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query): FakeResponse => {
+/** `max-keys` within the configured listing page size (Faults.Config.listPageSize), when there is one. */
+const pageSize = (maxKeys: number | undefined, cap: number | undefined): number | undefined =>
+  maxKeys === undefined || cap === undefined ? maxKeys : Math.min(maxKeys, Math.max(1, Math.floor(cap)))
+
+export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number): FakeResponse => {
   const encodingType = q.get("encoding-type")
   if (encodingType !== undefined && encodingType !== "url") {
     return ctx.error(400, "InvalidArgument", "encoding-type must be url")
   }
-  const maxKeys = parseMaxKeys(q.get("max-keys"))
+  const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")), pageCap)
   if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
   const prefix = q.get("prefix") ?? ""
   const delimiter = q.get("delimiter")
@@ -34,12 +38,12 @@ export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query): FakeResponse =>
   return ctx.ok(200, xml, { "x-cos-bucket-region": bucket.region })
 }
 
-export const listVersions = (ctx: Ctx, bucket: Bucket, q: Query): FakeResponse => {
+export const listVersions = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number): FakeResponse => {
   const encodingType = q.get("encoding-type")
   if (encodingType !== undefined && encodingType !== "url") {
     return ctx.error(400, "InvalidArgument", "encoding-type must be url")
   }
-  const maxKeys = parseMaxKeys(q.get("max-keys"))
+  const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")), pageCap)
   if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
   const prefix = q.get("prefix") ?? ""
   const delimiter = q.get("delimiter")
