@@ -65,5 +65,7 @@ const result = await esbuild.build({
 
 const files = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith(".js"))
 const bytes = files.reduce((n, [, o]) => n + o.bytes, 0)
-if (process.env.BUNDLE_META) (await import("node:fs")).writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile))
+if (process.env.BUNDLE_META) {
+  ;(await import("node:fs")).writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile))
+}
 console.log(`dist/bin.js: ${files.length} files, ${(bytes / 1024).toFixed(0)} KiB`)
