@@ -1,16 +1,18 @@
 // Builds the `cos-retention` executable: src/bin.ts and everything it imports (our packages, effect, @effect/*, yaml,
 // croner, pg, ...) bundled by esbuild into dist/bin.js plus one file per lazily loaded part (each subcommand, the
 // cluster mode, OpenTelemetry), all in dist/ beside bin.js. Node then reads a few dozen files instead of about 800
-// modules, and only the code a command reaches: tree shaking drops what is never used (fast-check, which
-// effect/Schema would otherwise load, and undici, which @effect/platform-node re-exports). better-sqlite3 (a native
-// addon) stays a dependency loaded from node_modules.
+// modules, and only the code a command reaches: tree shaking drops what is never used (fast-check, for one, which
+// effect/Schema would otherwise load). Two packages stay outside, loaded from node_modules, so they are dependencies of
+// this package: better-sqlite3 (a native addon) and sorted-btree (the testkit, for `demo`, loads it with
+// createRequire, which esbuild does not follow).
 //
 // `tsc -b` still type-checks src/ and emits only declarations (tsconfig.src.json: emitDeclarationOnly); the package
 // has no library entry point, so nothing but this bundle is shipped (package.json "files").
 //
 //   node scripts/bundle.mjs            # run by `pnpm build` after tsc
+//   BUNDLE_META=/tmp/meta.json node scripts/bundle.mjs   # also writes esbuild's metafile (what each chunk holds)
 import * as esbuild from "esbuild"
-import { readdirSync, rmSync } from "node:fs"
+import { existsSync, readdirSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -18,7 +20,7 @@ const dir = fileURLToPath(new URL("..", import.meta.url))
 const out = join(dir, "dist")
 
 // what an earlier build left (chunk names carry a content hash)
-for (const file of readdirSync(out)) {
+for (const file of existsSync(out) ? readdirSync(out) : []) {
   if (/\.js(\.map)?$/.test(file)) rmSync(join(out, file))
 }
 
@@ -38,22 +40,6 @@ const result = await esbuild.build({
   banner: {
     js: "import { createRequire as __cosRequire } from \"node:module\"\nconst require = __cosRequire(import.meta.url)"
   },
-  plugins: [{
-    // undici is CommonJS, so esbuild cannot see that importing it does nothing but define exports: say so, and it is
-    // dropped (we use Node's http client, @effect/platform-node only re-exports undici)
-    name: "side-effect-free",
-    setup(build) {
-      build.onResolve({ filter: /^undici$/ }, async (args) => {
-        if (args.pluginData === "side-effect-free") return undefined
-        const resolved = await build.resolve(args.path, {
-          kind: args.kind,
-          resolveDir: args.resolveDir,
-          pluginData: "side-effect-free"
-        })
-        return { ...resolved, sideEffects: false }
-      })
-    }
-  }],
   minifySyntax: true,
   minifyWhitespace: true,
   sourcemap: "linked",
