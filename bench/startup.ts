@@ -1,7 +1,8 @@
 // Start-up cost of the built `cos-retention`: wall time and CPU (user + sys, from GNU time) of `--version`, `--help`,
 // `validate --config examples/retention.yaml` and a tiny purge (100 keys on the fake COS, its own process), against
 // `node -e 0` in the same run (the commands take turns, so load on the machine hits all alike). Medians of `--runs`.
-// Targets: `--version` within 6x of `node -e 0` (wall), every command under 0.75 s of CPU.
+// Targets: `--version` within 6x of `node -e 0` (wall time), every command within 12x of its CPU time (before the
+// bundle: about 20x for `--help`, `validate` and the purge).
 //
 //   pnpm build && node --conditions=source --import tsx bench/startup.ts [--runs 11]
 //     [--binary packages/daemon/dist/bin.js] [--install]
@@ -18,7 +19,7 @@ import { fakeBucket, fakeCredentials, fakeRegion, flag, root, startFake, table }
 
 const runs = Number(flag("runs", "11"))
 const versionTarget = 6
-const cpuTarget = 0.75
+const cpuTarget = 12
 const tinyKeys = 100
 
 const binaryToMeasure = (): { readonly bin: string; readonly cleanup: () => void } => {
@@ -47,7 +48,7 @@ interface Sample {
   readonly maxRssMb: number
 }
 
-/** One run under GNU time; `ok` says which exit codes are expected. */
+/** One run under GNU time (exit code 0 expected). */
 const measure = (cmd: string, args: ReadonlyArray<string>, env: NodeJS.ProcessEnv): Sample => {
   const t0 = performance.now()
   const r = spawnSync("/usr/bin/time", ["-f", "rusage %U %S %M", cmd, ...args], {
@@ -127,11 +128,15 @@ const main = async () => {
       })
     ))
     const ratio = median(samples[1]!.map((s) => s.wallMs)) / base
+    const baseCpu = median(samples[0]!.map((s) => s.cpuS))
     const slowest = Math.max(...samples.slice(1).map((xs) => median(xs.map((s) => s.cpuS))))
-    const ok = ratio <= versionTarget && slowest <= cpuTarget
+    const ok = ratio <= versionTarget && slowest <= cpuTarget * baseCpu
     console.log(
       `\n--version: ${ratio.toFixed(1)}x node -e 0 (target: within ${versionTarget}x); slowest command ` +
-        `${slowest.toFixed(2)} s of CPU (target: at most ${cpuTarget} s): ${ok ? "OK" : "TOO SLOW"}`
+        `${slowest.toFixed(2)} s of CPU, ${
+          (slowest / baseCpu).toFixed(1)
+        }x node -e 0 (target: within ${cpuTarget}x): ` +
+        (ok ? "OK" : "TOO SLOW")
     )
     if (!ok) process.exitCode = 1
   } finally {
