@@ -8,11 +8,14 @@
 // By default the client runs with the Node flags the CLI ships with (the `--max-*` flags of the root package.json's
 // "cos-retention" script); `--node-flags ""` measures Node's defaults.
 //
-//   node --conditions=source --import tsx bench/purge-rss.ts --binary /tmp/cos-install/app/node_modules/.bin/cos-retention
+//   node --conditions=source --import tsx bench/purge-rss.ts --binary packages/daemon/dist/bin.js
+//     [--binary-flags "--max-semi-space-size=16"]
 //
-// measures the built or installed binary instead, as a user runs it (no V8 flag given: whatever its first line sets):
-// `cos-retention purge --prefix rss/ --yes --json` against the fake, peak RSS from GNU time's maximum resident set.
-// (An installed project comes from `node scripts/pack-smoke.mjs --install /tmp/cos-install`.)
+// measures the built (`pnpm build`) or installed binary instead, as a user runs it: executed directly, so with the V8
+// flags of its first line, or with `--binary-flags F` as `node F <binary>` (`--binary-flags ""`: `node <binary>`,
+// Node's defaults). `cos-retention purge --prefix rss/ --yes --json` against the fake; peak RSS and CPU (user + sys,
+// start-up included) of the whole process from GNU time. (An installed project comes from
+// `node scripts/pack-smoke.mjs --install /tmp/cos-install`, its binary is /tmp/cos-install/app/node_modules/.bin/cos-retention.)
 import { spawn } from "node:child_process"
 import {
   engineLayer,
@@ -43,6 +46,8 @@ interface Result {
   readonly baselineRssMb: number
   readonly peakRssMb: number
   readonly heapUsedMb: number
+  /** user + sys seconds of the whole client process (binary mode only) */
+  readonly cpuSeconds: number
 }
 
 const client = async (endpoint: string, keys: number): Promise<Result> => {
@@ -75,7 +80,8 @@ const client = async (endpoint: string, keys: number): Promise<Result> => {
         ms,
         baselineRssMb,
         peakRssMb,
-        heapUsedMb: heapPeak / 2 ** 20
+        heapUsedMb: heapPeak / 2 ** 20,
+        cpuSeconds: Number.NaN
       }
       return result
     }),
@@ -84,6 +90,10 @@ const client = async (endpoint: string, keys: number): Promise<Result> => {
 }
 
 const binary = flag("binary", "")
+const binaryFlags = process.argv.includes("--binary-flags") ?
+  flag("binary-flags", "").split(" ").filter((f) => f !== "") :
+  undefined
+const binaryCommand = binaryFlags === undefined ? [binary] : [process.execPath, ...binaryFlags, binary]
 
 /** `<binary> purge` of the prefix under GNU time: the summary (last stdout line) and the peak RSS. */
 const binaryClient = (endpoint: string, keys: number) =>
@@ -91,8 +101,8 @@ const binaryClient = (endpoint: string, keys: number) =>
     const t0 = performance.now()
     const child = spawn("/usr/bin/time", [
       "-f",
-      "maxrss-kb %M",
-      binary,
+      "maxrss-kb %M cpu %U %S",
+      ...binaryCommand,
       "purge",
       "--bucket",
       fakeBucket,
@@ -119,7 +129,7 @@ const binaryClient = (endpoint: string, keys: number) =>
     child.on("error", reject)
     child.on("close", (code) => {
       const ms = performance.now() - t0
-      const rss = /maxrss-kb (\d+)/.exec(err)
+      const rss = /maxrss-kb (\d+) cpu ([\d.]+) ([\d.]+)/.exec(err)
       const lines = out.trim().split("\n")
       try {
         if (code !== 0 || rss === null) throw new Error(`exit ${code}`)
@@ -131,7 +141,8 @@ const binaryClient = (endpoint: string, keys: number) =>
           ms,
           baselineRssMb: Number.NaN,
           peakRssMb: Number(rss[1]) / 1024,
-          heapUsedMb: Number.NaN
+          heapUsedMb: Number.NaN,
+          cpuSeconds: Number(rss[2]) + Number(rss[3])
         })
       } catch (e) {
         reject(new Error(`${binary} purge failed (${String(e)}): ${out}\n${err}`))
@@ -169,12 +180,23 @@ const main = async () => {
   }
   console.log(
     binary !== "" ?
-      `\n### peak RSS of \`cos-retention purge\` (${binary}, no V8 flag given) by number of keys (0 ms latency)\n` :
+      `\n### peak RSS of \`cos-retention purge\` (${binaryCommand.join(" ")}) by number of keys (0 ms latency)\n` :
       `\n### peak RSS of Deletion.purge by number of keys (0 ms latency, fresh process each` +
       (nodeFlags.length > 0 ? `, node ${nodeFlags.join(" ")}` : "") + ")\n"
   )
   console.log(table(
-    ["keys", "deleted", "left", "seconds", "keys/s", "RSS before MB", "peak RSS MB", "peak heap used MB"],
+    [
+      "keys",
+      "deleted",
+      "left",
+      "seconds",
+      "keys/s",
+      "RSS before MB",
+      "peak RSS MB",
+      "peak heap used MB",
+      "CPU s (user+sys)",
+      "CPU µs/key"
+    ],
     results.map((r) => [
       r.keys,
       r.deleted,
@@ -183,7 +205,9 @@ const main = async () => {
       Math.round(r.keys / (r.ms / 1000)),
       r.baselineRssMb.toFixed(0),
       r.peakRssMb.toFixed(0),
-      r.heapUsedMb.toFixed(0)
+      r.heapUsedMb.toFixed(0),
+      r.cpuSeconds.toFixed(2),
+      (r.cpuSeconds / r.keys * 1e6).toFixed(1)
     ])
   ))
   const first = results[0]!

@@ -2,6 +2,8 @@
 // `pnpm pack` (each package's prepack builds it), checks what the tarballs hold, installs them with plain npm into a
 // fresh project outside the workspace (effect and the other peers from the npm registry), then:
 //   - `cos-retention --version` (the package's version) and `--help`, `cos-fake --version`;
+//   - the cos-retention bundle unpacked alone (only better-sqlite3 and sorted-btree beside it): `node dist/bin.js --help` and `demo`
+//     without the shebang's flags, and an import of every chunk;
 //   - an ESM program importing @effect-cos/core and @effect-cos/testkit purges a prefix on the in-process fake;
 //   - `tsc --noEmit` of a TypeScript file against the installed types (module NodeNext, no skipLibCheck);
 //   - `cos-retention demo` (the testkit loaded on demand);
@@ -14,7 +16,16 @@
 //
 // Exit status 0 when every check passed. Run by .ci/run before the test suite.
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -123,7 +134,40 @@ const start = (cmd, args, options) => {
   return { child, exit, waitFor, output: () => output }
 }
 
-const checks = async (dir, app) => {
+/**
+ * The daemon's tarball holds a bundle (packages/daemon/scripts/bundle.mjs): dist/bin.js and its chunks need nothing
+ * from node_modules but the bundle's two external dependencies, better-sqlite3 and sorted-btree. Unpacked alone, with
+ * only those beside it, `node dist/bin.js` (no shebang, so Node's default heap) answers --help and runs demo, and every
+ * chunk (the lazily loaded cluster mode, Postgres and OpenTelemetry parts too) imports.
+ */
+const checkBundle = (dir, app, daemonTarball) => {
+  const alone = join(dir, "alone")
+  mkdirSync(join(alone, "node_modules"), { recursive: true })
+  run("tar", ["xzf", daemonTarball, "-C", alone])
+  const pkg = join(alone, "package")
+  const dist = join(pkg, "dist")
+  const files = readdirSync(dist).filter((f) => f.endsWith(".js"))
+  if (!files.includes("bin.js") || files.includes("Cli.js") || files.includes("main.js")) {
+    fail(`the daemon's dist/ is not the bundle of scripts/bundle.mjs: ${files.join(", ")}`)
+  }
+  for (const external of ["better-sqlite3", "sorted-btree"]) {
+    symlinkSync(join(app, "node_modules", external), join(alone, "node_modules", external), "dir")
+  }
+  const help = run(process.execPath, [join(dist, "bin.js"), "--help"], { cwd: alone })
+  if (!help.includes("purge")) fail(`node dist/bin.js --help, unpacked alone:\n${help}`)
+  const demo = run(process.execPath, [join(dist, "bin.js"), "demo"], { cwd: alone })
+  if (!/expire-logs/.test(demo)) fail(`node dist/bin.js demo, unpacked alone, printed no rule:\n${demo}`)
+  // bin.js and main-*.js start the command when imported; every other file only defines modules
+  const chunks = files.filter((f) => f !== "bin.js" && !/^main-/.test(f))
+  run(process.execPath, [
+    "--input-type=module",
+    "-e",
+    `for (const f of ${JSON.stringify(chunks)}) await import(new URL(f, ${JSON.stringify(`file://${dist}/`)}).href)`
+  ], { cwd: alone })
+  console.log(`${files.length} files; --help, demo and an import of each of ${chunks.length} chunks work alone`)
+}
+
+const checks = async (dir, app, tarballs) => {
   const bin = (name) => join(app, "node_modules", ".bin", name)
   const daemonVersion = version("daemon")
 
@@ -139,6 +183,9 @@ const checks = async (dir, app) => {
   const fakeVersion = run(bin("cos-fake"), ["--version"]).trim()
   if (fakeVersion !== version("testkit")) fail(`cos-fake --version printed ${JSON.stringify(fakeVersion)}`)
   console.log(`cos-retention ${printed}, cos-fake ${fakeVersion}`)
+
+  step("the cos-retention bundle unpacked alone: node dist/bin.js --help, demo, every chunk")
+  checkBundle(dir, app, tarballs[2])
 
   step("an ESM program purges a prefix on the fake through the installed packages")
   writeFileSync(
@@ -347,7 +394,7 @@ const main = async () => {
     step("npm install of the tarballs into a fresh project")
     const app = install(dir, tarballs)
     console.log(`installed in ${app}: ${readdirSync(join(app, "node_modules", "@effect-cos")).join(", ")}`)
-    if (keepAt < 0) await checks(dir, app)
+    if (keepAt < 0) await checks(dir, app, tarballs)
     console.log("\npack-smoke: OK")
   } finally {
     if (keepAt < 0) rmSync(dir, { recursive: true, force: true })

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as Config from "../Config.js"
+import type * as Config from "../Config.js"
 import type { LogFormat } from "../Logging.js"
 
 /** Ends the process with this code (after the message, if any, was printed). */
@@ -54,13 +54,15 @@ export const logFormatOption = choiceOption("log-format", ["auto", "json", "pret
 
 /**
  * Loads the configuration; on problems prints them to stderr and exits with code 2. Warnings go to the log (commands
- * with `--log-format`) or to stderr.
+ * with `--log-format`) or to stderr. Config.ts (and the YAML parser, croner) is imported here, when a command reads a
+ * configuration, so that `purge` and `--help`, which share this file, never load it.
  */
 export const loadConfig = (
   path: string,
   options: { readonly log?: boolean } = {}
 ): Effect.Effect<Config.RetentionConfig, ExitCode, FileSystem.FileSystem> =>
-  Config.load(path).pipe(
+  Effect.promise(() => import("../Config.js")).pipe(
+    Effect.flatMap((Config) => Config.load(path)),
     Effect.tap((config) =>
       Effect.forEach(
         config.warnings,
