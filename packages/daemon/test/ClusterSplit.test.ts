@@ -227,7 +227,11 @@ rules:
           Effect.timeout("60 seconds"),
           Effect.catchTag("TimeoutException", () =>
             Effect.flatMap(
-              pg.psql("SELECT * FROM runs; SELECT * FROM cos_retention_split_chunks; SELECT id, entity_type, entity_id, tag, processed, deliver_at FROM cluster_messages", "split_failover"),
+              pg.psql(
+                "SELECT * FROM runs; SELECT * FROM cos_retention_split_chunks; " +
+                  "SELECT id, entity_type, entity_id, tag, processed, deliver_at FROM cluster_messages",
+                "split_failover"
+              ),
               (db) => Effect.dieMessage(`${db}\n${JSON.stringify(a.lines.slice(-20), null, 1)}`)
             ))
         )
