@@ -250,6 +250,7 @@ const main = Effect.gen(function*() {
       "keys/s",
       "CPU µs/key",
       "503s",
+      "list requests",
       "runners used"
     ],
     results.map((r) => [
