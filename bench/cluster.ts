@@ -213,6 +213,8 @@ rules:
         keysPerSecond: Number(deleted) / ((endedAt - fireAt) / 1000),
         cpuUsPerKey: cpuMs * 1000 / Number(deleted),
         slowDowns: Number(stats.byOperationStatus?.["DeleteObjects 503"] ?? 0),
+        // the plan's listing plus the chunks' own
+        listRequests: Number(stats.byOperation?.["ListObjects"] ?? 0),
         chunkRunners: Number(chunkRunners),
         killed: killed === undefined ? undefined : { ...killed, wasOwner: killed.address === owner },
         takeoverMs,
@@ -248,6 +250,7 @@ const main = Effect.gen(function*() {
       "keys/s",
       "CPU µs/key",
       "503s",
+      "list requests",
       "runners used"
     ],
     results.map((r) => [
@@ -260,6 +263,7 @@ const main = Effect.gen(function*() {
       Math.round(r.keysPerSecond),
       r.cpuUsPerKey.toFixed(1),
       r.slowDowns,
+      r.listRequests,
       r.chunkRunners
     ])
   ))

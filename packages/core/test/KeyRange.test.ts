@@ -40,7 +40,10 @@ describe("KeyRange", () => {
   it.effect("split cuts the prefix into ranges of about equal size that hold every key exactly once", () =>
     Effect.gen(function*() {
       const count = 12_000
+      const fake = yield* CosFake.CosFake
       const ranges = yield* KeyRange.split({ prefix: "p/", pieces: 5 })
+      // one listing: about one request per 1000 keys, plus the ranges' last partial pages
+      assert.isAtMost((yield* fake.stats).requests, 60)
       assert.strictEqual(ranges.length, 5)
       assert.strictEqual(ranges[0]!.after, "")
       assert.isUndefined(ranges[4]!.through)
