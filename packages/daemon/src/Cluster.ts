@@ -47,7 +47,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as ClusterBudget from "./ClusterBudget.js"
 import * as ClusterSplit from "./ClusterSplit.js"
-import { type RetentionConfig, Settings } from "./Config.js"
+import { type RetentionConfig, type Rule, Settings } from "./Config.js"
 import { Preflight } from "./Daemon.js"
 import * as HttpStatus from "./HttpStatus.js"
 import * as Metrics from "./Metrics.js"
@@ -254,9 +254,41 @@ const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>
 class Self extends Context.Tag("@effect-cos/daemon/Cluster/Self")<Self, RunnerAddress>() {}
 
 /** The cluster's one scheduler (an engine singleton): stores each rule's next fire time ahead of it. */
+/** The most fire times of one rule sent late by a scheduler that took over, and how far back (see `lateFires`). */
+const maxLateFires = 100
+const lateFireWindowMs = 10 * 60_000
+
+/**
+ * The fire times of a rule that came due while the scheduler moved to this replica, to be sent late. The engine
+ * moves the scheduler (a singleton) only once its dead holder's shard lock has expired, so with the default lock
+ * expiry fire times of the last 35 s or so may never have been sent. Every fire time after this replica joined the
+ * cluster was due while the cluster was up (this replica was a member), so it runs, as one daemon that never went
+ * down would have run it; fire times from before it joined follow `catchUp`, as for one daemon after downtime. Those
+ * the rule has already run are not sent again (a fire time sent twice is stored once anyway: its primary key).
+ */
+export const lateFires = (
+  rule: Pick<Rule, "schedule" | "timezone">,
+  options: { readonly joinedAt: number; readonly lastScheduledAt: number | undefined; readonly now: number }
+): ReadonlyArray<number> => {
+  const out: Array<number> = []
+  // (bounded: a handover takes the lock expiry and a little more, well under the window; much older fire times are
+  // not the handover's)
+  const from = Math.max(options.joinedAt, options.lastScheduledAt ?? options.joinedAt, options.now - lateFireWindowMs)
+  let t = nextFire(rule, new Date(from))
+  while (t !== undefined && t.getTime() <= options.now && out.length < maxLateFires) {
+    out.push(t.getTime())
+    t = nextFire(rule, t)
+  }
+  return out
+}
+
+/** When this replica joined the cluster (epoch ms), for the scheduler's late fire times. */
+class JoinedAt extends Context.Tag("@effect-cos/daemon/Cluster/JoinedAt")<JoinedAt, number>() {}
+
 const SchedulerSingleton = Singleton.make(
   "cos-retention/scheduler",
   Effect.gen(function*() {
+    const joinedAt = yield* JoinedAt
     const settings = yield* Settings
     const state = yield* State
     const status = yield* Status
@@ -284,8 +316,20 @@ const SchedulerSingleton = Singleton.make(
       (rule) =>
         Effect.gen(function*() {
           const client = makeClient(rule.name)
+          const previous = yield* state.lastRun(rule.name)
+          for (
+            const scheduledAt of lateFires(rule, {
+              joinedAt,
+              lastScheduledAt: previous?.scheduledAt ?? undefined,
+              now: started.getTime()
+            })
+          ) {
+            yield* Effect.logWarning("sending a fire time that came due while the scheduler moved to this replica")
+              .pipe(Effect.annotateLogs({ scheduledAt: new Date(scheduledAt).toISOString() }))
+            yield* send(client, new Fire({ scheduledAt, trigger: "schedule" }))
+          }
           if (rule.catchUp) {
-            const last = yield* state.lastRun(rule.name)
+            const last = previous
             const missed = previousFire(rule, started)
             if (last !== undefined && missed !== undefined && missed.getTime() > last.startedAt) {
               yield* send(client, new Fire({ scheduledAt: missed.getTime(), trigger: "catch-up" }))
@@ -437,7 +481,10 @@ export const layerWith = <E, R>(
   const app = Layer.mergeAll(
     RuleEntityLive(address),
     ClusterSplit.ChunkEntityLive(runnerLabel(address)),
-    SchedulerSingleton.pipe(Layer.provide(Layer.succeed(Self, address))),
+    SchedulerSingleton.pipe(
+      Layer.provide(Layer.succeed(Self, address)),
+      Layer.provide(Layer.effect(JoinedAt, Clock.currentTimeMillis))
+    ),
     RuleMetricsLive,
     HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
     ready

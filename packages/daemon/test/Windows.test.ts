@@ -160,8 +160,10 @@ rules:
 `
         )
         const r = yield* cosRetention(["once", "--config", config, "--json", "--log-format", "json"])
-        // A rule's cap is its safety brake: the run succeeded, and its summary says which cap and what is left.
-        assert.strictEqual(r.code, 0, r.stderr)
+        // A rule's cap is its safety brake: the run succeeded, `once` exits 3 as `purge` does, and the summary says
+        // which cap and what is left.
+        assert.strictEqual(r.code, 3, r.stderr)
+        assert.include(r.stderr, `rule "window" stopped by the rule's cap (maxDeleteSize: 700 bytes)`)
         const [row] = JSON.parse(r.stdout)
         assert.strictEqual(row.summary.stoppedBy, "maxDeleteSize")
         assert.strictEqual(row.summary.bytes, 600)
