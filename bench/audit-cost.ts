@@ -19,6 +19,7 @@ import * as Path from "node:path"
 import {
   fakeBucket,
   fakeCredentials,
+  fakePurgeArgs,
   fakeRegion,
   flag,
   root,
@@ -104,13 +105,7 @@ const purgeSide = async (run: number): Promise<Result> => {
   try {
     const r = await timed(
       [
-        "purge",
-        "--bucket",
-        fakeBucket,
-        "--region",
-        fakeRegion,
-        "--endpoint",
-        server.url,
+        ...fakePurgeArgs(server.url),
         "--prefix",
         prefix,
         "--concurrency",

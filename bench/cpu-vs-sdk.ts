@@ -15,7 +15,17 @@ import { execFileSync, spawn } from "node:child_process"
 import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { engineLayer, fakeBucket, fakeCredentials, fakeRegion, flag, root, startFake, table } from "./purge-harness.js"
+import {
+  engineLayer,
+  fakeBucket,
+  fakeCredentials,
+  fakePurgeArgs,
+  fakeRegion,
+  flag,
+  root,
+  startFake,
+  table
+} from "./purge-harness.js"
 
 const keys = Number(flag("keys", "200000"))
 const latencies = flag("latency", "0,20").split(",").map(Number)
@@ -161,13 +171,7 @@ const measure = async (side: Side, latency: number): Promise<Measured> => {
       const cmd = binCommand()
       t = await timed(cmd.file, [
         ...cmd.args,
-        "purge",
-        "--bucket",
-        fakeBucket,
-        "--region",
-        fakeRegion,
-        "--endpoint",
-        server.url,
+        ...fakePurgeArgs(server.url),
         "--prefix",
         prefix,
         "--yes",

@@ -10,16 +10,7 @@ import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as Path from "node:path"
-import {
-  fakeBucket,
-  fakeCredentials,
-  fakeRegion,
-  flag,
-  root,
-  shippedNodeFlags,
-  startFake,
-  table
-} from "./purge-harness.js"
+import { fakeCredentials, fakePurgeArgs, flag, root, shippedNodeFlags, startFake, table } from "./purge-harness.js"
 
 const sizes = flag("sizes", "1000000,10000000").split(",").map(Number)
 const sources = flag("sources", "file,stdin").split(",") as Array<"file" | "stdin">
@@ -70,13 +61,7 @@ const runCli = (endpoint: string, list: string, keys: number, source: "file" | "
         "--import",
         "tsx",
         "packages/daemon/src/bin.ts",
-        "purge",
-        "--bucket",
-        fakeBucket,
-        "--region",
-        fakeRegion,
-        "--endpoint",
-        endpoint,
+        ...fakePurgeArgs(endpoint),
         "--keys-from",
         source === "file" ? list : "-",
         "--yes",

@@ -4,7 +4,16 @@
 //
 //   node --conditions=source --import tsx bench/purge-faults.ts [--keys 100000] [--slowdown 0.05] [--key-errors 0.02]
 import { spawn } from "node:child_process"
-import { fakeBucket, fakeCredentials, fakeRegion, flag, root, startFakeScript, table } from "./purge-harness.js"
+import {
+  fakeBucket,
+  fakeCredentials,
+  fakePurgeArgs,
+  fakeRegion,
+  flag,
+  root,
+  startFakeScript,
+  table
+} from "./purge-harness.js"
 
 const role = flag("role", "main")
 const keys = Number(flag("keys", "100000"))
@@ -54,13 +63,7 @@ const cli = (endpoint: string) =>
       "--import",
       "tsx",
       "packages/daemon/src/bin.ts",
-      "purge",
-      "--bucket",
-      fakeBucket,
-      "--region",
-      fakeRegion,
-      "--endpoint",
-      endpoint,
+      ...fakePurgeArgs(endpoint),
       "--prefix",
       "faults/",
       "--include",

@@ -24,6 +24,17 @@ export const fakeCredentials = {
 export const fakeBucket = "examplebucket-1250000000"
 export const fakeRegion = "ap-guangzhou"
 
+/** `cos-retention purge` aimed at the fake's bucket at `endpoint`: the arguments every bench's purge starts with. */
+export const fakePurgeArgs = (endpoint: string): ReadonlyArray<string> => [
+  "purge",
+  "--bucket",
+  fakeBucket,
+  "--region",
+  fakeRegion,
+  "--endpoint",
+  endpoint
+]
+
 const tsx = ["--conditions=source", "--import", "tsx"]
 
 export interface FakeServer {

@@ -15,7 +15,7 @@ import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import { fakeBucket, fakeCredentials, fakeRegion, flag, root, startFake, table } from "./purge-harness.js"
+import { fakeCredentials, fakePurgeArgs, flag, root, startFake, table } from "./purge-harness.js"
 
 const runs = Number(flag("runs", "11"))
 const versionTarget = 6
@@ -79,13 +79,7 @@ const main = async () => {
       ARCHIVE_SECRET_KEY: fakeCredentials.secretKey
     }
     const purge = (i: number) => [
-      "purge",
-      "--bucket",
-      fakeBucket,
-      "--region",
-      fakeRegion,
-      "--endpoint",
-      fake.url,
+      ...fakePurgeArgs(fake.url),
       "--prefix",
       `tiny/${String(i % 100).padStart(2, "0")}`,
       "--yes",
