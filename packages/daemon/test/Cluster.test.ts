@@ -1,63 +1,23 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, layer } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Exit from "effect/Exit"
 import * as HashMap from "effect/HashMap"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
-import * as Scope from "effect/Scope"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
-import { Purger } from "../src/Purger.js"
 import { layerSql } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
+import { credentials, fastEnv, startRunner } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
 
 const day = 86_400_000
-
-/** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
-const fastEnv = {
-  SHARDS_PER_GROUP: "12",
-  SHARD_LOCK_REFRESH_INTERVAL: "1500 millis",
-  SHARD_LOCK_EXPIRATION: "5 seconds",
-  ENTITY_MESSAGE_POLL_INTERVAL: "250 millis",
-  ENTITY_REPLY_POLL_INTERVAL: "100 millis",
-  REFRESH_ASSIGNMENTS_INTERVAL: "250 millis",
-  RUNNER_HEALTH_CHECK_INTERVAL: "1 second",
-  SEND_RETRY_INTERVAL: "100 millis"
-}
-
-/**
- * The engine with short intervals: a dead runner's shards move within a few seconds. Not shorter: the engine gives a
- * lock refresh as long as its interval, and on a loaded machine a refresh that times out costs the runner its shards.
- */
-const fast = {
-  shardsPerGroup: 12,
-  shardLockRefreshInterval: Duration.millis(1500),
-  shardLockExpiration: Duration.seconds(5),
-  entityMessagePollInterval: Duration.millis(250),
-  entityReplyPollInterval: Duration.millis(100),
-  refreshAssignmentsInterval: Duration.millis(250),
-  runnerHealthCheckInterval: Duration.seconds(1),
-  sendRetryInterval: Duration.millis(100)
-}
-
-const credentials = ConfigProvider.fromMap(
-  new Map([
-    ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-    ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-  ])
-)
 
 const settingsFor = (url: string, endpoint: string, rules: ReadonlyArray<string>, schedule: string) =>
   Either.getOrThrow(Config.decode({
@@ -73,18 +33,6 @@ const settingsFor = (url: string, endpoint: string, rules: ReadonlyArray<string>
       schedule
     }))
   }, { source: "test", baseDir: "/" }))
-
-/** Starts one runner (a replica) in this process; closing the returned scope stops it. */
-const startRunner = (settings: Config.RetentionConfig) =>
-  Effect.gen(function*() {
-    const port = yield* freePort
-    const scope = yield* Scope.make()
-    const context = yield* Layer.buildWithScope(
-      Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
-      scope
-    )
-    return { port, context, stop: Scope.close(scope, Exit.void) }
-  })
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode", (it) => {
   it.effect("two runners: every fire time of every rule runs exactly once, none is missed", () =>
