@@ -406,9 +406,39 @@ const ClusterViewLive = (address: RunnerAddress) =>
         // the page still answers when the engine's table cannot be read (it says so in the log)
         Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("could not read the cluster's runners", cause), []))
       )
+      const chunks = Effect.gen(function*() {
+        const rows = yield* sql<{
+          rule: string
+          run_id: number | string
+          chunk: number
+          chunks: number
+          status: "planned" | "running" | "interrupted"
+          runner: string | null
+          attempts: number
+          checkpoint: string | null
+        }>`
+          SELECT rule, run_id, chunk, chunks, status, runner, attempts, checkpoint
+          FROM cos_retention_split_chunks WHERE status IN ('planned', 'running', 'interrupted')
+          ORDER BY rule, run_id, chunk LIMIT 500`
+        return rows.map((r) => ({
+          rule: r.rule,
+          runId: Number(r.run_id),
+          chunk: r.chunk,
+          chunks: r.chunks,
+          status: r.status,
+          runner: r.runner,
+          attempts: r.attempts,
+          checkpoint: r.checkpoint
+        }))
+      }).pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.as(Effect.logWarning("could not read the split runs' chunks", cause), [])
+        )
+      )
       return {
         self,
         runners,
+        chunks,
         holds: (rule: string) =>
           Effect.sync(() => {
             const id = EntityId.make(rule)

@@ -71,6 +71,21 @@ export interface ClusterRunner {
   readonly self: boolean
 }
 
+/** One chunk of a split run not finished yet (`parallelism: N`), as its plan in Postgres records it. */
+export interface ClusterChunk {
+  readonly rule: string
+  readonly runId: number
+  /** 0-based, of `chunks`. */
+  readonly chunk: number
+  readonly chunks: number
+  readonly status: "planned" | "running" | "interrupted"
+  /** The runner running it, or the last one that did (null before the first). */
+  readonly runner: string | null
+  readonly attempts: number
+  /** The chunk's own checkpoint: every key up to it is settled. */
+  readonly checkpoint: string | null
+}
+
 /**
  * What the status server shows of the cluster; provided in cluster mode only (Cluster.ts), so that outside it the
  * page and `/status` show nothing of the kind.
@@ -81,6 +96,8 @@ export class ClusterView extends Context.Tag("@effect-cos/daemon/HttpStatus/Clus
   readonly runners: Effect.Effect<ReadonlyArray<ClusterRunner>>
   /** Whether this replica holds the rule now (owns the shard of the rule's entity). */
   readonly holds: (rule: string) => Effect.Effect<boolean>
+  /** The chunks of split runs not finished yet, and who runs them. */
+  readonly chunks: Effect.Effect<ReadonlyArray<ClusterChunk>>
 }>() {}
 
 const clusterRunnerJson = (r: ClusterRunner) => ({
@@ -107,8 +124,9 @@ const make = Effect.gen(function*() {
     onSome: (view) =>
       Effect.all({
         runners: view.runners,
-        held: Effect.filter(settings.rules.map((r) => r.name), view.holds)
-      }).pipe(Effect.map(({ held, runners }) => ({ self: view.self, runners, held })))
+        held: Effect.filter(settings.rules.map((r) => r.name), view.holds),
+        chunks: view.chunks
+      }).pipe(Effect.map(({ chunks, held, runners }) => ({ self: view.self, runners, held, chunks })))
   })
 
   const statusJson = Effect.gen(function*() {
@@ -137,7 +155,12 @@ const make = Effect.gen(function*() {
       ready: yield* status.ready,
       rules,
       ...(view === undefined ? {} : {
-        cluster: { self: view.self, runners: view.runners.map(clusterRunnerJson), held: view.held }
+        cluster: {
+          self: view.self,
+          runners: view.runners.map(clusterRunnerJson),
+          held: view.held,
+          chunks: view.chunks
+        }
       })
     }
   })

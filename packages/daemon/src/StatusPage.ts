@@ -44,6 +44,19 @@ export interface PageCluster {
   >
   /** The rules this replica holds now. */
   readonly held: ReadonlyArray<string>
+  /** The chunks of split runs not finished yet, and who runs them. */
+  readonly chunks: ReadonlyArray<
+    {
+      readonly rule: string
+      readonly runId: number
+      readonly chunk: number
+      readonly chunks: number
+      readonly status: string
+      readonly runner: string | null
+      readonly attempts: number
+      readonly checkpoint: string | null
+    }
+  >
 }
 
 export interface PageModel {
@@ -197,7 +210,25 @@ ${
 ${rows}
 </tbody></table>`
   }
+${chunksTable(cluster)}
 </section>`
+}
+
+/** Who runs what of the split runs in progress (`parallelism: N`): one row per chunk not finished yet. */
+const chunksTable = (cluster: PageCluster) => {
+  if (cluster.chunks.length === 0) return ""
+  const rows = cluster.chunks.map((c) =>
+    `<tr><td>${h(c.rule)}</td><td>${c.runId}</td><td>${c.chunk + 1} of ${c.chunks}</td>` +
+    `<td><span class="badge ${c.status === "running" ? "live" : "muted"}">${h(c.status)}</span></td>` +
+    `<td>${c.runner === null ? `<span class="muted">none yet</span>` : `<code>${h(c.runner)}</code>`}</td>` +
+    `<td>${c.attempts}</td><td>${c.checkpoint === null ? "" : `<code>${h(JSON.stringify(c.checkpoint))}</code>`}</td>` +
+    `</tr>`
+  ).join("\n")
+  return `<h3>split runs in progress</h3>
+<table><thead><tr><th>rule</th><th>run</th><th>chunk</th><th>status</th><th>runner</th><th>attempts</th>` +
+    `<th>checkpoint</th></tr></thead><tbody>
+${rows}
+</tbody></table>`
 }
 
 // Polls /status every 2 s: updates the numbers of running runs, and reloads the page when a run starts or ends.

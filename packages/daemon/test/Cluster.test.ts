@@ -1,4 +1,5 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -243,6 +244,35 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
       // the prefix is shown as text only
       assert.notInclude(page.body, "<b>")
       assert.include(page.body, `<code>&quot;&lt;b&gt;&amp;\\&quot;&#39;/&quot;</code>`)
+
+      // a split run in progress (its plan, as ClusterSplit writes it): /status and the page say who runs which chunk
+      const runId = ran.rules[0].lastRun.id
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO cos_retention_split_chunks
+          (rule, scheduled_at, chunk, chunks, run_id, entity_id, after_key, through_key, checkpoint, status, attempts,
+           runner)
+          VALUES ('alpha', ${fireAt}, 0, 2, ${runId}, 'alpha/0', '', 'm', 'f<&', 'running', 1, ${addressB}),
+                 ('alpha', ${fireAt}, 1, 2, ${runId}, 'alpha/1', 'm', NULL, NULL, 'succeeded', 1, ${addressA})`
+      }).pipe(Effect.provide(layerSql(Either.getOrThrow(StateStore.fromSetting(url, "/")))))
+      const withChunks = yield* status(httpA)
+      assert.deepStrictEqual(withChunks.cluster.chunks, [{
+        rule: "alpha",
+        runId,
+        chunk: 0,
+        chunks: 2,
+        status: "running",
+        runner: addressB,
+        attempts: 1,
+        checkpoint: "f<&"
+      }])
+      const pageWithChunks = yield* get(httpA, "/")
+      assert.include(pageWithChunks.body, "split runs in progress")
+      assert.include(
+        pageWithChunks.body,
+        `<td>1 of 2</td><td><span class="badge live">running</span></td><td><code>${addressB}</code>`
+      )
+      assert.notInclude(pageWithChunks.body, "<td>2 of 2</td>")
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
   it.effect(

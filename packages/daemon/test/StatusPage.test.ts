@@ -111,6 +111,19 @@ describe("status page", () => {
         runners: [
           { address: `10.0.0.1:34431<script>`, healthy: true, lastSeenAt: now - 3_000, self: true },
           { address: `10.0.0.2:34431'"`, healthy: false, lastSeenAt: now - 125_000, self: false }
+        ],
+        chunks: [
+          {
+            rule: `a&b`,
+            runId: 7,
+            chunk: 0,
+            chunks: 3,
+            status: "running",
+            runner: `10.0.0.2:34431'"`,
+            attempts: 2,
+            checkpoint: `logs/<x>\n`
+          },
+          { rule: `a&b`, runId: 7, chunk: 2, chunks: 3, status: "planned", runner: null, attempts: 0, checkpoint: null }
         ]
       }
     })
@@ -126,8 +139,21 @@ describe("status page", () => {
     // each run says which runner ran it
     assert.include(page, "<th>runner</th>")
     assert.include(page, "<td><code>10.0.0.2:34431&#39;&quot;</code></td>")
+    // who runs what of a split run in progress: each unfinished chunk, its runner and checkpoint, escaped
+    assert.include(page, "split runs in progress")
+    assert.include(
+      page,
+      `<tr><td>a&amp;b</td><td>7</td><td>1 of 3</td><td><span class="badge live">running</span></td>` +
+        `<td><code>10.0.0.2:34431&#39;&quot;</code></td><td>2</td><td><code>&quot;logs/&lt;x&gt;\\n&quot;</code></td></tr>`
+    )
+    assert.include(
+      page,
+      `<td>3 of 3</td><td><span class="badge muted">planned</span></td><td><span class="muted">none yet`
+    )
     assert.strictEqual(page.match(/<script/g)?.length, 1)
-    assert.include(render({ ...base, cluster: { self: "h:1", held: [], runners: [] } }), "no runner registered")
+    const idle = render({ ...base, cluster: { self: "h:1", held: [], runners: [], chunks: [] } })
+    assert.include(idle, "no runner registered")
+    assert.notInclude(idle, "split runs in progress")
   })
 
   it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>
