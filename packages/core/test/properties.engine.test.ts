@@ -309,7 +309,7 @@ describe("Deletion.purge resumed after a checkpoint", () => {
       { numRuns: Math.ceil(RUNS * 0.5) }
     )
     assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
-  }, Math.max(60_000, RUNS * 2000))
+  }, Math.max(120_000, RUNS * 4000))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -400,7 +400,7 @@ describe("Deletion.purge of versions in parallel ranges", () => {
     // (a run listing side by side depends on the generated bucket: some runs, not a fixed share; the deterministic
     // test "lists versions in several ranges at once" pins it down)
     assert.isAtLeast(parallel, 1, "ranges listed side by side in some runs")
-  }, Math.max(60_000, RUNS * 4000))
+  }, Math.max(120_000, RUNS * 4000))
 
   it("a run cut short by maxDeletes, resumed after its last checkpoint, removes exactly the selection", async () => {
     let resumed = 0
@@ -424,5 +424,5 @@ describe("Deletion.purge of versions in parallel ranges", () => {
       { numRuns: Math.ceil(RUNS * 0.4) }
     )
     assert.isAbove(resumed, 0, "some second runs started after a checkpoint")
-  }, Math.max(60_000, RUNS * 4000))
+  }, Math.max(120_000, RUNS * 4000))
 })
