@@ -502,11 +502,7 @@ export const layerWith = <E, R>(
       runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
       runnerListenAddress: Option.none()
     }
-  }).pipe(
-    // replicas started at the same moment on a fresh database race in the engine's own migrations (its
-    // `CREATE TABLE IF NOT EXISTS` can answer "duplicate key ... pg_type" in Postgres): the loser tries again
-    Layer.retry(Schedule.intersect(Schedule.spaced("300 millis"), Schedule.recurs(5)))
-  )
+  })
   const ready = Layer.effectDiscard(
     Effect.flatMap(Status, (s) => s.setReady(true)).pipe(
       Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
