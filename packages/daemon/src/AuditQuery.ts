@@ -12,6 +12,7 @@ import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Display from "./Display.js"
 
 export interface Filters {
   /** Exactly this key. */
@@ -132,6 +133,5 @@ export const csvLine = (r: AuditRecord): string =>
 
 export const jsonLine = (r: AuditRecord): string => JSON.stringify(r)
 
-/** A key as a table shows it: as is, or JSON-quoted when it holds line breaks, control characters or edge spaces. */
-export const displayKey = (key: string): string =>
-  /[\u0000-\u001f\u007f\u2028\u2029]|^\s|\s$/.test(key) || key === "" ? JSON.stringify(key) : key
+/** A key as human-readable output shows it (see `Display.displayKey`). */
+export const displayKey = Display.displayKey

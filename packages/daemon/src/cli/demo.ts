@@ -15,6 +15,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Config from "../Config.js"
 import * as Daemon from "../Daemon.js"
+import * as Display from "../Display.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
@@ -148,8 +149,10 @@ const describeRule = (r: Config.Rule) =>
     r.dryRun ? "(dry run)" : undefined
   ].filter((x) => x !== undefined).join(", ")
 
-const examples = (keys: ReadonlyArray<string>, n = 3) =>
-  keys.length <= n ? keys.join(", ") : `${keys.slice(0, n).join(", ")}, ... (${keys.length - n} more)`
+const examples = (keys: ReadonlyArray<string>, n = 3) => {
+  const shown = keys.slice(0, n).map(Display.displayKey).join(", ")
+  return keys.length <= n ? shown : `${shown}, ... (${keys.length - n} more)`
+}
 
 /** Runs the demo; returns the rendered report. */
 export const runDemo = Effect.gen(function*() {

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type { Rule } from "../Config.js"
+import * as Display from "../Display.js"
 import * as Lifecycle from "../Lifecycle.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
@@ -88,14 +89,14 @@ export const renderPlan = (rows: ReadonlyArray<PlanRow>): string => {
     ["rule", "bucket/prefix", "listed", "matched", "bytes", "lifecycle", "sample"],
     rows.map((r) => [
       r.rule,
-      `${r.bucket}/${r.prefix}`,
+      `${r.bucket}/${r.prefix === "" ? "" : Display.displayKey(r.prefix)}`,
       r.listed,
       r.matched,
       bytes(r.matchedBytes),
       r.lifecycle.eligible ? "could" : "no",
       r.error !== undefined
         ? `error: ${r.error}`
-        : r.sample.slice(0, 3).join(", ") + (r.sample.length > 3 ? ", ..." : "")
+        : r.sample.slice(0, 3).map(Display.displayKey).join(", ") + (r.sample.length > 3 ? ", ..." : "")
     ])
   )
   const could = rows.filter((r) => r.lifecycle.eligible)

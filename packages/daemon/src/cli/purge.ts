@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as NodeFs from "node:fs"
 import * as AuditLog from "../AuditLog.js"
+import * as Display from "../Display.js"
 import * as KeyList from "../KeyList.js"
 import { formatDuration } from "../Logging.js"
 import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
@@ -181,7 +182,7 @@ const usageError = (message: string) =>
   Effect.zipRight(Console.error(`cos-retention purge: ${message}`), new ExitCode({ code: 2 }))
 
 const describeFilters = (args: Args, prefix: string) => {
-  const parts = [`prefix "${prefix}"`]
+  const parts = [`prefix ${Display.quote(prefix)}`]
   if (args.incompleteUploads) parts.push("incomplete multipart uploads")
   const what = args.incompleteUploads ? "started" : "last modified"
   if (Option.isSome(args.olderThan)) {
@@ -192,8 +193,8 @@ const describeFilters = (args: Args, prefix: string) => {
     const v = args.newerThan.value
     parts.push(v instanceof Date ? `${what} after ${v.toISOString()}` : `newer than ${formatDuration(v)}`)
   }
-  if (args.include.length > 0) parts.push(`including ${args.include.join(", ")}`)
-  if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.join(", ")}`)
+  if (args.include.length > 0) parts.push(`including ${args.include.map(Display.displayKey).join(", ")}`)
+  if (args.exclude.length > 0) parts.push(`excluding ${args.exclude.map(Display.displayKey).join(", ")}`)
   if (Option.isSome(args.minSize)) parts.push(`at least ${args.minSize.value} bytes`)
   if (Option.isSome(args.maxSize)) parts.push(`at most ${args.maxSize.value} bytes`)
   if (args.versions !== "current") parts.push(`versions: ${args.versions}`)
@@ -261,14 +262,14 @@ const printHuman = (s: Deletion.Summary, error?: CosError.CosError | KeyList.Key
             : ` (the cap left ${s.left.keys} matched keys, ${bytes(s.left.bytes)}, in place)`)
       )
     }
-    if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).join(", ")}`)
+    if (s.sample.length > 0) lines.push(`sample: ${s.sample.slice(0, 10).map(Display.displayKey).join(", ")}`)
     for (const f of s.failures.slice(0, 10)) {
       const id = f.uploadId !== undefined
         ? ` [upload ${f.uploadId}]`
         : f.versionId === undefined
         ? ""
         : ` [version ${f.versionId}]`
-      lines.push(`failed: ${f.key}${id}: ${f.code} ${f.message}`)
+      lines.push(`failed: ${Display.displayKey(f.key)}${id}: ${f.code} ${f.message}`)
     }
     for (const n of s.notes) lines.push(`note: ${n}`)
     yield* Console.log(lines.join("\n"))
