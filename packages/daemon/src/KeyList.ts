@@ -3,7 +3,9 @@
  * `{"key": "...", "versionId": "..."}`, told apart by the first byte (`{` means JSON lines).
  *
  * Plain lines are taken byte for byte: only LF (0x0A) ends a line; a CR before it, leading and trailing spaces and a
- * `#` are part of the key; a last line without LF is a key too. A byte order mark at the start is refused (it would
+ * `#` are part of the key; a last line without LF is a key too. A list whose every LF-ended line ends with CR as well
+ * is refused: that is a file with Windows line endings, and its keys (each with a CR at the end) would not be the
+ * ones meant, while COS answers "deleted" for keys that do not exist. A byte order mark at the start is refused (it would
  * hide the `{` of JSON lines and become part of the first key). An empty line is refused (an empty key cannot exist,
  * and a blank line usually means a list that is not what its writer thought, e.g. a double LF). A line that is not
  * UTF-8 is refused. JSON lines need a non-empty string `key`, an optional non-empty string (or null) `versionId`;
@@ -73,6 +75,24 @@ class Splitter {
   }
 }
 
+/** Counts the LF-ended lines of a plain list that end with CR too: all of them means Windows line endings. */
+class LineEndings {
+  ended = 0
+  withCr = 0
+  saw(line: Buffer): void {
+    this.ended++
+    if (line.length > 0 && line[line.length - 1] === 0x0d) this.withCr++
+  }
+  /** The refusal, when every LF-ended line ends with CR LF. */
+  problem(): string | undefined {
+    return this.ended > 0 && this.withCr === this.ended
+      ? `every line ends with CR LF (Windows line endings): the keys would end with a CR and not be the ones meant ` +
+        `(COS reports keys that do not exist as deleted). Convert the list to LF line endings (e.g. dos2unix); keys ` +
+        `that really end with CR can be given as JSON lines ({"key": "...\\r"})`
+      : undefined
+  }
+}
+
 // ignoreBOM: decode byte for byte (a byte order mark at the start of the list is refused before decoding).
 const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 
@@ -127,18 +147,24 @@ export const check = (path: string, label: string = path): Effect.Effect<Checked
       let format: Format | undefined
       let entries = 0
       let problem: string | undefined
+      const endings = new LineEndings()
       const onLine = (line: Buffer, n: number) => {
         if (problem !== undefined) return
         const e = parseLine(line, n, format!)
         if (typeof e === "string") problem = e
         else entries++
       }
+      const onEndedLine = (line: Buffer, n: number) => {
+        endings.saw(line)
+        onLine(line, n)
+      }
       for await (const chunk of NodeFs.createReadStream(path, { highWaterMark }) as AsyncIterable<Buffer>) {
         format ??= formatOf(chunk[0])
-        splitter.push(chunk, onLine)
+        splitter.push(chunk, onEndedLine)
         if (problem !== undefined) break
       }
       if (problem === undefined) splitter.end(onLine)
+      if (problem === undefined && format === "lines") problem = endings.problem()
       return { format: format ?? "lines", entries, problem }
     },
     catch: (e) => new KeyListError({ message: `--keys-from ${label}: cannot read it: ${(e as Error).message}` })
@@ -204,21 +230,27 @@ export const spool = (
           let format: Format | undefined
           let entries = 0
           let problem: string | undefined
+          const endings = new LineEndings()
           const onLine = (line: Buffer, n: number) => {
             if (problem !== undefined) return
             const e = parseLine(line, n, format!)
             if (typeof e === "string") problem = e
             else entries++
           }
+          const onEndedLine = (line: Buffer, n: number) => {
+            endings.saw(line)
+            onLine(line, n)
+          }
           for await (const raw of input as AsyncIterable<Buffer | string>) {
             const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw
             if (chunk.length === 0) continue
             format ??= formatOf(chunk[0])
-            splitter.push(chunk, onLine)
+            splitter.push(chunk, onEndedLine)
             if (problem !== undefined) break
             NodeFs.writeSync(fd, chunk)
           }
           if (problem === undefined) splitter.end(onLine)
+          if (problem === undefined && format === "lines") problem = endings.problem()
           return { format: format ?? "lines", entries, problem }
         } finally {
           NodeFs.closeSync(fd)

@@ -69,6 +69,24 @@ describe("KeyList", () => {
       assert.deepStrictEqual(yield* read(yield* tmp("a\n"), "lines"), [{ key: "a" }])
     }))
 
+  it.scoped("a list with Windows line endings (every LF-ended line ends with CR) is refused; a CR key is not", () =>
+    Effect.gen(function*() {
+      for (const content of ["a\r\nb\r\n", "a\r\nb\r\nlast", "only\r\n"]) {
+        const error = yield* Effect.flip(KeyList.check(yield* tmp(content)))
+        assert.include(error.message, "Windows line endings", JSON.stringify(content))
+        assert.include(error.message, "nothing was deleted")
+        const spooled = yield* Effect.flip(KeyList.spool(Readable.from([Buffer.from(content)]), "-"))
+        assert.include(spooled.message, "Windows line endings", JSON.stringify(content))
+      }
+      // Some keys ending with CR, a last line without LF, JSON lines with CR LF: taken as they are.
+      assert.deepStrictEqual(yield* read(yield* tmp("cr\r\nplain\n"), "lines"), [{ key: "cr\r" }, { key: "plain" }])
+      assert.deepStrictEqual(yield* KeyList.check(yield* tmp("cr\r")), { format: "lines", entries: 1 })
+      assert.deepStrictEqual(yield* KeyList.check(yield* tmp(`{"key": "a"}\r\n{"key": "b"}\r\n`)), {
+        format: "jsonl",
+        entries: 2
+      })
+    }))
+
   it.scoped("standard input is spooled to a private file while checked; a bad line fails the spool", () =>
     Effect.gen(function*() {
       const ok = yield* KeyList.spool(Readable.from([Buffer.from("a\nb"), Buffer.from("c\n d\n")]), "-")

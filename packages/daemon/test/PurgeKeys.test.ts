@@ -184,7 +184,7 @@ describe("cos-retention purge --keys-from", () => {
   }, 180_000)
 
   it("refuses a list with a bad line before deleting anything: exit 2, the line named", async () => {
-    const [badJson, emptyLine, badStdin, notUtf8, bom] = await Promise.all([
+    const [badJson, emptyLine, badStdin, notUtf8, bom, crlf, crlfStdin] = await Promise.all([
       cli([
         ...common(),
         "--keys-from",
@@ -194,7 +194,9 @@ describe("cos-retention purge --keys-from", () => {
       cli([...common(), "--keys-from", file("empty-line.txt", "bad/0\n\nbad/1\n"), "--yes"]),
       cli([...common(), "--keys-from", "-", "--yes"], { stdin: `{"key": "bad/0"}\n{"key": "bad/1"}\nbad/2\n` }),
       cli([...common(), "--keys-from", file("latin1.txt", Buffer.from([0x62, 0x61, 0x64, 0x2f, 0xe9, 0x0a])), "--yes"]),
-      cli([...common(), "--keys-from", file("bom.jsonl", `\ufeff{"key": "bad/0"}\n`), "--yes"])
+      cli([...common(), "--keys-from", file("bom.jsonl", `\ufeff{"key": "bad/0"}\n`), "--yes"]),
+      cli([...common(), "--keys-from", file("windows.txt", "bad/0\r\nbad/1\r\n"), "--yes"]),
+      cli([...common(), "--keys-from", "-", "--yes"], { stdin: "bad/0\r\nbad/1\r\n" })
     ])
     assert.strictEqual(badJson.code, 2, badJson.stderr)
     assert.include(badJson.stderr, "line 3 is not valid JSON")
@@ -207,6 +209,10 @@ describe("cos-retention purge --keys-from", () => {
     assert.include(notUtf8.stderr, "line 1 is not UTF-8")
     assert.strictEqual(bom.code, 2, bom.stderr)
     assert.include(bom.stderr, "byte order mark")
+    for (const r of [crlf, crlfStdin]) {
+      assert.strictEqual(r.code, 2, r.stderr)
+      assert.include(r.stderr, "every line ends with CR LF (Windows line endings)")
+    }
     assert.isTrue(await exists("bad/0"))
     assert.isTrue(await exists("bad/1"))
   }, 180_000)

@@ -66,7 +66,7 @@ export const purgeOptions = {
   keysFrom: verbatim.text("keys-from").pipe(
     Options.withDescription(
       "delete exactly the keys listed in this file (- for standard input) instead of listing a prefix: one key per" +
-        " line, byte for byte (only LF ends a line; no trimming, no comments; empty lines are refused), or JSON lines" +
+        " line, byte for byte (only LF ends a line; no trimming, no comments; empty lines and Windows CR LF line endings are refused), or JSON lines" +
         " {\"key\": \"...\", \"versionId\": \"...\"} when the first line starts with {. The whole list is checked before" +
         " the first delete"
     ),
