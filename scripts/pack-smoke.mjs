@@ -3,7 +3,8 @@
 // the workspace: core and testkit into a fresh project `app` (effect and the other peers from the npm registry), the
 // daemon alone into another, `alone`, so it gets only its own dependencies (better-sqlite3 and sorted-btree: the rest
 // is in its bundle); then:
-//   - `cos-retention --version` (the package's version) and `--help`, `cos-fake --version`;
+//   - `cos-retention --version` (the package's version) and `--help`, `cos-fake --version` (a bundle importing nothing
+//     but Node's modules); both bundles' tarballs carry THIRD-PARTY-NOTICES.txt naming effect and its licence;
 //   - beside the daemon, no effect and no other @effect-cos package; `node dist/bin.js --help` and `demo` without the
 //     shebang's flags, an import of every chunk; `cos-retention purge` against `cos-fake` to its end (`--json`), and
 //     `once` with a SQLite state file, then `history`;
@@ -56,9 +57,14 @@ const allowed =
   /^package\/(README\.md|LICENSE|THIRD-PARTY-NOTICES\.txt|package\.json|dist\/.+\.(js|js\.map|d\.ts|d\.ts\.map))$/
 
 /**
- * The daemon's bundle holds third-party code: its tarball carries THIRD-PARTY-NOTICES.txt (scripts/bundle.mjs writes
- * it from the metafile), naming each bundled package with its version and licence text, effect among them.
+ * The bundles hold third-party code (the daemon's cos-retention, the testkit's cos-fake): their tarballs carry
+ * THIRD-PARTY-NOTICES.txt (each package's scripts/bundle.mjs writes it from the metafile), naming each bundled package
+ * with its version and licence text, effect among them.
  */
+const bundledNames = {
+  "@effect-cos/daemon": ["yaml", "undici", "croner", "@effect/platform"],
+  "@effect-cos/testkit": ["fast-xml-parser", "@effect/platform-node"]
+}
 const checkNotices = (tarball, files, pkg) => {
   if (!files.includes("package/THIRD-PARTY-NOTICES.txt")) fail(`${tarball} has no THIRD-PARTY-NOTICES.txt`)
   const notices = run("tar", ["xzf", tarball, "-O", "package/THIRD-PARTY-NOTICES.txt"])
@@ -68,7 +74,7 @@ const checkNotices = (tarball, files, pkg) => {
     "m"
   )
   if (!entry.test(notices)) fail(`THIRD-PARTY-NOTICES.txt has no entry with the licence of effect ${effect}`)
-  for (const name of ["yaml", "undici", "croner", "@effect/platform"]) {
+  for (const name of bundledNames[pkg.name]) {
     if (!new RegExp(`^${name} \\d`, "m").test(notices)) fail(`THIRD-PARTY-NOTICES.txt does not name ${name}`)
   }
   console.log(`THIRD-PARTY-NOTICES.txt: ${notices.match(/^-{80}$/gm)?.length ?? 0} bundled packages, effect ${effect}`)
@@ -91,7 +97,7 @@ const inspect = (tarball) => {
     const text = run("tar", ["xzf", tarball, "-O", `package/${path.replace(/^\.\//, "")}`])
     if (!text.startsWith("#!/usr/bin/env ")) fail(`${tarball}: bin ${bin} has no shebang`)
   }
-  if (pkg.name === "@effect-cos/daemon") checkNotices(tarball, files, pkg)
+  if (pkg.name in bundledNames) checkNotices(tarball, files, pkg)
   const bytes = readFileSync(tarball).length
   console.log(`${tarball.split("/").pop()}: ${files.length} files, ${(bytes / 1024).toFixed(0)} KiB`)
 }
@@ -281,6 +287,12 @@ const checks = async (dir, app, alone) => {
   }
   const fakeVersion = run(bin("cos-fake"), ["--version"]).trim()
   if (fakeVersion !== version("testkit")) fail(`cos-fake --version printed ${JSON.stringify(fakeVersion)}`)
+  // cos-fake is one esbuild bundle (packages/testkit/scripts/bundle.mjs): it imports nothing but Node's modules
+  const fakeBin = readFileSync(join(app, "node_modules", "@effect-cos", "testkit", "dist", "bin.js"), "utf8")
+  const fakeImports = [...fakeBin.matchAll(/(?<![\w$"'.])(?:from\s*|import\()"([^"\s,]+)"/g)].map((m) => m[1])
+  if (fakeImports.some((spec) => !spec.startsWith("node:"))) {
+    fail(`cos-fake's dist/bin.js is not a bundle: it imports ${fakeImports.filter((s) => !s.startsWith("node:"))}`)
+  }
   console.log(`cos-retention ${printed}, cos-fake ${fakeVersion}`)
 
   step("the daemon's tarball installed alone: its dependencies only; node dist/bin.js --help, demo, every chunk")

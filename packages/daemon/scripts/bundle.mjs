@@ -8,8 +8,9 @@
 // build fails when the bundle loads a package that is not a dependency, or a dependency is no longer loaded.
 //
 // The licences of the third-party code inside the bundle go into THIRD-PARTY-NOTICES.txt (shipped, see package.json
-// "files"), written from the metafile at each build: every package that contributes bytes to an output file, with its
-// name, version, declared licence and licence text (its LICENSE file, else the README's licence section).
+// "files"), written from the metafile at each build (scripts/bundle-support.mjs, shared with the testkit's cos-fake
+// bundle): every package that contributes bytes to an output file, with its name, version, declared licence and
+// licence text (its LICENSE file, else the README's licence section).
 //
 // `tsc -b` still type-checks src/ and emits only declarations (tsconfig.src.json: emitDeclarationOnly); the package
 // has no library entry point, so nothing but this bundle is shipped (package.json "files").
@@ -18,9 +19,9 @@
 //   BUNDLE_META=/tmp/meta.json node scripts/bundle.mjs   # also writes esbuild's metafile (what each chunk holds)
 import * as esbuild from "esbuild"
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { builtinModules } from "node:module"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { loadedPackages, writeNotices } from "../../../scripts/bundle-support.mjs"
 
 const dir = fileURLToPath(new URL("..", import.meta.url))
 const out = join(dir, "dist")
@@ -60,25 +61,13 @@ const bytes = files.reduce((n, [, o]) => n + o.bytes, 0)
 if (process.env.BUNDLE_META) writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile))
 console.log(`dist/bin.js: ${files.length} files, ${(bytes / 1024).toFixed(0)} KiB`)
 
-// What the bundle loads from node_modules at run time: esbuild's externals (import statements) and the literal
-// require() calls left in the output (createRequire in the testkit, CommonJS packages' optional requires).
+// What the bundle loads from node_modules at run time (besides these optional requires) must be the dependencies.
 const optional = {
   "pg-native": "pg's native bindings, only reached through pg.native, which @effect/sql-pg never uses",
   "bufferutil": "an optional speed-up of ws, required inside try/catch",
   "utf-8-validate": "an optional speed-up of ws, required inside try/catch"
 }
-const builtin = new Set(builtinModules)
-const packageOf = (spec) => spec.split("/").slice(0, spec.startsWith("@") ? 2 : 1).join("/")
-const loaded = new Set()
-for (const [file, output] of Object.entries(result.metafile.outputs)) {
-  if (!file.endsWith(".js")) continue
-  const specs = output.imports.filter((i) => i.external).map((i) => i.path)
-  for (const m of readFileSync(join(dir, file), "utf8").matchAll(/\brequire\d*\("([^"]+)"\)/g)) specs.push(m[1])
-  for (const spec of specs) {
-    if (spec.startsWith("node:") || spec.startsWith(".") || builtin.has(spec.split("/")[0])) continue
-    loaded.add(packageOf(spec))
-  }
-}
+const loaded = loadedPackages(result.metafile, dir)
 const declared = Object.keys(JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).dependencies ?? {})
 const undeclared = [...loaded].filter((p) => !declared.includes(p) && !(p in optional))
 const unused = declared.filter((p) => !loaded.has(p))
@@ -94,39 +83,9 @@ if (undeclared.length > 0 || unused.length > 0) {
 }
 console.log(`loaded from node_modules at run time: ${declared.join(", ")}`)
 
-// THIRD-PARTY-NOTICES.txt: one entry per bundled package version (our own packages, core and testkit, are this
-// project's code under its licence)
-const licenceText = (root) => {
-  const file = readdirSync(root).find((f) => /^(licen[cs]e|copying)(\.(md|txt))?$/i.test(f))
-  if (file !== undefined) return readFileSync(join(root, file), "utf8").trim()
-  const readme = readdirSync(root).find((f) => /^readme(\.md)?$/i.test(f))
-  const section = readme === undefined ?
-    null :
-    /^#+\s*licen[cs]e\s*\n([\s\S]*?)(?=^#|(?![\s\S]))/im.exec(readFileSync(join(root, readme), "utf8"))
-  return section === null || section[1].trim() === "" ? null : `(from its README)\n${section[1].trim()}`
-}
-const bundled = new Map()
-for (const output of Object.values(result.metafile.outputs)) {
-  for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
-    const root = bytesInOutput > 0 ? /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)\//.exec(input)?.[1] : undefined
-    if (root === undefined) continue
-    const pkg = JSON.parse(readFileSync(join(dir, root, "package.json"), "utf8"))
-    bundled.set(`${pkg.name}@${pkg.version}`, { pkg, root: join(dir, root) })
-  }
-}
-const entries = [...bundled.values()].sort((a, b) => a.pkg.name === b.pkg.name ? 0 : a.pkg.name < b.pkg.name ? -1 : 1)
-  .map(({ pkg, root }) => {
-    const licence = typeof pkg.license === "string" ? pkg.license : pkg.license?.type ?? "not declared"
-    const author = typeof pkg.author === "string" ? pkg.author : pkg.author?.name
-    const text = licenceText(root) ??
-      `The package ships no licence text; its package.json declares ${licence}${author ? `, author ${author}` : ""}.`
-    return `${"-".repeat(80)}\n${pkg.name} ${pkg.version} (${licence})\n\n${text}\n`
-  })
-writeFileSync(
-  join(dir, "THIRD-PARTY-NOTICES.txt"),
-  `@effect-cos/daemon bundles the following third-party packages into dist/ (scripts/bundle.mjs).
-Each is listed with its version, its declared licence and its licence text.
-
-${entries.join("\n")}`
+const notices = writeNotices(
+  result.metafile,
+  dir,
+  "@effect-cos/daemon bundles the following third-party packages into dist/ (scripts/bundle.mjs)."
 )
-console.log(`THIRD-PARTY-NOTICES.txt: ${entries.length} bundled packages`)
+console.log(`THIRD-PARTY-NOTICES.txt: ${notices} bundled packages`)
