@@ -1,10 +1,11 @@
 // Builds the `cos-fake` executable: src/bin.ts and everything it imports (the fake, @effect-cos/core, effect,
 // @effect/platform, @effect/platform-node, fast-xml-parser) bundled by esbuild into dist/bin.js, over the file tsc
 // emitted there. Node then reads one file instead of several hundred modules: start-up CPU to "listening" drops from
-// about 1.0 s to 0.25 s and peak RSS from 85 to 57 MB (docs/testing.md). The library (dist/index.js and the rest) stays
-// tsc's output, importing effect and @effect-cos/core from node_modules, because a test's CosClient and Effect must be
-// the application's own copies: that is why they are peer dependencies, which npm installs anyway, so bundling the
-// command does not make the install lighter (the tarball grows by the bundle, about 250 KiB packed).
+// about 1.0 s to 0.2 s and peak RSS from 85 to 57 MB (README.md, "The cos-fake command"). The library (dist/index.js
+// and the rest) stays tsc's output, importing effect and @effect-cos/core from node_modules, because a test's CosClient
+// and Effect must be the application's own copies: that is why they are peer dependencies, which npm installs anyway,
+// so bundling the command does not make the install lighter (the tarball grows from 124 to 500 KiB, the bundle and its
+// source map).
 //
 // One package stays outside, loaded from node_modules: sorted-btree (src/internal/store.ts loads it with
 // createRequire, which esbuild does not follow), a dependency of the library anyway. The build fails when the bundle
