@@ -15,7 +15,7 @@
 // flags of its first line, or with `--binary-flags F` as `node F <binary>` (`--binary-flags ""`: `node <binary>`,
 // Node's defaults). `cos-retention purge --prefix rss/ --yes --json` against the fake; peak RSS and CPU (user + sys,
 // start-up included) of the whole process from GNU time. (An installed project comes from
-// `node scripts/pack-smoke.mjs --install /tmp/cos-install`, its binary is /tmp/cos-install/app/node_modules/.bin/cos-retention.)
+// `node scripts/pack-smoke.mjs --install /tmp/cos-install`, its binary is /tmp/cos-install/alone/node_modules/.bin/cos-retention.)
 import { spawn } from "node:child_process"
 import {
   engineLayer,

@@ -9,7 +9,7 @@
 //
 // The binary is executed directly, so with the V8 flags of its first line. `--binary P` measures another one, e.g. an
 // installed project's node_modules/.bin/cos-retention (`node scripts/pack-smoke.mjs --install /tmp/cos-install`, then
-// `--binary /tmp/cos-install/app/node_modules/.bin/cos-retention`); `--install` packs and installs the tarballs into
+// `--binary /tmp/cos-install/alone/node_modules/.bin/cos-retention`); `--install` packs and installs the tarballs into
 // a temporary directory first and measures that (a few minutes: better-sqlite3 compiles).
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, rmSync } from "node:fs"
@@ -32,7 +32,7 @@ const binaryToMeasure = (): { readonly bin: string; readonly cleanup: () => void
   const r = spawnSync(process.execPath, ["scripts/pack-smoke.mjs", "--install", dir], { cwd: root, stdio: "inherit" })
   if (r.status !== 0) throw new Error("scripts/pack-smoke.mjs --install failed")
   return {
-    bin: Path.join(dir, "app", "node_modules", ".bin", "cos-retention"),
+    bin: Path.join(dir, "alone", "node_modules", ".bin", "cos-retention"),
     cleanup: () => rmSync(dir, { recursive: true, force: true })
   }
 }

@@ -1,9 +1,13 @@
 // Proves the packages work from the outside, as a user gets them: packs @effect-cos/core, testkit and daemon with
-// `pnpm pack` (each package's prepack builds it), checks what the tarballs hold, installs them with plain npm into a
-// fresh project outside the workspace (effect and the other peers from the npm registry), then:
-//   - `cos-retention --version` (the package's version) and `--help`, `cos-fake --version`;
-//   - the cos-retention bundle unpacked alone (only better-sqlite3 and sorted-btree beside it): `node dist/bin.js --help` and `demo`
-//     without the shebang's flags, and an import of every chunk;
+// `pnpm pack` (each package's prepack builds it), checks what the tarballs hold, installs them with plain npm outside
+// the workspace: core and testkit into a fresh project `app` (effect and the other peers from the npm registry), the
+// daemon alone into another, `alone`, so it gets only its own dependencies (better-sqlite3 and sorted-btree: the rest
+// is in its bundle); then:
+//   - `cos-retention --version` (the package's version) and `--help`, `cos-fake --version` (a bundle importing nothing
+//     but Node's modules); both bundles' tarballs carry THIRD-PARTY-NOTICES.txt naming effect and its licence;
+//   - beside the daemon, no effect and no other @effect-cos package; `node dist/bin.js --help` and `demo` without the
+//     shebang's flags, an import of every chunk; `cos-retention purge` against `cos-fake` to its end (`--json`), and
+//     `once` with a SQLite state file, then `history`;
 //   - an ESM program importing @effect-cos/core and @effect-cos/testkit purges a prefix on the in-process fake;
 //   - `tsc --noEmit` of a TypeScript file against the installed types (module NodeNext, no skipLibCheck);
 //   - `cos-retention demo` (the testkit loaded on demand);
@@ -12,20 +16,11 @@
 //   - `cos-retention purge` against `cos-fake`, stopped by SIGTERM / SIGINT: summary printed, exit 143 / 130.
 //
 //   node scripts/pack-smoke.mjs                 # everything, in a temporary directory removed at the end
-//   node scripts/pack-smoke.mjs --install DIR   # pack and install into DIR (kept), no checks (for bench/)
+//   node scripts/pack-smoke.mjs --install DIR   # pack and install into DIR/app and DIR/alone (kept), no checks (bench/)
 //
 // Exit status 0 when every check passed. Run by .ci/run before the test suite.
 import { spawn, spawnSync } from "node:child_process"
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync
-} from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -57,8 +52,33 @@ const pack = (dir) => {
   return packages.map((name) => join(out, `effect-cos-${name}-${version(name)}.tgz`))
 }
 
-/** What a tarball may hold: built JS, declarations, their maps, README, LICENSE, package.json. */
-const allowed = /^package\/(README\.md|LICENSE|package\.json|dist\/.+\.(js|js\.map|d\.ts|d\.ts\.map))$/
+/** What a tarball may hold: built JS, declarations, their maps, README, LICENSE, package.json, bundled licences. */
+const allowed =
+  /^package\/(README\.md|LICENSE|THIRD-PARTY-NOTICES\.txt|package\.json|dist\/.+\.(js|js\.map|d\.ts|d\.ts\.map))$/
+
+/**
+ * The bundles hold third-party code (the daemon's cos-retention, the testkit's cos-fake): their tarballs carry
+ * THIRD-PARTY-NOTICES.txt (each package's scripts/bundle.mjs writes it from the metafile), naming each bundled package
+ * with its version and licence text, effect among them.
+ */
+const bundledNames = {
+  "@effect-cos/daemon": ["yaml", "undici", "croner", "@effect/platform"],
+  "@effect-cos/testkit": ["fast-xml-parser", "@effect/platform-node"]
+}
+const checkNotices = (tarball, files, pkg) => {
+  if (!files.includes("package/THIRD-PARTY-NOTICES.txt")) fail(`${tarball} has no THIRD-PARTY-NOTICES.txt`)
+  const notices = run("tar", ["xzf", tarball, "-O", "package/THIRD-PARTY-NOTICES.txt"])
+  const effect = pkg.devDependencies.effect
+  const entry = new RegExp(
+    `^effect ${effect.replace(/\./g, "\\.")} \\(MIT\\)\\n\\nMIT License\\n[^]*?Permission is hereby`,
+    "m"
+  )
+  if (!entry.test(notices)) fail(`THIRD-PARTY-NOTICES.txt has no entry with the licence of effect ${effect}`)
+  for (const name of bundledNames[pkg.name]) {
+    if (!new RegExp(`^${name} \\d`, "m").test(notices)) fail(`THIRD-PARTY-NOTICES.txt does not name ${name}`)
+  }
+  console.log(`THIRD-PARTY-NOTICES.txt: ${notices.match(/^-{80}$/gm)?.length ?? 0} bundled packages, effect ${effect}`)
+}
 
 const inspect = (tarball) => {
   const files = run("tar", ["tzf", tarball]).trim().split("\n")
@@ -77,11 +97,12 @@ const inspect = (tarball) => {
     const text = run("tar", ["xzf", tarball, "-O", `package/${path.replace(/^\.\//, "")}`])
     if (!text.startsWith("#!/usr/bin/env ")) fail(`${tarball}: bin ${bin} has no shebang`)
   }
+  if (pkg.name in bundledNames) checkNotices(tarball, files, pkg)
   const bytes = readFileSync(tarball).length
   console.log(`${tarball.split("/").pop()}: ${files.length} files, ${(bytes / 1024).toFixed(0)} KiB`)
 }
 
-/** A fresh npm project in `dir/app` with the tarballs, the peers and TypeScript installed. */
+/** A fresh npm project in `dir/app` with the library tarballs (core, testkit), the peers and TypeScript installed. */
 const install = (dir, tarballs) => {
   const app = join(dir, "app")
   mkdirSync(app, { recursive: true })
@@ -134,29 +155,45 @@ const start = (cmd, args, options) => {
   return { child, exit, waitFor, output: () => output }
 }
 
+/** A fresh npm project in `dir/alone` with the daemon's tarball only: npm installs just its declared dependencies. */
+const installAlone = (dir, daemonTarball) => {
+  const alone = join(dir, "alone")
+  mkdirSync(alone, { recursive: true })
+  writeFileSync(join(alone, "package.json"), JSON.stringify({ name: "alone", private: true }, null, 2))
+  run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefer-offline", daemonTarball], {
+    cwd: alone,
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+  return alone
+}
+
 /**
  * The daemon's tarball holds a bundle (packages/daemon/scripts/bundle.mjs): dist/bin.js and its chunks need nothing
- * from node_modules but the bundle's two external dependencies, better-sqlite3 and sorted-btree. Unpacked alone, with
- * only those beside it, `node dist/bin.js` (no shebang, so Node's default heap) answers --help and runs demo, and every
- * chunk (the lazily loaded cluster mode, Postgres and OpenTelemetry parts too) imports.
+ * from node_modules but the bundle's two external dependencies, better-sqlite3 and sorted-btree, the package's only
+ * `dependencies`. Installed alone, nothing else of ours or of Effect's is beside it; `node dist/bin.js` (no shebang, so
+ * Node's default heap) answers --help and runs demo, and every chunk (the lazily loaded cluster mode, Postgres and
+ * OpenTelemetry parts too) imports.
  */
-const checkBundle = (dir, app, daemonTarball) => {
-  const alone = join(dir, "alone")
-  mkdirSync(join(alone, "node_modules"), { recursive: true })
-  run("tar", ["xzf", daemonTarball, "-C", alone])
-  const pkg = join(alone, "package")
+const checkBundle = (alone) => {
+  const pkg = join(alone, "node_modules", "@effect-cos", "daemon")
+  const deps = Object.keys(JSON.parse(readFileSync(join(pkg, "package.json"), "utf8")).dependencies ?? {}).sort()
+  if (deps.join(",") !== "better-sqlite3,sorted-btree") fail(`the daemon's dependencies: ${deps.join(", ")}`)
+  const ours = readdirSync(join(alone, "node_modules", "@effect-cos"))
+  const stray = ["effect", "@effect", "yaml", "pg", "undici"].filter((p) => existsSync(join(alone, "node_modules", p)))
+  if (ours.join(",") !== "daemon" || stray.length > 0) {
+    fail(`installing the daemon alone brought more than its dependencies: @effect-cos/${ours.join(", ")} ${stray}`)
+  }
+  const top = readdirSync(join(alone, "node_modules")).filter((f) => !f.startsWith("."))
+  console.log(`node_modules: ${top.length} packages (better-sqlite3 and what it needs to install, sorted-btree)`)
   const dist = join(pkg, "dist")
   const files = readdirSync(dist).filter((f) => f.endsWith(".js"))
   if (!files.includes("bin.js") || files.includes("Cli.js") || files.includes("main.js")) {
     fail(`the daemon's dist/ is not the bundle of scripts/bundle.mjs: ${files.join(", ")}`)
   }
-  for (const external of ["better-sqlite3", "sorted-btree"]) {
-    symlinkSync(join(app, "node_modules", external), join(alone, "node_modules", external), "dir")
-  }
   const help = run(process.execPath, [join(dist, "bin.js"), "--help"], { cwd: alone })
-  if (!help.includes("purge")) fail(`node dist/bin.js --help, unpacked alone:\n${help}`)
+  if (!help.includes("purge")) fail(`node dist/bin.js --help, installed alone:\n${help}`)
   const demo = run(process.execPath, [join(dist, "bin.js"), "demo"], { cwd: alone })
-  if (!/expire-logs/.test(demo)) fail(`node dist/bin.js demo, unpacked alone, printed no rule:\n${demo}`)
+  if (!/expire-logs/.test(demo)) fail(`node dist/bin.js demo, installed alone, printed no rule:\n${demo}`)
   // bin.js and main-*.js start the command when imported; every other file only defines modules
   const chunks = files.filter((f) => f !== "bin.js" && !/^main-/.test(f))
   run(process.execPath, [
@@ -167,8 +204,76 @@ const checkBundle = (dir, app, daemonTarball) => {
   console.log(`${files.length} files; --help, demo and an import of each of ${chunks.length} chunks work alone`)
 }
 
-const checks = async (dir, app, tarballs) => {
-  const bin = (name) => join(app, "node_modules", ".bin", name)
+/** The daemon installed alone deletes for real: `purge` to the end, then `once` with a SQLite state file. */
+const checkAloneOnFake = async (dir, alone, fakeBin) => {
+  const bin = join(alone, "node_modules", ".bin", "cos-retention")
+  const help = run(bin, ["--help"], { cwd: alone })
+  if (!help.includes("purge")) fail(`cos-retention --help, installed alone:\n${help}`)
+  const credentials = { COS_SECRET_ID: "AKIDsmokeAlone", COS_SECRET_KEY: "smoke-alone-secret" }
+  const env = { ...process.env, ...credentials }
+  const fake = start(fakeBin, [
+    "--port",
+    "0",
+    "--secret-id",
+    credentials.COS_SECRET_ID,
+    "--secret-key",
+    credentials.COS_SECRET_KEY,
+    "--seed",
+    "3000",
+    "--seed-prefix",
+    "old/",
+    "--seed-age-ms",
+    String(40 * 86_400_000),
+    "--stats"
+  ], { cwd: alone })
+  try {
+    const [, url] = await fake.waitFor(/listening on (http:\/\/127\.0\.0\.1:\d+)/)
+    await fake.waitFor(/seeded \d+/)
+    const bucket = ["--bucket", "examplebucket-1250000000", "--region", "ap-guangzhou", "--endpoint", url]
+    const purge = spawnSync(bin, ["purge", ...bucket, "--prefix", "old/", "--max-deletes", "1000", "--yes", "--json"], {
+      cwd: alone,
+      env,
+      encoding: "utf8"
+    })
+    const summary = JSON.parse(purge.stdout.trim().split("\n").pop() ?? "{}")
+    if (purge.status !== 3 || summary.deleted !== 1000 || summary.stoppedBy !== "maxDeletes") {
+      fail(
+        `cos-retention purge --max-deletes 1000, installed alone: exit ${purge.status}\n${purge.stdout}${purge.stderr}`
+      )
+    }
+    console.log(`purge: exit 3, deleted ${summary.deleted}, stopped by ${summary.stoppedBy}`)
+    const config = join(dir, "alone.yaml")
+    const state = join(dir, "alone.db")
+    writeFileSync(
+      config,
+      `cos: { region: ap-guangzhou, endpoint: "${url}" }
+state: ${state}
+rules:
+  - name: expire-old
+    bucket: examplebucket-1250000000
+    prefix: old/
+    olderThan: 30d
+    schedule: "0 3 * * *"
+`
+    )
+    const once = spawnSync(bin, ["once", "--config", config], { cwd: alone, env, encoding: "utf8" })
+    const stats = await (await fetch(`${url}/_fake/stats`)).json()
+    if (once.status !== 0 || stats.deletedKeys !== 3000 || !existsSync(state)) {
+      fail(
+        `cos-retention once (SQLite), installed alone: exit ${once.status}, ${stats.deletedKeys} keys deleted in all\n${once.stdout}${once.stderr}`
+      )
+    }
+    const history = run(bin, ["history", "--config", config], { cwd: alone, env })
+    if (!history.includes("expire-old")) fail(`cos-retention history shows no run of expire-old:\n${history}`)
+    console.log(`once: exit 0, the other 2000 deleted; the run is in ${state.split("/").pop()} (history)`)
+  } finally {
+    fake.child.kill("SIGTERM")
+    await fake.exit
+  }
+}
+
+const checks = async (dir, app, alone) => {
+  const bin = (name) => join(name === "cos-retention" ? alone : app, "node_modules", ".bin", name)
   const daemonVersion = version("daemon")
 
   step("cos-retention --version, --help; cos-fake --version")
@@ -182,10 +287,19 @@ const checks = async (dir, app, tarballs) => {
   }
   const fakeVersion = run(bin("cos-fake"), ["--version"]).trim()
   if (fakeVersion !== version("testkit")) fail(`cos-fake --version printed ${JSON.stringify(fakeVersion)}`)
+  // cos-fake is one esbuild bundle (packages/testkit/scripts/bundle.mjs): it imports nothing but Node's modules
+  const fakeBin = readFileSync(join(app, "node_modules", "@effect-cos", "testkit", "dist", "bin.js"), "utf8")
+  const fakeImports = [...fakeBin.matchAll(/(?<![\w$"'.])(?:from\s*|import\()"([^"\s,]+)"/g)].map((m) => m[1])
+  if (fakeImports.some((spec) => !spec.startsWith("node:"))) {
+    fail(`cos-fake's dist/bin.js is not a bundle: it imports ${fakeImports.filter((s) => !s.startsWith("node:"))}`)
+  }
   console.log(`cos-retention ${printed}, cos-fake ${fakeVersion}`)
 
-  step("the cos-retention bundle unpacked alone: node dist/bin.js --help, demo, every chunk")
-  checkBundle(dir, app, tarballs[2])
+  step("the daemon's tarball installed alone: its dependencies only; node dist/bin.js --help, demo, every chunk")
+  checkBundle(alone)
+
+  step("the daemon installed alone on cos-fake: purge --json, once with SQLite state, history")
+  await checkAloneOnFake(dir, alone, bin("cos-fake"))
 
   step("an ESM program purges a prefix on the fake through the installed packages")
   writeFileSync(
@@ -386,15 +500,17 @@ const main = async () => {
   const dir = keepAt >= 0 ?
     resolve(process.argv[keepAt + 1] ?? fail("--install needs a directory")) :
     mkdtempSync(join(tmpdir(), "effect-cos-pack-smoke-"))
-  if (keepAt >= 0 && existsSync(join(dir, "app"))) rmSync(join(dir, "app"), { recursive: true, force: true })
+  for (const sub of keepAt >= 0 ? ["app", "alone"] : []) rmSync(join(dir, sub), { recursive: true, force: true })
   try {
     step("pnpm pack (prepack builds each package)")
     const tarballs = pack(dir)
     tarballs.forEach(inspect)
-    step("npm install of the tarballs into a fresh project")
-    const app = install(dir, tarballs)
+    step("npm install of the library tarballs (core, testkit) into a fresh project, the daemon's into another")
+    const app = install(dir, tarballs.slice(0, 2))
     console.log(`installed in ${app}: ${readdirSync(join(app, "node_modules", "@effect-cos")).join(", ")}`)
-    if (keepAt < 0) await checks(dir, app, tarballs)
+    const alone = installAlone(dir, tarballs[2])
+    console.log(`installed in ${alone}: ${readdirSync(join(alone, "node_modules", "@effect-cos")).join(", ")}`)
+    if (keepAt < 0) await checks(dir, app, alone)
     console.log("\npack-smoke: OK")
   } finally {
     if (keepAt < 0) rmSync(dir, { recursive: true, force: true })

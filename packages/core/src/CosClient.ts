@@ -11,14 +11,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
-import type {
-  CosCredentialsError,
-  CosDecodeError,
-  CosInvalidRequest,
-  CosServiceError,
-  CosTimeoutError,
-  CosTransportError
-} from "./CosError.js"
+import type { CosCredentialsError, CosInvalidRequest, CosRequestError } from "./CosError.js"
 import type * as Credentials from "./Credentials.js"
 import * as internal from "./internal/client.js"
 import * as keys from "./internal/keys.js"
@@ -546,17 +539,13 @@ export interface ListPartsPage {
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * What any signed request can fail with once sent.
+ * What any signed request can fail with once sent: `CosError.CosRequestError` (declared there), under the name the
+ * operation families below build on. Each family's union is declared once, here, and used by the implementation.
  *
  * @since 0.1.0
  * @category errors
  */
-export type RequestError =
-  | CosServiceError
-  | CosTransportError
-  | CosTimeoutError
-  | CosDecodeError
-  | CosCredentialsError
+export type RequestError = CosRequestError
 
 /**
  * @since 0.1.0

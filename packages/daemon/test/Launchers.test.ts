@@ -4,17 +4,15 @@
  * the CLI, which finishes (summary printed, exit code kept), and nothing is left running behind pnpm. The installed
  * binary and the systemd unit's command are checked the same way by scripts/pack-smoke.mjs (from the tarballs).
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { CosFake, Store } from "@effect-cos/testkit"
+import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { repo } from "./support/child.js"
+import { fakeTarget, sharedFake } from "./support/fakeServer.js"
 
 const bucket = CosFake.testBucket
 const env = {
@@ -23,29 +21,15 @@ const env = {
 }
 const day = 86_400_000
 
-let scope: Scope.CloseableScope
-let server: CosFakeServer.CosFakeServer
-let dir: string
-
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  // slow batch deletes, so that a signal always arrives while one is in flight
-  server = await Effect.runPromise(Scope.extend(
-    CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 400 } } } }),
-    scope
-  ))
-  await Effect.runPromise(Effect.all(
+// slow batch deletes, so that a signal always arrives while one is in flight
+const fake = sharedFake(
+  "launchers",
+  { faults: { operations: { DeleteObjects: { latencyMs: 400 } } } },
+  (store) =>
     ["purge-term/", "purge-int/", "purge-group/", "run-term/", "run-int/"].map((prefix) =>
-      Store.seed(server.fake.store, { bucket, count: 8000, prefix, ageMs: 40 * day })
+      Store.seed(store, { bucket, count: 8000, prefix, ageMs: 40 * day })
     )
-  ))
-  dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-launchers-"))
-})
-
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  NodeFs.rmSync(dir, { recursive: true, force: true })
-})
+)
 
 /** The pids of a process's descendants (Linux /proc). */
 const descendants = (pid: number): Array<number> => {
@@ -132,7 +116,8 @@ const jsonLines = (text: string) =>
     }
   })
 
-const left = (prefix: string) => Effect.runPromise(Store.keys(server.fake.store, bucket, prefix)).then((k) => k.length)
+const left = (prefix: string) =>
+  Effect.runPromise(Store.keys(fake.server.fake.store, bucket, prefix)).then((k) => k.length)
 
 describe("pnpm cos-retention ... stops on a signal sent to pnpm", () => {
   it.each(
@@ -147,12 +132,7 @@ describe("pnpm cos-retention ... stops on a signal sent to pnpm", () => {
       const r = await viaPnpm(
         [
           "purge",
-          "--bucket",
-          bucket,
-          "--region",
-          CosFake.testRegion,
-          "--endpoint",
-          server.url,
+          ...fakeTarget(fake.server.url),
           "--prefix",
           prefix,
           "--concurrency",
@@ -180,11 +160,11 @@ describe("pnpm cos-retention ... stops on a signal sent to pnpm", () => {
   it.each([["SIGTERM", "run-term/"], ["SIGINT", "run-int/"]] as const)(
     "run (the daemon), %s: stops cleanly, exit 0, nothing left running",
     async (signal, prefix) => {
-      const config = NodePath.join(dir, `${prefix.slice(0, -1)}.yaml`)
+      const config = NodePath.join(fake.dir, `${prefix.slice(0, -1)}.yaml`)
       NodeFs.writeFileSync(
         config,
-        `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${NodePath.join(dir, `${prefix.slice(0, -1)}.db`)}
+        `cos: { region: ${CosFake.testRegion}, endpoint: "${fake.server.url}" }
+state: ${NodePath.join(fake.dir, `${prefix.slice(0, -1)}.db`)}
 http: { port: 0 }
 gracePeriod: 10s
 rules:

@@ -4,17 +4,15 @@
  * secret), against the testkit's socket server. None of them may appear in any stdout or stderr line (logs, errors,
  * summaries, in JSON or pretty form), in `/metrics`, `/status`, `/healthz`, or in the SQLite state file.
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { CosFake, Store } from "@effect-cos/testkit"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
-import * as Scope from "effect/Scope"
 import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
+import { fakeTarget, sharedFake } from "./support/fakeServer.js"
 
 const repo = NodePath.resolve(NodePath.dirname(fileURLToPath(import.meta.url)), "../../..")
 const bucket = CosFake.testBucket
@@ -41,9 +39,6 @@ const leaks = (where: string, text: string): Array<string> => {
   return out
 }
 
-let scope: Scope.CloseableScope
-let server: CosFakeServer.CosFakeServer
-let dir: string
 const outputs: Array<{ readonly what: string; readonly text: string }> = []
 
 interface Result {
@@ -86,12 +81,7 @@ const cli = (args: ReadonlyArray<string>, childEnv?: Record<string, string>) => 
 
 const purgeArgs = (prefix: string) => [
   "purge",
-  "--bucket",
-  bucket,
-  "--region",
-  CosFake.testRegion,
-  "--endpoint",
-  server.url,
+  ...fakeTarget(fake.server.url),
   "--prefix",
   prefix,
   "--older-than",
@@ -102,7 +92,7 @@ const purgeArgs = (prefix: string) => [
 const config = (extra = "") =>
   `cos:
   region: ${CosFake.testRegion}
-  endpoint: ${server.url}
+  endpoint: ${fake.server.url}
   timeout: 5s
 state: state.db
 http: { port: 0 }
@@ -122,31 +112,29 @@ rules:
     dryRun: true
 ${extra}`
 
-beforeAll(async () => {
-  scope = await Effect.runPromise(Scope.make())
-  server = await Effect.runPromise(Scope.extend(
-    CosFakeServer.start({
-      credentials: [
-        { secretId, secretKey: Redacted.make(secretKey), securityToken: Redacted.make(securityToken) },
-        // The config-file credential (rule `from-file`), without a token.
-        { secretId: "AKIDh5FileSecret00000000000000000003", secretKey: Redacted.make(fileSecretKey) }
-      ]
-    }),
-    scope
-  ))
-  const store = server.fake.store
-  await Effect.runPromise(Effect.all([
+const fake = sharedFake(
+  "secrets",
+  {
+    credentials: [
+      { secretId, secretKey: Redacted.make(secretKey), securityToken: Redacted.make(securityToken) },
+      // The config-file credential (rule `from-file`), without a token.
+      { secretId: "AKIDh5FileSecret00000000000000000003", secretKey: Redacted.make(fileSecretKey) }
+    ]
+  },
+  (store) => [
     Store.seed(store, { bucket, count: 300, prefix: "logs/", ageMs: 3 * DAY, size: 10 }),
     Store.seed(store, { bucket, count: 200, prefix: "plan/", ageMs: 3 * DAY }),
     Store.seed(store, { bucket, count: 120, prefix: "purge-json/", ageMs: 3 * DAY }),
     Store.seed(store, { bucket, count: 120, prefix: "purge-text/", ageMs: 3 * DAY }),
     Store.seed(store, { bucket, count: 50, prefix: "wrong/", ageMs: 3 * DAY }),
     Store.seed(store, { bucket, count: 50, prefix: "file/", ageMs: 3 * DAY })
-  ]))
-  dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-secrets-"))
-  NodeFs.writeFileSync(NodePath.join(dir, "retention.yaml"), config())
+  ]
+)
+
+beforeAll(() => {
+  NodeFs.writeFileSync(NodePath.join(fake.dir, "retention.yaml"), config())
   NodeFs.writeFileSync(
-    NodePath.join(dir, "in-file.yaml"),
+    NodePath.join(fake.dir, "in-file.yaml"),
     config(`  - name: from-file
     bucket: ${bucket}
     prefix: file/
@@ -157,11 +145,6 @@ beforeAll(async () => {
       secretKey: ${fileSecretKey}
 `).replace("state: state.db", "state: in-file.db")
   )
-})
-
-afterAll(async () => {
-  await Effect.runPromise(Scope.close(scope, Exit.void))
-  NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
 interface Outcomes {
@@ -190,7 +173,7 @@ const waitFor = async (running: Running, re: RegExp, ms: number) => {
 
 /** The daemon, briefly: started, one scheduled run completed, its HTTP pages read, then SIGTERM. */
 const daemonRun = async () => {
-  const daemon = start(["run", "--config", NodePath.join(dir, "retention.yaml"), "--log-format", "json"])
+  const daemon = start(["run", "--config", NodePath.join(fake.dir, "retention.yaml"), "--log-format", "json"])
   try {
     const port = (await waitFor(daemon, /status server listening on http:\/\/127\.0\.0\.1:(\d+)/, 60_000))[1]
     await waitFor(daemon, /"message":"run succeeded"/, 60_000)
@@ -209,8 +192,8 @@ const daemonRun = async () => {
 
 describe("secrets never leak", () => {
   beforeAll(async () => {
-    const cfg = NodePath.join(dir, "retention.yaml")
-    const inFile = NodePath.join(dir, "in-file.yaml")
+    const cfg = NodePath.join(fake.dir, "retention.yaml")
+    const inFile = NodePath.join(fake.dir, "in-file.yaml")
     // Every process at once: each start costs a couple of seconds of loading TypeScript.
     const [purgeJson, purgeText, purgeWrong, validate, plan, once, run] = await Promise.all([
       cli([...purgeArgs("purge-json/"), "--json"]),
@@ -231,8 +214,8 @@ describe("secrets never leak", () => {
       const { purgeJson, purgeText } = outcomes
       assert.strictEqual(purgeJson.code, 0, purgeJson.stderr)
       assert.strictEqual(purgeText.code, 0, purgeText.stderr)
-      assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "purge-json/")).length, 0)
-      assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "purge-text/")).length, 0)
+      assert.strictEqual((yield* Store.keys(fake.server.fake.store, bucket, "purge-json/")).length, 0)
+      assert.strictEqual((yield* Store.keys(fake.server.fake.store, bucket, "purge-text/")).length, 0)
       clean(purgeJson)
       clean(purgeText)
     }))
@@ -242,7 +225,7 @@ describe("secrets never leak", () => {
       const r = outcomes.purgeWrong
       assert.notStrictEqual(r.code, 0)
       assert.include(r.stdout + r.stderr, "SignatureDoesNotMatch")
-      assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "wrong/")).length, 50)
+      assert.strictEqual((yield* Store.keys(fake.server.fake.store, bucket, "wrong/")).length, 50)
       clean(r)
     }))
 
@@ -254,7 +237,7 @@ describe("secrets never leak", () => {
         clean(r)
       }
       // The rule with its secret in the file did run with it.
-      assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "file/")).length, 0)
+      assert.strictEqual((yield* Store.keys(fake.server.fake.store, bucket, "file/")).length, 0)
     }))
 
   it("the daemon: logs, /metrics, /status, /healthz, /readyz; exit 0 on SIGTERM", () => {
@@ -267,10 +250,10 @@ describe("secrets never leak", () => {
   })
 
   it("the state databases (and their journal files) hold no secret", () => {
-    const files = NodeFs.readdirSync(dir).filter((f) => f.startsWith("state.db") || f.startsWith("in-file.db"))
+    const files = NodeFs.readdirSync(fake.dir).filter((f) => f.startsWith("state.db") || f.startsWith("in-file.db"))
     assert.isAtLeast(files.length, 2)
     for (const f of files) {
-      assert.deepStrictEqual(leaks(f, NodeFs.readFileSync(NodePath.join(dir, f)).toString("latin1")), [])
+      assert.deepStrictEqual(leaks(f, NodeFs.readFileSync(NodePath.join(fake.dir, f)).toString("latin1")), [])
     }
   })
 

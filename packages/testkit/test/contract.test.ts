@@ -132,6 +132,31 @@ describe.each(ways)("contract (%s)", (_name, make) => {
       })
     ))
 
+  it.live("both listings check encoding-type and max-keys alike; an empty delimiter is none", () =>
+    withFake((t) =>
+      Effect.gen(function*() {
+        for (const k of ["a/1", "a/2", "b c"]) yield* put(t, k)
+        for (const versions of [[], [["versions", ""]]] as const) {
+          const list = (query: ReadonlyArray<readonly [string, string]>) =>
+            t.send({ method: "GET", query: [...versions, ...query] })
+          for (const bad of [[["encoding-type", "base64"]], [["max-keys", "ten"]], [["max-keys", "-1"]]] as const) {
+            const r = yield* list(bad)
+            assert.deepStrictEqual([r.status, tag(r.body, "Code")], [400, "InvalidArgument"], JSON.stringify(bad))
+          }
+          const url = yield* list([["encoding-type", "url"], ["max-keys", "2"], ["prefix", "b c"]])
+          assert.strictEqual(tag(url.body, "EncodingType"), "url")
+          assert.strictEqual(tag(url.body, "Prefix"), "b%20c")
+          assert.strictEqual(tag(url.body, "MaxKeys"), "2")
+          const noDelimiter = yield* list([["delimiter", ""]])
+          assert.isUndefined(tag(noDelimiter.body, "Delimiter"))
+          assert.deepStrictEqual(tags(noDelimiter.body, "Key"), ["a/1", "a/2", "b c"])
+          const slash = yield* list([["delimiter", "/"]])
+          assert.strictEqual(tag(slash.body, "Delimiter"), "/")
+          assert.deepStrictEqual(tags(slash.body, "Key"), ["b c"])
+        }
+      })
+    ))
+
   it.live("DELETE Object: 204 for present and absent keys", () =>
     withFake((t) =>
       Effect.gen(function*() {

@@ -37,6 +37,7 @@ import type {
   HeadBucketResult,
   HeadObjectInput,
   HeadObjectResult,
+  ListError,
   ListMultipartUploadsInput,
   ListObjectsInput,
   ListObjectsStreamInput,
@@ -49,6 +50,7 @@ import type {
   Options,
   PutObjectInput,
   PutObjectResult,
+  RequestError,
   UploadInput,
   UploadPartInput,
   VersionEntry
@@ -73,8 +75,6 @@ import * as Xml from "./xml.js"
 
 /** @internal */
 export const tag = Context.GenericTag<CosClient>("@effect-cos/core/CosClient")
-
-type RequestError = CosServiceError | CosTransportError | CosTimeoutError | CosDecodeError | CosCredentialsError
 
 /** An answer read in full within one attempt. */
 interface Raw {
@@ -946,8 +946,6 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     }
     return service
   })
-
-type ListError = RequestError | CosInvalidRequest
 
 /** `""` (the version id of a bucket that never had versioning, docs/protocol.md §3) is the same as none. */
 const identity = (key: string, versionId: string | undefined) =>

@@ -158,6 +158,49 @@ const commonPrefix = (element: XmlElement, url: boolean): string => {
   return url ? urlDecode(prefix, "Prefix") : prefix
 }
 
+/** What GET Bucket and GET Bucket versions answers both carry besides their entries and markers (§3). */
+interface ListingHead {
+  name: string
+  prefix: string
+  maxKeys: string | undefined
+  delimiter: string | undefined
+  isTruncated: string | undefined
+  readonly commonPrefixes: Array<string>
+}
+
+const listingHead = (): ListingHead => ({
+  name: "",
+  prefix: "",
+  maxKeys: undefined,
+  delimiter: undefined,
+  isTruncated: undefined,
+  commonPrefixes: []
+})
+
+/** Reads `child` into `head` if it is one of the shared elements (the entries are matched before, by the caller). */
+const readListingHead = (head: ListingHead, child: XmlElement, url: boolean): void => {
+  switch (child.name) {
+    case "CommonPrefixes":
+      head.commonPrefixes.push(commonPrefix(child, url))
+      break
+    case "Name":
+      head.name = child.text
+      break
+    case "Prefix":
+      head.prefix = url ? urlDecode(child.text, "Prefix") : child.text
+      break
+    case "MaxKeys":
+      head.maxKeys = child.text
+      break
+    case "Delimiter":
+      head.delimiter = child.text
+      break
+    case "IsTruncated":
+      head.isTruncated = child.text
+      break
+  }
+}
+
 /**
  * `encoding-type=url` fields are decoded only if COS says it encoded them (`<EncodingType>url</EncodingType>`).
  *
@@ -166,56 +209,35 @@ const commonPrefix = (element: XmlElement, url: boolean): string => {
 export const listObjectsPage = (root: XmlElement): ListObjectsPage => {
   expectRoot(root, "ListBucketResult")
   const url = childText(root, "EncodingType") === "url"
-  let name = ""
-  let prefix = ""
+  const head = listingHead()
   let marker = ""
-  let maxKeys: string | undefined
-  let delimiter: string | undefined
-  let isTruncated: string | undefined
   let nextMarker: string | undefined
   const contents: Array<ObjectSummary> = []
-  const commonPrefixes: Array<string> = []
   for (const child of root.children) {
     switch (child.name) {
       case "Contents":
         contents.push(objectSummary(child, url))
         break
-      case "CommonPrefixes":
-        commonPrefixes.push(commonPrefix(child, url))
-        break
-      case "Name":
-        name = child.text
-        break
-      case "Prefix":
-        prefix = url ? urlDecode(child.text, "Prefix") : child.text
-        break
       case "Marker":
         marker = url ? urlDecode(child.text, "Marker") : child.text
-        break
-      case "MaxKeys":
-        maxKeys = child.text
-        break
-      case "Delimiter":
-        delimiter = child.text
-        break
-      case "IsTruncated":
-        isTruncated = child.text
         break
       case "NextMarker":
         nextMarker = url ? urlDecode(child.text, "NextMarker") : child.text
         break
+      default:
+        readListingHead(head, child, url)
     }
   }
   return {
-    name,
-    prefix,
+    name: head.name,
+    prefix: head.prefix,
     marker,
-    maxKeys: parseMaxKeys(maxKeys),
-    delimiter,
-    isTruncated: parseBool(isTruncated, "IsTruncated"),
+    maxKeys: parseMaxKeys(head.maxKeys),
+    delimiter: head.delimiter,
+    isTruncated: parseBool(head.isTruncated, "IsTruncated"),
     nextMarker,
     contents,
-    commonPrefixes
+    commonPrefixes: head.commonPrefixes
   }
 }
 
@@ -285,17 +307,12 @@ const versionEntry = (element: XmlElement, url: boolean, marker: boolean): Versi
 export const listVersionsPage = (root: XmlElement): ListVersionsPage => {
   expectRoot(root, "ListVersionsResult")
   const url = childText(root, "EncodingType") === "url"
-  let name = ""
-  let prefix = ""
+  const head = listingHead()
   let keyMarker = ""
   let versionIdMarker = ""
-  let maxKeys: string | undefined
-  let delimiter: string | undefined
-  let isTruncated: string | undefined
   let nextKeyMarker: string | undefined
   let nextVersionIdMarker: string | undefined
   const versions: Array<VersionEntry> = []
-  const commonPrefixes: Array<string> = []
   for (const child of root.children) {
     switch (child.name) {
       case "Version":
@@ -304,29 +321,11 @@ export const listVersionsPage = (root: XmlElement): ListVersionsPage => {
       case "DeleteMarker":
         versions.push(versionEntry(child, url, true))
         break
-      case "CommonPrefixes":
-        commonPrefixes.push(commonPrefix(child, url))
-        break
-      case "Name":
-        name = child.text
-        break
-      case "Prefix":
-        prefix = url ? urlDecode(child.text, "Prefix") : child.text
-        break
       case "KeyMarker":
         keyMarker = url ? urlDecode(child.text, "KeyMarker") : child.text
         break
       case "VersionIdMarker":
         versionIdMarker = child.text
-        break
-      case "MaxKeys":
-        maxKeys = child.text
-        break
-      case "Delimiter":
-        delimiter = child.text
-        break
-      case "IsTruncated":
-        isTruncated = child.text
         break
       case "NextKeyMarker":
         nextKeyMarker = url ? urlDecode(child.text, "NextKeyMarker") : child.text
@@ -334,20 +333,22 @@ export const listVersionsPage = (root: XmlElement): ListVersionsPage => {
       case "NextVersionIdMarker":
         nextVersionIdMarker = child.text
         break
+      default:
+        readListingHead(head, child, url)
     }
   }
   return {
-    name,
-    prefix,
+    name: head.name,
+    prefix: head.prefix,
     keyMarker,
     versionIdMarker,
-    maxKeys: parseMaxKeys(maxKeys),
-    delimiter,
-    isTruncated: parseBool(isTruncated, "IsTruncated"),
+    maxKeys: parseMaxKeys(head.maxKeys),
+    delimiter: head.delimiter,
+    isTruncated: parseBool(head.isTruncated, "IsTruncated"),
     nextKeyMarker,
     nextVersionIdMarker,
     versions,
-    commonPrefixes
+    commonPrefixes: head.commonPrefixes
   }
 }
 

@@ -8,24 +8,47 @@ import { el, ownerXml, urlEncodeKey, XML_DECL, xmlEscape } from "./xml.js"
 const pageSize = (maxKeys: number | undefined, cap: number | undefined): number | undefined =>
   maxKeys === undefined || cap === undefined ? maxKeys : Math.min(maxKeys, Math.max(1, Math.floor(cap)))
 
-export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number): FakeResponse => {
+/** What both listings read from the query: encoding, page size, prefix and delimiter (an empty one is none). */
+interface ListingQuery {
+  readonly _tag: "ListingQuery"
+  readonly url: boolean
+  readonly enc: (s: string) => string
+  readonly maxKeys: number
+  readonly prefix: string
+  readonly delimiter: string | undefined
+}
+
+/** The shared part of both listings' query, or the 400 a bad `encoding-type` or `max-keys` gets. */
+const listingQuery = (ctx: Ctx, q: Query, pageCap: number | undefined): ListingQuery | FakeResponse => {
   const encodingType = q.get("encoding-type")
   if (encodingType !== undefined && encodingType !== "url") {
     return ctx.error(400, "InvalidArgument", "encoding-type must be url")
   }
   const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")), pageCap)
   if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
-  const prefix = q.get("prefix") ?? ""
   const delimiter = q.get("delimiter")
+  return {
+    _tag: "ListingQuery",
+    url: encodingType === "url",
+    enc: encodingType === "url" ? urlEncodeKey : xmlEscape,
+    maxKeys,
+    prefix: q.get("prefix") ?? "",
+    delimiter: delimiter === "" ? undefined : delimiter
+  }
+}
+
+export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number): FakeResponse => {
+  const lq = listingQuery(ctx, q, pageCap)
+  if (lq._tag !== "ListingQuery") return lq
+  const { delimiter, enc, maxKeys, prefix } = lq
   const marker = q.get("marker") ?? ""
-  const r = bucket.list({ prefix, delimiter: delimiter === "" ? undefined : delimiter, marker, maxKeys })
-  const enc = encodingType === "url" ? urlEncodeKey : xmlEscape
+  const r = bucket.list({ prefix, delimiter, marker, maxKeys })
   const owner = ownerXml(bucket.name)
   const render = ctx.render
   let xml = `${XML_DECL}<ListBucketResult><Name>${bucket.name}</Name>` +
-    (encodingType === "url" ? "<EncodingType>url</EncodingType>" : "") +
+    (lq.url ? "<EncodingType>url</EncodingType>" : "") +
     el("Prefix", enc(prefix)) + el("Marker", enc(marker)) + `<MaxKeys>${maxKeys}</MaxKeys>` +
-    (delimiter !== undefined && delimiter !== "" ? el("Delimiter", xmlEscape(delimiter)) : "") +
+    (delimiter !== undefined ? el("Delimiter", xmlEscape(delimiter)) : "") +
     `<IsTruncated>${r.isTruncated}</IsTruncated>` +
     (r.nextMarker !== undefined ? el("NextMarker", enc(r.nextMarker)) : "")
   for (const cp of r.commonPrefixes) xml += `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`
@@ -39,34 +62,22 @@ export const listObjects = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number
 }
 
 export const listVersions = (ctx: Ctx, bucket: Bucket, q: Query, pageCap?: number): FakeResponse => {
-  const encodingType = q.get("encoding-type")
-  if (encodingType !== undefined && encodingType !== "url") {
-    return ctx.error(400, "InvalidArgument", "encoding-type must be url")
-  }
-  const maxKeys = pageSize(parseMaxKeys(q.get("max-keys")), pageCap)
-  if (maxKeys === undefined) return ctx.error(400, "InvalidArgument", "max-keys is invalid")
-  const prefix = q.get("prefix") ?? ""
-  const delimiter = q.get("delimiter")
+  const lq = listingQuery(ctx, q, pageCap)
+  if (lq._tag !== "ListingQuery") return lq
+  const { delimiter, enc, maxKeys, prefix } = lq
   const keyMarker = q.get("key-marker") ?? ""
   const versionIdMarker = q.get("version-id-marker")
-  const r = bucket.listVersions({
-    prefix,
-    delimiter: delimiter === "" ? undefined : delimiter,
-    keyMarker,
-    versionIdMarker,
-    maxKeys
-  })
-  const enc = encodingType === "url" ? urlEncodeKey : xmlEscape
+  const r = bucket.listVersions({ prefix, delimiter, keyMarker, versionIdMarker, maxKeys })
   const owner = ownerXml(bucket.name)
   const render = ctx.render
   let xml = `${XML_DECL}<ListVersionsResult>` +
-    (encodingType === "url" ? "<EncodingType>url</EncodingType>" : "") +
+    (lq.url ? "<EncodingType>url</EncodingType>" : "") +
     `<Name>${bucket.name}</Name>` + el("Prefix", enc(prefix)) + el("KeyMarker", enc(keyMarker)) +
     el("VersionIdMarker", xmlEscape(versionIdMarker ?? "")) + `<MaxKeys>${maxKeys}</MaxKeys>` +
     `<IsTruncated>${r.isTruncated}</IsTruncated>` +
     (r.nextKeyMarker !== undefined ? el("NextKeyMarker", enc(r.nextKeyMarker)) : "") +
     (r.nextVersionIdMarker !== undefined ? el("NextVersionIdMarker", xmlEscape(r.nextVersionIdMarker)) : "") +
-    (delimiter !== undefined && delimiter !== "" ? el("Delimiter", xmlEscape(delimiter)) : "")
+    (delimiter !== undefined ? el("Delimiter", xmlEscape(delimiter)) : "")
   for (const cp of r.commonPrefixes) xml += `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`
   for (const { isLatest, key, version: v } of r.versions) {
     const id = el("VersionId", bucket.renderId(v.versionId))
