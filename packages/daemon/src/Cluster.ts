@@ -28,7 +28,7 @@ import * as Entity from "@effect/cluster/Entity"
 import * as EntityId from "@effect/cluster/EntityId"
 import * as EngineRunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Sharding from "@effect/cluster/Sharding"
-import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Singleton from "@effect/cluster/Singleton"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
@@ -47,6 +47,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as ClusterBudget from "./ClusterBudget.js"
 import * as ClusterSplit from "./ClusterSplit.js"
+import * as ClusterStorage from "./ClusterStorage.js"
 import { type RetentionConfig, type Rule, Settings } from "./Config.js"
 import { Preflight } from "./Daemon.js"
 import * as HttpStatus from "./HttpStatus.js"
@@ -491,18 +492,19 @@ export const layerWith = <E, R>(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))
   )
   const address = options.runnerAddress
-  const sharding = NodeClusterSocket.layer({
-    storage: "sql",
-    shardingConfig: {
-      ...shardingDefaults(),
-      ...options.sharding,
-      // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
-      // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
-      entityTerminationTimeout: Duration.zero,
-      runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
-      runnerListenAddress: Option.none()
-    }
-  })
+  const shardingConfig = {
+    ...shardingDefaults(),
+    ...options.sharding,
+    // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
+    // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
+    entityTerminationTimeout: Duration.zero,
+    runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
+    runnerListenAddress: Option.none()
+  }
+  // the engine's storage, its tables created by one replica at a time (replicas started together on a new database)
+  const sharding = NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
+    Layer.provideMerge(ClusterStorage.layer.pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))))
+  )
   const ready = Layer.effectDiscard(
     Effect.flatMap(Status, (s) => s.setReady(true)).pipe(
       Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
