@@ -481,7 +481,7 @@ export const layerWith = <E, R>(
   // connection): a pool of 8 alone would starve with six rules running at once
   const enabled = config.rules.filter((r) => r.enabled).length
   const sql = Layer.provideMerge(
-    Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
+    Layer.scoped(StateStore.WriterLock, StateStore.writerLock("shared", config.store.display)),
     // a chunk of a split run holds a connection for its advisory lock while it runs: room for every chunk of every
     // split rule on this replica, besides the engine's, the locks of the rules' runs and the audit's writes
     StateStore.layerPostgres(config.store, {
@@ -522,11 +522,12 @@ export const layerWith = <E, R>(
     ready
   ).pipe(Layer.provide(Layer.effectDiscard(ClusterSplit.migrate)))
   const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
-  // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
+  // the engine's Sharding stays visible (a client of the rules' entities can be made from it), and the writer lock
+  // (`run` stops when it is lost for good: StateStore.watchWriterLock)
   return app.pipe(
     Layer.provideMerge(sharding),
     Layer.provide(base),
-    Layer.provide(sql),
+    Layer.provideMerge(sql),
     Layer.provide(Settings.layer(config)),
     Layer.annotateLogs({ runner: runnerLabel(address) })
   )
@@ -534,3 +535,6 @@ export const layerWith = <E, R>(
 
 /** One replica talking to COS over the network. */
 export const layer = (config: RetentionConfig, options: ClusterOptions) => layerWith(config, Purger.Default, options)
+
+/** Fails when this replica lost the state's writer lock for good (StateStore.writerLock); never succeeds. */
+export const watchWriterLock = StateStore.watchWriterLock

@@ -16,13 +16,17 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { StateError } from "./StateFile.js"
@@ -193,44 +197,154 @@ const holders = (connection: SqlConnection.Connection) =>
     Effect.orElseSucceed(() => [])
   )
 
+/** The writer lock held by this process: `check` fails once it was lost and could not be taken again. */
+export interface WriterLockHeld {
+  readonly check: Effect.Effect<void, StateError>
+}
+
+/** The writer lock this process holds (provided where the state is written). */
+export class WriterLock extends Context.Tag("@effect-cos/daemon/StateStore/WriterLock")<WriterLock, WriterLockHeld>() {}
+
+/** How often the writer lock's session is checked (a Postgres restart ends it, and the lock with it). */
+export const writerLockCheckInterval = Duration.seconds(1)
+
+interface Taken {
+  readonly connection: SqlConnection.Connection
+  /** The Postgres backend serving the lock's session. */
+  readonly backend: number
+  /** Holds the reserved connection. */
+  readonly scope: Scope.CloseableScope
+}
+
+/**
+ * Takes the writer lock on a connection reserved for it: the connection, or who holds the lock (Left) when another
+ * process does. `previous` is this process's own earlier session, if it may still hold the lock (a connection that
+ * broke on our side while the server kept the session): it is ended first, so it cannot keep us out.
+ */
+const take = (sql: SqlClient.SqlClient, mode: "exclusive" | "shared", previous?: number) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    return yield* Effect.gen(function*() {
+      const connection = yield* Scope.extend(sql.reserve, scope)
+      if (previous !== undefined) {
+        yield* connection.execute("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()", [previous], undefined)
+      }
+      const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
+      const rows = yield* connection.execute(
+        `SELECT ${fn}(${writerLockKey}) AS locked, pg_backend_pid() AS backend`,
+        [],
+        undefined
+      )
+      if (rows[0]?.locked !== true) {
+        const found = yield* holders(connection)
+        yield* Scope.close(scope, Exit.void)
+        return Either.left(found)
+      }
+      yield* connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined).pipe(
+        Effect.ignore
+      )
+      return Either.right<Taken>({ connection, backend: Number(rows[0]?.backend), scope })
+    }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+  })
+
+const holdersText = (found: ReadonlyArray<{ readonly pid: number; readonly host: string }>) =>
+  found.length === 0 ? "pid unknown" : found.map((h) => `pid ${h.pid} on ${h.host}`).join(", ")
+
 /**
  * Holds the one-writer lock for the scope: exclusive for a single writer, shared for the replicas of one cluster (so
  * a stray `once` is refused while a cluster runs, and a cluster runner while a `once` runs). On SQLite it does
  * nothing (a SQLite file has its own). Fails with a {@link StateError} naming the holder (its pid and host) when
  * another process holds it, as the SQLite lock does.
+ *
+ * The lock is a session's: when the session ends while this process runs (Postgres restarted, the connection
+ * dropped), the lock goes with it. Its session is checked every second; once it is gone, the lock is taken again on
+ * a new connection as soon as Postgres answers (in the same mode, so a replica and the other replicas hold it again
+ * together). If another process took it in between (a `once` that started while nobody held it), this process may
+ * not write any more: the handle's `check` fails from then on with a StateError saying so, and the daemon stops.
  */
 export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (sql.onDialectOrElse({ pg: () => false, orElse: () => true })) return
-    const connection = yield* sql.reserve.pipe(Effect.orDie)
-    const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
-    const rows = yield* connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined).pipe(Effect.orDie)
-    if (rows[0]?.locked !== true) {
-      const found = yield* holders(connection)
-      const who = found.length === 0
-        ? "pid unknown"
-        : found.map((h) => `pid ${h.pid} on ${h.host}`).join(", ")
+    const lost = yield* Ref.make(Option.none<StateError>())
+    const held: WriterLockHeld = {
+      check: Effect.flatMap(Ref.get(lost), Option.match({ onNone: () => Effect.void, onSome: Effect.fail }))
+    }
+    if (sql.onDialectOrElse({ pg: () => false, orElse: () => true })) return held
+    const first = yield* take(sql, mode).pipe(Effect.orDie)
+    if (Either.isLeft(first)) {
       return yield* new StateError({
         path: shown,
-        message: `in use by another cos-retention process (${who}, ` +
+        message: `in use by another cos-retention process (${holdersText(first.left)}, ` +
           (mode === "exclusive" ? "a daemon, a cluster replica or a once run" : "a once run") +
           ` holding the writer lock in Postgres): only one process may use a state database at a time, ` +
           `or the replicas of one cluster`,
-        holder: found[0]?.pid ?? 0
+        holder: first.left[0]?.pid ?? 0
       })
     }
-    yield* connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined).pipe(
-      Effect.ignore
-    )
+    let current: Taken | undefined = first.right
     const unlock = mode === "exclusive" ? "pg_advisory_unlock" : "pg_advisory_unlock_shared"
     yield* Effect.addFinalizer(() =>
-      connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(
-        Effect.zipRight(connection.execute("RESET application_name", [], undefined)),
-        Effect.ignore
-      )
+      Effect.suspend(() => {
+        const taken = current
+        if (taken === undefined) return Effect.void
+        return taken.connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(
+          Effect.zipRight(taken.connection.execute("RESET application_name", [], undefined)),
+          Effect.ignore,
+          Effect.ensuring(Scope.close(taken.scope, Exit.void))
+        )
+      })
     )
+    // (a check that does not answer in time proves nothing: a loaded server; the next one decides)
+    const alive = (taken: Taken) =>
+      taken.connection.execute("SELECT 1", [], undefined).pipe(
+        Effect.as(true),
+        Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true }),
+        Effect.orElseSucceed(() => false)
+      )
+    const watch = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(writerLockCheckInterval)
+        const taken = current!
+        if (yield* alive(taken)) continue
+        yield* Effect.logWarning(
+          "the state's writer lock in Postgres ended with its session (Postgres restarted, or the connection " +
+            "dropped); taking it again"
+        )
+        current = undefined
+        yield* Scope.close(taken.scope, Exit.void)
+        const again = yield* take(sql, mode, taken.backend).pipe(
+          Effect.tapError(() => Effect.logDebug("Postgres does not answer yet; trying again in a second")),
+          Effect.retry(Schedule.spaced("1 second"))
+        )
+        if (Either.isRight(again)) {
+          current = again.right
+          yield* Effect.logWarning("took the state's writer lock again")
+          continue
+        }
+        const error = new StateError({
+          path: shown,
+          message: `the writer lock in Postgres ended with its session and another cos-retention process took it ` +
+            `before this one could take it again (${holdersText(again.left)}): two processes may not write the ` +
+            `state at once, so this one stops`,
+          holder: again.left[0]?.pid ?? 0
+        })
+        // (whoever watches the lock reports it: the daemon and `once` stop with it)
+        return yield* Ref.set(lost, Option.some(error))
+      }
+    })
+    yield* Effect.forkScoped(Effect.interruptible(watch))
+    return held
   })
+
+/**
+ * Checks the writer lock every second ({@link WriterLockHeld.check}); fails when it was lost for good. Never
+ * succeeds.
+ */
+export const watchWriterLock = Effect.flatMap(WriterLock, (held) =>
+  held.check.pipe(
+    Effect.repeat(Schedule.spaced(writerLockCheckInterval)),
+    Effect.zipRight(Effect.never)
+  ))
 
 // ---------------------------------------------------------------------------------------------------------------
 // dialect helpers: the few places where SQLite and Postgres need different SQL
