@@ -30,6 +30,7 @@ import * as EngineRunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Singleton from "@effect/cluster/Singleton"
+import * as Snowflake from "@effect/cluster/Snowflake"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -225,23 +226,29 @@ const RuleEntityLive = (address: RunnerAddress) =>
     { concurrency: "unbounded", maxIdleTime: "1 hour" }
   )
 
-/** How long answered fire times are kept in the engine's tables (nothing there prunes them by itself). */
+/** How long answered messages are kept in the engine's tables (nothing there prunes them by itself). */
 export const messageRetention = Duration.days(7)
 
 /**
- * Deletes the engine's rows for fire times answered and due more than `olderThanMs` ago: their replies, then the
- * messages. A fire time sent again after that is deduplicated by the runs table instead (catch-up compares with the
- * rule's last run). Returns how many messages went.
+ * Deletes the engine's rows for our answered messages older than `olderThanMs`, in one transaction: their replies,
+ * then the messages. Fire times go once due that long ago; a fire time sent again after that is deduplicated by the
+ * runs table instead (catch-up compares with the rule's last run). Chunks of split runs (which carry no delivery
+ * time) go once sent that long ago, by the time in their id (a snowflake); a chunk sent again after that answers from
+ * its row in `cos_retention_split_chunks`. Unanswered messages are never deleted. Returns how many messages went.
  */
 export const pruneMessages = (olderThanMs: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const cutoff = (yield* Clock.currentTimeMillis) - olderThanMs
-    const answered = sql`SELECT id FROM cluster_messages WHERE entity_type = ${RuleEntity.type} AND processed
-      AND deliver_at < ${cutoff}`
-    yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
-    const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
-    return rows.length
+    const sentBefore = String(BigInt(Math.max(0, cutoff - Snowflake.constEpochMillis)) << BigInt(22))
+    const answered = sql`SELECT id FROM cluster_messages WHERE processed AND (
+      (entity_type = ${RuleEntity.type} AND deliver_at < ${cutoff})
+      OR (entity_type = ${ClusterSplit.ChunkEntity.type} AND id < ${sentBefore}::bigint))`
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
+      const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
+      return rows.length
+    }))
   }).pipe(Effect.orDie)
 
 /** Sends a fire message until it is stored (or found stored already). */
@@ -299,7 +306,10 @@ const SchedulerSingleton = Singleton.make(
       runner.pruneAudit,
       Effect.flatMap(
         pruneMessages(Duration.toMillis(messageRetention)),
-        (n) => n > 0 ? Effect.logInfo(`pruned ${n} answered fire times from the cluster's message table`) : Effect.void
+        (n) =>
+          n > 0
+            ? Effect.logInfo(`pruned ${n} answered messages (fire times, chunks) from the cluster's message table`)
+            : Effect.void
       )
     )
     yield* prune

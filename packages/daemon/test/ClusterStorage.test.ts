@@ -1,10 +1,12 @@
 /**
- * Replicas started at the same instant on a new, empty database: every one comes up (the engine's tables are created
- * once, under an advisory lock: ClusterStorage), and the cluster they form runs each fire time once.
+ * The cluster engine's storage in Postgres. Replicas started at the same instant on a new, empty database: every one
+ * comes up (the engine's tables are created once, under an advisory lock: ClusterStorage), and the cluster they form
+ * runs each fire time once. Housekeeping: our answered messages leave the engine's tables after the retention.
  */
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { assert, layer } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
@@ -13,6 +15,8 @@ import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import * as Cluster from "../src/Cluster.js"
+import * as ClusterSplit from "../src/ClusterSplit.js"
 import * as ClusterStorage from "../src/ClusterStorage.js"
 import * as StateStore from "../src/StateStore.js"
 import { type Child, cosRetention } from "./support/child.js"
@@ -26,7 +30,7 @@ const query = (database: string, sql: string) =>
     Effect.map((out) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|")))
   )
 
-layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("replicas started together", (it) => {
+layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("the engine's storage", (it) => {
   it.effect(
     "three replicas as child processes started at once on a new database: all join, each fire time runs once",
     () =>
@@ -147,5 +151,62 @@ rules:
         }
       }).pipe(Effect.orDie),
     150_000
+  )
+
+  it.effect(
+    "answered fire times and chunks older than the retention leave the engine's tables, with their replies",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const database = "prune"
+        const url = yield* pg.createDatabase(database)
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Layer.orDie(StateStore.layerPostgres(store))
+        yield* Effect.scoped(Layer.build(ClusterStorage.layer.pipe(
+          Layer.provide(ShardingConfig.layer({ shardsPerGroup: 12 })),
+          Layer.provide(sql)
+        )))
+        const now = Date.now()
+        // message ids are the engine's snowflakes: the time they were sent, then a machine id and a sequence
+        const sent = (ms: number, n: number) => (BigInt(ms - Date.UTC(2025, 0, 1)) << BigInt(22)) + BigInt(n)
+        const old = now - 10 * day
+        const recent = now - day
+        const messages: Array<[id: bigint, type: string, processed: boolean, deliverAt: number | null]> = [
+          [sent(old, 1), Cluster.RuleEntity.type, true, old], // gone
+          [sent(recent, 2), Cluster.RuleEntity.type, true, recent],
+          [sent(old, 3), Cluster.RuleEntity.type, false, old], // not answered: kept
+          [sent(old, 4), ClusterSplit.ChunkEntity.type, true, null], // gone
+          [sent(recent, 5), ClusterSplit.ChunkEntity.type, true, null],
+          [sent(old, 6), ClusterSplit.ChunkEntity.type, false, null], // not answered: kept
+          [sent(old, 7), "someone-else/entity", true, old] // not ours: kept
+        ]
+        yield* pg.psql(
+          "INSERT INTO cluster_messages (id, message_id, shard_id, entity_type, entity_id, kind, tag, payload, " +
+            "processed, request_id, deliver_at) VALUES " +
+            messages.map(([id, type, processed, at]) =>
+              `(${id}, 'm${id}', 'default:1', '${type}', 'e', 0, 'fire', '{}', ${processed}, ${id}, ${at ?? "NULL"})`
+            ).join(", ") + "; " +
+            "INSERT INTO cluster_replies (id, kind, request_id, payload) VALUES " +
+            messages.map(([id]) => `(${id + BigInt(1000)}, 0, ${id}, '{}')`).join(", "),
+          database
+        )
+        const pruned = yield* Cluster.pruneMessages(Duration.toMillis(Cluster.messageRetention)).pipe(
+          Effect.provide(sql)
+        )
+        assert.strictEqual(pruned, 2)
+        const kept = [2, 3, 5, 6, 7].map((i) => messages[i - 1]![0]).sort((a, b) => (a < b ? -1 : 1)).map(String)
+        const left = (table: string, column: string) =>
+          Effect.map(query(database, `SELECT ${column} FROM ${table} ORDER BY ${column}`), (rows) =>
+            rows.map((r) => r[0]))
+        assert.deepStrictEqual(yield* left("cluster_messages", "id"), kept)
+        assert.deepStrictEqual(yield* left("cluster_replies", "request_id"), kept)
+        // nothing more to prune on a second pass
+        assert.strictEqual(
+          yield* Cluster.pruneMessages(Duration.toMillis(Cluster.messageRetention)).pipe(Effect.provide(sql)),
+          0
+        )
+      }).pipe(Effect.orDie),
+    60_000
   )
 })
