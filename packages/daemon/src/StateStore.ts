@@ -142,9 +142,68 @@ export const withSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string,
     })
   )
 
+/** A connection reserved for a session-level lock, and which backend serves it (to end it once it broke). */
+interface Session {
+  readonly connection: SqlConnection.Connection
+  readonly backend: number
+  /** When that backend started: with the pid, it names the session (pids are reused). */
+  readonly started: string
+  /** Holds the reserved connection. */
+  readonly scope: Scope.CloseableScope
+}
+
+/**
+ * Reserves a connection for a lock. `previous` is this process's own earlier session for it, whose connection broke:
+ * if the server still has it (the break was on our side), it is ended first (waiting up to 5 s for it to go), so its
+ * lock cannot keep us out.
+ */
+const reserveSession = (sql: SqlClient.SqlClient, previous?: Session) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    return yield* Effect.gen(function*() {
+      const connection = yield* Scope.extend(sql.reserve, scope)
+      if (previous !== undefined) {
+        yield* connection.execute(
+          `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2
+           AND pid <> pg_backend_pid()`,
+          [previous.backend, previous.started],
+          undefined
+        )
+      }
+      const rows = yield* connection.execute(
+        "SELECT pid AS backend, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        [],
+        undefined
+      )
+      const session: Session = {
+        connection,
+        backend: Number(rows[0]?.backend),
+        started: String(rows[0]?.started),
+        scope
+      }
+      return session
+    }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+  })
+
+/** How often a session holding a lock is checked (a Postgres restart ends it, and its locks with it). */
+export const lockCheckInterval = Duration.seconds(1)
+
+/** Whether the session still answers (a check that does not answer in time proves nothing: the next one decides). */
+const answers = (session: Session) =>
+  session.connection.execute("SELECT 1", [], undefined).pipe(
+    Effect.as(true),
+    Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true }),
+    Effect.orElseSucceed(() => false)
+  )
+
 /**
  * Like {@link withSessionLock} but waiting at most `wait` (trying every half second): `None` (and `effect` not run)
  * when another session still holds the lock then.
+ *
+ * While `effect` runs, the lock's session is checked every second: when it ended (Postgres restarted, the
+ * connection dropped) the lock is taken again on a new connection as soon as Postgres answers. If another session
+ * took it in between, `effect` is interrupted and this dies: what ran under the lock must not go on beside the new
+ * holder.
  */
 export const tryWithSessionLock = <A, E, R>(
   sql: SqlClient.SqlClient,
@@ -154,19 +213,54 @@ export const tryWithSessionLock = <A, E, R>(
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
-      const connection = yield* sql.reserve
-      const attempt = connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
-        .pipe(Effect.map((rows) => rows[0]?.locked === true))
-      const locked = yield* attempt.pipe(
+      const first = yield* reserveSession(sql)
+      const tryLock = (session: Session) =>
+        session.connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined).pipe(
+          Effect.map((rows) => rows[0]?.locked === true)
+        )
+      const locked = yield* tryLock(first).pipe(
         // (repeat gives the schedule's output: reaching the end means the lock was taken)
         Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("500 millis") }),
         Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false })
       )
-      if (!locked) return Option.none<A>()
+      if (!locked) {
+        yield* Scope.close(first.scope, Exit.void)
+        return Option.none<A>()
+      }
+      let current = first
       yield* Effect.addFinalizer(() =>
-        connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
+        Effect.suspend(() => {
+          const session = current
+          return session.connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(
+            Effect.ignore,
+            Effect.ensuring(Scope.close(session.scope, Exit.void))
+          )
+        })
       )
-      return Option.some(yield* effect)
+      const keep = Effect.gen(function*() {
+        while (true) {
+          yield* Effect.sleep(lockCheckInterval)
+          const session = current
+          if (yield* answers(session)) continue
+          yield* Effect.logWarning(`the lock "${name}" ended with its Postgres session; taking it again`)
+          const again = yield* Effect.gen(function*() {
+            const next = yield* reserveSession(sql, session)
+            if (yield* tryLock(next)) return Option.some(next)
+            yield* Scope.close(next.scope, Exit.void)
+            return Option.none<Session>()
+          }).pipe(Effect.retry(Schedule.spaced("1 second")))
+          if (Option.isNone(again)) {
+            return yield* Effect.dieMessage(
+              `the lock "${name}" ended with its Postgres session and another session took it before this one ` +
+                `could take it again: stopped what ran under it`
+            )
+          }
+          yield* Scope.close(session.scope, Exit.void)
+          current = again.value
+          yield* Effect.logWarning(`took the lock "${name}" again`)
+        }
+      })
+      return Option.some(yield* Effect.raceFirst(effect, keep))
     })
   )
 
@@ -205,46 +299,25 @@ export interface WriterLockHeld {
 /** The writer lock this process holds (provided where the state is written). */
 export class WriterLock extends Context.Tag("@effect-cos/daemon/StateStore/WriterLock")<WriterLock, WriterLockHeld>() {}
 
-/** How often the writer lock's session is checked (a Postgres restart ends it, and the lock with it). */
-export const writerLockCheckInterval = Duration.seconds(1)
-
-interface Taken {
-  readonly connection: SqlConnection.Connection
-  /** The Postgres backend serving the lock's session. */
-  readonly backend: number
-  /** Holds the reserved connection. */
-  readonly scope: Scope.CloseableScope
-}
-
 /**
- * Takes the writer lock on a connection reserved for it: the connection, or who holds the lock (Left) when another
- * process does. `previous` is this process's own earlier session, if it may still hold the lock (a connection that
- * broke on our side while the server kept the session): it is ended first, so it cannot keep us out.
+ * Takes the writer lock on a connection reserved for it: the session, or who holds the lock (Left) when another
+ * process does. `previous` is this process's own earlier session (see {@link reserveSession}).
  */
-const take = (sql: SqlClient.SqlClient, mode: "exclusive" | "shared", previous?: number) =>
+const take = (sql: SqlClient.SqlClient, mode: "exclusive" | "shared", previous?: Session) =>
   Effect.gen(function*() {
-    const scope = yield* Scope.make()
+    const session = yield* reserveSession(sql, previous)
     return yield* Effect.gen(function*() {
-      const connection = yield* Scope.extend(sql.reserve, scope)
-      if (previous !== undefined) {
-        yield* connection.execute("SELECT pg_terminate_backend($1) WHERE $1 <> pg_backend_pid()", [previous], undefined)
-      }
       const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
-      const rows = yield* connection.execute(
-        `SELECT ${fn}(${writerLockKey}) AS locked, pg_backend_pid() AS backend`,
-        [],
-        undefined
-      )
+      const rows = yield* session.connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined)
       if (rows[0]?.locked !== true) {
-        const found = yield* holders(connection)
-        yield* Scope.close(scope, Exit.void)
+        const found = yield* holders(session.connection)
+        yield* Scope.close(session.scope, Exit.void)
         return Either.left(found)
       }
-      yield* connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined).pipe(
-        Effect.ignore
-      )
-      return Either.right<Taken>({ connection, backend: Number(rows[0]?.backend), scope })
-    }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+      yield* session.connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined)
+        .pipe(Effect.ignore)
+      return Either.right<Session>(session)
+    }).pipe(Effect.onError(() => Scope.close(session.scope, Exit.void)))
   })
 
 const holdersText = (found: ReadonlyArray<{ readonly pid: number; readonly host: string }>) =>
@@ -281,7 +354,7 @@ export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
         holder: first.left[0]?.pid ?? 0
       })
     }
-    let current: Taken | undefined = first.right
+    let current: Session | undefined = first.right
     const unlock = mode === "exclusive" ? "pg_advisory_unlock" : "pg_advisory_unlock_shared"
     yield* Effect.addFinalizer(() =>
       Effect.suspend(() => {
@@ -294,25 +367,18 @@ export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
         )
       })
     )
-    // (a check that does not answer in time proves nothing: a loaded server; the next one decides)
-    const alive = (taken: Taken) =>
-      taken.connection.execute("SELECT 1", [], undefined).pipe(
-        Effect.as(true),
-        Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true }),
-        Effect.orElseSucceed(() => false)
-      )
     const watch = Effect.gen(function*() {
       while (true) {
-        yield* Effect.sleep(writerLockCheckInterval)
+        yield* Effect.sleep(lockCheckInterval)
         const taken = current!
-        if (yield* alive(taken)) continue
+        if (yield* answers(taken)) continue
         yield* Effect.logWarning(
           "the state's writer lock in Postgres ended with its session (Postgres restarted, or the connection " +
             "dropped); taking it again"
         )
         current = undefined
         yield* Scope.close(taken.scope, Exit.void)
-        const again = yield* take(sql, mode, taken.backend).pipe(
+        const again = yield* take(sql, mode, taken).pipe(
           Effect.tapError(() => Effect.logDebug("Postgres does not answer yet; trying again in a second")),
           Effect.retry(Schedule.spaced("1 second"))
         )
@@ -342,7 +408,7 @@ export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
  */
 export const watchWriterLock = Effect.flatMap(WriterLock, (held) =>
   held.check.pipe(
-    Effect.repeat(Schedule.spaced(writerLockCheckInterval)),
+    Effect.repeat(Schedule.spaced(lockCheckInterval)),
     Effect.zipRight(Effect.never)
   ))
 

@@ -586,4 +586,86 @@ rules:
       }).pipe(Effect.orDie, Effect.scoped),
     150_000
   )
+
+  it.effect(
+    "a run whose rule lock another session took after the lock's session ended stops; later runs finish, once each",
+    () =>
+      Effect.gen(function*() {
+        const { query, runs } = yield* helpers("rule_lock")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("rule_lock")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 3000
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const settings = settingsOf(url, server.url, [
+          { name: "logs", schedule: "*/3 * * * * *", batchSize: 100, concurrency: 1 }
+        ])
+        const replica = yield* startRunner(settings)
+        yield* Effect.addFinalizer(() => replica.stop)
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 500, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // the session holding the run's lock ends, and another session takes the lock at once (as a replica that
+        // was given the rule meanwhile would)
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const connection = yield* sql.reserve
+        const lock = "(hashtext('cos-retention rule logs')::bigint & 4294967295)::oid"
+        const ended = yield* connection.execute(
+          `SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
+            `AND objsubid = 1 AND objid = ${lock}`,
+          [],
+          undefined
+        )
+        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
+        const taken = yield* connection.execute(
+          "SELECT pg_try_advisory_lock(hashtext('cos-retention rule logs')) AS locked",
+          [],
+          undefined
+        )
+        assert.strictEqual(taken[0]?.locked, true, "the replica took the lock again first: run the test again")
+        // the run stops (its in-flight batch finishes within the grace period) and nothing more is deleted
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => all.length > 0 && all.every((r) => r.status !== "running"),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("20 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run went on without its lock"))
+        )
+        const stopped = yield* count
+        assert.isAbove(stopped, 0, "the run finished before it was stopped")
+        yield* Effect.sleep("4 seconds")
+        assert.strictEqual(yield* count, stopped, "keys were deleted while another session held the rule's lock")
+        // the other session lets go: the rule's next runs delete the rest
+        yield* connection.execute("SELECT pg_advisory_unlock(hashtext('cos-retention rule logs'))", [], undefined)
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("250 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rule did not run again"))
+        )
+        const audit = yield* query(
+          "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'"
+        )
+        assert.deepStrictEqual(audit[0], [String(keys), String(keys)])
+        assert.deepStrictEqual((yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"))[0], ["0"])
+        const first = (yield* runs)[0]!
+        assert.strictEqual(first.status, "interrupted", JSON.stringify(yield* runs))
+      }).pipe(
+        Effect.orDie,
+        Effect.withConfigProvider(credentials),
+        Logger.withMinimumLogLevel(LogLevel.Warning),
+        Effect.scoped
+      ),
+    150_000
+  )
 })
