@@ -21,6 +21,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -188,12 +189,17 @@ const reserveSession = (sql: SqlClient.SqlClient, previous?: Session) =>
 /** How often a session holding a lock is checked (a Postgres restart ends it, and its locks with it). */
 export const lockCheckInterval = Duration.seconds(1)
 
-/** Whether the session still answers (a check that does not answer in time proves nothing: the next one decides). */
+/**
+ * Whether the session still answers (a check that does not answer in time proves nothing: the next one decides). The
+ * check runs in a fiber of its own, never interrupted: interrupting a statement makes the driver cancel what the
+ * backend runs (`pg_cancel_backend`), which could hit the next statement on that connection, the unlock.
+ */
 const answers = (session: Session) =>
-  session.connection.execute("SELECT 1", [], undefined).pipe(
-    Effect.as(true),
-    Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true }),
-    Effect.orElseSucceed(() => false)
+  Effect.forkDaemon(
+    session.connection.execute("SELECT 1", [], undefined).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+  ).pipe(
+    Effect.flatMap(Fiber.join),
+    Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true })
   )
 
 /**
@@ -213,50 +219,60 @@ export const tryWithSessionLock = <A, E, R>(
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
-      const first = yield* reserveSession(sql)
       const tryLock = (session: Session) =>
         session.connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined).pipe(
           Effect.map((rows) => rows[0]?.locked === true)
         )
-      const locked = yield* tryLock(first).pipe(
+      let current = yield* reserveSession(sql)
+      // (each attempt runs uninterrupted, and may have taken the lock when a timeout or an interruption comes: the
+      // connection goes back to the pool only once it is let go)
+      let mayHold = false
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          const session = current
+          const unlock = mayHold
+            ? session.connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined)
+            : Effect.void
+          return unlock.pipe(Effect.ignore, Effect.ensuring(Scope.close(session.scope, Exit.void)))
+        })
+      )
+      const attempt = Effect.uninterruptible(
+        Effect.suspend(() => {
+          mayHold = true
+          return Effect.tap(tryLock(current), (ok) => Effect.sync(() => (mayHold = ok)))
+        })
+      )
+      const locked = yield* attempt.pipe(
         // (repeat gives the schedule's output: reaching the end means the lock was taken)
         Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("500 millis") }),
         Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false })
       )
-      if (!locked) {
-        yield* Scope.close(first.scope, Exit.void)
-        return Option.none<A>()
-      }
-      let current = first
-      yield* Effect.addFinalizer(() =>
-        Effect.suspend(() => {
-          const session = current
-          return session.connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(
-            Effect.ignore,
-            Effect.ensuring(Scope.close(session.scope, Exit.void))
-          )
-        })
-      )
+      if (!locked) return Option.none<A>()
       const keep = Effect.gen(function*() {
         while (true) {
           yield* Effect.sleep(lockCheckInterval)
           const session = current
           if (yield* answers(session)) continue
           yield* Effect.logWarning(`the lock "${name}" ended with its Postgres session; taking it again`)
-          const again = yield* Effect.gen(function*() {
+          mayHold = false
+          yield* Scope.close(session.scope, Exit.void)
+          const again = yield* Effect.uninterruptible(Effect.gen(function*() {
             const next = yield* reserveSession(sql, session)
-            if (yield* tryLock(next)) return Option.some(next)
-            yield* Scope.close(next.scope, Exit.void)
-            return Option.none<Session>()
-          }).pipe(Effect.retry(Schedule.spaced("1 second")))
-          if (Option.isNone(again)) {
+            const ok = yield* tryLock(next).pipe(Effect.onError(() => Scope.close(next.scope, Exit.void)))
+            if (!ok) {
+              yield* Scope.close(next.scope, Exit.void)
+              return false
+            }
+            current = next
+            mayHold = true
+            return true
+          })).pipe(Effect.retry(Schedule.spaced("1 second")))
+          if (!again) {
             return yield* Effect.dieMessage(
               `the lock "${name}" ended with its Postgres session and another session took it before this one ` +
                 `could take it again: stopped what ran under it`
             )
           }
-          yield* Scope.close(session.scope, Exit.void)
-          current = again.value
           yield* Effect.logWarning(`took the lock "${name}" again`)
         }
       })
@@ -378,12 +394,16 @@ export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
         )
         current = undefined
         yield* Scope.close(taken.scope, Exit.void)
-        const again = yield* take(sql, mode, taken).pipe(
+        // (uninterrupted from taking it to recording it: a lock taken is always let go)
+        const again = yield* Effect.uninterruptible(
+          take(sql, mode, taken).pipe(
+            Effect.tap((r) => Effect.sync(() => Either.isRight(r) && (current = r.right)))
+          )
+        ).pipe(
           Effect.tapError(() => Effect.logDebug("Postgres does not answer yet; trying again in a second")),
           Effect.retry(Schedule.spaced("1 second"))
         )
         if (Either.isRight(again)) {
-          current = again.right
           yield* Effect.logWarning("took the state's writer lock again")
           continue
         }

@@ -668,4 +668,74 @@ rules:
       ),
     150_000
   )
+
+  it.effect(
+    "a once whose writer lock a replica took while its Postgres session was gone stops (exit 2), deleting no more",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("once_lock")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 200 } } } })
+        const keys = 3000
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-once-lock-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { enabled: false }
+gracePeriod: 2s
+rules:
+  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "0 0 1 1 *",
+      batchSize: 100, concurrency: 1 }
+`
+        )
+        const once = cosRetention(["once", "--config", config])
+        yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 300, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // the once's writer-lock session ends and a replica takes the lock (shared) before the once takes it again
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const connection = yield* sql.reserve
+        const ended = yield* connection.execute(
+          "SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity WHERE application_name LIKE " +
+            "'cos-retention pid=%'",
+          [],
+          undefined
+        )
+        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
+        const taken = yield* connection.execute(
+          "SELECT pg_try_advisory_lock_shared(hashtext('cos-retention state'), 1) AS locked",
+          [],
+          undefined
+        )
+        assert.strictEqual(taken[0]?.locked, true, "the once took the lock again first: run the test again")
+        const code = yield* Effect.promise(() => once.exit).pipe(Effect.timeout("30 seconds"))
+        assert.strictEqual(code, 2, JSON.stringify(once.lines.slice(-10), null, 1))
+        assert.isTrue(
+          once.lines.some((l) =>
+            String(l.message).includes("another cos-retention process took it before this one could take it again")
+          ),
+          JSON.stringify(once.lines.slice(-10), null, 1)
+        )
+        const left = yield* count
+        assert.isAbove(left, 0, "the once finished before it was stopped")
+        yield* Effect.sleep("2 seconds")
+        assert.strictEqual(yield* count, left)
+      }).pipe(Effect.orDie, Effect.scoped),
+    150_000
+  )
 })
