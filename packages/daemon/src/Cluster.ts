@@ -28,8 +28,9 @@ import * as Entity from "@effect/cluster/Entity"
 import * as EntityId from "@effect/cluster/EntityId"
 import * as EngineRunnerAddress from "@effect/cluster/RunnerAddress"
 import * as Sharding from "@effect/cluster/Sharding"
-import type * as ShardingConfig from "@effect/cluster/ShardingConfig"
+import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import * as Singleton from "@effect/cluster/Singleton"
+import * as Snowflake from "@effect/cluster/Snowflake"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -47,6 +48,7 @@ import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as ClusterBudget from "./ClusterBudget.js"
 import * as ClusterSplit from "./ClusterSplit.js"
+import * as ClusterStorage from "./ClusterStorage.js"
 import { type RetentionConfig, type Rule, Settings } from "./Config.js"
 import { Preflight } from "./Daemon.js"
 import * as HttpStatus from "./HttpStatus.js"
@@ -224,23 +226,29 @@ const RuleEntityLive = (address: RunnerAddress) =>
     { concurrency: "unbounded", maxIdleTime: "1 hour" }
   )
 
-/** How long answered fire times are kept in the engine's tables (nothing there prunes them by itself). */
+/** How long answered messages are kept in the engine's tables (nothing there prunes them by itself). */
 export const messageRetention = Duration.days(7)
 
 /**
- * Deletes the engine's rows for fire times answered and due more than `olderThanMs` ago: their replies, then the
- * messages. A fire time sent again after that is deduplicated by the runs table instead (catch-up compares with the
- * rule's last run). Returns how many messages went.
+ * Deletes the engine's rows for our answered messages older than `olderThanMs`, in one transaction: their replies,
+ * then the messages. Fire times go once due that long ago; a fire time sent again after that is deduplicated by the
+ * runs table instead (catch-up compares with the rule's last run). Chunks of split runs (which carry no delivery
+ * time) go once sent that long ago, by the time in their id (a snowflake); a chunk sent again after that answers from
+ * its row in `cos_retention_split_chunks`. Unanswered messages are never deleted. Returns how many messages went.
  */
 export const pruneMessages = (olderThanMs: number) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const cutoff = (yield* Clock.currentTimeMillis) - olderThanMs
-    const answered = sql`SELECT id FROM cluster_messages WHERE entity_type = ${RuleEntity.type} AND processed
-      AND deliver_at < ${cutoff}`
-    yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
-    const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
-    return rows.length
+    const sentBefore = String(BigInt(Math.max(0, cutoff - Snowflake.constEpochMillis)) << BigInt(22))
+    const answered = sql`SELECT id FROM cluster_messages WHERE processed AND (
+      (entity_type = ${RuleEntity.type} AND deliver_at < ${cutoff})
+      OR (entity_type = ${ClusterSplit.ChunkEntity.type} AND id < ${sentBefore}::bigint))`
+    return yield* sql.withTransaction(Effect.gen(function*() {
+      yield* sql`DELETE FROM cluster_replies WHERE request_id IN (${answered})`
+      const rows = yield* sql`DELETE FROM cluster_messages WHERE id IN (${answered}) RETURNING id`
+      return rows.length
+    }))
   }).pipe(Effect.orDie)
 
 /** Sends a fire message until it is stored (or found stored already). */
@@ -298,7 +306,10 @@ const SchedulerSingleton = Singleton.make(
       runner.pruneAudit,
       Effect.flatMap(
         pruneMessages(Duration.toMillis(messageRetention)),
-        (n) => n > 0 ? Effect.logInfo(`pruned ${n} answered fire times from the cluster's message table`) : Effect.void
+        (n) =>
+          n > 0
+            ? Effect.logInfo(`pruned ${n} answered messages (fire times, chunks) from the cluster's message table`)
+            : Effect.void
       )
     )
     yield* prune
@@ -480,7 +491,7 @@ export const layerWith = <E, R>(
   // connection): a pool of 8 alone would starve with six rules running at once
   const enabled = config.rules.filter((r) => r.enabled).length
   const sql = Layer.provideMerge(
-    Layer.scopedDiscard(StateStore.writerLock("shared", config.store.display)),
+    Layer.scoped(StateStore.WriterLock, StateStore.writerLock("shared", config.store.display)),
     // a chunk of a split run holds a connection for its advisory lock while it runs: room for every chunk of every
     // split rule on this replica, besides the engine's, the locks of the rules' runs and the audit's writes
     StateStore.layerPostgres(config.store, {
@@ -491,18 +502,19 @@ export const layerWith = <E, R>(
     Layer.provideMerge(Layer.mergeAll(State.DefaultWithoutDependencies, Status.Default, purger))
   )
   const address = options.runnerAddress
-  const sharding = NodeClusterSocket.layer({
-    storage: "sql",
-    shardingConfig: {
-      ...shardingDefaults(),
-      ...options.sharding,
-      // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
-      // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
-      entityTerminationTimeout: Duration.zero,
-      runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
-      runnerListenAddress: Option.none()
-    }
-  })
+  const shardingConfig = {
+    ...shardingDefaults(),
+    ...options.sharding,
+    // a stopping replica interrupts its runs at once (the engine would wait for them to end): each run then
+    // stops listing and lets its in-flight batches finish within the grace period, as one daemon does
+    entityTerminationTimeout: Duration.zero,
+    runnerAddress: Option.some(EngineRunnerAddress.RunnerAddress.make({ host: address.host, port: address.port })),
+    runnerListenAddress: Option.none()
+  }
+  // the engine's storage, its tables created by one replica at a time (replicas started together on a new database)
+  const sharding = NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
+    Layer.provideMerge(ClusterStorage.layer.pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))))
+  )
   const ready = Layer.effectDiscard(
     Effect.flatMap(Status, (s) => s.setReady(true)).pipe(
       Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
@@ -520,11 +532,12 @@ export const layerWith = <E, R>(
     ready
   ).pipe(Layer.provide(Layer.effectDiscard(ClusterSplit.migrate)))
   const base = Layer.merge(services, Preflight.pipe(Layer.provide(services)))
-  // the engine's Sharding stays visible (a client of the rules' entities can be made from it)
+  // the engine's Sharding stays visible (a client of the rules' entities can be made from it), and the writer lock
+  // (`run` stops when it is lost for good: StateStore.watchWriterLock)
   return app.pipe(
     Layer.provideMerge(sharding),
     Layer.provide(base),
-    Layer.provide(sql),
+    Layer.provideMerge(sql),
     Layer.provide(Settings.layer(config)),
     Layer.annotateLogs({ runner: runnerLabel(address) })
   )
@@ -532,3 +545,6 @@ export const layerWith = <E, R>(
 
 /** One replica talking to COS over the network. */
 export const layer = (config: RetentionConfig, options: ClusterOptions) => layerWith(config, Purger.Default, options)
+
+/** Fails when this replica lost the state's writer lock for good (StateStore.writerLock); never succeeds. */
+export const watchWriterLock = StateStore.watchWriterLock

@@ -320,6 +320,7 @@ export class DeferMigrations extends Context.Tag("@effect-cos/daemon/State/Defer
 const make = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const file = yield* Effect.serviceOption(OpenedFile)
+  const writerLock = yield* Effect.serviceOption(StateStore.WriterLock)
   const defer = Option.isSome(yield* Effect.serviceOption(DeferMigrations))
   // WAL (set by the client) with synchronous=NORMAL. What SQLite guarantees (sqlite.org/pragma.html#pragma_synchronous
   // and sqlite.org/wal.html): a committed transaction is durable across an application crash whatever `synchronous`
@@ -342,11 +343,14 @@ const make = Effect.gen(function*() {
   if (!defer) yield* migrate
   const orDie = <A>(effect: Effect.Effect<A, SqlError>) => Effect.orDie(effect)
 
-  /** Fails when the state file was deleted or replaced since it was opened. */
-  const check: Effect.Effect<void, StateError> = Option.match(file, {
-    onNone: () => Effect.void,
-    onSome: (f) => f.check
-  })
+  /**
+   * Fails when the state file was deleted or replaced since it was opened, or when the Postgres writer lock was lost
+   * and another process took it (StateStore.writerLock).
+   */
+  const check: Effect.Effect<void, StateError> = Effect.zipRight(
+    Option.match(file, { onNone: () => Effect.void, onSome: (f) => f.check }),
+    Option.match(writerLock, { onNone: () => Effect.void, onSome: (held) => held.check })
+  )
 
   const startRun = (input: {
     readonly rule: string
@@ -712,7 +716,7 @@ export const layerSql = (store: StateStore.StateStore): Layer.Layer<SqlClient.Sq
 // what the daemon and `once` write through: on Postgres, holding the one-writer lock (see StateStore)
 const SqlFromSettings = Layer.unwrapEffect(Effect.map(Settings, (s) =>
   Layer.provideMerge(
-    Layer.scopedDiscard(StateStore.writerLock("exclusive", StateStore.display(s.store))),
+    Layer.scoped(StateStore.WriterLock, StateStore.writerLock("exclusive", StateStore.display(s.store))),
     layerSql(s.store)
   )))
 

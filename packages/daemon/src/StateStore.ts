@@ -16,13 +16,18 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import type { Fragment } from "@effect/sql/Statement"
 import * as Config from "effect/Config"
-import type * as Duration from "effect/Duration"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { StateError } from "./StateFile.js"
@@ -138,9 +143,73 @@ export const withSessionLock = <A, E, R>(sql: SqlClient.SqlClient, name: string,
     })
   )
 
+/** A connection reserved for a session-level lock, and which backend serves it (to end it once it broke). */
+interface Session {
+  readonly connection: SqlConnection.Connection
+  readonly backend: number
+  /** When that backend started: with the pid, it names the session (pids are reused). */
+  readonly started: string
+  /** Holds the reserved connection. */
+  readonly scope: Scope.CloseableScope
+}
+
+/**
+ * Reserves a connection for a lock. `previous` is this process's own earlier session for it, whose connection broke:
+ * if the server still has it (the break was on our side), it is ended first (waiting up to 5 s for it to go), so its
+ * lock cannot keep us out.
+ */
+const reserveSession = (sql: SqlClient.SqlClient, previous?: Session) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    return yield* Effect.gen(function*() {
+      const connection = yield* Scope.extend(sql.reserve, scope)
+      if (previous !== undefined) {
+        yield* connection.execute(
+          `SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2
+           AND pid <> pg_backend_pid()`,
+          [previous.backend, previous.started],
+          undefined
+        )
+      }
+      const rows = yield* connection.execute(
+        "SELECT pid AS backend, backend_start::text AS started FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+        [],
+        undefined
+      )
+      const session: Session = {
+        connection,
+        backend: Number(rows[0]?.backend),
+        started: String(rows[0]?.started),
+        scope
+      }
+      return session
+    }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+  })
+
+/** How often a session holding a lock is checked (a Postgres restart ends it, and its locks with it). */
+export const lockCheckInterval = Duration.seconds(1)
+
+/**
+ * Whether the session still answers (a check that does not answer in time proves nothing: the next one decides). The
+ * check runs in a fiber of its own, never interrupted: interrupting a statement makes the driver cancel what the
+ * backend runs (`pg_cancel_backend`), which could hit the next statement on that connection, the unlock.
+ */
+const answers = (session: Session) =>
+  Effect.forkDaemon(
+    session.connection.execute("SELECT 1", [], undefined).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+  ).pipe(
+    Effect.flatMap(Fiber.join),
+    Effect.timeoutTo({ duration: "10 seconds", onSuccess: (ok) => ok, onTimeout: () => true })
+  )
+
 /**
  * Like {@link withSessionLock} but waiting at most `wait` (trying every half second): `None` (and `effect` not run)
  * when another session still holds the lock then.
+ *
+ * While `effect` runs, the lock's session is checked every second: when it ended (Postgres restarted, the
+ * connection dropped) the lock is taken again on a new connection as soon as Postgres answers. If another session
+ * took it in between, `effect` is interrupted and this dies: what ran under the lock must not go on beside the new
+ * holder.
  */
 export const tryWithSessionLock = <A, E, R>(
   sql: SqlClient.SqlClient,
@@ -150,19 +219,64 @@ export const tryWithSessionLock = <A, E, R>(
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
-      const connection = yield* sql.reserve
-      const attempt = connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined)
-        .pipe(Effect.map((rows) => rows[0]?.locked === true))
+      const tryLock = (session: Session) =>
+        session.connection.execute("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [name], undefined).pipe(
+          Effect.map((rows) => rows[0]?.locked === true)
+        )
+      let current = yield* reserveSession(sql)
+      // (each attempt runs uninterrupted, and may have taken the lock when a timeout or an interruption comes: the
+      // connection goes back to the pool only once it is let go)
+      let mayHold = false
+      yield* Effect.addFinalizer(() =>
+        Effect.suspend(() => {
+          const session = current
+          const unlock = mayHold
+            ? session.connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined)
+            : Effect.void
+          return unlock.pipe(Effect.ignore, Effect.ensuring(Scope.close(session.scope, Exit.void)))
+        })
+      )
+      const attempt = Effect.uninterruptible(
+        Effect.suspend(() => {
+          mayHold = true
+          return Effect.tap(tryLock(current), (ok) => Effect.sync(() => (mayHold = ok)))
+        })
+      )
       const locked = yield* attempt.pipe(
         // (repeat gives the schedule's output: reaching the end means the lock was taken)
         Effect.repeat({ until: (ok) => ok, schedule: Schedule.spaced("500 millis") }),
         Effect.timeoutTo({ duration: wait, onSuccess: () => true, onTimeout: () => false })
       )
       if (!locked) return Option.none<A>()
-      yield* Effect.addFinalizer(() =>
-        connection.execute("SELECT pg_advisory_unlock(hashtext($1))", [name], undefined).pipe(Effect.ignore)
-      )
-      return Option.some(yield* effect)
+      const keep = Effect.gen(function*() {
+        while (true) {
+          yield* Effect.sleep(lockCheckInterval)
+          const session = current
+          if (yield* answers(session)) continue
+          yield* Effect.logWarning(`the lock "${name}" ended with its Postgres session; taking it again`)
+          mayHold = false
+          yield* Scope.close(session.scope, Exit.void)
+          const again = yield* Effect.uninterruptible(Effect.gen(function*() {
+            const next = yield* reserveSession(sql, session)
+            const ok = yield* tryLock(next).pipe(Effect.onError(() => Scope.close(next.scope, Exit.void)))
+            if (!ok) {
+              yield* Scope.close(next.scope, Exit.void)
+              return false
+            }
+            current = next
+            mayHold = true
+            return true
+          })).pipe(Effect.retry(Schedule.spaced("1 second")))
+          if (!again) {
+            return yield* Effect.dieMessage(
+              `the lock "${name}" ended with its Postgres session and another session took it before this one ` +
+                `could take it again: stopped what ran under it`
+            )
+          }
+          yield* Effect.logWarning(`took the lock "${name}" again`)
+        }
+      })
+      return Option.some(yield* Effect.raceFirst(effect, keep))
     })
   )
 
@@ -193,44 +307,130 @@ const holders = (connection: SqlConnection.Connection) =>
     Effect.orElseSucceed(() => [])
   )
 
+/** The writer lock held by this process: `check` fails once it was lost and could not be taken again. */
+export interface WriterLockHeld {
+  readonly check: Effect.Effect<void, StateError>
+}
+
+/** The writer lock this process holds (provided where the state is written). */
+export class WriterLock extends Context.Tag("@effect-cos/daemon/StateStore/WriterLock")<WriterLock, WriterLockHeld>() {}
+
+/**
+ * Takes the writer lock on a connection reserved for it: the session, or who holds the lock (Left) when another
+ * process does. `previous` is this process's own earlier session (see {@link reserveSession}).
+ */
+const take = (sql: SqlClient.SqlClient, mode: "exclusive" | "shared", previous?: Session) =>
+  Effect.gen(function*() {
+    const session = yield* reserveSession(sql, previous)
+    return yield* Effect.gen(function*() {
+      const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
+      const rows = yield* session.connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined)
+      if (rows[0]?.locked !== true) {
+        const found = yield* holders(session.connection)
+        yield* Scope.close(session.scope, Exit.void)
+        return Either.left(found)
+      }
+      yield* session.connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined)
+        .pipe(Effect.ignore)
+      return Either.right<Session>(session)
+    }).pipe(Effect.onError(() => Scope.close(session.scope, Exit.void)))
+  })
+
+const holdersText = (found: ReadonlyArray<{ readonly pid: number; readonly host: string }>) =>
+  found.length === 0 ? "pid unknown" : found.map((h) => `pid ${h.pid} on ${h.host}`).join(", ")
+
 /**
  * Holds the one-writer lock for the scope: exclusive for a single writer, shared for the replicas of one cluster (so
  * a stray `once` is refused while a cluster runs, and a cluster runner while a `once` runs). On SQLite it does
  * nothing (a SQLite file has its own). Fails with a {@link StateError} naming the holder (its pid and host) when
  * another process holds it, as the SQLite lock does.
+ *
+ * The lock is a session's: when the session ends while this process runs (Postgres restarted, the connection
+ * dropped), the lock goes with it. Its session is checked every second; once it is gone, the lock is taken again on
+ * a new connection as soon as Postgres answers (in the same mode, so a replica and the other replicas hold it again
+ * together). If another process took it in between (a `once` that started while nobody held it), this process may
+ * not write any more: the handle's `check` fails from then on with a StateError saying so, and the daemon stops.
  */
 export const writerLock = (mode: "exclusive" | "shared", shown: string) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
-    if (sql.onDialectOrElse({ pg: () => false, orElse: () => true })) return
-    const connection = yield* sql.reserve.pipe(Effect.orDie)
-    const fn = mode === "exclusive" ? "pg_try_advisory_lock" : "pg_try_advisory_lock_shared"
-    const rows = yield* connection.execute(`SELECT ${fn}(${writerLockKey}) AS locked`, [], undefined).pipe(Effect.orDie)
-    if (rows[0]?.locked !== true) {
-      const found = yield* holders(connection)
-      const who = found.length === 0
-        ? "pid unknown"
-        : found.map((h) => `pid ${h.pid} on ${h.host}`).join(", ")
+    const lost = yield* Ref.make(Option.none<StateError>())
+    const held: WriterLockHeld = {
+      check: Effect.flatMap(Ref.get(lost), Option.match({ onNone: () => Effect.void, onSome: Effect.fail }))
+    }
+    if (sql.onDialectOrElse({ pg: () => false, orElse: () => true })) return held
+    const first = yield* take(sql, mode).pipe(Effect.orDie)
+    if (Either.isLeft(first)) {
       return yield* new StateError({
         path: shown,
-        message: `in use by another cos-retention process (${who}, ` +
+        message: `in use by another cos-retention process (${holdersText(first.left)}, ` +
           (mode === "exclusive" ? "a daemon, a cluster replica or a once run" : "a once run") +
           ` holding the writer lock in Postgres): only one process may use a state database at a time, ` +
           `or the replicas of one cluster`,
-        holder: found[0]?.pid ?? 0
+        holder: first.left[0]?.pid ?? 0
       })
     }
-    yield* connection.execute("SELECT set_config('application_name', $1, false)", [holderName()], undefined).pipe(
-      Effect.ignore
-    )
+    let current: Session | undefined = first.right
     const unlock = mode === "exclusive" ? "pg_advisory_unlock" : "pg_advisory_unlock_shared"
     yield* Effect.addFinalizer(() =>
-      connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(
-        Effect.zipRight(connection.execute("RESET application_name", [], undefined)),
-        Effect.ignore
-      )
+      Effect.suspend(() => {
+        const taken = current
+        if (taken === undefined) return Effect.void
+        return taken.connection.execute(`SELECT ${unlock}(${writerLockKey})`, [], undefined).pipe(
+          Effect.zipRight(taken.connection.execute("RESET application_name", [], undefined)),
+          Effect.ignore,
+          Effect.ensuring(Scope.close(taken.scope, Exit.void))
+        )
+      })
     )
+    const watch = Effect.gen(function*() {
+      while (true) {
+        yield* Effect.sleep(lockCheckInterval)
+        const taken = current!
+        if (yield* answers(taken)) continue
+        yield* Effect.logWarning(
+          "the state's writer lock in Postgres ended with its session (Postgres restarted, or the connection " +
+            "dropped); taking it again"
+        )
+        current = undefined
+        yield* Scope.close(taken.scope, Exit.void)
+        // (uninterrupted from taking it to recording it: a lock taken is always let go)
+        const again = yield* Effect.uninterruptible(
+          take(sql, mode, taken).pipe(
+            Effect.tap((r) => Effect.sync(() => Either.isRight(r) && (current = r.right)))
+          )
+        ).pipe(
+          Effect.tapError(() => Effect.logDebug("Postgres does not answer yet; trying again in a second")),
+          Effect.retry(Schedule.spaced("1 second"))
+        )
+        if (Either.isRight(again)) {
+          yield* Effect.logWarning("took the state's writer lock again")
+          continue
+        }
+        const error = new StateError({
+          path: shown,
+          message: `the writer lock in Postgres ended with its session and another cos-retention process took it ` +
+            `before this one could take it again (${holdersText(again.left)}): two processes may not write the ` +
+            `state at once, so this one stops`,
+          holder: again.left[0]?.pid ?? 0
+        })
+        // (whoever watches the lock reports it: the daemon and `once` stop with it)
+        return yield* Ref.set(lost, Option.some(error))
+      }
+    })
+    yield* Effect.forkScoped(Effect.interruptible(watch))
+    return held
   })
+
+/**
+ * Checks the writer lock every second ({@link WriterLockHeld.check}); fails when it was lost for good. Never
+ * succeeds.
+ */
+export const watchWriterLock = Effect.flatMap(WriterLock, (held) =>
+  held.check.pipe(
+    Effect.repeat(Schedule.spaced(lockCheckInterval)),
+    Effect.zipRight(Effect.never)
+  ))
 
 // ---------------------------------------------------------------------------------------------------------------
 // dialect helpers: the few places where SQLite and Postgres need different SQL

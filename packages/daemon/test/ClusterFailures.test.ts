@@ -5,10 +5,13 @@
  * table: every one stored is decided once (a run that completed, or a skip as an overlap, as one daemon does).
  */
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
@@ -16,6 +19,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
+import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
 import { credentials, fastEnv, startRunner } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
@@ -60,6 +64,19 @@ const skipLogger = () => {
     }
   })
   return { skips, layer: Logger.add(logger) }
+}
+
+/** The sessions holding the state's writer lock (StateStore.writerLock), as one count. */
+const writerLocks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted " +
+  "AND classid = hashtext('cos-retention state')::oid AND objid = 1 AND objsubid = 2"
+
+/** Takes the writer lock exclusively, as `once` does, and lets it go: fails with the StateError a `once` would see. */
+const exclusiveLock = (url: string) => {
+  const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+  if (store._tag !== "postgres") throw new Error(`not a Postgres URL: ${url}`)
+  return Effect.scoped(StateStore.writerLock("exclusive", "test")).pipe(
+    Effect.provide(Layer.orDie(StateStore.layerPostgres(store)))
+  )
 }
 
 const helpers = (database: string) =>
@@ -480,6 +497,22 @@ ${
         // both replicas are still in the cluster
         const runners = yield* query("SELECT address FROM cluster_runners WHERE healthy ORDER BY address")
         assert.deepStrictEqual(runners.map((r) => r[0]), replicas.map((r) => r.address).sort())
+        // and both hold the state's writer lock again (shared), so a `once` is still refused while the cluster runs
+        yield* query(writerLocks).pipe(
+          Effect.repeat({ until: (rows) => rows[0]![0] === "2", schedule: Schedule.spaced("200 millis") }),
+          Effect.timeout("20 seconds"),
+          Effect.catchTag(
+            "TimeoutException",
+            () => Effect.dieMessage("the replicas did not take the writer lock again")
+          )
+        )
+        for (const r of replicas) {
+          yield* Effect.flatMap(StateStore.WriterLock, (held) => held.check).pipe(
+            Effect.provide(r.context)
+          )
+        }
+        const once = yield* Effect.flip(exclusiveLock(url))
+        assert.include(once.message, "in use by another cos-retention process")
         yield* Effect.all(replicas.map((r) => r.stop), { concurrency: 2 })
         const all = yield* runs
         console.log(`postgres restart: ${JSON.stringify(all.map((r) => [r.id, r.status, r.trigger]))}`)
@@ -496,6 +529,213 @@ ${
         assert.deepStrictEqual(audit[0], [String(keys), String(keys), "0"])
         assert.deepStrictEqual((yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"))[0], ["0"])
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "a replica whose writer lock a once took while its Postgres session was gone stops (exit 1) rather than write beside it",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("lock_taken")
+        const server = yield* CosFakeServer.start({})
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-lock-taken-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { enabled: false }
+gracePeriod: 2s
+rules:
+  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "*/2 * * * * *" }
+`
+        )
+        const port = yield* freePort
+        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
+        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
+        yield* Effect.promise(() => a.waitFor((l) => String(l.message).startsWith("joined the cluster"))).pipe(
+          Effect.timeout("60 seconds")
+        )
+        // the replica's writer-lock session ends (as in a restart of Postgres) and, before the replica takes the
+        // lock again, another process takes it exclusively (as a `once` started at that moment would)
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const connection = yield* sql.reserve
+        yield* connection.execute(
+          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name LIKE " +
+            "'cos-retention pid=%'",
+          [],
+          undefined
+        )
+        const taken = yield* connection.execute(
+          "SELECT pg_try_advisory_lock(hashtext('cos-retention state'), 1) AS locked",
+          [],
+          undefined
+        )
+        assert.strictEqual(taken[0]?.locked, true, "the replica took the lock again first: run the test again")
+        // the replica finds its lock gone and taken: it stops rather than write beside the other process
+        const code = yield* Effect.promise(() => a.exit).pipe(Effect.timeout("30 seconds"))
+        assert.strictEqual(code, 1, JSON.stringify(a.lines.slice(-10), null, 1))
+        const line = a.lines.find((l) => String(l.message).includes("another cos-retention process took it"))
+        assert.isDefined(line, JSON.stringify(a.lines.slice(-10), null, 1))
+        assert.include(String(line?.message), "this one stops: the daemon stopped")
+        assert.strictEqual(line?.logLevel, "ERROR")
+      }).pipe(Effect.orDie, Effect.scoped),
+    150_000
+  )
+
+  it.effect(
+    "a run whose rule lock another session took after the lock's session ended stops; later runs finish, once each",
+    () =>
+      Effect.gen(function*() {
+        const { query, runs } = yield* helpers("rule_lock")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("rule_lock")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const keys = 3000
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const settings = settingsOf(url, server.url, [
+          { name: "logs", schedule: "*/3 * * * * *", batchSize: 100, concurrency: 1 }
+        ])
+        const replica = yield* startRunner(settings)
+        yield* Effect.addFinalizer(() => replica.stop)
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 500, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // the session holding the run's lock ends, and another session takes the lock at once (as a replica that
+        // was given the rule meanwhile would)
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const connection = yield* sql.reserve
+        const lock = "(hashtext('cos-retention rule logs')::bigint & 4294967295)::oid"
+        const ended = yield* connection.execute(
+          `SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
+            `AND objsubid = 1 AND objid = ${lock}`,
+          [],
+          undefined
+        )
+        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
+        const taken = yield* connection.execute(
+          "SELECT pg_try_advisory_lock(hashtext('cos-retention rule logs')) AS locked",
+          [],
+          undefined
+        )
+        assert.strictEqual(taken[0]?.locked, true, "the replica took the lock again first: run the test again")
+        // the run stops (its in-flight batch finishes within the grace period) and nothing more is deleted
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) => all.length > 0 && all.every((r) => r.status !== "running"),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("20 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run went on without its lock"))
+        )
+        const stopped = yield* count
+        assert.isAbove(stopped, 0, "the run finished before it was stopped")
+        yield* Effect.sleep("4 seconds")
+        assert.strictEqual(yield* count, stopped, "keys were deleted while another session held the rule's lock")
+        // the other session lets go: the rule's next runs delete the rest
+        yield* connection.execute("SELECT pg_advisory_unlock(hashtext('cos-retention rule logs'))", [], undefined)
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("250 millis") }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rule did not run again"))
+        )
+        const audit = yield* query(
+          "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'"
+        )
+        assert.deepStrictEqual(audit[0], [String(keys), String(keys)])
+        assert.deepStrictEqual((yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"))[0], ["0"])
+        const first = (yield* runs)[0]!
+        assert.strictEqual(first.status, "interrupted", JSON.stringify(yield* runs))
+      }).pipe(
+        Effect.orDie,
+        Effect.withConfigProvider(credentials),
+        Logger.withMinimumLogLevel(LogLevel.Warning),
+        Effect.scoped
+      ),
+    150_000
+  )
+
+  it.effect(
+    "a once whose writer lock a replica took while its Postgres session was gone stops (exit 2), deleting no more",
+    () =>
+      Effect.gen(function*() {
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("once_lock")
+        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 200 } } } })
+        const keys = 3000
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: keys,
+          prefix: "logs/",
+          ageMs: 40 * day,
+          size: 10
+        })
+        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-once-lock-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+        const config = NodePath.join(dir, "retention.yaml")
+        NodeFs.writeFileSync(
+          config,
+          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
+state: ${url}
+http: { enabled: false }
+gracePeriod: 2s
+rules:
+  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "0 0 1 1 *",
+      batchSize: 100, concurrency: 1 }
+`
+        )
+        const once = cosRetention(["once", "--config", config])
+        yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
+        yield* count.pipe(
+          Effect.repeat({ until: (n) => n <= keys - 300, schedule: Schedule.spaced("5 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        // the once's writer-lock session ends and a replica takes the lock (shared) before the once takes it again
+        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+        if (store._tag !== "postgres") return
+        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const connection = yield* sql.reserve
+        const ended = yield* connection.execute(
+          "SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity WHERE application_name LIKE " +
+            "'cos-retention pid=%'",
+          [],
+          undefined
+        )
+        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
+        const taken = yield* connection.execute(
+          "SELECT pg_try_advisory_lock_shared(hashtext('cos-retention state'), 1) AS locked",
+          [],
+          undefined
+        )
+        assert.strictEqual(taken[0]?.locked, true, "the once took the lock again first: run the test again")
+        const code = yield* Effect.promise(() => once.exit).pipe(Effect.timeout("30 seconds"))
+        assert.strictEqual(code, 2, JSON.stringify(once.lines.slice(-10), null, 1))
+        assert.isTrue(
+          once.lines.some((l) =>
+            String(l.message).includes("another cos-retention process took it before this one could take it again")
+          ),
+          JSON.stringify(once.lines.slice(-10), null, 1)
+        )
+        const left = yield* count
+        assert.isAbove(left, 0, "the once finished before it was stopped")
+        yield* Effect.sleep("2 seconds")
+        assert.strictEqual(yield* count, left)
+      }).pipe(Effect.orDie, Effect.scoped),
     150_000
   )
 })

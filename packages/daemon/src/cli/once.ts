@@ -57,6 +57,9 @@ export const once = Command.make(
               (r) => ({ rule, r })
             ))
         )).pipe(
+          // the state lost while the runs go (its Postgres writer lock taken by another process after a restart of
+          // Postgres, or the file replaced): stop, as the daemon does
+          Effect.raceFirst(Daemon.watch),
           Effect.provide(Daemon.servicesWith(Purger.Default).pipe(Layer.provide(Settings.layer(settings)))),
           Effect.provide(Tracing.layer(settings.tracing)),
           Effect.catchTag("TracingConfigError", (e) =>

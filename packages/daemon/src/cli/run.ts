@@ -1,7 +1,7 @@
 /**
  * `cos-retention run --config F`: the daemon. Runs until SIGTERM/SIGINT, then stops cleanly (exit 0). Exit 2 when it
  * cannot start (configuration, credentials, state, status port), 1 when the state file was deleted or replaced under
- * it (it stops first: no new runs, in-flight batches finish).
+ * it, or its Postgres writer lock was lost to another process (it stops first: no new runs, in-flight batches finish).
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -67,11 +67,12 @@ export const run = Command.make(
           const Cluster = yield* Effect.promise(() => import("../Cluster.js"))
           const address = yield* clusterAddress(runnerAddress)
           // a state in use (StateError) is refused at start, as for SQLite: exit 2
-          yield* Layer.build(
+          const cluster = yield* Layer.build(
             Cluster.layer(settings, { runnerAddress: address }).pipe(Layer.provide(Tracing.layer(settings.tracing)))
           )
           started = true
-          return yield* Effect.never
+          // the writer lock lost for good (Postgres restarted and a `once` took the state meanwhile): exit 1
+          return yield* Cluster.watchWriterLock.pipe(Effect.provide(cluster))
         }
         const daemon = yield* Layer.build(Daemon.layer(settings).pipe(Layer.provide(Tracing.layer(settings.tracing))))
         started = true

@@ -61,21 +61,14 @@ export interface InProcessRunner {
 }
 
 /** Starts one runner (a replica) in this process; `stop` stops it. */
-/**
- * Replicas started at the same moment on a fresh database race in the engine's own migrations (Postgres can answer
- * its `CREATE TABLE IF NOT EXISTS` with "duplicate key ... pg_type"; docs/deployment.md): in-process replicas are
- * built one at a time.
- */
-const building = Effect.unsafeMakeSemaphore(1)
-
 export const startRunner = (settings: Config.RetentionConfig) =>
   Effect.gen(function*() {
     const port = yield* freePort
     const scope = yield* Scope.make()
-    const context = yield* building.withPermits(1)(Layer.buildWithScope(
+    const context = yield* Layer.buildWithScope(
       Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
       scope
-    ))
+    )
     const runner: InProcessRunner = { port, address: `127.0.0.1:${port}`, context, stop: Scope.close(scope, Exit.void) }
     return runner
   })
