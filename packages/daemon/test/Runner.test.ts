@@ -205,8 +205,19 @@ describe("Runner and State", () => {
       ])
       yield* TestClock.adjust("2 hours")
       assert.strictEqual(yield* state.pruneAudit(3 * 3_600_000), 0)
+      // intents are never pruned, they wait for their run's end or the reconcile, and so do their run's rows
+      // (pruning "a" here would make the intent's "a" pending again)
+      assert.strictEqual(yield* state.pruneAudit(3_600_000), 0)
+      assert.deepStrictEqual((yield* state.audit({ runId: run.id })).map((r) => [r.key, r.state]), [
+        ["a", "deleted"],
+        ["b", "pending"]
+      ])
+      // the process died: the reconcile settles "b" (still in COS: not deleted); then "a" is pruned
+      yield* state.markAbandoned
+      const pending = yield* state.pendingAudit("logs")
+      assert.deepStrictEqual(pending.map((r) => [r.key, r.versionId]), [["b", "v1"]])
+      yield* state.settlePending([], pending.map((r) => r.id))
       assert.strictEqual(yield* state.pruneAudit(3_600_000), 1)
-      // intent rows are never pruned: they wait for reconciliation
-      assert.deepStrictEqual((yield* state.audit({ runId: run.id })).map((r) => r.key), ["b"])
+      assert.deepStrictEqual(yield* state.audit({ runId: run.id }), [])
     }).pipe(Effect.provide(State.Test)))
 })
