@@ -3,11 +3,11 @@
  * position of an unfinished run) and the audit of every deleted key or version. The queries are shared; the few
  * dialect differences (column types, rows passed as JSON) are StateStore's helpers.
  *
- * Audit exactly-once: `recordIntent` writes a request's keys as `pending` immediately before the request is sent
- * (after the write budget's wait and any backoff), `confirmDeleted` turns the confirmed ones into `deleted` rows in one
- * transaction per batch, and rows are unique per (run, key, version). Whatever a SIGKILL leaves `pending` is
- * reconciled by the next process that opens the state, before any new run of that rule (see Runner.recover and
- * docs/daemon.md, "Audit, exactly once").
+ * Audit exactly-once: `recordIntent` writes one intent row holding a request's keys immediately before the request is
+ * sent (after the write budget's wait and any backoff), `confirmDeleted` inserts the confirmed keys' `deleted` rows
+ * and deletes the intent in one transaction per batch, and rows are unique per (run, key, version). Whatever a SIGKILL
+ * leaves unresolved is expanded into per-key `pending` rows and reconciled by the next process that opens the state,
+ * before any new run of that rule (see expandIntents, Runner.recover and docs/daemon.md, "Audit, exactly once").
  *
  * A state file is held by one process at a time (StateFile: a lock released by the kernel when the holder dies).
  */
@@ -708,8 +708,18 @@ const make = Effect.gen(function*() {
       return rows.length + atExpansion
     }).pipe(orDie)
 
-  /** Whether this state has the intents table (a state written by an older version, opened read-only, may not). */
-  const intentsTable = yield* Effect.cached(Effect.orDie(StateStore.hasTable(sql, "audit_intents")))
+  /**
+   * Whether this state has the intents table (a state written by an older version, opened read-only, may not; nor
+   * does one whose migrations are deferred, before they run): once found, it stays.
+   */
+  let intentsFound = false
+  const intentsTable = Effect.suspend(() =>
+    intentsFound ? Effect.succeed(true) : Effect.orDie(StateStore.hasTable(sql, "audit_intents")).pipe(
+      Effect.tap((found) => {
+        intentsFound = found
+      })
+    )
+  )
 
   /**
    * Audit rows whose outcome is not known yet, per rule (in-flight batches, or a killed run's, reconciled later):
