@@ -1,6 +1,6 @@
 // The daemon's audit writes alone, in process: State.recordIntent then State.confirmDeleted for each batch of 1000
-// keys on a fresh SQLite state file, as a run does them (no COS, no engine), and the CPU and wall time they take per
-// key. The part of `once`'s cost over `purge` (bench/audit-cost.ts) that the state's statements account for.
+// keys on a fresh SQLite state file, as a run does them (no COS, no engine: one intent row per batch, then the final
+// rows and the intent's deletion in one transaction), and the CPU and wall time they take per key. The part of `once`'s cost over `purge` (bench/audit-cost.ts) that the state's statements account for.
 //
 //   node --conditions=source --import tsx bench/audit-micro.ts [KEYS]      (default 200000)
 import * as Effect from "effect/Effect"
@@ -30,7 +30,8 @@ const program = Effect.gen(function*() {
     const a = performance.now()
     yield* state.recordIntent(ctx, b)
     const m = performance.now()
-    yield* state.confirmDeleted(ctx, b.map((o) => ({ key: o.key, size: 0, deleteMarkerCreated: false })))
+    // the confirmation gets the array the intent was recorded for, as the engine's onDeleted does
+    yield* state.confirmDeleted(ctx, b.map((o) => ({ key: o.key, size: 0, deleteMarkerCreated: false })), b)
     tConfirm += performance.now() - m
     tIntent += m - a
   }

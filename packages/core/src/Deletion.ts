@@ -188,8 +188,15 @@ export interface RunOptions {
    * is recorded may have been deleted by this run, and a key without one was not.
    */
   readonly onSend?: ((objects: ReadonlyArray<ObjectIdentifier>) => Effect.Effect<void>) | undefined
-  /** Called with every batch of confirmed deletions, in the order COS confirmed them. */
-  readonly onDeleted?: ((deleted: ReadonlyArray<Deleted>) => Effect.Effect<void>) | undefined
+  /**
+   * Called with every batch of confirmed deletions, in the order COS confirmed them. `sent` is the very array the
+   * request's `onSend` was given (the same object, so a caller can find what it recorded for that request; every
+   * key confirmed is one of its keys, and `deleted.length === sent.length` when COS confirmed all of them); absent
+   * for aborted uploads, which have no `onSend`.
+   */
+  readonly onDeleted?:
+    | ((deleted: ReadonlyArray<Deleted>, sent?: ReadonlyArray<ObjectIdentifier> | undefined) => Effect.Effect<void>)
+    | undefined
   /**
    * Called with the keys (or uploads) that failed, batch by batch as their outcomes are known (every one of them,
    * not only the summary's sample; those cut off by the grace period at the end of the run).

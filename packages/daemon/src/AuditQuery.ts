@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Display from "./Display.js"
+import * as StateStore from "./StateStore.js"
 
 export interface Filters {
   /** Exactly this key. */
@@ -97,7 +98,16 @@ export const query = (
     const page = (afterId: number, remaining: number) =>
       sql<Row>`SELECT * FROM audit WHERE ${sql.and([sql`id > ${afterId}`, ...conditions])}
         ORDER BY id LIMIT ${Math.min(pageSize, remaining)}`
-    return Stream.paginateChunkEffect(
+    // then the keys of unresolved intents (one row per delete request in flight, or left by a killed run), as
+    // pending records after the confirmed ones; a state from an older version opened read-only has no such table
+    const pending = Stream.unwrap(Effect.map(StateStore.hasTable(sql, "audit_intents"), (exists) =>
+      exists
+        ? Stream.fromIterableEffect(
+          sql<Row>`SELECT * FROM (${StateStore.pendingIntentKeys(sql)}) p WHERE ${sql.and(conditions)}
+            ORDER BY intent_id, pos`.pipe(Effect.map((rows) => rows.map(toRecord)))
+        )
+        : Stream.empty))
+    const confirmed = Stream.paginateChunkEffect(
       { afterId: 0, remaining: limit ?? Number.MAX_SAFE_INTEGER },
       ({ afterId, remaining }) =>
         remaining <= 0
@@ -110,6 +120,8 @@ export const query = (
             return [records, next] as const
           })
     )
+    const all = Stream.concat(confirmed, pending)
+    return limit === undefined ? all : Stream.take(all, limit)
   }))
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -158,7 +158,11 @@ export const ChunkEntityLive = (runnerLabel: string) =>
       /** Pending audit rows of this run in this chunk's range (left by an attempt that died): settled by a HEAD. */
       const settleRange = (rule: Rule, row: ChunkRow, runId: number) =>
         Effect.gen(function*() {
-          // COLLATE "C": byte order, which for UTF-8 is the order COS lists keys in
+          // COLLATE "C": byte order, which for UTF-8 is the order COS lists keys in. The attempt's unresolved
+          // intents first become pending rows (a request's keys all come from one chunk: its first key places it).
+          const first = sql`(i.keys::jsonb->0->>0)`
+          yield* state.expandIntents(sql`i.run_id = ${runId} AND ${first} COLLATE "C" > ${row.after_key} COLLATE "C"
+            AND ${row.through_key === null ? sql`true` : sql`${first} COLLATE "C" <= ${row.through_key} COLLATE "C"`}`)
           const pending = yield* sql<{ id: number | string; bucket: string; key: string; version_id: string }>`
             SELECT id, bucket, key, version_id FROM audit WHERE run_id = ${runId} AND state = 'pending'
               AND key COLLATE "C" > ${row.after_key} COLLATE "C"
@@ -212,9 +216,9 @@ export const ChunkEntityLive = (runnerLabel: string) =>
             hooks: {
               onSend: (objects) =>
                 state.recordIntent(ctx, objects),
-              onDeleted: (deleted) =>
+              onDeleted: (deleted, sent) =>
                 Effect.zipRight(
-                  state.confirmDeleted(ctx, deleted),
+                  state.confirmDeleted(ctx, deleted, sent),
                   Metrics.recordDeleted(rule.name, deleted.length, deleted.reduce((n, d) => n + (d.size ?? 0), 0))
                 ),
               onCheckpoint: (afterKey) =>

@@ -211,9 +211,10 @@ const make = Effect.gen(function*() {
         // row then means "a delete for this key may have reached COS from this run"
         onSend: (objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>) =>
           state.recordIntent(ctx, objects),
-        onDeleted: (deleted: ReadonlyArray<Deletion.Deleted>) =>
+        // `sent`: the array onSend was given for this request, so the confirmation resolves that request's intent
+        onDeleted: (deleted: ReadonlyArray<Deletion.Deleted>, sent?: ReadonlyArray<unknown>) =>
           Effect.gen(function*() {
-            yield* state.confirmDeleted(ctx, deleted)
+            yield* state.confirmDeleted(ctx, deleted, sent)
             const bytes = deleted.reduce((n, d) => n + (d.size ?? 0), 0)
             yield* Ref.update(counts, (c) => ({ ...c, deleted: c.deleted + deleted.length, bytes: c.bytes + bytes }))
             yield* Metrics.recordDeleted(rule.name, deleted.length, bytes)

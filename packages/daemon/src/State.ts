@@ -3,11 +3,11 @@
  * position of an unfinished run) and the audit of every deleted key or version. The queries are shared; the few
  * dialect differences (column types, rows passed as JSON) are StateStore's helpers.
  *
- * Audit exactly-once: `recordIntent` writes a request's keys as `pending` immediately before the request is sent
- * (after the write budget's wait and any backoff), `confirmDeleted` turns the confirmed ones into `deleted` rows in one
- * transaction per batch, and rows are unique per (run, key, version). Whatever a SIGKILL leaves `pending` is
- * reconciled by the next process that opens the state, before any new run of that rule (see Runner.recover and
- * docs/daemon.md, "Audit, exactly once").
+ * Audit exactly-once: `recordIntent` writes one intent row holding a request's keys immediately before the request is
+ * sent (after the write budget's wait and any backoff), `confirmDeleted` inserts the confirmed keys' `deleted` rows
+ * and deletes the intent in one transaction per batch, and rows are unique per (run, key, version). Whatever a SIGKILL
+ * leaves unresolved is expanded into per-key `pending` rows and reconciled by the next process that opens the state,
+ * before any new run of that rule (see expandIntents, Runner.recover and docs/daemon.md, "Audit, exactly once").
  *
  * A state file is held by one process at a time (StateFile: a lock released by the kernel when the holder dies).
  */
@@ -15,6 +15,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
+import type { Fragment } from "@effect/sql/Statement"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -169,6 +170,33 @@ const migrations = Migrator.fromRecord({
     const sql = yield* SqlClient.SqlClient
     yield* sql`DROP INDEX audit_by_time`
     yield* sql`CREATE INDEX audit_by_time ON audit (deleted_at) WHERE deleted_at IS NOT NULL`
+  }),
+  // Intent per request instead of per key: one row per delete request, written before it is sent, with its keys as
+  // JSON ([[key, version], ...]); the confirmed keys then get their final audit rows, and the intent row goes in the
+  // same transaction. `after_id` is the highest audit row id when the intent was written: an audit row of another run
+  // with a higher id was written after this intent (what "a later run listed the key" means for the reconcile).
+  // Pending per-key rows already in the audit (written by an older version) stay as they are: the reconcile settles
+  // them as before, and unresolved intents are expanded into such rows when they are reconciled.
+  "0006_audit_intents": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { bigint, id } = StateStore.types(sql)
+    yield* sql`CREATE TABLE audit_intents (
+      id ${id},
+      run_id ${bigint} NOT NULL REFERENCES runs (id),
+      rule TEXT NOT NULL,
+      bucket TEXT NOT NULL,
+      after_id ${bigint} NOT NULL,
+      keys TEXT NOT NULL
+    )`
+    yield* sql`CREATE INDEX audit_intents_by_run ON audit_intents (run_id)`
+  }),
+  // The time index goes: every confirmed row paid for it, and its one hot user, the retention prune, finds the old
+  // rows through their runs instead (a row is confirmed after its run started, so a row older than the cutoff belongs
+  // to a run started before it: the unique index's run_id prefix). `audit --since/--until` filter the row-id order
+  // they page in, as `--key` does.
+  "0007_audit_no_time_index": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`DROP INDEX audit_by_time`
   })
 })
 
@@ -247,6 +275,18 @@ const toAudit = (r: AuditDbRow): AuditRow => ({
   uploadId: r.upload_id
 })
 
+interface IntentRow {
+  readonly id: Int
+  readonly run_id: Int
+  readonly rule: string
+  readonly bucket: string
+  readonly after_id: Int
+  /** JSON: [[key, version], ...] */
+  readonly keys: string
+}
+
+const deleteIntentText = "DELETE FROM audit_intents WHERE id = ?"
+
 /**
  * The audit's writes on SQLite: one prepared `INSERT ... SELECT ... FROM (VALUES (?, ?), ...)` per row count, the
  * constants of the run bound once per statement, each row's fields bound as plain parameters (no JSON to build or to
@@ -285,17 +325,11 @@ const valuesList = (rows: number, width: number) => {
   return Array(rows).fill(row).join(", ")
 }
 
-// WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
-const intentText = memo((rows) =>
-  `INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
-  SELECT ?, ?, ?, column1, column2, 'pending' FROM (VALUES ${valuesList(rows, 2)}) WHERE true
-  ON CONFLICT (run_id, key, version_id) DO NOTHING`
-)
-
 const confirmUpsert = `ON CONFLICT (run_id, key, version_id) DO UPDATE SET state = 'deleted',
   size = coalesce(excluded.size, audit.size), delete_marker = excluded.delete_marker,
   deleted_at = coalesce(audit.deleted_at, excluded.deleted_at)`
 
+// WHERE true: SQLite needs it to parse ON CONFLICT after INSERT ... SELECT
 const confirmText = memo((rows) =>
   `INSERT INTO audit (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
   SELECT ?, ?, ?, column1, column2, column3, column4, 'deleted', ?, column5 FROM (VALUES ${valuesList(rows, 5)})
@@ -480,49 +514,51 @@ const make = Effect.gen(function*() {
     return effects.length === 1 ? effects[0]! : sql.withTransaction(Effect.all(effects, { discard: true }))
   }
 
-  // Intent, immediately before a request is sent: the keys as `pending` rows, in one transaction whatever the batch
-  // size; a key already recorded (a retry of the same batch) is left as it is.
+  /** The intent row written for each array of objects given to recordIntent (the engine's `onSend`). */
+  const intentOf = new WeakMap<object, number>()
+
+  // Intent, immediately before a request is sent: one `audit_intents` row holding the request's keys, one statement
+  // (no per-key row to insert now and update later). The engine gives the same array to `onDeleted` with the
+  // confirmation, which finds the row through `intentOf`.
   const recordIntent = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
     objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string | undefined }>
   ) => {
     if (objects.length === 0) return Effect.void
-    if (isSqlite) {
-      const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
-      let i = 0
-      for (const rows of valuesChunks(objects.length)) {
-        const params: Array<unknown> = [run.id, run.rule, run.bucket]
-        for (const end = i + rows; i < end; i++) {
-          const o = objects[i]!
-          params.push(o.key, o.versionId ?? "")
-        }
-        statements.push([intentText(rows), params])
-      }
-      return orDie(runAll(statements))
-    }
-    // Postgres: one statement per batch, the rows as one JSON parameter unpacked by the database (StateStore.jsonRows)
-    const rows = StateStore.jsonRows(sql, JSON.stringify(objects.map((o) => [o.key, o.versionId ?? ""])))
-    return orDie(sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
-      SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")}, 'pending'
-      FROM ${rows.source} WHERE true
-      ON CONFLICT (run_id, key, version_id) DO NOTHING`)
+    const pairs: Array<readonly [string, string]> = new Array(objects.length)
+    for (let i = 0; i < objects.length; i++) pairs[i] = [objects[i]!.key, objects[i]!.versionId ?? ""]
+    const keys = JSON.stringify(pairs)
+    return sql<{ id: Int }>`INSERT INTO audit_intents (run_id, rule, bucket, after_id, keys)
+      VALUES (${run.id}, ${run.rule}, ${run.bucket}, (SELECT coalesce(max(id), 0) FROM audit), ${keys})
+      RETURNING id`.pipe(
+      Effect.map((rows) => {
+        intentOf.set(objects, int(rows[0]!.id))
+      }),
+      orDie
+    )
   }
 
   /** What the audit row of a confirmed deletion names as its version: see the comments. */
   const confirmedVersion = (d: Confirmed) =>
     // an aborted upload's id (UNIQUE (run_id, key, version_id) then tells two uploads of one key apart); a plain
-    // delete on a versioned bucket names no version (it creates a marker): keep the intent's ''
+    // delete on a versioned bucket names no version (it creates a marker): the intent's ''
     d.uploadId !== undefined ? d.uploadId : d.deleteMarkerCreated ? "" : d.versionId ?? ""
 
-  // Confirmation, after the reply: the confirmed keys become `deleted` rows in one transaction per batch (a key with
-  // no intent row, an aborted upload, is inserted as deleted).
+  // Confirmation, after the reply: the confirmed keys get their `deleted` rows, one multi-row insert per batch, and
+  // when `sent` (the array given to recordIntent for this request) was confirmed whole, its intent row is deleted in
+  // the same transaction. A request confirmed in part keeps its intent: its other keys stay pending (an intent's key
+  // with an audit row of its run is not pending), until a retry confirms them or the run ends (dropPending). A key
+  // with no intent (an aborted upload) is inserted as deleted; a key already pending (a per-key row of an older
+  // version, or of a reconcile) becomes deleted.
   const confirmDeleted = (
     run: { readonly id: number; readonly rule: string; readonly bucket: string },
-    deleted: ReadonlyArray<Confirmed>
+    deleted: ReadonlyArray<Confirmed>,
+    sent?: ReadonlyArray<unknown> | undefined
   ) =>
     Effect.gen(function*() {
       if (deleted.length === 0) return
       const now = yield* Clock.currentTimeMillis
+      const intent = sent !== undefined && sent.length === deleted.length ? intentOf.get(sent) : undefined
       if (isSqlite) {
         const statements: Array<readonly [string, ReadonlyArray<unknown>]> = []
         let i = 0
@@ -534,6 +570,7 @@ const make = Effect.gen(function*() {
           }
           statements.push([confirmText(rows), params])
         }
+        if (intent !== undefined) statements.push([deleteIntentText, [intent]])
         return yield* runAll(statements)
       }
       const rows = StateStore.jsonRows(
@@ -546,47 +583,174 @@ const make = Effect.gen(function*() {
           d.uploadId ?? null
         ]))
       )
-      yield* sql`INSERT INTO audit
+      const insert = sql`INSERT INTO audit
           (run_id, rule, bucket, key, version_id, size, delete_marker, state, deleted_at, upload_id)
         SELECT ${run.id}, ${run.rule}, ${run.bucket}, ${rows.column(0, "text")}, ${rows.column(1, "text")},
           ${rows.column(2, "bigint")}, ${rows.column(3, "int")}, 'deleted', ${now}, ${rows.column(4, "text")}
         FROM ${rows.source} WHERE true ${sql.unsafe(confirmUpsert)}`
+      yield* intent === undefined
+        ? insert
+        : sql.withTransaction(Effect.zipRight(insert, sql`DELETE FROM audit_intents WHERE id = ${intent}`))
     }).pipe(orDie)
 
-  /** Rules with pending rows of ended runs, and how many. */
-  const pendingByRule = sql<{ rule: string; n: number }>`SELECT a.rule, count(*) AS n FROM audit a
-      JOIN runs r ON r.id = a.run_id WHERE a.state = 'pending' AND r.status <> 'running' GROUP BY a.rule`.pipe(orDie)
+  /** Superseded intent keys found while expanding, per rule, until that rule's dropSuperseded reports them. */
+  const supersededAtExpansion = new Map<string, number>()
+
+  /**
+   * Expands unresolved intents into per-key `pending` audit rows, the form the reconcile settles (each key checked):
+   * by default the intents of every ended run (a run still going owns its own), in the order they were written, so
+   * that the rows keep the intents' order; `scope` narrows the intents (a split run's chunk: its run and range).
+   * A key is not expanded when a later unresolved intent of another run names it (same bucket, key and version), or
+   * an audit row of another run written after the intent (id above its `after_id`): that later run listed the key
+   * after this intent, so it owns it (counted as superseded, as dropSuperseded does for per-key rows). A key that has
+   * an audit row of its own run is not pending (confirmed, or a retry's intent expanded already). The rows are
+   * inserted and the intents deleted in one transaction. Returns how many keys were superseded, per rule.
+   */
+  const expandIntents = (scope?: Fragment) =>
+    Effect.gen(function*() {
+      const intents = yield* sql<IntentRow>`SELECT i.id, i.run_id, i.rule, i.bucket, i.after_id, i.keys
+        FROM audit_intents i WHERE ${
+        scope ?? sql`i.run_id IN (SELECT id FROM runs WHERE status <> 'running')`
+      } ORDER BY i.id`
+      const superseded = new Map<string, number>()
+      if (intents.length === 0) return superseded
+      const first = int(intents[0]!.id)
+      // every unresolved intent written after the first one (its run ended or not): key -> [intent id, run id]
+      const later = yield* sql<IntentRow>`SELECT id, run_id, rule, bucket, after_id, keys FROM audit_intents
+        WHERE id > ${first}`
+      const laterNames = new Map<string, Array<readonly [number, number]>>()
+      for (const j of later) {
+        for (const [key, version] of JSON.parse(j.keys) as Array<[string, string]>) {
+          const name = JSON.stringify([j.bucket, key, version])
+          const list = laterNames.get(name)
+          const entry = [int(j.id), int(j.run_id)] as const
+          if (list === undefined) laterNames.set(name, [entry])
+          else list.push(entry)
+        }
+      }
+      // candidates: [run, rule, bucket, key, version, after_id]
+      const candidates: Array<[number, string, string, string, string, number]> = []
+      const count = (rule: string) => superseded.set(rule, (superseded.get(rule) ?? 0) + 1)
+      for (const i of intents) {
+        const id = int(i.id)
+        const runId = int(i.run_id)
+        for (const [key, version] of JSON.parse(i.keys) as Array<[string, string]>) {
+          const names = laterNames.get(JSON.stringify([i.bucket, key, version]))
+          if (names !== undefined && names.some(([j, r]) => j > id && r !== runId)) count(i.rule)
+          else candidates.push([runId, i.rule, i.bucket, key, version, int(i.after_id)])
+        }
+      }
+      // candidates that an audit row of another run, written after the intent, names: one query for all of them
+      const json = JSON.stringify(candidates.map((c, index) => [c[2], c[3], c[4], c[0], c[5], index]))
+      const rows = StateStore.jsonRows(sql, json)
+      const named = candidates.length === 0 ? [] : yield* sql<{ n: Int }>`SELECT c.n FROM (SELECT
+          ${rows.column(0, "text")} AS bucket, ${rows.column(1, "text")} AS key, ${
+        rows.column(2, "text")
+      } AS version_id,
+          ${rows.column(3, "bigint")} AS run_id, ${rows.column(4, "bigint")} AS after_id, ${
+        rows.column(5, "bigint")
+      } AS n
+        FROM ${rows.source}) c
+        WHERE EXISTS (SELECT 1 FROM audit b WHERE b.bucket = c.bucket AND b.key = c.key
+          AND b.version_id = c.version_id AND b.run_id <> c.run_id AND b.id > c.after_id)`
+      const dropped = new Set(named.map((r) => int(r.n)))
+      const kept = candidates.filter((c, index) => {
+        if (!dropped.has(index)) return true
+        count(c[1])
+        return false
+      })
+      yield* Effect.gen(function*() {
+        for (const part of chunks(kept, 1000)) {
+          const keptRows = StateStore.jsonRows(sql, JSON.stringify(part.map((c) => [c[0], c[1], c[2], c[3], c[4]])))
+          yield* sql`INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
+            SELECT ${keptRows.column(0, "bigint")}, ${keptRows.column(1, "text")}, ${keptRows.column(2, "text")},
+              ${keptRows.column(3, "text")}, ${keptRows.column(4, "text")}, 'pending'
+            FROM ${keptRows.source} WHERE true ON CONFLICT (run_id, key, version_id) DO NOTHING`
+        }
+        for (const part of chunks(intents.map((i) => int(i.id)), 500)) {
+          yield* sql`DELETE FROM audit_intents WHERE ${sql.in("id", part)}`
+        }
+      }).pipe(sql.withTransaction)
+      return superseded
+    }).pipe(orDie)
+
+  /** Expands the intents of ended runs; the keys they lose to later runs are reported by dropSuperseded. */
+  const expandEnded = Effect.map(expandIntents(), (found) => {
+    for (const [rule, n] of found) supersededAtExpansion.set(rule, (supersededAtExpansion.get(rule) ?? 0) + n)
+  })
+
+  /**
+   * Rules with pending rows of ended runs (their intents expanded first), and how many, counting the keys that were
+   * found superseded while expanding (their rule's dropSuperseded reports them).
+   */
+  const pendingByRule = Effect.gen(function*() {
+    yield* expandEnded
+    const rows = yield* sql<{ rule: string; n: Int }>`SELECT a.rule, count(*) AS n FROM audit a
+      JOIN runs r ON r.id = a.run_id WHERE a.state = 'pending' AND r.status <> 'running' GROUP BY a.rule`
+    const byRule = new Map(rows.map((r) => [r.rule, int(r.n)]))
+    for (const [rule, n] of supersededAtExpansion) byRule.set(rule, (byRule.get(rule) ?? 0) + n)
+    return Array.from(byRule, ([rule, n]) => ({ rule, n }))
+  }).pipe(orDie)
 
   /**
    * Pending rows of ended runs that a later audit row of another run names too (same bucket, key and version): the
    * later run listed the key after this intent was written, so it owns the key; the earlier intent is dropped without
-   * asking COS. Returns how many were dropped.
+   * asking COS. Unresolved intents of ended runs are expanded first (see expandIntents). Returns how many were
+   * dropped, with the keys of this rule found superseded while expanding.
    */
   const dropSuperseded = (rule: string) =>
-    sql<{ id: number }>`DELETE FROM audit WHERE id IN (
+    Effect.gen(function*() {
+      yield* expandEnded
+      const rows = yield* sql<{ id: number }>`DELETE FROM audit WHERE id IN (
         SELECT a.id FROM audit a JOIN runs r ON r.id = a.run_id
         WHERE a.state = 'pending' AND r.status <> 'running' AND a.rule = ${rule}
           AND EXISTS (SELECT 1 FROM audit b WHERE b.bucket = a.bucket AND b.key = a.key
             AND b.version_id = a.version_id AND b.run_id <> a.run_id AND b.id > a.id))
-      RETURNING id`.pipe(Effect.map((rows) => rows.length), orDie)
+      RETURNING id`
+      const atExpansion = supersededAtExpansion.get(rule) ?? 0
+      supersededAtExpansion.delete(rule)
+      return rows.length + atExpansion
+    }).pipe(orDie)
 
-  /** Intent rows whose run has ended (a run still going owns its own). */
-  /** Audit rows whose outcome is not known yet, per rule (in-flight batches, or a killed run's, reconciled later). */
-  const pendingCounts = sql<{ readonly rule: string; readonly n: number }>`SELECT rule, count(*) AS n FROM audit
-      WHERE state = 'pending' GROUP BY rule`.pipe(
-    Effect.map((rows) => new Map(rows.map((r) => [r.rule, Number(r.n)]))),
-    orDie
+  /**
+   * Whether this state has the intents table (a state written by an older version, opened read-only, may not; nor
+   * does one whose migrations are deferred, before they run): once found, it stays.
+   */
+  let intentsFound = false
+  const intentsTable = Effect.suspend(() =>
+    intentsFound ? Effect.succeed(true) : Effect.orDie(StateStore.hasTable(sql, "audit_intents")).pipe(
+      Effect.tap((found) => {
+        intentsFound = found
+      })
+    )
   )
 
+  /**
+   * Audit rows whose outcome is not known yet, per rule (in-flight batches, or a killed run's, reconciled later):
+   * per-key pending rows and the keys of unresolved intents not yet confirmed.
+   */
+  const pendingCounts = Effect.gen(function*() {
+    const intents = yield* intentsTable
+    const rows = yield* sql<{ readonly rule: string; readonly n: Int }>`SELECT rule, count(*) AS n FROM (
+        SELECT rule FROM audit WHERE state = 'pending'
+        ${intents ? sql`UNION ALL SELECT rule FROM (${StateStore.pendingIntentKeys(sql)}) p` : sql``}) x
+      GROUP BY rule`
+    return new Map(rows.map((r) => [r.rule, int(r.n)]))
+  }).pipe(orDie)
+
+  /** Pending rows of ended runs (their intents expanded first): what the reconcile settles. */
   const pendingAudit = (rule?: string | undefined) =>
-    (rule === undefined
-      ? sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
+    Effect.zipRight(
+      expandEnded,
+      rule === undefined
+        ? sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
           WHERE a.state = 'pending' AND r.status <> 'running' ORDER BY a.id`
-      : sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
-          WHERE a.state = 'pending' AND r.status <> 'running' AND a.rule = ${rule} ORDER BY a.id`).pipe(
-        Effect.map((rows) => rows.map(toAudit)),
-        orDie
-      )
+        : sql<AuditDbRow>`SELECT a.* FROM audit a JOIN runs r ON r.id = a.run_id
+          WHERE a.state = 'pending' AND r.status <> 'running' AND a.rule = ${rule} ORDER BY a.id`
+    ).pipe(
+      Effect.map((rows) => rows.map(toAudit)),
+      orDie
+    )
 
   /**
    * Settles pending rows: `gone` ones become deleted (at now), `present` ones are dropped; the runs they belong to
@@ -614,23 +778,44 @@ const make = Effect.gen(function*() {
       }
     }).pipe(sql.withTransaction, orDie)
 
-  /** After a run whose every outcome is known, pending rows are keys that were not deleted. */
-  const dropPending = (runId: number) => orDie(sql`DELETE FROM audit WHERE run_id = ${runId} AND state = 'pending'`)
+  /** After a run whose every outcome is known, pending rows and unresolved intents are keys that were not deleted. */
+  const dropPending = (runId: number) =>
+    orDie(sql.withTransaction(Effect.zipRight(
+      sql`DELETE FROM audit WHERE run_id = ${runId} AND state = 'pending'`,
+      sql`DELETE FROM audit_intents WHERE run_id = ${runId}`
+    )))
 
+  /**
+   * The audit rows, oldest first, then the keys of unresolved intents not confirmed yet (`pending`, `id` 0), in the
+   * order they were sent.
+   */
   const audit = (options: { readonly runId?: number | undefined; readonly rule?: string | undefined } = {}) =>
-    sql<AuditDbRow>`SELECT * FROM audit WHERE ${
-      sql.and([
+    Effect.gen(function*() {
+      const where = sql.and([
         options.runId === undefined ? sql`1 = 1` : sql`run_id = ${options.runId}`,
         options.rule === undefined ? sql`1 = 1` : sql`rule = ${options.rule}`
       ])
-    } ORDER BY id`.pipe(Effect.map((rows) => rows.map(toAudit)), orDie)
+      const rows = yield* sql<AuditDbRow>`SELECT * FROM audit WHERE ${where} ORDER BY id`
+      const pending = (yield* intentsTable)
+        ? yield* sql<AuditDbRow>`SELECT * FROM (${StateStore.pendingIntentKeys(sql)}) p WHERE ${where}
+          ORDER BY intent_id, pos`
+        : []
+      return [...rows, ...pending].map(toAudit)
+    }).pipe(orDie)
 
-  /** Deletes audit rows older than the retention period; returns how many. */
+  /**
+   * Deletes audit rows older than the retention period; returns how many. The rows of a run that still has
+   * unresolved intents wait with them (an intent's key is pending until its run has a row for it: pruning that row
+   * would make the key pending again).
+   */
   const pruneAudit = (retentionMs: number) =>
     Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const rows = yield* sql<{ id: Int }>`DELETE FROM audit WHERE state = 'deleted'
-        AND deleted_at < ${now - retentionMs} RETURNING id`
+      const cutoff = now - retentionMs
+      // through the runs started before the cutoff (the unique index's run_id prefix): no time index to maintain
+      const rows = yield* sql<{ id: Int }>`DELETE FROM audit WHERE state = 'deleted' AND deleted_at < ${cutoff}
+        AND run_id IN (SELECT id FROM runs WHERE started_at < ${cutoff})
+        AND run_id NOT IN (SELECT run_id FROM audit_intents) RETURNING id`
       return rows.length
     }).pipe(orDie)
 
@@ -652,6 +837,7 @@ const make = Effect.gen(function*() {
     clearCheckpoint,
     recordIntent,
     confirmDeleted,
+    expandIntents,
     pendingAudit,
     pendingCounts,
     settlePending,

@@ -466,3 +466,37 @@ export const jsonRows = (sql: SqlClient.SqlClient, json: string): {
 export const int = (value: number | string): number => typeof value === "number" ? value : Number(value)
 
 export const intOrNull = (value: number | string | null): number | null => value === null ? null : int(value)
+
+/**
+ * The keys of unresolved audit intents (`audit_intents`: one row per delete request, its keys as JSON `[[key,
+ * version], ...]`) that have no audit row of their run yet: the keys a run may have deleted and has not confirmed. A
+ * derived table with the audit table's columns (`state` 'pending', no size, no time), one row per run, key and
+ * version (a retried request's keys are in two intents), plus `intent_id` and `pos` (its position), to order by.
+ */
+export const pendingIntentKeys = (sql: SqlClient.SqlClient): Fragment =>
+  sql.onDialectOrElse({
+    pg: () =>
+      sql`SELECT 0 AS id, i.run_id, i.rule, i.bucket, e.value->>0 AS key, e.value->>1 AS version_id, NULL::bigint AS size,
+        0 AS delete_marker, 'pending' AS state, NULL::bigint AS deleted_at, NULL::text AS upload_id,
+        min(i.id) AS intent_id, min(e.pos) AS pos
+      FROM audit_intents i, jsonb_array_elements(i.keys::jsonb) WITH ORDINALITY AS e(value, pos)
+      WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.run_id = i.run_id AND a.key = e.value->>0
+        AND a.version_id = e.value->>1)
+      GROUP BY i.run_id, i.rule, i.bucket, e.value->>0, e.value->>1`,
+    orElse: () =>
+      sql`SELECT 0 AS id, i.run_id, i.rule, i.bucket, json_extract(e.value, '$[0]') AS key,
+        json_extract(e.value, '$[1]') AS version_id, NULL AS size, 0 AS delete_marker, 'pending' AS state,
+        NULL AS deleted_at, NULL AS upload_id, min(i.id) AS intent_id, min(e.key) AS pos
+      FROM audit_intents i, json_each(i.keys) AS e
+      WHERE NOT EXISTS (SELECT 1 FROM audit a WHERE a.run_id = i.run_id AND a.key = json_extract(e.value, '$[0]')
+        AND a.version_id = json_extract(e.value, '$[1]'))
+      GROUP BY i.run_id, 5, 6`
+  })
+
+/** Whether the table exists (a state written by an older version, opened read-only, may not have it yet). */
+export const hasTable = (sql: SqlClient.SqlClient, name: string) =>
+  sql.onDialectOrElse({
+    pg: () => sql<{ n: number | string }>`SELECT count(*) AS n FROM pg_class WHERE oid = to_regclass(${name})`,
+    orElse: () =>
+      sql<{ n: number | string }>`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ${name}`
+  }).pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0) > 0))

@@ -371,7 +371,10 @@ rules:
           "failover"
         )).trim()
         assert.strictEqual(audit, `${keys}|${keys}|0`)
-        const pending = (yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "failover")).trim()
+        const pending = (yield* pg.psql(
+          "SELECT (SELECT count(*) FROM audit WHERE state = 'pending') + (SELECT count(*) FROM audit_intents)",
+          "failover"
+        )).trim()
         assert.strictEqual(pending, "0")
         const credited = runs.reduce((n, r) => n + Number(r[5]), 0)
         assert.strictEqual(credited, keys, JSON.stringify(runs))

@@ -527,7 +527,12 @@ ${
             "WHERE state = 'deleted'"
         )
         assert.deepStrictEqual(audit[0], [String(keys), String(keys), "0"])
-        assert.deepStrictEqual((yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"))[0], ["0"])
+        assert.deepStrictEqual(
+          (yield* query(
+            "SELECT (SELECT count(*) FROM audit WHERE state = 'pending') + (SELECT count(*) FROM audit_intents)"
+          ))[0],
+          ["0"]
+        )
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     150_000
   )

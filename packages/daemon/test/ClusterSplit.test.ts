@@ -120,7 +120,13 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
       )
       assert.deepStrictEqual(audit, [[String(expected), String(expected), "1", "0"]])
       assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 300)
-      assert.strictEqual(yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_spread"), "0\n")
+      assert.strictEqual(
+        yield* pg.psql(
+          "SELECT (SELECT count(*) FROM audit WHERE state = 'pending') + (SELECT count(*) FROM audit_intents)",
+          "split_spread"
+        ),
+        "0\n"
+      )
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
   it.effect("the bucket's write budget is shared: chunks on two runners stay within it together", () =>
@@ -279,7 +285,10 @@ rules:
         )
         assert.deepStrictEqual(audit, [[String(expected), String(expected), "0"]])
         assert.strictEqual(
-          yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_failover"),
+          yield* pg.psql(
+            "SELECT (SELECT count(*) FROM audit WHERE state = 'pending') + (SELECT count(*) FROM audit_intents)",
+            "split_failover"
+          ),
           "0\n"
         )
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),

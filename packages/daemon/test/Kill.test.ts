@@ -97,7 +97,10 @@ rules:
       const sql = yield* SqlClient.SqlClient
       const runs = yield* sql<{ status: string }>`SELECT status FROM runs`
       const checkpoints = yield* sql<{ after_key: string }>`SELECT after_key FROM checkpoints`
-      const pending = yield* sql<{ n: number }>`SELECT count(*) AS n FROM audit WHERE state = 'pending'`
+      // requests in flight: their intents (one row per request, its keys as JSON), and any per-key pending row
+      const pending = yield* sql<{ n: number }>`SELECT
+        (SELECT count(*) FROM audit WHERE state = 'pending') +
+        (SELECT coalesce(sum(json_array_length(keys)), 0) FROM audit_intents) AS n`
       return { runs: runs.map((r) => r.status), checkpoints: checkpoints.length, pending: pending[0]!.n }
     }).pipe(Effect.provide(db))
     assert.deepStrictEqual(killed.runs, ["running"])

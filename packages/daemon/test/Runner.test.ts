@@ -57,7 +57,9 @@ const fakePurger = (
           let deleted = 0
           for (let i = 0, batch = 0; i < keys.length; i += options.batchSize, batch++) {
             const slice = keys.slice(i, i + options.batchSize)
-            yield* hooks.onSend?.(slice.map((key) => ({ key }))) ?? Effect.void
+            // as the engine does: onDeleted gets the array onSend was given
+            const sent = slice.map((key) => ({ key }))
+            yield* hooks.onSend?.(sent) ?? Effect.void
             if (batch === options.crashAt) {
               slice.filter((_, j) => j % 2 === 0).forEach((k) => bucket.delete(k))
               yield* Deferred.succeed(options.crashed!, void 0)
@@ -65,7 +67,8 @@ const fakePurger = (
             }
             slice.forEach((k) => bucket.delete(k))
             yield* hooks.onDeleted?.(
-              slice.map((key): Deletion.Deleted => ({ key, size: 10, deleteMarkerCreated: false }))
+              slice.map((key): Deletion.Deleted => ({ key, size: 10, deleteMarkerCreated: false })),
+              sent
             ) ??
               Effect.void
             deleted += slice.length
@@ -136,6 +139,15 @@ describe("Runner and State", () => {
       yield* Effect.gen(function*() {
         const state = yield* State
         const runner = yield* Runner
+        // what the kill left: the intent of the request in flight (one row, its 500 keys), no per-key pending row;
+        // the confirmed requests' intents went with their confirmation
+        const sql = yield* SqlClient.SqlClient
+        assert.deepStrictEqual(
+          yield* sql<{ n: number; keys: number }>`SELECT count(*) AS n, sum(json_array_length(keys)) AS keys
+            FROM audit_intents`,
+          [{ n: 1, keys: 500 }]
+        )
+        assert.deepStrictEqual(yield* sql`SELECT id FROM audit WHERE state = 'pending'`, [])
         assert.deepStrictEqual(yield* state.markAbandoned, [1])
         assert.deepStrictEqual(yield* state.getCheckpoint("logs"), { runId: 1, afterKey: "logs/0999" })
         const pendingBefore = yield* state.pendingAudit("logs")
@@ -165,6 +177,81 @@ describe("Runner and State", () => {
           1250
         ]])
       }).pipe(Effect.provide(daemonLayer(afterKill, fakePurger(bucket, { batchSize: 500 }))), Effect.scoped)
+    }))
+
+  it.scoped("a state written by the previous version (pending rows per key) is migrated, reconciled exactly, then runs", () =>
+    Effect.gen(function*() {
+      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
+      const file = NodePath.join(dir, "state.db")
+      // the schema and migration records that migrations 0001-0005 leave, and the rows of a run killed with a batch
+      // in flight as that version wrote them: two keys confirmed, three pending (intent rows per key)
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        for (
+          const statement of [
+            `CREATE TABLE cos_retention_migrations (migration_id integer PRIMARY KEY NOT NULL,
+              created_at datetime NOT NULL DEFAULT current_timestamp, name VARCHAR(255) NOT NULL)`,
+            `INSERT INTO cos_retention_migrations (migration_id, name) VALUES (1, 'init'), (2, 'audit_upload_id'),
+              (3, 'scheduled_at'), (4, 'runs_runner'), (5, 'audit_by_time_partial')`,
+            `CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, trigger TEXT NOT NULL,
+              dry_run INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL, ended_at INTEGER,
+              status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+              resumed_from TEXT, listed INTEGER NOT NULL DEFAULT 0, matched INTEGER NOT NULL DEFAULT 0,
+              deleted INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+              skipped INTEGER NOT NULL DEFAULT 0, throttled INTEGER NOT NULL DEFAULT 0, error TEXT,
+              scheduled_at INTEGER, runner TEXT)`,
+            `CREATE INDEX runs_by_rule ON runs (rule, started_at)`,
+            `CREATE TABLE checkpoints (rule TEXT PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs (id),
+              after_key TEXT NOT NULL, updated_at INTEGER NOT NULL)`,
+            `CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id INTEGER NOT NULL REFERENCES runs (id),
+              rule TEXT NOT NULL, bucket TEXT NOT NULL, key TEXT NOT NULL, version_id TEXT NOT NULL DEFAULT '',
+              size INTEGER, delete_marker INTEGER NOT NULL DEFAULT 0,
+              state TEXT NOT NULL CHECK (state IN ('pending', 'deleted')), deleted_at INTEGER, upload_id TEXT,
+              UNIQUE (run_id, key, version_id))`,
+            `CREATE INDEX audit_pending ON audit (run_id) WHERE state = 'pending'`,
+            `CREATE INDEX audit_by_time ON audit (deleted_at) WHERE deleted_at IS NOT NULL`,
+            `INSERT INTO runs (rule, trigger, started_at, status) VALUES ('logs', 'schedule', 1, 'running')`,
+            `INSERT INTO checkpoints (rule, run_id, after_key, updated_at) VALUES ('logs', 1, 'logs/0001', 2)`,
+            `INSERT INTO audit (run_id, rule, bucket, key, size, state, deleted_at) VALUES
+              (1, 'logs', '${rule.bucket}', 'logs/0000', 10, 'deleted', 3),
+              (1, 'logs', '${rule.bucket}', 'logs/0001', 10, 'deleted', 3)`,
+            `INSERT INTO audit (run_id, rule, bucket, key, state) VALUES (1, 'logs', '${rule.bucket}', 'logs/0002',
+              'pending'), (1, 'logs', '${rule.bucket}', 'logs/0003', 'pending'),
+              (1, 'logs', '${rule.bucket}', 'logs/0004', 'pending')`
+          ]
+        ) yield* sql.unsafe(statement)
+      }).pipe(Effect.provide(layerSqlite(file)), Effect.orDie, Effect.scoped)
+      // COS: of the three pending keys only logs/0003 is still there (the killed run deleted the other two)
+      const bucket = new Set(["logs/0003", "logs/0005", "logs/0006"])
+
+      yield* Effect.gen(function*() {
+        const state = yield* State
+        const runner = yield* Runner
+        const sql = yield* SqlClient.SqlClient
+        const migrations = yield* sql<{ name: string }>`SELECT name FROM cos_retention_migrations ORDER BY 1`
+        assert.include(migrations.map((m) => m.name), "audit_intents")
+        yield* runner.recover
+        const killed = yield* state.getRun(1)
+        assert.deepStrictEqual([killed?.status, killed?.deleted], ["interrupted", 4])
+        assert.deepStrictEqual(yield* state.pendingAudit(), [])
+
+        const outcome = yield* runner.run(rule, { trigger: "resume" })
+        assert.strictEqual(outcome.run.status, "succeeded")
+        assert.strictEqual(outcome.run.deleted, 3)
+        assert.strictEqual(bucket.size, 0)
+        const audit = yield* state.audit()
+        assert.deepStrictEqual(audit.map((r) => [r.key, r.runId, r.state]).sort(), [
+          ["logs/0000", 1, "deleted"],
+          ["logs/0001", 1, "deleted"],
+          ["logs/0002", 1, "deleted"],
+          ["logs/0003", 2, "deleted"],
+          ["logs/0004", 1, "deleted"],
+          ["logs/0005", 2, "deleted"],
+          ["logs/0006", 2, "deleted"]
+        ])
+        assert.deepStrictEqual(yield* sql`SELECT id FROM audit_intents`, [])
+      }).pipe(Effect.provide(daemonLayer(file, fakePurger(bucket, { batchSize: 2 }))), Effect.scoped)
     }))
 
   it.scoped("an interrupted run is recorded as interrupted with its checkpoint and counts", () =>
@@ -205,8 +292,19 @@ describe("Runner and State", () => {
       ])
       yield* TestClock.adjust("2 hours")
       assert.strictEqual(yield* state.pruneAudit(3 * 3_600_000), 0)
+      // intents are never pruned, they wait for their run's end or the reconcile, and so do their run's rows
+      // (pruning "a" here would make the intent's "a" pending again)
+      assert.strictEqual(yield* state.pruneAudit(3_600_000), 0)
+      assert.deepStrictEqual((yield* state.audit({ runId: run.id })).map((r) => [r.key, r.state]), [
+        ["a", "deleted"],
+        ["b", "pending"]
+      ])
+      // the process died: the reconcile settles "b" (still in COS: not deleted); then "a" is pruned
+      yield* state.markAbandoned
+      const pending = yield* state.pendingAudit("logs")
+      assert.deepStrictEqual(pending.map((r) => [r.key, r.versionId]), [["b", "v1"]])
+      yield* state.settlePending([], pending.map((r) => r.id))
       assert.strictEqual(yield* state.pruneAudit(3_600_000), 1)
-      // intent rows are never pruned: they wait for reconciliation
-      assert.deepStrictEqual((yield* state.audit({ runId: run.id })).map((r) => r.key), ["b"])
+      assert.deepStrictEqual(yield* state.audit({ runId: run.id }), [])
     }).pipe(Effect.provide(State.Test)))
 })

@@ -193,6 +193,88 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
           assert.strictEqual((yield* state.audit({ runId: run.id })).length, 1501)
         }).pipe(Effect.provide(layer))
       }))
+
+    it.scoped(`${backend}: a run killed with requests in flight: its intents reconciled, every key once, none claimed wrongly`, () =>
+      Effect.gen(function*() {
+        const layer = yield* stateLayer
+        yield* Effect.gen(function*() {
+          const state = yield* State
+          const run = yield* state.startRun({ rule: "logs", trigger: "once", dryRun: false })
+          const ctx = { id: run.id, rule: "logs", bucket: "b-1250000000" }
+          const confirm = (objects: ReadonlyArray<{ readonly key: string; readonly versionId?: string }>) =>
+            objects.map((o) => ({ ...o, size: 3, deleteMarkerCreated: false }))
+          // request A: confirmed whole (its intent goes with the confirmation)
+          const a = [{ key: awkwardKeys[0] }, { key: awkwardKeys[1], versionId: "v1" }]
+          yield* state.recordIntent(ctx, a)
+          yield* state.confirmDeleted(ctx, confirm(a), a)
+          // request B: one key confirmed, the other answered with a retryable error and sent again (B2)
+          const b = [{ key: awkwardKeys[2] }, { key: awkwardKeys[3] }]
+          yield* state.recordIntent(ctx, b)
+          yield* state.confirmDeleted(ctx, confirm(b.slice(0, 1)), b)
+          const b2 = [{ key: awkwardKeys[3] }]
+          yield* state.recordIntent(ctx, b2)
+          // request C: in flight when the process dies
+          const c = [{ key: awkwardKeys[4] }, { key: awkwardKeys[5] }, { key: "logs/later-run" }]
+          yield* state.recordIntent(ctx, c)
+          // meanwhile another rule's run lists and deletes "logs/later-run" (after C's intent): that key is its
+          const other = yield* state.startRun({ rule: "other", trigger: "once", dryRun: false })
+          const otherCtx = { id: other.id, rule: "other", bucket: "b-1250000000" }
+          const later = [{ key: "logs/later-run" }]
+          yield* state.recordIntent(otherCtx, later)
+          yield* state.confirmDeleted(otherCtx, confirm(later), later)
+
+          // while the run goes on, the audit shows its unconfirmed keys as pending, once each, in the order sent
+          const live = yield* state.audit({ runId: run.id })
+          assert.deepStrictEqual(live.map((r) => [r.key, r.versionId, r.state]), [
+            [awkwardKeys[0], "", "deleted"],
+            [awkwardKeys[1], "v1", "deleted"],
+            [awkwardKeys[2], "", "deleted"],
+            [awkwardKeys[3], "", "pending"],
+            [awkwardKeys[4], "", "pending"],
+            [awkwardKeys[5], "", "pending"],
+            ["logs/later-run", "", "pending"]
+          ])
+          assert.deepStrictEqual(yield* state.pendingCounts, new Map([["logs", 4]]))
+          // a run still going owns its intents
+          assert.deepStrictEqual(yield* state.pendingAudit("logs"), [])
+
+          // the process died: the next one records the run interrupted and reconciles its intents
+          assert.deepStrictEqual(yield* state.markAbandoned, [run.id, other.id])
+          assert.deepStrictEqual(yield* state.pendingByRule, [{ rule: "logs", n: 4 }])
+          // "logs/later-run" belongs to the later run: dropped without asking COS
+          assert.strictEqual(yield* state.dropSuperseded("logs"), 1)
+          const pending = yield* state.pendingAudit("logs")
+          assert.deepStrictEqual(pending.map((r) => [r.key, r.runId]), [
+            [awkwardKeys[3], run.id],
+            [awkwardKeys[4], run.id],
+            [awkwardKeys[5], run.id]
+          ])
+          // COS: awkwardKeys[3] and [5] are gone (this run deleted them), [4] is still there
+          yield* state.settlePending([pending[0]!.id, pending[2]!.id], [pending[1]!.id])
+          assert.deepStrictEqual(yield* state.pendingAudit(), [])
+          assert.deepStrictEqual(yield* state.pendingCounts, new Map())
+
+          const rows = yield* state.audit()
+          assert.isTrue(rows.every((r) => r.state === "deleted"))
+          // every deleted key exactly once, credited to the run that deleted it; [4] (not deleted) claimed by none
+          assert.deepStrictEqual(
+            rows.map((r) => [r.key, r.runId]).sort(),
+            [
+              [awkwardKeys[0], run.id],
+              [awkwardKeys[1], run.id],
+              [awkwardKeys[2], run.id],
+              [awkwardKeys[3], run.id],
+              [awkwardKeys[5], run.id],
+              ["logs/later-run", other.id]
+            ].sort()
+          )
+          assert.strictEqual((yield* state.getRun(run.id))?.deleted, 5)
+          assert.strictEqual((yield* state.getRun(run.id))?.bytes, 9)
+          // reconciling again finds nothing
+          assert.strictEqual(yield* state.dropSuperseded("logs"), 0)
+          assert.deepStrictEqual(yield* state.pendingByRule, [])
+        }).pipe(Effect.provide(layer))
+      }))
   }
 
   it.scoped("migrating twice (a restart, or replicas starting together) keeps the data", () =>

@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type * as Tracer from "effect/Tracer"
-import type { DeleteObjectsResult, MultipartUpload } from "../../CosClient.js"
+import type { DeleteObjectsResult, MultipartUpload, ObjectIdentifier } from "../../CosClient.js"
 import { isXmlSafeKey, keyProblem } from "../../CosClient.js"
 import type { CosError } from "../../CosError.js"
 import { isFatal, isRetryableCode, reasonOf } from "../../CosError.js"
@@ -71,14 +71,15 @@ const afterBatch = (
   run: Run,
   deleted: number,
   failed: number,
-  report: Array<Deletion.Deleted> | undefined
+  report: Array<Deletion.Deleted> | undefined,
+  sent?: ReadonlyArray<ObjectIdentifier> | undefined
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
     yield* countOnBatchSpan(deleted, failed)
     if (deleted > 0) yield* Metric.incrementBy(deletedKeys, deleted)
     if (failed > 0) yield* Metric.incrementBy(failedKeys, failed)
     const hook = run.r.options.onDeleted
-    if (hook !== undefined && report !== undefined && report.length > 0) yield* hook(report)
+    if (hook !== undefined && report !== undefined && report.length > 0) yield* hook(report, sent)
     yield* run.reportFailures
     yield* run.reportCheckpoint
   })
@@ -153,19 +154,21 @@ const singles = (run: Run, items: ReadonlyArray<Cand>): Effect.Effect<void> =>
       }
       const report = run.r.options.onDeleted !== undefined ? [] as Array<Deletion.Deleted> : undefined
       const onSend = run.r.options.onSend
+      // the array given to onSend, given again to onDeleted with the confirmation
+      const sent = [c]
       return request(
         run,
         // Intent just before the request leaves: after the budget's wait, on every attempt.
         onSend === undefined
           ? run.governor.acquireWrite(1)
-          : Effect.zipRight(run.governor.acquireWrite(1), onSend([c])),
+          : Effect.zipRight(run.governor.acquireWrite(1), onSend(sent)),
         run.client.deleteObject({ bucket: run.r.bucket, key: c.key, versionId: c.versionId }),
         run.governor.throttledWrite
       ).pipe(
         Effect.matchEffect({
           onSuccess: (res) => {
             confirm(run, c, res.deleteMarker && c.versionId === undefined, report)
-            return afterBatch(run, 1, 0, report)
+            return afterBatch(run, 1, 0, report, sent)
           },
           onFailure: (e) => failAll(run, [c], e)
         }),
@@ -217,7 +220,7 @@ const sendBatch = (run: Run, items: ReadonlyArray<Cand>): Effect.Effect<void> =>
       }
       const applied = applyOutcomes(run, pending, sent.right, attempts)
       open = applied.retry
-      yield* afterBatch(run, applied.deleted, applied.failed, applied.report)
+      yield* afterBatch(run, applied.deleted, applied.failed, applied.report, pending)
       if (applied.retry === undefined) return
       run.tally.retries++
       if (applied.throttled) yield* throttled(run, run.governor.throttledWrite)
