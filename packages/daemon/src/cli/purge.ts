@@ -469,7 +469,11 @@ const handler = (args: Args) =>
             // The list was checked: only a file changed since can fail here (the run then ends with that error).
             KeyList.stream(source.path, source.list.format, source.label),
             { ...runOptions, dryRun, onSummary, onFailed: onFailed(dryRun) }
-          )).pipe(Effect.ensuring(progress.done)),
+          )).pipe(
+            Effect.ensuring(progress.done),
+            // `purge` exports no traces: the spans of every request and batch would be built for nobody
+            Effect.withTracerEnabled(false)
+          ),
         () => last!
       )
     const description = source._tag === "prefix"
