@@ -1,13 +1,21 @@
 // Summarises a V8 .cpuprofile (from `node --cpu-prof`) by where self time goes: garbage collection, the Effect
-// runtime, the XML reader, the engine, the client, Node's own code, module loading (tsx), idle.
+// runtime, the XML reader, the engine, the client, Node's own code, module loading (tsx), idle. Frames of a bundle
+// (packages/daemon/dist/*.js) are mapped back to their source files through the bundle's source maps.
 //
 //   node --import tsx bench/cpu-profile-summary.ts FILE.cpuprofile [--top 15]
-import { readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
+import { SourceMap } from "node:module"
+import { fileURLToPath } from "node:url"
 
 interface Node {
   readonly id: number
   readonly children?: ReadonlyArray<number>
-  readonly callFrame: { readonly functionName: string; readonly url: string; readonly lineNumber: number }
+  callFrame: {
+    readonly functionName: string
+    readonly url: string
+    readonly lineNumber: number
+    readonly columnNumber: number
+  }
 }
 interface Profile {
   readonly nodes: ReadonlyArray<Node>
@@ -19,6 +27,33 @@ const file = process.argv[2]!
 const topN = Number(process.argv[process.argv.indexOf("--top") + 1] || 15)
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+
+// a bundled frame becomes its source frame (file, line; the function name stays the bundle's)
+const maps = new Map<string, SourceMap | undefined>()
+const sourceMap = (url: string): SourceMap | undefined => {
+  if (!maps.has(url)) {
+    let map: SourceMap | undefined
+    try {
+      const path = fileURLToPath(url)
+      if (existsSync(`${path}.map`)) map = new SourceMap(JSON.parse(readFileSync(`${path}.map`, "utf8")))
+    } catch {
+      map = undefined
+    }
+    maps.set(url, map)
+  }
+  return maps.get(url)
+}
+for (const n of profile.nodes) {
+  const { url } = n.callFrame
+  if (!url.startsWith("file:") || !url.includes("/dist/")) continue
+  const map = sourceMap(url)
+  const entry = map?.findEntry(n.callFrame.lineNumber, n.callFrame.columnNumber) as
+    | { originalSource?: string; originalLine?: number }
+    | undefined
+  if (entry?.originalSource === undefined) continue
+  const source = new URL(entry.originalSource, url).href
+  n.callFrame = { ...n.callFrame, url: source, lineNumber: entry.originalLine ?? n.callFrame.lineNumber }
+}
 
 const category = (n: Node): string => {
   const { functionName: f, url } = n.callFrame

@@ -1,5 +1,6 @@
 export * as CosClient from "./CosClient.js"
 export * as CosError from "./CosError.js"
+export * as CosHttpClient from "./CosHttpClient.js"
 export * as Credentials from "./Credentials.js"
 export * as Deletion from "./Deletion.js"
 export * as Governor from "./Governor.js"

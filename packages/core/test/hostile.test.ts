@@ -4,7 +4,7 @@
  * clock skew and expiring temporary credentials. The rule throughout: a key is counted deleted only if COS said so,
  * and a run that cannot trust its answers stops without deleting more.
  */
-import { CosClient, Credentials, Deletion } from "@effect-cos/core"
+import { CosClient, CosHttpClient, Credentials, Deletion } from "@effect-cos/core"
 import { CosFake, Store } from "@effect-cos/testkit"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -14,6 +14,7 @@ import * as Clock from "effect/Clock"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
@@ -480,14 +481,24 @@ const server = (handler: Http.RequestListener) =>
       })
   ).pipe(Effect.map((s) => `http://127.0.0.1:${(s.address() as AddressInfo).port}`))
 
-const socketClient = (endpoint: string, options: Partial<CosClient.Options> = {}) =>
+// Both the platform's node:http client and our own (CosHttpClient, what the binary uses) face the same servers.
+const clients = [
+  { name: "NodeHttpClient.layer", layer: NodeHttpClient.layer },
+  { name: "CosHttpClient.layer", layer: CosHttpClient.layer() }
+] as const
+
+const socketClient = (
+  http: Layer.Layer<HttpClient.HttpClient>,
+  endpoint: string,
+  options: Partial<CosClient.Options> = {}
+) =>
   CosClient.make({
     ...CosFake.testClientOptions,
     endpoint,
     timeout: "300 millis",
     retry: { attempts: 2, baseDelay: "10 millis" },
     ...options
-  }).pipe(Effect.provide(NodeHttpClient.layer))
+  }).pipe(Effect.provide(http))
 
 const listXml = (n: number, pad = "") => {
   let xml = "<?xml version='1.0' encoding='utf-8' ?><ListBucketResult><Name>" + bucket +
@@ -501,78 +512,80 @@ const listXml = (n: number, pad = "") => {
   return xml + "</ListBucketResult>"
 }
 
-describe("hostile servers on a socket", () => {
-  it.scopedLive("a server that never answers: every attempt times out, the error says so", () =>
-    Effect.gen(function*() {
-      let requests = 0
-      const url = yield* server(() => {
-        requests++ // ... and never respond
-      })
-      const client = yield* socketClient(url)
-      const started = Date.now()
-      const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
-      const took = Date.now() - started
-      assert.strictEqual(e._tag, "CosTimeoutError")
-      assert.include(e.message, "300")
-      assert.strictEqual(requests, 2, "each attempt was sent, then given up on")
-      assert.isBelow(took, 3000)
-    }))
-
-  it.scopedLive("a body that trickles slower than the timeout: the attempt times out instead of waiting", () =>
-    Effect.gen(function*() {
-      const timers: Array<NodeJS.Timeout> = []
-      yield* Effect.addFinalizer(() => Effect.sync(() => timers.forEach(clearInterval)))
-      const url = yield* server((_, res) => {
-        res.writeHead(200, { "content-type": "application/xml" })
-        const body = listXml(50)
-        let i = 0
-        timers.push(setInterval(() => {
-          if (i >= body.length) return res.end()
-          res.write(body.slice(i, i + 10))
-          i += 10
-        }, 50))
-      })
-      const client = yield* socketClient(url)
-      const started = Date.now()
-      const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
-      assert.strictEqual(e._tag, "CosTimeoutError")
-      assert.isBelow(Date.now() - started, 3000)
-    }))
-
-  it.scopedLive("a server that closes the connection mid-body: a transport error, retried, then reported", () =>
-    Effect.gen(function*() {
-      let requests = 0
-      const url = yield* server((_, res) => {
-        requests++
-        res.writeHead(200, { "content-type": "application/xml", "content-length": "100000" })
-        res.write(listXml(3).slice(0, 200))
-        setTimeout(() => res.socket?.destroy(), 10)
-      })
-      const client = yield* socketClient(url, { timeout: "5 seconds" })
-      const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
-      assert.strictEqual(e._tag, "CosTransportError")
-      assert.strictEqual(requests, 2)
-    }))
-
-  it.scopedLive(
-    "a huge list page (~30 MB, 100 000 entries where COS sends at most 1000) is read within seconds",
-    () =>
+for (const { layer: http, name } of clients) {
+  describe(`hostile servers on a socket (${name})`, () => {
+    it.scopedLive("a server that never answers: every attempt times out, the error says so", () =>
       Effect.gen(function*() {
-        // Sane behaviour: the page is decoded (it is well-formed COS XML, just oversized) without hanging; what the
-        // client does not do is stream it, so the bound is the per-attempt timeout.
-        const body = Buffer.from(listXml(100_000, "-padding-padding-padding-padding-padding-padding"))
-        const url = yield* server((_, res) => {
-          res.writeHead(200, { "content-type": "application/xml", "content-length": String(body.length) })
-          res.end(body)
+        let requests = 0
+        const url = yield* server(() => {
+          requests++ // ... and never respond
         })
-        const client = yield* socketClient(url, { timeout: "20 seconds" })
+        const client = yield* socketClient(http, url)
         const started = Date.now()
-        const page = yield* client.listObjects({ prefix: "p/" })
-        assert.isAbove(body.length, 30_000_000)
-        assert.strictEqual(page.contents.length, 100_000)
-        assert.strictEqual(page.contents[99_999]!.key, "p/0099999-padding-padding-padding-padding-padding-padding")
-        assert.isBelow(Date.now() - started, 10_000)
-      }),
-    20_000
-  )
-})
+        const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
+        const took = Date.now() - started
+        assert.strictEqual(e._tag, "CosTimeoutError")
+        assert.include(e.message, "300")
+        assert.strictEqual(requests, 2, "each attempt was sent, then given up on")
+        assert.isBelow(took, 3000)
+      }))
+
+    it.scopedLive("a body that trickles slower than the timeout: the attempt times out instead of waiting", () =>
+      Effect.gen(function*() {
+        const timers: Array<NodeJS.Timeout> = []
+        yield* Effect.addFinalizer(() => Effect.sync(() => timers.forEach(clearInterval)))
+        const url = yield* server((_, res) => {
+          res.writeHead(200, { "content-type": "application/xml" })
+          const body = listXml(50)
+          let i = 0
+          timers.push(setInterval(() => {
+            if (i >= body.length) return res.end()
+            res.write(body.slice(i, i + 10))
+            i += 10
+          }, 50))
+        })
+        const client = yield* socketClient(http, url)
+        const started = Date.now()
+        const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
+        assert.strictEqual(e._tag, "CosTimeoutError")
+        assert.isBelow(Date.now() - started, 3000)
+      }))
+
+    it.scopedLive("a server that closes the connection mid-body: a transport error, retried, then reported", () =>
+      Effect.gen(function*() {
+        let requests = 0
+        const url = yield* server((_, res) => {
+          requests++
+          res.writeHead(200, { "content-type": "application/xml", "content-length": "100000" })
+          res.write(listXml(3).slice(0, 200))
+          setTimeout(() => res.socket?.destroy(), 10)
+        })
+        const client = yield* socketClient(http, url, { timeout: "5 seconds" })
+        const e = failureOf(yield* Effect.exit(client.listObjects({ prefix: "p/" })))
+        assert.strictEqual(e._tag, "CosTransportError")
+        assert.strictEqual(requests, 2)
+      }))
+
+    it.scopedLive(
+      "a huge list page (~30 MB, 100 000 entries where COS sends at most 1000) is read within seconds",
+      () =>
+        Effect.gen(function*() {
+          // Sane behaviour: the page is decoded (it is well-formed COS XML, just oversized) without hanging; what the
+          // client does not do is stream it, so the bound is the per-attempt timeout.
+          const body = Buffer.from(listXml(100_000, "-padding-padding-padding-padding-padding-padding"))
+          const url = yield* server((_, res) => {
+            res.writeHead(200, { "content-type": "application/xml", "content-length": String(body.length) })
+            res.end(body)
+          })
+          const client = yield* socketClient(http, url, { timeout: "20 seconds" })
+          const started = Date.now()
+          const page = yield* client.listObjects({ prefix: "p/" })
+          assert.isAbove(body.length, 30_000_000)
+          assert.strictEqual(page.contents.length, 100_000)
+          assert.strictEqual(page.contents[99_999]!.key, "p/0099999-padding-padding-padding-padding-padding-padding")
+          assert.isBelow(Date.now() - started, 10_000)
+        }),
+      20_000
+    )
+  })
+}

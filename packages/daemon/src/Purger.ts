@@ -3,8 +3,7 @@
  * run with a rule's filters. Everything else in the daemon talks to this service, so tests and the demo swap the
  * HttpClient underneath (the testkit fake) or the whole service.
  */
-import { CosClient, CosError, Credentials, Deletion, KeyRange } from "@effect-cos/core"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { CosClient, CosError, CosHttpClient, Credentials, Deletion, KeyRange } from "@effect-cos/core"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -199,7 +198,7 @@ const make = Effect.gen(function*() {
 
 export class Purger extends Effect.Service<Purger>()("@effect-cos/daemon/Purger", {
   effect: make,
-  dependencies: [NodeHttpClient.layerUndici]
+  dependencies: [CosHttpClient.layer()]
 }) {
   /** Over another HttpClient (the testkit fake). */
   static readonly layerHttp = <E, R>(http: Layer.Layer<HttpClient.HttpClient, E, R>): Layer.Layer<Purger, E, R> =>

@@ -35,6 +35,11 @@ const namedEntities: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot
 
 /** Decodes the five predefined entities and numeric references; `undefined` on anything else. */
 const decodeEntities = (raw: string): string | undefined => {
+  // COS's ETag, once per listed key: `&quot;<hex>&quot;` with no other reference
+  const n = raw.length
+  if (n >= 12 && raw.startsWith("&quot;") && raw.indexOf("&", 6) === n - 6 && raw.endsWith("&quot;")) {
+    return "\"" + raw.slice(6, n - 6) + "\""
+  }
   let out = ""
   let from = 0
   let amp = raw.indexOf("&")

@@ -9,11 +9,10 @@
  * SIGINT (Ctrl-C) / SIGTERM before everything matched was deleted (the batches in flight finish first, and the
  * summary is printed).
  */
-import { CosClient, CosError, Credentials, Deletion, Units } from "@effect-cos/core"
+import { CosClient, CosError, CosHttpClient, Credentials, Deletion, Units } from "@effect-cos/core"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
-import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -417,7 +416,7 @@ const handler = (args: Args) =>
       bucket: args.bucket,
       credentials,
       endpoint: Option.getOrUndefined(args.endpoint)
-    }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+    }).pipe(Layer.provide(CosHttpClient.layer()))
 
     // The list is checked (standard input spooled) before anything else happens: a bad line deletes nothing.
     const source: Source = Option.isSome(keysFrom)
@@ -471,7 +470,11 @@ const handler = (args: Args) =>
             // The list was checked: only a file changed since can fail here (the run then ends with that error).
             KeyList.stream(source.path, source.list.format, source.label),
             { ...runOptions, dryRun, onSummary, onFailed: onFailed(dryRun) }
-          )).pipe(Effect.ensuring(progress.done)),
+          )).pipe(
+            Effect.ensuring(progress.done),
+            // `purge` exports no traces: the spans of every request and batch would be built for nobody
+            Effect.withTracerEnabled(false)
+          ),
         () => last!
       )
     const description = source._tag === "prefix"
