@@ -40,6 +40,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PrimaryKey from "effect/PrimaryKey"
@@ -159,55 +160,58 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   )
                   return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
                 }
-                // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
-                // marked it: an earlier attempt at this message may have, before losing the rule)
-                if (rule.parallelism > 1 && !rule.dryRun) {
-                  // a split rule: chunks spread over the runners (ClusterSplit)
-                  return yield* ClusterSplit.runSplit(rule, {
-                    scheduledAt: payload.scheduledAt,
-                    trigger: payload.trigger,
-                    runner: me
-                  }).pipe(
-                    Effect.map((o) => ({ outcome: "ran" as const, runId: o.runId, status: o.status, runner: me })),
-                    Effect.catchAllDefect((defect) =>
-                      Effect.as(Effect.logError("the split run crashed; the rule stays scheduled", Cause.die(defect)), {
-                        outcome: "ran" as const,
-                        runId: null,
-                        status: "crashed",
-                        runner: me
-                      })
-                    )
-                  )
-                }
-                const last = yield* state.lastRun(name)
-                const checkpoint = yield* state.getCheckpoint(name)
-                const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
-                return yield* runner.run(rule, {
-                  trigger: resume ? "resume" : payload.trigger,
-                  scheduledAt: payload.scheduledAt,
-                  runner: me
-                }).pipe(
-                  // the bucket's write budget is shared by the whole cluster (ClusterBudget)
-                  Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule)),
-                  Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
-                  // failures are recorded and logged by the runner
-                  Effect.catchAll(() =>
-                    Effect.map(state.lastRun(name), (run) => ({
-                      outcome: "ran" as const,
-                      runId: run?.id ?? null,
-                      status: run?.status ?? "failed",
-                      runner: me
-                    }))
-                  ),
-                  Effect.catchAllDefect((defect) =>
-                    Effect.as(Effect.logError("the run crashed; the rule stays scheduled", Cause.die(defect)), {
-                      outcome: "ran" as const,
-                      runId: null,
-                      status: "crashed",
+                // runs recorded so far: this attempt's run, if it records one, comes after them
+                const before = (yield* state.lastRun(name))?.id ?? 0
+                // returns the run the attempt recorded (a failed run says nothing: looked up below)
+                const attempt = Effect.gen(function*() {
+                  if (rule.parallelism > 1 && !rule.dryRun) {
+                    // a split rule: chunks spread over the runners (ClusterSplit); the run may be an earlier
+                    // attempt's, taken up again
+                    const split = yield* ClusterSplit.runSplit(rule, {
+                      scheduledAt: payload.scheduledAt,
+                      trigger: payload.trigger,
                       runner: me
                     })
+                    return split.runId
+                  }
+                  // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes
+                  // (whoever marked it: an earlier attempt at this message may have, before losing the rule)
+                  const last = yield* state.lastRun(name)
+                  const checkpoint = yield* state.getCheckpoint(name)
+                  const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
+                  const outcome = yield* runner.run(rule, {
+                    trigger: resume ? "resume" : payload.trigger,
+                    scheduledAt: payload.scheduledAt,
+                    runner: me
+                  }).pipe(
+                    // the bucket's write budget is shared by the whole cluster (ClusterBudget)
+                    Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule))
                   )
+                  return outcome.run.id
+                })
+                // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
+                // logged here
+                const exit = yield* attempt.pipe(
+                  Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
+                  Effect.exit
                 )
+                // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
+                // scheduled time. When the attempt failed before recording one (the runs table could not be
+                // written), the fire time is not decided: the defect makes the engine deliver it again (after a
+                // backoff of up to 10 s), as it does for a replica that died before answering
+                const known = Exit.isSuccess(exit) ? exit.value : null
+                const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                  r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
+                )
+                if (own === undefined) {
+                  const why = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                  return yield* Effect.dieMessage(
+                    `no run was recorded for this fire time (${
+                      why instanceof Error ? why.message : String(why)
+                    }); it will be delivered again`
+                  )
+                }
+                return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
               })
             ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
             return Option.isSome(result) ? result.value : yield* overlap
