@@ -381,6 +381,80 @@ ${
   )
 
   it.effect(
+    "every replica down across a fire time: with catchUp false it does not run, with catchUp true it runs once " +
+      "(as for one daemon)",
+    () =>
+      Effect.gen(function*() {
+        const { answers, runs, runsSoFar, settled } = yield* helpers("down_across")
+        const pg = yield* PgServer
+        const url = yield* pg.createDatabase("down_across")
+        const server = yield* CosFakeServer.start({})
+        // every 10 s: the stop, the downtime and the restart fit between two fire times
+        const every = 10_000
+        const settings = settingsOf(url, server.url, [
+          { name: "catcher", catchUp: true, schedule: "*/10 * * * * *" },
+          { name: "sleeper", catchUp: false, schedule: "*/10 * * * * *" }
+        ])
+        const first = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
+        // one fire time run by each rule, then every replica stops at once
+        yield* runsSoFar.pipe(
+          Effect.repeat({
+            until: (all) =>
+              ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rules did not run within 60 s"))
+        )
+        yield* Effect.all(first.map((r) => r.stop), { concurrency: 2 })
+        const stoppedAt = Date.now()
+        const before = yield* runs
+        // down across the next fire time, and back 2.5 s after it
+        const missed = Math.ceil((stoppedAt + 1) / every) * every
+        yield* Effect.sleep(missed + 2_500 - Date.now())
+        const restartedAt = Date.now()
+        const again = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
+        // the restarted cluster runs the fire time after the downtime
+        const following = missed + every
+        yield* runs.pipe(
+          Effect.repeat({
+            until: (all) =>
+              ["catcher", "sleeper"].every((rule) =>
+                all.some((r) => r.rule === rule && r.at === following && r.status === "succeeded")
+              ),
+            schedule: Schedule.spaced("200 millis")
+          }),
+          Effect.timeout("60 seconds"),
+          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the fire time after the restart did not run"))
+        )
+        yield* settled(following)
+        yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
+        const all = yield* runs
+        const after = all.filter((r) => r.id > Math.max(0, ...before.map((b) => b.id)))
+        console.log(`down across: ${JSON.stringify(after.map((r) => [r.rule, r.trigger, r.at - missed]))}`)
+        assert.isBelow(restartedAt, following)
+        // (nothing ran while every replica was down)
+        assert.isTrue(before.every((r) => r.at < missed), JSON.stringify(before))
+        // the missed fire time: the rule without catch-up never runs it; the other runs it once, as a catch-up
+        assert.deepStrictEqual(
+          after.filter((r) => r.rule === "sleeper").map((r) => [r.at, r.trigger, r.status]),
+          [[following, "schedule", "succeeded"]]
+        )
+        assert.deepStrictEqual(
+          after.filter((r) => r.rule === "catcher").map((r) => [r.at, r.trigger, r.status]),
+          [[missed, "catch-up", "succeeded"], [following, "schedule", "succeeded"]],
+          `the engine's answer to the missed fire time: ${(yield* answers("catcher")).get(missed) ?? "no message"}`
+        )
+        // and no fire time ever ran twice
+        for (const rule of ["catcher", "sleeper"]) {
+          const completed = all.filter((r) => r.rule === rule && r.status !== "interrupted").map((r) => r.at)
+          assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
+        }
+      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    150_000
+  )
+
+  it.effect(
     "one replica running ten rules at once: every one finishes (a connection per rule's lock, no starving)",
     () =>
       Effect.gen(function*() {
