@@ -348,6 +348,15 @@ const SchedulerSingleton = Singleton.make(
         Effect.gen(function*() {
           const client = makeClient(rule.name)
           const previous = yield* state.lastRun(rule.name)
+          // as one daemon at start: the last fire time missed while no replica was up (before this one joined:
+          // those after it joined are sent below) runs once, if the rule asks and it is later than the last run;
+          // first, as one daemon runs it before the fire times that follow
+          if (rule.catchUp) {
+            const missed = catchUpFire(rule, { joinedAt, lastStartedAt: previous?.startedAt })
+            if (missed !== undefined) {
+              yield* send(client, new Fire({ scheduledAt: missed, trigger: "catch-up" }))
+            }
+          }
           for (
             const scheduledAt of lateFires(rule, {
               joinedAt,
@@ -358,14 +367,6 @@ const SchedulerSingleton = Singleton.make(
             yield* Effect.logWarning("sending a fire time that came due while the scheduler moved to this replica")
               .pipe(Effect.annotateLogs({ scheduledAt: new Date(scheduledAt).toISOString() }))
             yield* send(client, new Fire({ scheduledAt, trigger: "schedule" }))
-          }
-          // as one daemon at start: the last fire time missed while no replica was up (before this one joined:
-          // those after it joined are sent above) runs once, if the rule asks and it is later than the last run
-          if (rule.catchUp) {
-            const missed = catchUpFire(rule, { joinedAt, lastStartedAt: previous?.startedAt })
-            if (missed !== undefined) {
-              yield* send(client, new Fire({ scheduledAt: missed, trigger: "catch-up" }))
-            }
           }
           // each fire time is stored when it is due, not ahead of it: a fire time that comes due while no replica
           // is up is then never stored, and follows catchUp as for one daemon that was down
