@@ -172,8 +172,8 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
         const chunks = rows(yield* pg.psql("SELECT DISTINCT runner FROM cos_retention_split_chunks", "split_budget"))
         assert.strictEqual(chunks.length, 2)
         // the deletes as COS received them: at most one second's burst above the budget over the whole run, so at
-        // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s, held
-        // back only by the fake's quota of 600 and its SlowDowns, checked above: 6.7 s at most). The fake
+        // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s and be
+        // answered SlowDown: the check above). The fake
         // stamps a request when its event loop, shared with both runners here, gets to it: on a loaded machine the
         // first ones are stamped late (seen: 8.41 s), hence a second of slack
         const times = deletes.map((e) => e.time)
