@@ -173,9 +173,9 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
         assert.strictEqual(chunks.length, 2)
         // the deletes as COS received them: at most one second's burst above the budget over the whole run, so at
         // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s and be
-        // answered SlowDown: the check above). The fake
-        // stamps a request when its event loop, shared with both runners here, gets to it: on a loaded machine the
-        // first ones are stamped late (seen: 8.41 s), hence a second of slack
+        // answered SlowDown: the check above). The fake stamps a request when its event loop, shared with both
+        // runners here, gets to it: on a loaded machine the first ones are stamped late (seen: 8.41 s), hence a
+        // second of slack
         const times = deletes.map((e) => e.time)
         const seconds = (Math.max(...times) - Math.min(...times)) / 1000
         assert.isAtLeast(seconds, (keys - budget) / budget - 1, `${keys} keys in ${seconds} s`)
