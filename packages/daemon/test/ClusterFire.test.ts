@@ -13,6 +13,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
+import { State } from "../src/State.js"
+import * as StateStore from "../src/StateStore.js"
 import { credentials, type InProcessRunner, startRunner } from "./support/cluster.js"
 import { PgServer } from "./support/postgres.js"
 
@@ -86,13 +88,17 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
             yield* fire(runner, first)
             yield* answered(first)
 
-            // a delete of that run whose outcome is unknown (an intent row left pending), and COS answering every HEAD
-            // with 500: the next run must settle the row first, and cannot
-            yield* pg.psql(
-              `INSERT INTO audit (run_id, rule, bucket, key, version_id, state)
-           SELECT id, 'logs', '${CosFake.testBucket}', 'logs/new/0', '', 'pending' FROM runs`,
-              database
-            )
+            // a delete of that run whose outcome is unknown (its intent left pending, written as the run's onSend
+            // hook writes it), and COS answering every HEAD with 500: the next run must settle it first, and cannot
+            const firstRun = Number((yield* query("SELECT id FROM runs"))[0]![0])
+            const pending = yield* Effect.gen(function*() {
+              const state = yield* State
+              yield* state.recordIntent({ id: firstRun, rule: "logs", bucket: CosFake.testBucket }, [{
+                key: "logs/new/0"
+              }])
+              return yield* state.pendingAudit("logs")
+            }).pipe(Effect.provide(State.layerStore(Either.getOrThrow(StateStore.fromSetting(url, "/")))))
+            assert.strictEqual(pending.length, 1)
             yield* server.fake.setFaults({ operations: { HeadObject: { internalErrorRate: 1 } } })
             const refused = first + 1000
             yield* fire(runner, refused)
