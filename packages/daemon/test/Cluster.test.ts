@@ -10,6 +10,7 @@ import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { vi } from "vitest"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
 import { layerSql } from "../src/State.js"
@@ -17,6 +18,10 @@ import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
 import { credentials, fastEnv, startRunner } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
+
+// every test here waits on several conditions with bounds of 30-60 s each (runners starting, shards spread, runs):
+// more than vitest's 30 s default on a loaded machine
+vi.setConfig({ testTimeout: 240_000 })
 
 const day = 86_400_000
 
@@ -36,255 +41,247 @@ const settingsFor = (url: string, endpoint: string, rules: ReadonlyArray<string>
   }, { source: "test", baseDir: "/" }))
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode", (it) => {
-  it.effect(
-    "two runners: every fire time of every rule runs exactly once, none is missed",
-    () =>
-      Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("exactly_once")
-        const server = yield* CosFakeServer.start({})
-        const rules = ["alpha", "beta", "gamma", "delta"]
-        for (const name of rules) {
-          yield* Store.seed(server.fake.store, {
-            bucket: CosFake.testBucket,
-            count: 20,
-            prefix: `${name}/`,
-            ageMs: (i) => (i < 10 ? 40 : 1) * day,
-            size: 10
-          })
-        }
-        const settings = settingsFor(url, server.url, rules, "*/2 * * * * *")
-        // fire times skipped because the rule's previous run was still going (a loaded machine), from the log
-        const skips: Array<string> = []
-        const collect = Logger.make(({ annotations, message }) => {
-          if (String(message).includes("skipped a scheduled run")) {
-            skips.push(`${HashMap.unsafeGet(annotations, "rule")} ${HashMap.unsafeGet(annotations, "scheduledAt")}`)
-          }
+  it.effect("two runners: every fire time of every rule runs exactly once, none is missed", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("exactly_once")
+      const server = yield* CosFakeServer.start({})
+      const rules = ["alpha", "beta", "gamma", "delta"]
+      for (const name of rules) {
+        yield* Store.seed(server.fake.store, {
+          bucket: CosFake.testBucket,
+          count: 20,
+          prefix: `${name}/`,
+          ageMs: (i) => (i < 10 ? 40 : 1) * day,
+          size: 10
         })
-        let began = 0
-        let stoppedAt = 0
-        yield* Effect.gen(function*() {
-          const a = yield* startRunner(settings)
-          const b = yield* startRunner(settings)
-          // checked from here: both replicas are members (a loaded machine may take seconds to start them), and a
-          // fire time due after a replica joined runs even while the scheduler is still moving to it
-          began = Date.now()
-          yield* Effect.sleep("9 seconds")
-          stoppedAt = Date.now()
-          // on a loaded machine a runner may lose a rule for a while (a lock refresh timing out): the fire times due
-          // meanwhile come late, never never. Stop once every one checked below is answered
-          yield* pg.psql(
-            "SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND NOT processed " +
-              `AND deliver_at < ${stoppedAt - 2_500}`,
-            "exactly_once"
-          ).pipe(
-            Effect.repeat({ until: (n) => n.trim() === "0", schedule: Schedule.spaced("200 millis") }),
-            Effect.timeout("60 seconds")
-          )
-          yield* Effect.all([a.stop, b.stop], { concurrency: 2 })
-        }).pipe(Effect.provide(Logger.add(collect)))
-
-        const rows = (yield* pg.psql(
-          "SELECT rule, scheduled_at, status, trigger FROM runs ORDER BY id",
+      }
+      const settings = settingsFor(url, server.url, rules, "*/2 * * * * *")
+      // fire times skipped because the rule's previous run was still going (a loaded machine), from the log
+      const skips: Array<string> = []
+      const collect = Logger.make(({ annotations, message }) => {
+        if (String(message).includes("skipped a scheduled run")) {
+          skips.push(`${HashMap.unsafeGet(annotations, "rule")} ${HashMap.unsafeGet(annotations, "scheduledAt")}`)
+        }
+      })
+      let began = 0
+      let stoppedAt = 0
+      yield* Effect.gen(function*() {
+        const a = yield* startRunner(settings)
+        const b = yield* startRunner(settings)
+        // checked from here: both replicas are members (a loaded machine may take seconds to start them), and a
+        // fire time due after a replica joined runs even while the scheduler is still moving to it
+        began = Date.now()
+        yield* Effect.sleep("9 seconds")
+        stoppedAt = Date.now()
+        // on a loaded machine a runner may lose a rule for a while (a lock refresh timing out): the fire times due
+        // meanwhile come late, never never. Stop once every one checked below is answered
+        yield* pg.psql(
+          "SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND NOT processed " +
+            `AND deliver_at < ${stoppedAt - 2_500}`,
           "exactly_once"
-        )).trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
-        // fire times that were due well before the stop, after both runners had started
-        const due = (t: number) => t > began && t < stoppedAt - 2_500
-        for (const rule of rules) {
-          const runs = rows.filter((r) => r[0] === rule).map((r) => ({ at: Number(r[1]), status: r[2], trigger: r[3] }))
-          // a run cut short (the stop at the end, or its runner losing the rule on a loaded machine) is interrupted and
-          // resumed by the next run; a fire time never completes twice
-          const completed = runs.filter((r) => r.status !== "interrupted").map((r) => r.at)
-          assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
-          assert.isTrue(runs.every((r) => r.status !== "failed"), JSON.stringify(runs))
-          const expected: Array<number> = []
-          for (let t = Math.ceil(began / 2000) * 2000; t < stoppedAt; t += 2000) if (due(t)) expected.push(t)
-          assert.isAbove(expected.length, 0)
-          for (const t of expected) {
-            // each due fire time is decided once: it ran to the end, or was skipped as an overlap (as one daemon does)
-            const skipped = skips.filter((s) => s === `${rule} ${new Date(t).toISOString()}`).length
-            const ran = completed.filter((x) => x === t).length
-            assert.strictEqual(
-              ran + skipped,
-              1,
-              `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}`
-            )
-          }
-          assert.isAbove(completed.length, 0, `${rule} never ran`)
-        }
-        // each rule deleted its old keys (in its first run) and kept the young ones
-        for (const rule of rules) {
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 10)
-        }
-        const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "exactly_once")).trim()
-        assert.strictEqual(audit, "40|40")
+        ).pipe(
+          Effect.repeat({ until: (n) => n.trim() === "0", schedule: Schedule.spaced("200 millis") }),
+          Effect.timeout("60 seconds")
+        )
+        yield* Effect.all([a.stop, b.stop], { concurrency: 2 })
+      }).pipe(Effect.provide(Logger.add(collect)))
 
-        // housekeeping: answered fire times leave the engine's tables once past the retention
-        const messages = (sql: string) => pg.psql(sql, "exactly_once").pipe(Effect.map((out) => Number(out.trim())))
-        const before = yield* messages("SELECT count(*) FROM cluster_messages WHERE processed")
-        assert.isAbove(before, 0)
-        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
-        const pruned = yield* Cluster.pruneMessages(0).pipe(Effect.provide(layerSql(store)))
-        assert.strictEqual(pruned, before)
-        assert.strictEqual(yield* messages("SELECT count(*) FROM cluster_messages WHERE processed"), 0)
-        assert.strictEqual(
-          yield* messages(
-            "SELECT count(*) FROM cluster_replies r LEFT JOIN cluster_messages m ON m.id = r.request_id " +
-              "WHERE m.id IS NULL"
-          ),
-          0
-        )
-      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
-    240_000
-  )
-
-  it.effect(
-    "the status page and /status of one replica show every runner and the rules it holds, escaped",
-    () =>
-      Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("status_page")
-        const server = yield* CosFakeServer.start({})
-        const rules = ["alpha", "beta", "gamma", "delta"]
-        const prefix = `<b>&"'/`
-        const settingsOn = (httpPort: number) =>
-          Either.getOrThrow(Config.decode({
-            cos: { region: CosFake.testRegion, endpoint: server.url },
-            state: url,
-            http: { host: "127.0.0.1", port: httpPort },
-            gracePeriod: "2s",
-            // once a year: nothing runs during the test
-            rules: rules.map((name) => ({
-              name,
-              bucket: CosFake.testBucket,
-              prefix,
-              olderThan: "30d",
-              schedule: "0 0 1 1 *"
-            }))
-          }, { source: "test", baseDir: "/" }))
-        const httpA = yield* freePort
-        const httpB = yield* freePort
-        const a = yield* startRunner(settingsOn(httpA))
-        const b = yield* startRunner(settingsOn(httpB))
-        yield* Effect.addFinalizer(() => Effect.all([a.stop, b.stop], { concurrency: 2 }))
-        const get = (port: number, path: string) =>
-          Effect.promise(async () => {
-            const res = await fetch(`http://127.0.0.1:${port}${path}`)
-            return { status: res.status, body: await res.text() }
-          })
-        const status = (port: number) => Effect.map(get(port, "/status"), (r) => JSON.parse(r.body))
-        // once the engine has registered both runners and given out every rule's shard, each rule held by one of them,
-        // and that for a second (a runner that has not seen the other yet still holds every rule)
-        let stableSince: { held: string; at: number } | undefined
-        const [statusA, statusB] = yield* Effect.all([status(httpA), status(httpB)]).pipe(
-          Effect.filterOrFail(([sa, sb]) => {
-            const held = JSON.stringify([sa.cluster.held, sb.cluster.held])
-            const shared = sa.cluster.runners.length === 2 && sb.cluster.runners.length === 2 &&
-              [...sa.cluster.held, ...sb.cluster.held].sort().join() === [...rules].sort().join()
-            if (!shared) stableSince = undefined
-            else if (stableSince?.held !== held) stableSince = { held, at: Date.now() }
-            return stableSince !== undefined && Date.now() - stableSince.at >= 1000
-          }),
-          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
-          Effect.orDieWith(() => new Error("the two runners did not share the rules out within 30 s"))
-        )
-        const addressA = `127.0.0.1:${a.port}`
-        const addressB = `127.0.0.1:${b.port}`
-        const holder = (name: string) => statusA.cluster.held.includes(name) ? addressA : addressB
-        // one fire time of every rule, as the scheduler would send it: each runs on the runner holding its rule
-        const fireAt = Date.now()
-        yield* Effect.gen(function*() {
-          const client = yield* Cluster.RuleEntity.client
-          for (const name of rules) {
-            yield* client(name).fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-          }
-        }).pipe(Effect.provide(a.context))
-        const ran = yield* status(httpA).pipe(
-          Effect.filterOrFail((s) => s.rules.every((r: any) => r.lastRun?.status === "succeeded")),
-          Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
-          Effect.orDieWith(() => new Error("the fire times did not run within 30 s"))
-        )
-        assert.deepStrictEqual(
-          ran.rules.map((r: any) => [r.name, r.lastRun.runner]),
-          rules.map((name) => [name, holder(name)])
-        )
-        assert.strictEqual(statusA.cluster.self, addressA)
-        assert.deepStrictEqual(
-          statusA.cluster.runners.map((r: any) => [r.address, r.healthy, r.self]),
-          [[addressA, true, true], [addressB, true, false]].sort()
-        )
-        assert.deepStrictEqual(
-          statusB.cluster.runners.map((r: any) => [r.address, r.self]),
-          [[addressA, false], [addressB, true]].sort()
-        )
-        for (const r of statusA.cluster.runners) {
-          // a heartbeat within the engine's lock expiry (5 s here), as this replica's clock sees it
-          assert.isBelow(Math.abs(Date.now() - Date.parse(r.lastSeenAt)), 10_000, JSON.stringify(r))
-        }
-        assert.deepStrictEqual(
-          statusA.rules.map((r: any) => [r.name, r.heldHere]),
-          rules.map((name) => [name, statusA.cluster.held.includes(name)])
-        )
-
-        const page = yield* get(httpA, "/")
-        assert.strictEqual(page.status, 200)
-        assert.include(page.body, "cluster runners")
-        assert.include(page.body, `<code>${addressA}</code> <span class="badge live">this replica</span>`)
-        assert.include(page.body, `<code>${addressB}</code></td>`)
-        assert.notInclude(page.body, `<code>${addressB}</code> <span class="badge live">`)
-        assert.strictEqual(page.body.match(/>healthy</g)?.length, 2)
-        for (const name of rules) {
-          assert.include(
-            page.body,
-            statusA.cluster.held.includes(name)
-              ? `<dt>held by</dt><dd>this replica (<code>${addressA}</code>)</dd>`
-              : `<dt>held by</dt><dd><span class="muted">another runner</span></dd>`
+      const rows = (yield* pg.psql(
+        "SELECT rule, scheduled_at, status, trigger FROM runs ORDER BY id",
+        "exactly_once"
+      )).trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+      // fire times that were due well before the stop, after both runners had started
+      const due = (t: number) => t > began && t < stoppedAt - 2_500
+      for (const rule of rules) {
+        const runs = rows.filter((r) => r[0] === rule).map((r) => ({ at: Number(r[1]), status: r[2], trigger: r[3] }))
+        // a run cut short (the stop at the end, or its runner losing the rule on a loaded machine) is interrupted and
+        // resumed by the next run; a fire time never completes twice
+        const completed = runs.filter((r) => r.status !== "interrupted").map((r) => r.at)
+        assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
+        assert.isTrue(runs.every((r) => r.status !== "failed"), JSON.stringify(runs))
+        const expected: Array<number> = []
+        for (let t = Math.ceil(began / 2000) * 2000; t < stoppedAt; t += 2000) if (due(t)) expected.push(t)
+        assert.isAbove(expected.length, 0)
+        for (const t of expected) {
+          // each due fire time is decided once: it ran to the end, or was skipped as an overlap (as one daemon does)
+          const skipped = skips.filter((s) => s === `${rule} ${new Date(t).toISOString()}`).length
+          const ran = completed.filter((x) => x === t).length
+          assert.strictEqual(
+            ran + skipped,
+            1,
+            `${rule} at ${new Date(t).toISOString()}: ran ${ran}, skipped ${skipped}`
           )
         }
-        // each rule's run, with the runner that ran it (this replica or the other)
-        assert.strictEqual(
-          page.body.match(/<td><code>127\.0\.0\.1:\d+<\/code><\/td><td class="err">/g)?.length,
-          rules.length
-        )
-        for (const name of rules) {
-          const section = page.body.split("<section").find((part) => part.includes(`<h2>${name}</h2>`))
-          assert.include(section, `<td><code>${holder(name)}</code></td><td class="err">`)
-        }
-        // the prefix is shown as text only
-        assert.notInclude(page.body, "<b>")
-        assert.include(page.body, `<code>&quot;&lt;b&gt;&amp;\\&quot;&#39;/&quot;</code>`)
+        assert.isAbove(completed.length, 0, `${rule} never ran`)
+      }
+      // each rule deleted its old keys (in its first run) and kept the young ones
+      for (const rule of rules) {
+        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 10)
+      }
+      const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "exactly_once")).trim()
+      assert.strictEqual(audit, "40|40")
 
-        // a split run in progress (its plan, as ClusterSplit writes it): /status and the page say who runs which chunk
-        const runId = ran.rules[0].lastRun.id
-        yield* Effect.gen(function*() {
-          const sql = yield* SqlClient.SqlClient
-          yield* sql`INSERT INTO cos_retention_split_chunks
+      // housekeeping: answered fire times leave the engine's tables once past the retention
+      const messages = (sql: string) => pg.psql(sql, "exactly_once").pipe(Effect.map((out) => Number(out.trim())))
+      const before = yield* messages("SELECT count(*) FROM cluster_messages WHERE processed")
+      assert.isAbove(before, 0)
+      const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+      const pruned = yield* Cluster.pruneMessages(0).pipe(Effect.provide(layerSql(store)))
+      assert.strictEqual(pruned, before)
+      assert.strictEqual(yield* messages("SELECT count(*) FROM cluster_messages WHERE processed"), 0)
+      assert.strictEqual(
+        yield* messages(
+          "SELECT count(*) FROM cluster_replies r LEFT JOIN cluster_messages m ON m.id = r.request_id " +
+            "WHERE m.id IS NULL"
+        ),
+        0
+      )
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
+  it.effect("the status page and /status of one replica show every runner and the rules it holds, escaped", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("status_page")
+      const server = yield* CosFakeServer.start({})
+      const rules = ["alpha", "beta", "gamma", "delta"]
+      const prefix = `<b>&"'/`
+      const settingsOn = (httpPort: number) =>
+        Either.getOrThrow(Config.decode({
+          cos: { region: CosFake.testRegion, endpoint: server.url },
+          state: url,
+          http: { host: "127.0.0.1", port: httpPort },
+          gracePeriod: "2s",
+          // once a year: nothing runs during the test
+          rules: rules.map((name) => ({
+            name,
+            bucket: CosFake.testBucket,
+            prefix,
+            olderThan: "30d",
+            schedule: "0 0 1 1 *"
+          }))
+        }, { source: "test", baseDir: "/" }))
+      const httpA = yield* freePort
+      const httpB = yield* freePort
+      const a = yield* startRunner(settingsOn(httpA))
+      const b = yield* startRunner(settingsOn(httpB))
+      yield* Effect.addFinalizer(() => Effect.all([a.stop, b.stop], { concurrency: 2 }))
+      const get = (port: number, path: string) =>
+        Effect.promise(async () => {
+          const res = await fetch(`http://127.0.0.1:${port}${path}`)
+          return { status: res.status, body: await res.text() }
+        })
+      const status = (port: number) => Effect.map(get(port, "/status"), (r) => JSON.parse(r.body))
+      // once the engine has registered both runners and given out every rule's shard, each rule held by one of them,
+      // and that for a second (a runner that has not seen the other yet still holds every rule)
+      let stableSince: { held: string; at: number } | undefined
+      const [statusA, statusB] = yield* Effect.all([status(httpA), status(httpB)]).pipe(
+        Effect.filterOrFail(([sa, sb]) => {
+          const held = JSON.stringify([sa.cluster.held, sb.cluster.held])
+          const shared = sa.cluster.runners.length === 2 && sb.cluster.runners.length === 2 &&
+            [...sa.cluster.held, ...sb.cluster.held].sort().join() === [...rules].sort().join()
+          if (!shared) stableSince = undefined
+          else if (stableSince?.held !== held) stableSince = { held, at: Date.now() }
+          return stableSince !== undefined && Date.now() - stableSince.at >= 1000
+        }),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+        Effect.orDieWith(() => new Error("the two runners did not share the rules out within 30 s"))
+      )
+      const addressA = `127.0.0.1:${a.port}`
+      const addressB = `127.0.0.1:${b.port}`
+      const holder = (name: string) => statusA.cluster.held.includes(name) ? addressA : addressB
+      // one fire time of every rule, as the scheduler would send it: each runs on the runner holding its rule
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        for (const name of rules) {
+          yield* client(name).fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+        }
+      }).pipe(Effect.provide(a.context))
+      const ran = yield* status(httpA).pipe(
+        Effect.filterOrFail((s) => s.rules.every((r: any) => r.lastRun?.status === "succeeded")),
+        Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
+        Effect.orDieWith(() => new Error("the fire times did not run within 30 s"))
+      )
+      assert.deepStrictEqual(
+        ran.rules.map((r: any) => [r.name, r.lastRun.runner]),
+        rules.map((name) => [name, holder(name)])
+      )
+      assert.strictEqual(statusA.cluster.self, addressA)
+      assert.deepStrictEqual(
+        statusA.cluster.runners.map((r: any) => [r.address, r.healthy, r.self]),
+        [[addressA, true, true], [addressB, true, false]].sort()
+      )
+      assert.deepStrictEqual(
+        statusB.cluster.runners.map((r: any) => [r.address, r.self]),
+        [[addressA, false], [addressB, true]].sort()
+      )
+      for (const r of statusA.cluster.runners) {
+        // a heartbeat within the engine's lock expiry (5 s here), as this replica's clock sees it
+        assert.isBelow(Math.abs(Date.now() - Date.parse(r.lastSeenAt)), 10_000, JSON.stringify(r))
+      }
+      assert.deepStrictEqual(
+        statusA.rules.map((r: any) => [r.name, r.heldHere]),
+        rules.map((name) => [name, statusA.cluster.held.includes(name)])
+      )
+
+      const page = yield* get(httpA, "/")
+      assert.strictEqual(page.status, 200)
+      assert.include(page.body, "cluster runners")
+      assert.include(page.body, `<code>${addressA}</code> <span class="badge live">this replica</span>`)
+      assert.include(page.body, `<code>${addressB}</code></td>`)
+      assert.notInclude(page.body, `<code>${addressB}</code> <span class="badge live">`)
+      assert.strictEqual(page.body.match(/>healthy</g)?.length, 2)
+      for (const name of rules) {
+        assert.include(
+          page.body,
+          statusA.cluster.held.includes(name)
+            ? `<dt>held by</dt><dd>this replica (<code>${addressA}</code>)</dd>`
+            : `<dt>held by</dt><dd><span class="muted">another runner</span></dd>`
+        )
+      }
+      // each rule's run, with the runner that ran it (this replica or the other)
+      assert.strictEqual(
+        page.body.match(/<td><code>127\.0\.0\.1:\d+<\/code><\/td><td class="err">/g)?.length,
+        rules.length
+      )
+      for (const name of rules) {
+        const section = page.body.split("<section").find((part) => part.includes(`<h2>${name}</h2>`))
+        assert.include(section, `<td><code>${holder(name)}</code></td><td class="err">`)
+      }
+      // the prefix is shown as text only
+      assert.notInclude(page.body, "<b>")
+      assert.include(page.body, `<code>&quot;&lt;b&gt;&amp;\\&quot;&#39;/&quot;</code>`)
+
+      // a split run in progress (its plan, as ClusterSplit writes it): /status and the page say who runs which chunk
+      const runId = ran.rules[0].lastRun.id
+      yield* Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`INSERT INTO cos_retention_split_chunks
           (rule, scheduled_at, chunk, chunks, run_id, entity_id, after_key, through_key, checkpoint, status, attempts,
            runner)
           VALUES ('alpha', ${fireAt}, 0, 2, ${runId}, 'alpha/0', '', 'm', 'f<&', 'running', 1, ${addressB}),
                  ('alpha', ${fireAt}, 1, 2, ${runId}, 'alpha/1', 'm', NULL, NULL, 'succeeded', 1, ${addressA})`
-        }).pipe(Effect.provide(layerSql(Either.getOrThrow(StateStore.fromSetting(url, "/")))))
-        const withChunks = yield* status(httpA)
-        assert.deepStrictEqual(withChunks.cluster.chunks, [{
-          rule: "alpha",
-          runId,
-          chunk: 0,
-          chunks: 2,
-          status: "running",
-          runner: addressB,
-          attempts: 1,
-          checkpoint: "f<&"
-        }])
-        const pageWithChunks = yield* get(httpA, "/")
-        assert.include(pageWithChunks.body, "split runs in progress")
-        assert.include(
-          pageWithChunks.body,
-          `<td>1 of 2</td><td><span class="badge live">running</span></td><td><code>${addressB}</code>`
-        )
-        assert.notInclude(pageWithChunks.body, "<td>2 of 2</td>")
-      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
-    240_000
-  )
+      }).pipe(Effect.provide(layerSql(Either.getOrThrow(StateStore.fromSetting(url, "/")))))
+      const withChunks = yield* status(httpA)
+      assert.deepStrictEqual(withChunks.cluster.chunks, [{
+        rule: "alpha",
+        runId,
+        chunk: 0,
+        chunks: 2,
+        status: "running",
+        runner: addressB,
+        attempts: 1,
+        checkpoint: "f<&"
+      }])
+      const pageWithChunks = yield* get(httpA, "/")
+      assert.include(pageWithChunks.body, "split runs in progress")
+      assert.include(
+        pageWithChunks.body,
+        `<td>1 of 2</td><td><span class="badge live">running</span></td><td><code>${addressB}</code>`
+      )
+      assert.notInclude(pageWithChunks.body, "<td>2 of 2</td>")
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
   it.effect(
     "a runner SIGKILLed mid-run: another takes the rule over and resumes the run from its checkpoint",

@@ -10,11 +10,16 @@ import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { vi } from "vitest"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
 import { cosRetention } from "./support/child.js"
 import { fastEnv, startRunner, waitForSpread } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
+
+// every test here waits on several conditions with bounds of 30-60 s each (runners starting, shards spread, runs):
+// more than vitest's 30 s default on a loaded machine
+vi.setConfig({ testTimeout: 240_000 })
 
 const day = 86_400_000
 
@@ -61,128 +66,119 @@ const seedOld = (store: Store.Store, count: number) =>
 const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split runs", (it) => {
-  it.effect(
-    "a split rule spread over three runners: every key deleted once, young keys kept, one history row",
-    () =>
-      Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("split_spread")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 20 } } } })
-        const old = 4000
-        yield* seedOld(server.fake.store, old)
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: 300,
-          prefix: "logs/new/",
-          ageMs: day,
-          size: 10
-        })
-        const settings = settingsFor(url, server.url, { parallelism: 6 })
-        const runners = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)])
-        yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 3 }))
-        yield* waitForSpread(runners)
-        const fireAt = Date.now()
-        yield* Effect.gen(function*() {
-          const client = yield* Cluster.RuleEntity.client
-          yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-        }).pipe(Effect.provide(runners[0]!.context))
-        yield* pg.psql("SELECT status FROM runs", "split_spread").pipe(
-          Effect.repeat({
-            until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
-            schedule: Schedule.spaced("100 millis")
-          }),
-          Effect.timeout("60 seconds")
+  it.effect("a split rule spread over three runners: every key deleted once, young keys kept, one history row", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("split_spread")
+      const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 20 } } } })
+      const old = 4000
+      yield* seedOld(server.fake.store, old)
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: 300,
+        prefix: "logs/new/",
+        ageMs: day,
+        size: 10
+      })
+      const settings = settingsFor(url, server.url, { parallelism: 6 })
+      const runners = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)])
+      yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 3 }))
+      yield* waitForSpread(runners)
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+      }).pipe(Effect.provide(runners[0]!.context))
+      yield* pg.psql("SELECT status FROM runs", "split_spread").pipe(
+        Effect.repeat({
+          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
+          schedule: Schedule.spaced("100 millis")
+        }),
+        Effect.timeout("60 seconds")
+      )
+      const runs = rows(yield* pg.psql("SELECT id, status, scheduled_at, deleted, error FROM runs", "split_spread"))
+      const expected = old + oddNames.length
+      assert.deepStrictEqual(runs.map((r) => r.slice(1, 4)), [["succeeded", String(fireAt), String(expected)]])
+      const chunks = rows(
+        yield* pg.psql(
+          "SELECT chunk, run_id, status, runner, attempts FROM cos_retention_split_chunks ORDER BY chunk",
+          "split_spread"
         )
-        const runs = rows(yield* pg.psql("SELECT id, status, scheduled_at, deleted, error FROM runs", "split_spread"))
-        const expected = old + oddNames.length
-        assert.deepStrictEqual(runs.map((r) => r.slice(1, 4)), [["succeeded", String(fireAt), String(expected)]])
-        const chunks = rows(
-          yield* pg.psql(
-            "SELECT chunk, run_id, status, runner, attempts FROM cos_retention_split_chunks ORDER BY chunk",
-            "split_spread"
-          )
+      )
+      assert.strictEqual(chunks.length, 6)
+      assert.isTrue(
+        chunks.every((c) => c[1] === runs[0]![0] && c[2] === "succeeded" && c[4] === "1"),
+        JSON.stringify(chunks)
+      )
+      // placement: two chunks on each runner
+      const perRunner = new Map<string, number>()
+      for (const c of chunks) perRunner.set(c[3]!, (perRunner.get(c[3]!) ?? 0) + 1)
+      assert.deepStrictEqual([...perRunner.values()], [2, 2, 2], JSON.stringify(chunks))
+      assert.sameMembers([...perRunner.keys()], runners.map((r) => r.address))
+      // every old key deleted once, under the run's id; the young ones kept
+      const audit = rows(
+        yield* pg.psql(
+          "SELECT count(*), count(DISTINCT key), count(DISTINCT run_id), count(*) FILTER (WHERE key LIKE 'logs/new/%') " +
+            "FROM audit WHERE state = 'deleted'",
+          "split_spread"
         )
-        assert.strictEqual(chunks.length, 6)
-        assert.isTrue(
-          chunks.every((c) => c[1] === runs[0]![0] && c[2] === "succeeded" && c[4] === "1"),
-          JSON.stringify(chunks)
-        )
-        // placement: two chunks on each runner
-        const perRunner = new Map<string, number>()
-        for (const c of chunks) perRunner.set(c[3]!, (perRunner.get(c[3]!) ?? 0) + 1)
-        assert.deepStrictEqual([...perRunner.values()], [2, 2, 2], JSON.stringify(chunks))
-        assert.sameMembers([...perRunner.keys()], runners.map((r) => r.address))
-        // every old key deleted once, under the run's id; the young ones kept
-        const audit = rows(
-          yield* pg.psql(
-            "SELECT count(*), count(DISTINCT key), count(DISTINCT run_id), count(*) FILTER (WHERE key LIKE 'logs/new/%') " +
-              "FROM audit WHERE state = 'deleted'",
-            "split_spread"
-          )
-        )
-        assert.deepStrictEqual(audit, [[String(expected), String(expected), "1", "0"]])
-        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 300)
-        assert.strictEqual(yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_spread"), "0\n")
-      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
-    240_000
-  )
+      )
+      assert.deepStrictEqual(audit, [[String(expected), String(expected), "1", "0"]])
+      assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 300)
+      assert.strictEqual(yield* pg.psql("SELECT count(*) FROM audit WHERE state = 'pending'", "split_spread"), "0\n")
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
-  it.effect(
-    "the bucket's write budget is shared: chunks on two runners stay within it together",
-    () =>
-      Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("split_budget")
-        // COS's quota here is 600 keys/s: four chunks each spending a 400 keys/s budget would be throttled
-        const server = yield* CosFakeServer.start({
-          faults: { operations: { DeleteObjects: { latencyMs: 5 } }, quotas: { writeKeysPerSecond: 600 } }
-        })
-        const keys = 4000
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * day,
-          size: 10
-        })
-        const budget = 400
-        const settings = settingsFor(url, server.url, { parallelism: 4, writeBudget: budget, concurrency: 8 })
-        const runners = yield* Effect.all([startRunner(settings), startRunner(settings)])
-        yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 2 }))
-        yield* waitForSpread(runners)
-        const fireAt = Date.now()
-        yield* Effect.gen(function*() {
-          const client = yield* Cluster.RuleEntity.client
-          yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-        }).pipe(Effect.provide(runners[0]!.context))
-        yield* pg.psql("SELECT status FROM runs", "split_budget").pipe(
-          Effect.repeat({
-            until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
-            schedule: Schedule.spaced("100 millis")
-          }),
-          Effect.timeout("60 seconds")
-        )
-        const stats = yield* server.fake.stats
-        // the deletes as COS saw them: keys per second over the span from the first to the last
-        const deletes = stats.log.filter((e) => e.operation === "DeleteObjects")
-        const slowDowns = stats.byOperationStatus["DeleteObjects 503"] ?? 0
-        const run = rows(yield* pg.psql("SELECT status, deleted, throttled FROM runs", "split_budget"))
-        assert.deepStrictEqual(run, [["succeeded", String(keys), "0"]])
-        assert.strictEqual(slowDowns, 0, JSON.stringify(stats.byOperationStatus))
-        const chunks = rows(yield* pg.psql("SELECT DISTINCT runner FROM cos_retention_split_chunks", "split_budget"))
-        assert.strictEqual(chunks.length, 2)
-        // the deletes as COS received them: at most one second's burst above the budget over the whole run, so at
-        // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s and be
-        // answered SlowDown: the check above). The fake stamps a request when its event loop, shared with both
-        // runners here, gets to it: on a loaded machine the first ones are stamped late (seen: 8.41 s), hence a
-        // second of slack
-        const times = deletes.map((e) => e.time)
-        const seconds = (Math.max(...times) - Math.min(...times)) / 1000
-        assert.isAtLeast(seconds, (keys - budget) / budget - 1, `${keys} keys in ${seconds} s`)
-        assert.isAbove(deletes.length, 0)
-      }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
-    240_000
-  )
+  it.effect("the bucket's write budget is shared: chunks on two runners stay within it together", () =>
+    Effect.gen(function*() {
+      const pg = yield* PgServer
+      const url = yield* pg.createDatabase("split_budget")
+      // COS's quota here is 600 keys/s: four chunks each spending a 400 keys/s budget would be throttled
+      const server = yield* CosFakeServer.start({
+        faults: { operations: { DeleteObjects: { latencyMs: 5 } }, quotas: { writeKeysPerSecond: 600 } }
+      })
+      const keys = 4000
+      yield* Store.seed(server.fake.store, {
+        bucket: CosFake.testBucket,
+        count: keys,
+        prefix: "logs/",
+        ageMs: 40 * day,
+        size: 10
+      })
+      const budget = 400
+      const settings = settingsFor(url, server.url, { parallelism: 4, writeBudget: budget, concurrency: 8 })
+      const runners = yield* Effect.all([startRunner(settings), startRunner(settings)])
+      yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 2 }))
+      yield* waitForSpread(runners)
+      const fireAt = Date.now()
+      yield* Effect.gen(function*() {
+        const client = yield* Cluster.RuleEntity.client
+        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
+      }).pipe(Effect.provide(runners[0]!.context))
+      yield* pg.psql("SELECT status FROM runs", "split_budget").pipe(
+        Effect.repeat({
+          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
+          schedule: Schedule.spaced("100 millis")
+        }),
+        Effect.timeout("60 seconds")
+      )
+      const stats = yield* server.fake.stats
+      // the deletes as COS saw them: keys per second over the span from the first to the last
+      const deletes = stats.log.filter((e) => e.operation === "DeleteObjects")
+      const slowDowns = stats.byOperationStatus["DeleteObjects 503"] ?? 0
+      const run = rows(yield* pg.psql("SELECT status, deleted, throttled FROM runs", "split_budget"))
+      assert.deepStrictEqual(run, [["succeeded", String(keys), "0"]])
+      assert.strictEqual(slowDowns, 0, JSON.stringify(stats.byOperationStatus))
+      const chunks = rows(yield* pg.psql("SELECT DISTINCT runner FROM cos_retention_split_chunks", "split_budget"))
+      assert.strictEqual(chunks.length, 2)
+      // the deletes as COS received them: at most one second's burst above the budget over the whole run, so at
+      // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s and be
+      // answered SlowDown: the check above). The fake stamps a request when its event loop, shared with both runners
+      // here, gets to it: on a loaded machine the first ones are stamped late (seen: 8.41 s), hence a second of slack
+      const times = deletes.map((e) => e.time)
+      const seconds = (Math.max(...times) - Math.min(...times)) / 1000
+      assert.isAtLeast(seconds, (keys - budget) / budget - 1, `${keys} keys in ${seconds} s`)
+      assert.isAbove(deletes.length, 0)
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
   it.effect(
     "the runner doing a split run SIGKILLed mid-run: its chunks resume from their checkpoints on another runner",
