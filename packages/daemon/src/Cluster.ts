@@ -9,8 +9,10 @@
  *   each rule runs at most once, and a message with no reply yet (its runner died or stopped) is delivered again to
  *   the rule's next owner: at least once. The run it starts resumes from the rule's checkpoint.
  * - One scheduler for the whole cluster (an engine singleton): croner computes each rule's next fire time in its time
- *   zone, and the message for it is sent as soon as the previous one is due, so it is already stored when its time
- *   comes, whoever holds the singleton then. Catch-up at start as for one daemon (`catchUp: true`). The engine's own
+ *   zone, and the message for it is sent when it is due. A scheduler that takes over sends late the fire times that
+ *   came due after its replica joined (they came due while the cluster was up); fire times due while no replica was
+ *   up are never stored, and follow `catchUp` as for one daemon after downtime (the last of them runs once, if the
+ *   rule asks). The engine's own
  *   ClusterCron is not used: it takes Effect's cron (not our time-zone rules) and its "next run from previous"
  *   option breaks the chain on restart (Effect-TS/effect#5960).
  * - Overlap as for one daemon: a fire time whose rule is still running is skipped (logged, counted). Belt and
@@ -41,6 +43,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as PrimaryKey from "effect/PrimaryKey"
@@ -130,6 +133,17 @@ const RuleEntityLive = (address: RunnerAddress) =>
         return yield* skipped("skipped a scheduled run: the previous run of this rule is still going")
       })
 
+      /** The answer to a fire time whose run ended already (succeeded or failed), if it has one. */
+      const alreadyRan = (scheduledAt: number) =>
+        Effect.gen(function*() {
+          const done = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+            r.scheduledAt === scheduledAt && (r.status === "succeeded" || r.status === "failed")
+          )
+          if (done === undefined) return undefined
+          yield* Effect.logInfo(`this fire time already ran (run ${done.id}, ${done.status}); not running it again`)
+          return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
+        })
+
       return {
         fire: ({ payload }) =>
           Effect.gen(function*() {
@@ -137,6 +151,12 @@ const RuleEntityLive = (address: RunnerAddress) =>
             if (rule === undefined || !rule.enabled) {
               return yield* skipped("skipped a fire time of a rule this replica's configuration does not enable")
             }
+            // the idempotency key is the rule and the fire time: a fire time whose run finished but whose answer
+            // was not stored (its runner died or stopped right after) comes again, and is not run twice. Checked
+            // before the overlap guard too, so that such a message (delivered again at a restart or a takeover)
+            // does not hold the rule while a fire time that has not run arrives (that one would be skipped)
+            const done = yield* alreadyRan(payload.scheduledAt)
+            if (done !== undefined) return done
             if (running) return yield* overlap
             running = true
             // a replica handing the rule over may still be finishing its in-flight batches: wait for those
@@ -150,66 +170,61 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
                     .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
                 }
-                // the idempotency key is the rule and the fire time: a fire time whose run finished but whose answer
-                // was not stored (its runner died or stopped right after) comes again, and is not run twice
-                const done = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
-                  r.scheduledAt === payload.scheduledAt && (r.status === "succeeded" || r.status === "failed")
-                )
-                if (done !== undefined) {
-                  yield* Effect.logInfo(
-                    `this fire time already ran (run ${done.id}, ${done.status}); not running it again`
-                  )
-                  return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
-                }
-                // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes (whoever
-                // marked it: an earlier attempt at this message may have, before losing the rule)
-                if (rule.parallelism > 1 && !rule.dryRun) {
-                  // a split rule: chunks spread over the runners (ClusterSplit)
-                  return yield* ClusterSplit.runSplit(rule, {
-                    scheduledAt: payload.scheduledAt,
-                    trigger: payload.trigger,
-                    runner: me
-                  }).pipe(
-                    Effect.map((o) => ({ outcome: "ran" as const, runId: o.runId, status: o.status, runner: me })),
-                    Effect.catchAllDefect((defect) =>
-                      Effect.as(Effect.logError("the split run crashed; the rule stays scheduled", Cause.die(defect)), {
-                        outcome: "ran" as const,
-                        runId: null,
-                        status: "crashed",
-                        runner: me
-                      })
-                    )
-                  )
-                }
-                const last = yield* state.lastRun(name)
-                const checkpoint = yield* state.getCheckpoint(name)
-                const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
-                return yield* runner.run(rule, {
-                  trigger: resume ? "resume" : payload.trigger,
-                  scheduledAt: payload.scheduledAt,
-                  runner: me
-                }).pipe(
-                  // the bucket's write budget is shared by the whole cluster (ClusterBudget)
-                  Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule)),
-                  Effect.map((o) => ({ outcome: "ran" as const, runId: o.run.id, status: o.run.status, runner: me })),
-                  // failures are recorded and logged by the runner
-                  Effect.catchAll(() =>
-                    Effect.map(state.lastRun(name), (run) => ({
-                      outcome: "ran" as const,
-                      runId: run?.id ?? null,
-                      status: run?.status ?? "failed",
-                      runner: me
-                    }))
-                  ),
-                  Effect.catchAllDefect((defect) =>
-                    Effect.as(Effect.logError("the run crashed; the rule stays scheduled", Cause.die(defect)), {
-                      outcome: "ran" as const,
-                      runId: null,
-                      status: "crashed",
+                // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
+                const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
+                if (doneMeanwhile !== undefined) return doneMeanwhile
+                // runs recorded so far: this attempt's run, if it records one, comes after them
+                const before = (yield* state.lastRun(name))?.id ?? 0
+                // returns the run the attempt recorded (a failed run says nothing: looked up below)
+                const attempt = Effect.gen(function*() {
+                  if (rule.parallelism > 1 && !rule.dryRun) {
+                    // a split rule: chunks spread over the runners (ClusterSplit); the run may be an earlier
+                    // attempt's, taken up again
+                    const split = yield* ClusterSplit.runSplit(rule, {
+                      scheduledAt: payload.scheduledAt,
+                      trigger: payload.trigger,
                       runner: me
                     })
+                    return split.runId
+                  }
+                  // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes
+                  // (whoever marked it: an earlier attempt at this message may have, before losing the rule)
+                  const last = yield* state.lastRun(name)
+                  const checkpoint = yield* state.getCheckpoint(name)
+                  const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
+                  const outcome = yield* runner.run(rule, {
+                    trigger: resume ? "resume" : payload.trigger,
+                    scheduledAt: payload.scheduledAt,
+                    runner: me
+                  }).pipe(
+                    // the bucket's write budget is shared by the whole cluster (ClusterBudget)
+                    Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule))
                   )
+                  return outcome.run.id
+                })
+                // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
+                // logged here
+                const exit = yield* attempt.pipe(
+                  Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
+                  Effect.exit
                 )
+                // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
+                // scheduled time. When the attempt failed before recording one (the runs table could not be
+                // written), the fire time is not decided: the defect makes the engine deliver it again (after a
+                // backoff of up to 10 s), as it does for a replica that died before answering
+                const known = Exit.isSuccess(exit) ? exit.value : null
+                const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                  r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
+                )
+                if (own === undefined) {
+                  const why = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                  return yield* Effect.dieMessage(
+                    `no run was recorded for this fire time (${
+                      why instanceof Error ? why.message : String(why)
+                    }); it will be delivered again`
+                  )
+                }
+                return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
               })
             ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
             return Option.isSome(result) ? result.value : yield* overlap
@@ -261,7 +276,6 @@ const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>
 /** This replica's runner address, for what the engine runs in fibers of its own (the log annotation is lost there). */
 class Self extends Context.Tag("@effect-cos/daemon/Cluster/Self")<Self, RunnerAddress>() {}
 
-/** The cluster's one scheduler (an engine singleton): stores each rule's next fire time ahead of it. */
 /** The most fire times of one rule sent late by a scheduler that took over, and how far back (see `lateFires`). */
 const maxLateFires = 100
 const lateFireWindowMs = 10 * 60_000
@@ -290,9 +304,26 @@ export const lateFires = (
   return out
 }
 
-/** When this replica joined the cluster (epoch ms), for the scheduler's late fire times. */
+/**
+ * The fire time a rule with `catchUp: true` catches up when the scheduler starts on a replica that joined at
+ * `joinedAt`: the last one due before that (fire times due after it are the late ones, {@link lateFires}), if it is
+ * later than the start of the rule's last run, as one daemon decides at start (Scheduler's `startupTrigger`). A rule
+ * that never ran waits for its first fire time. On a scheduler that takes over while the cluster was up, that fire
+ * time has been stored already, and sending it again changes nothing (its key is the rule and the scheduled time).
+ */
+export const catchUpFire = (
+  rule: Pick<Rule, "schedule" | "timezone">,
+  options: { readonly joinedAt: number; readonly lastStartedAt: number | undefined }
+): number | undefined => {
+  if (options.lastStartedAt === undefined) return undefined
+  const missed = previousFire(rule, new Date(options.joinedAt))
+  return missed !== undefined && missed.getTime() > options.lastStartedAt ? missed.getTime() : undefined
+}
+
+/** When this replica joined the cluster (epoch ms), for the scheduler's late and caught-up fire times. */
 class JoinedAt extends Context.Tag("@effect-cos/daemon/Cluster/JoinedAt")<JoinedAt, number>() {}
 
+/** The cluster's one scheduler (an engine singleton): stores each rule's fire times in Postgres when they are due. */
 const SchedulerSingleton = Singleton.make(
   "cos-retention/scheduler",
   Effect.gen(function*() {
@@ -328,6 +359,15 @@ const SchedulerSingleton = Singleton.make(
         Effect.gen(function*() {
           const client = makeClient(rule.name)
           const previous = yield* state.lastRun(rule.name)
+          // as one daemon at start: the last fire time missed while no replica was up (before this one joined:
+          // those after it joined are sent below) runs once, if the rule asks and it is later than the last run;
+          // first, as one daemon runs it before the fire times that follow
+          if (rule.catchUp) {
+            const missed = catchUpFire(rule, { joinedAt, lastStartedAt: previous?.startedAt })
+            if (missed !== undefined) {
+              yield* send(client, new Fire({ scheduledAt: missed, trigger: "catch-up" }))
+            }
+          }
           for (
             const scheduledAt of lateFires(rule, {
               joinedAt,
@@ -339,23 +379,20 @@ const SchedulerSingleton = Singleton.make(
               .pipe(Effect.annotateLogs({ scheduledAt: new Date(scheduledAt).toISOString() }))
             yield* send(client, new Fire({ scheduledAt, trigger: "schedule" }))
           }
-          if (rule.catchUp) {
-            const last = previous
-            const missed = previousFire(rule, started)
-            if (last !== undefined && missed !== undefined && missed.getTime() > last.startedAt) {
-              yield* send(client, new Fire({ scheduledAt: missed.getTime(), trigger: "catch-up" }))
-            }
-          }
+          // each fire time is stored when it is due, not ahead of it: a fire time that comes due while no replica
+          // is up is then never stored, and follows catchUp as for one daemon that was down
+          let sentThrough = started.getTime()
           while (true) {
             const now = yield* Clock.currentTimeMillis
-            const next = nextFire(rule, new Date(now))
+            const next = nextFire(rule, new Date(Math.max(now, sentThrough)))
             yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
             yield* Metrics.setNextRun(rule.name, next)
             if (next === undefined) {
               return yield* Effect.logWarning("the schedule has no future fire time; the rule will not run again")
             }
-            yield* send(client, new Fire({ scheduledAt: next.getTime(), trigger: "schedule" }))
             yield* Effect.sleep(Math.max(0, next.getTime() - now))
+            yield* send(client, new Fire({ scheduledAt: next.getTime(), trigger: "schedule" }))
+            sentThrough = next.getTime()
           }
         }).pipe(Effect.annotateLogs({ rule: rule.name })),
       { concurrency: "unbounded", discard: true }

@@ -45,7 +45,7 @@ import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
-import { type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
+import { emptyCounts, type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -394,18 +394,32 @@ export const runSplit = (rule: Rule, options: {
       yield* Effect.logInfo(`taking up split run ${runId} of this fire time (${chunks.length} chunks)`)
     } else {
       // as before any run: pending rows of ended runs of this rule are settled first
+      // a run that cannot start is recorded failed with its fire time, as one run would be (Runner.run): the fire
+      // time is decided and `history` says why
+      const refuse = (error: string) =>
+        Effect.gen(function*() {
+          const record = yield* state.startRun({
+            rule: rule.name,
+            trigger: options.trigger,
+            dryRun: false,
+            scheduledAt: options.scheduledAt,
+            runner: options.runner
+          })
+          yield* state.finishRun(record.id, "failed", emptyCounts, error)
+          yield* Metrics.recordRun(rule.name, "failed", 0)
+          yield* Effect.logError(`split run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
+          return { runId: record.id, status: "failed" } satisfies SplitOutcome
+        })
       const reconciled = yield* Effect.either(runner.reconcile(rule))
       if (reconciled._tag === "Left") {
-        yield* Effect.logError(
+        return yield* refuse(
           `pending audit rows of an interrupted run could not be reconciled (${reconciled.left.message}); ` +
             "the rule does not run until they are"
         )
-        return { runId: null, status: "failed" } satisfies SplitOutcome
       }
       const ranges = yield* Effect.either(purger.split(rule, rule.parallelism))
       if (ranges._tag === "Left") {
-        yield* Effect.logError(`could not split the rule's key range: ${ranges.left.message}`)
-        return { runId: null, status: "failed" } satisfies SplitOutcome
+        return yield* refuse(`could not split the rule's key range: ${ranges.left.message}`)
       }
       const record = yield* state.startRun({
         rule: rule.name,

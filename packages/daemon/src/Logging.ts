@@ -3,8 +3,10 @@
  * stdout stays parseable. Rule and bucket are log annotations (see Runner and Scheduler); secrets are never logged.
  */
 import * as Duration from "effect/Duration"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 
 export type LogFormat = "auto" | "json" | "pretty"
 
@@ -12,13 +14,28 @@ export type LogFormat = "auto" | "json" | "pretty"
 export const resolve = (format: LogFormat): "json" | "pretty" =>
   format === "auto" ? (process.stderr.isTTY ? "pretty" : "json") : format
 
+/**
+ * The cluster engine annotates some of its own lines with `runner` as an address object, over ours: shown as
+ * `HOST:PORT` like every other line of the replica.
+ */
+const runnerAsText = <O>(logger: Logger.Logger<unknown, O>): Logger.Logger<unknown, O> =>
+  Logger.mapInputOptions(logger, (options) => {
+    const runner = HashMap.get(options.annotations, "runner")
+    if (Option.isNone(runner) || typeof runner.value !== "object" || runner.value === null) return options
+    const { host, port } = runner.value as { readonly host?: unknown; readonly port?: unknown }
+    if (typeof host !== "string" || typeof port !== "number") return options
+    return { ...options, annotations: HashMap.set(options.annotations, "runner", `${host}:${port}`) }
+  })
+
 export const layer = (format: LogFormat): Layer.Layer<never> =>
   Logger.replace(
     Logger.defaultLogger,
     resolve(format) === "json"
-      ? Logger.withConsoleError(Logger.jsonLogger)
+      ? Logger.withConsoleError(runnerAsText(Logger.jsonLogger))
       // NO_COLOR (https://no-color.org): no escapes, terminal or not.
-      : Logger.prettyLogger({ stderr: true, colors: (process.env["NO_COLOR"] ?? "") === "" ? "auto" : false })
+      : runnerAsText(
+        Logger.prettyLogger({ stderr: true, colors: (process.env["NO_COLOR"] ?? "") === "" ? "auto" : false })
+      )
   )
 
 const durationUnits: ReadonlyArray<readonly [string, number]> = [

@@ -8,6 +8,7 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -163,17 +164,30 @@ const make = Effect.gen(function*() {
       const dryRun = rule.dryRun || options.dryRun === true
       yield* state.check.pipe(Effect.mapError((e) => new PurgeError({ rule: rule.name, message: e.line })))
       if (!dryRun) {
-        // a new run may delete keys an earlier run's pending rows name: those are settled first, or the run waits
-        yield* reconcile(rule).pipe(
-          Effect.mapError((e) =>
-            new PurgeError({
-              rule: rule.name,
-              message: `pending audit rows of an interrupted run could not be reconciled (${e.message}); ` +
-                "the rule does not run until they are",
-              cause: e
-            })
-          )
-        )
+        // a new run may delete keys an earlier run's pending rows name: those are settled first, or the run waits.
+        // The run is recorded failed (with its fire time) and deletes nothing: the fire time is decided, and
+        // `history` says why, as for any failed run
+        const reconciled = yield* Effect.either(reconcile(rule))
+        if (Either.isLeft(reconciled)) {
+          const error = new PurgeError({
+            rule: rule.name,
+            message: `pending audit rows of an interrupted run could not be reconciled (${reconciled.left.message}); ` +
+              "the rule does not run until they are",
+            cause: reconciled.left
+          })
+          const record = yield* state.startRun({
+            rule: rule.name,
+            trigger: options.trigger,
+            dryRun,
+            resumedFrom: undefined,
+            scheduledAt: options.scheduledAt,
+            runner: options.runner
+          })
+          yield* state.finishRun(record.id, "failed", emptyCounts, error.message)
+          yield* Metrics.recordRun(rule.name, "failed", 0)
+          yield* Effect.logError(`run failed: ${error.message}`).pipe(Effect.annotateLogs({ run: record.id }))
+          return yield* error
+        }
       }
       const checkpoint = dryRun ? undefined : yield* state.getCheckpoint(rule.name)
       // a checkpoint outside the rule's prefix belongs to an older version of the rule

@@ -5,7 +5,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import { vi } from "vitest"
 import { colorFor } from "../src/cli/output.js"
+import * as Logging from "../src/Logging.js"
 import { formatDuration } from "../src/Logging.js"
 import { cosRetention } from "./support/inProcess.js"
 
@@ -98,4 +100,21 @@ describe("the CLI's words", () => {
     assert.notInclude(formatDuration("90 minutes"), "Duration")
     assert.strictEqual(formatDuration("90 minutes"), "1h30m")
   })
+
+  it.effect("a log line the cluster engine annotates with its address object names the runner as HOST:PORT", () =>
+    Effect.gen(function*() {
+      const lines: Array<string> = []
+      const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) =>
+        void lines.push(xs.join(" "))
+      )
+      yield* Effect.logWarning("No healthy runners available").pipe(
+        // as the engine annotates its own fibers, over the replica's `runner=HOST:PORT`
+        Effect.annotateLogs({ runner: { host: "10.0.0.11", port: 34431 } }),
+        Effect.annotateLogs({ runner: "10.0.0.11:34431" }),
+        Effect.provide(Logging.layer("json")),
+        Effect.ensuring(Effect.sync(() => error.mockRestore()))
+      )
+      assert.strictEqual(lines.length, 1)
+      assert.strictEqual(JSON.parse(lines[0]!).annotations.runner, "10.0.0.11:34431")
+    }))
 })

@@ -3,7 +3,7 @@
  * dead holder's shard lock expire) sends the fire times that came due meanwhile, so that none of them is lost.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { lateFires } from "../src/Cluster.js"
+import { catchUpFire, lateFires } from "../src/Cluster.js"
 
 const everyTwoSeconds = { schedule: "*/2 * * * * *", timezone: "UTC" }
 const t = (s: number) => Date.UTC(2026, 11, 2, 1, 28, 0) + s * 1000
@@ -38,5 +38,22 @@ describe("cluster scheduler: fire times due while the scheduler moved", () => {
     })
     assert.strictEqual(late.length, 100)
     assert.strictEqual(late[0], t(-599))
+  })
+
+  it("catch-up: the last fire time due before this replica joined, when it is later than the rule's last run", () => {
+    // every replica was down from :04.5 to :20.5: :06 ... :20 came due with none up; the last of them is caught up
+    assert.strictEqual(catchUpFire(everyTwoSeconds, { joinedAt: t(20.5), lastStartedAt: t(4.1) }), t(20))
+    // a daily rule (Asia/Shanghai): down over 03:00 local (19:00Z the day before), back at 05:00 local
+    const daily = { schedule: "0 3 * * *", timezone: "Asia/Shanghai" }
+    assert.strictEqual(
+      catchUpFire(daily, {
+        joinedAt: Date.parse("2026-12-02T21:00:00Z"),
+        lastStartedAt: Date.parse("2026-12-01T19:00:01Z")
+      }),
+      Date.parse("2026-12-02T19:00:00Z")
+    )
+    // the rule ran after that fire time, or never ran: nothing
+    assert.isUndefined(catchUpFire(everyTwoSeconds, { joinedAt: t(20.5), lastStartedAt: t(20.1) }))
+    assert.isUndefined(catchUpFire(everyTwoSeconds, { joinedAt: t(20.5), lastStartedAt: undefined }))
   })
 })

@@ -10,11 +10,16 @@ import * as Schedule from "effect/Schedule"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
+import { vi } from "vitest"
 import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
 import { cosRetention } from "./support/child.js"
 import { fastEnv, startRunner, waitForSpread } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
+
+// every test here waits on several conditions with bounds of 30-60 s each (runners starting, shards spread, runs):
+// more than vitest's 30 s default on a loaded machine
+vi.setConfig({ testTimeout: 240_000 })
 
 const day = 86_400_000
 
@@ -171,10 +176,13 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
       assert.strictEqual(slowDowns, 0, JSON.stringify(stats.byOperationStatus))
       const chunks = rows(yield* pg.psql("SELECT DISTINCT runner FROM cos_retention_split_chunks", "split_budget"))
       assert.strictEqual(chunks.length, 2)
-      // the deletes as COS received them: at most one second's burst above the budget over the whole run
+      // the deletes as COS received them: at most one second's burst above the budget over the whole run, so at
+      // least 9 s from the first to the last (four chunks each spending the budget would send 1,600 keys/s and be
+      // answered SlowDown: the check above). The fake stamps a request when its event loop, shared with both runners
+      // here, gets to it: on a loaded machine the first ones are stamped late (seen: 8.41 s), hence a second of slack
       const times = deletes.map((e) => e.time)
       const seconds = (Math.max(...times) - Math.min(...times)) / 1000
-      assert.isAtLeast(seconds, (keys - budget) / budget - 0.5, `${keys} keys in ${seconds} s`)
+      assert.isAtLeast(seconds, (keys - budget) / budget - 1, `${keys} keys in ${seconds} s`)
       assert.isAbove(deletes.length, 0)
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
@@ -292,7 +300,7 @@ rules:
           "0\n"
         )
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
-    150_000
+    240_000
   )
 })
 

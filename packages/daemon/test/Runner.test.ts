@@ -1,6 +1,7 @@
 import type { Deletion } from "@effect-cos/core"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -11,7 +12,7 @@ import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
-import { Purger, type PurgeRequest } from "../src/Purger.js"
+import { PurgeError, Purger, type PurgeRequest } from "../src/Purger.js"
 import { Runner } from "../src/Runner.js"
 import { layerSqlite, State } from "../src/State.js"
 import { Status } from "../src/Status.js"
@@ -273,6 +274,47 @@ describe("Runner and State", () => {
         Effect.provide(daemonLayer(":memory:", fakePurger(bucket, { batchSize: 100, crashAt: 2, crashed }))),
         Effect.scoped
       )
+    }))
+
+  it.scoped("a run whose pending audit rows cannot be reconciled is recorded failed, with its fire time, and deletes nothing", () =>
+    Effect.gen(function*() {
+      const bucket = new Set(["logs/a", "logs/b"])
+      const unreachable = Layer.map(fakePurger(bucket, { batchSize: 100 }), (context) => {
+        const purger = Context.get(context, Purger)
+        return Context.make(
+          Purger,
+          Purger.make({
+            ...purger,
+            exists: () => Effect.fail(new PurgeError({ rule: rule.name, message: "cannot connect to COS" }))
+          })
+        )
+      })
+      yield* Effect.gen(function*() {
+        const state = yield* State
+        const runner = yield* Runner
+        // a run killed with a delete in flight: its intent row is pending
+        const killed = yield* state.startRun({ rule: "logs", trigger: "schedule", dryRun: false, scheduledAt: 1_000 })
+        yield* state.recordIntent({ id: killed.id, rule: "logs", bucket: rule.bucket }, [{ key: "logs/a" }])
+        assert.deepStrictEqual(yield* state.markAbandoned, [killed.id])
+
+        // (the reconcile's HEAD requests are retried with backoff, on the test clock)
+        const fiber = yield* Effect.fork(Effect.either(runner.run(rule, { trigger: "schedule", scheduledAt: 2_000 })))
+        yield* TestClock.adjust("1 minute")
+        const result = yield* Fiber.join(fiber)
+        assert.isTrue(Either.isLeft(result))
+        // the fire time has its own run, failed, saying why; nothing was deleted
+        const runs = yield* state.recentRuns({ limit: 10 })
+        assert.deepStrictEqual(runs.map((r) => [r.id, r.status, r.scheduledAt, r.deleted]), [
+          [killed.id + 1, "failed", 2_000, 0],
+          [killed.id, "interrupted", 1_000, 0]
+        ])
+        assert.match(
+          runs[0]!.error ?? "",
+          /pending audit rows of an interrupted run could not be reconciled \(cannot connect to COS\)/
+        )
+        assert.strictEqual(bucket.size, 2)
+        assert.strictEqual((yield* state.pendingAudit("logs")).length, 1)
+      }).pipe(Effect.provide(daemonLayer(":memory:", unreachable)), Effect.scoped)
     }))
 
   it.scoped("audit rows older than the retention period are pruned", () =>
