@@ -6,10 +6,12 @@
  */
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { assert, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
@@ -164,6 +166,45 @@ const assertOnce = (
   }
   return expected
 }
+
+/**
+ * Ends the sessions `victims` (a WHERE clause on pg_stat_activity) selects while `holder` takes a lock with `lockCall`
+ * (a blocking pg_advisory_lock...): the request is queued on `holder` first, so Postgres grants it as the victims'
+ * lock is released, before the process they belong to can ask again on a new session. (Ending first and then trying
+ * would race that process, which takes its lock again as soon as it notices.) Returns what pg_terminate_backend said
+ * for each victim.
+ */
+const endAndTake = (
+  sql: SqlClient.SqlClient,
+  holder: SqlConnection.Connection,
+  lockCall: string,
+  victims: string
+) =>
+  Effect.gen(function*() {
+    const other = yield* sql.reserve
+    const waitingBefore = yield* other.execute(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+      [],
+      undefined
+    )
+    const queued = Number(waitingBefore[0]?.n ?? 0)
+    const taking = yield* Effect.fork(holder.execute(`SELECT ${lockCall}`, [], undefined))
+    yield* other.execute(
+      "SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+      [],
+      undefined
+    ).pipe(
+      Effect.repeat({ until: (rows) => Number(rows[0]?.n ?? 0) > queued, schedule: Schedule.spaced("10 millis") }),
+      Effect.timeout("10 seconds")
+    )
+    const ended = yield* other.execute(
+      `SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity WHERE ${victims}`,
+      [],
+      undefined
+    )
+    yield* Fiber.join(taking).pipe(Effect.timeout("10 seconds"))
+    return ended.map((r) => r.ended)
+  })
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode under failures", (it) => {
   it.effect(
@@ -644,18 +685,13 @@ rules:
         if (store._tag !== "postgres") return
         const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
         const connection = yield* sql.reserve
-        yield* connection.execute(
-          "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE application_name LIKE " +
-            "'cos-retention pid=%'",
-          [],
-          undefined
+        const ended = yield* endAndTake(
+          sql,
+          connection,
+          "pg_advisory_lock(hashtext('cos-retention state'), 1)",
+          "application_name LIKE 'cos-retention pid=%'"
         )
-        const taken = yield* connection.execute(
-          "SELECT pg_try_advisory_lock(hashtext('cos-retention state'), 1) AS locked",
-          [],
-          undefined
-        )
-        assert.strictEqual(taken[0]?.locked, true, "the replica took the lock again first: run the test again")
+        assert.isTrue(ended.length > 0 && ended.every((e) => e === true), JSON.stringify(ended))
         // the replica finds its lock gone and taken: it stops rather than write beside the other process
         const code = yield* Effect.promise(() => a.exit).pipe(Effect.timeout("30 seconds"))
         assert.strictEqual(code, 1, JSON.stringify(a.lines.slice(-10), null, 1))
@@ -700,19 +736,13 @@ rules:
         const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
         const connection = yield* sql.reserve
         const lock = "(hashtext('cos-retention rule logs')::bigint & 4294967295)::oid"
-        const ended = yield* connection.execute(
-          `SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_locks WHERE locktype = 'advisory' AND granted ` +
-            `AND objsubid = 1 AND objid = ${lock}`,
-          [],
-          undefined
+        const ended = yield* endAndTake(
+          sql,
+          connection,
+          "pg_advisory_lock(hashtext('cos-retention rule logs'))",
+          `pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 AND objid = ${lock})`
         )
-        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
-        const taken = yield* connection.execute(
-          "SELECT pg_try_advisory_lock(hashtext('cos-retention rule logs')) AS locked",
-          [],
-          undefined
-        )
-        assert.strictEqual(taken[0]?.locked, true, "the replica took the lock again first: run the test again")
+        assert.deepStrictEqual(ended, [true])
         // the run stops (its in-flight batch finishes within the grace period) and nothing more is deleted
         yield* runs.pipe(
           Effect.repeat({
@@ -790,19 +820,13 @@ rules:
         if (store._tag !== "postgres") return
         const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
         const connection = yield* sql.reserve
-        const ended = yield* connection.execute(
-          "SELECT pg_terminate_backend(pid, 5000) AS ended FROM pg_stat_activity WHERE application_name LIKE " +
-            "'cos-retention pid=%'",
-          [],
-          undefined
+        const ended = yield* endAndTake(
+          sql,
+          connection,
+          "pg_advisory_lock_shared(hashtext('cos-retention state'), 1)",
+          "application_name LIKE 'cos-retention pid=%'"
         )
-        assert.deepStrictEqual(ended.map((r) => r.ended), [true])
-        const taken = yield* connection.execute(
-          "SELECT pg_try_advisory_lock_shared(hashtext('cos-retention state'), 1) AS locked",
-          [],
-          undefined
-        )
-        assert.strictEqual(taken[0]?.locked, true, "the once took the lock again first: run the test again")
+        assert.deepStrictEqual(ended, [true])
         const code = yield* Effect.promise(() => once.exit).pipe(Effect.timeout("30 seconds"))
         assert.strictEqual(code, 2, JSON.stringify(once.lines.slice(-10), null, 1))
         assert.isTrue(
