@@ -8,7 +8,6 @@ import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { assert, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -23,7 +22,7 @@ import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
 import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
-import { credentials, fastEnv, startRunner } from "./support/cluster.js"
+import { credentials, fastEnv, postgresStore, startRunner, stateSql } from "./support/cluster.js"
 import { freePort, PgServer } from "./support/postgres.js"
 
 const day = 86_400_000
@@ -73,13 +72,10 @@ const writerLocks = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' A
   "AND classid = hashtext('cos-retention state')::oid AND objid = 1 AND objsubid = 2"
 
 /** Takes the writer lock exclusively, as `once` does, and lets it go: fails with the StateError a `once` would see. */
-const exclusiveLock = (url: string) => {
-  const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
-  if (store._tag !== "postgres") throw new Error(`not a Postgres URL: ${url}`)
-  return Effect.scoped(StateStore.writerLock("exclusive", "test")).pipe(
-    Effect.provide(Layer.orDie(StateStore.layerPostgres(store)))
+const exclusiveLock = (url: string) =>
+  Effect.scoped(StateStore.writerLock("exclusive", "test")).pipe(
+    Effect.provide(Layer.orDie(StateStore.layerPostgres(postgresStore(url))))
   )
-}
 
 const helpers = (database: string) =>
   Effect.gen(function*() {
@@ -681,9 +677,7 @@ rules:
         )
         // the replica's writer-lock session ends (as in a restart of Postgres) and, before the replica takes the
         // lock again, another process takes it exclusively (as a `once` started at that moment would)
-        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
-        if (store._tag !== "postgres") return
-        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const sql = yield* stateSql(url)
         const connection = yield* sql.reserve
         const ended = yield* endAndTake(
           sql,
@@ -731,9 +725,7 @@ rules:
         )
         // the session holding the run's lock ends, and another session takes the lock at once (as a replica that
         // was given the rule meanwhile would)
-        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
-        if (store._tag !== "postgres") return
-        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const sql = yield* stateSql(url)
         const connection = yield* sql.reserve
         const lock = "(hashtext('cos-retention rule logs')::bigint & 4294967295)::oid"
         const ended = yield* endAndTake(
@@ -816,9 +808,7 @@ rules:
           Effect.timeout("60 seconds")
         )
         // the once's writer-lock session ends and a replica takes the lock (shared) before the once takes it again
-        const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
-        if (store._tag !== "postgres") return
-        const sql = Context.get(yield* Layer.build(Layer.orDie(StateStore.layerPostgres(store))), SqlClient.SqlClient)
+        const sql = yield* stateSql(url)
         const connection = yield* sql.reserve
         const ended = yield* endAndTake(
           sql,

@@ -5,10 +5,12 @@
 import { CosFake } from "@effect-cos/testkit"
 import * as ShardId from "@effect/cluster/ShardId"
 import * as Sharding from "@effect/cluster/Sharding"
+import * as SqlClient from "@effect/sql/SqlClient"
 import * as ConfigProvider from "effect/ConfigProvider"
-import type * as Context from "effect/Context"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -17,6 +19,7 @@ import * as Scope from "effect/Scope"
 import * as Cluster from "../../src/Cluster.js"
 import type * as Config from "../../src/Config.js"
 import { Purger } from "../../src/Purger.js"
+import * as StateStore from "../../src/StateStore.js"
 import { freePort } from "./postgres.js"
 
 /** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
@@ -95,3 +98,17 @@ export const waitForSpread = (runners: ReadonlyArray<InProcessRunner>, shards = 
       Effect.orDieWith(() => new Error("the runners did not share the shards out within 60 s"))
     )
   })
+
+/** The Postgres state a `state:` URL names; throws for anything else (these tests need Postgres). */
+export const postgresStore = (url: string) => {
+  const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
+  if (store._tag !== "postgres") throw new Error(`not a Postgres URL: ${url}`)
+  return store
+}
+
+/** A SqlClient on the state database at `url`, open for the scope (as another process would connect). */
+export const stateSql = (url: string) =>
+  Effect.map(
+    Layer.build(Layer.orDie(StateStore.layerPostgres(postgresStore(url)))),
+    (context) => Context.get(context, SqlClient.SqlClient)
+  )
