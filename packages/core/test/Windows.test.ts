@@ -88,7 +88,7 @@ describe("Deletion.purge: newerThan", () => {
       assert.deepStrictEqual(b.keys(), ["w/10d"])
     }))
 
-  it.effect("an empty window and unparseable text are refused before any request, naming the fields", () =>
+  it.effect("an empty age or size window and unparseable text are refused before any request, naming the fields", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)
       const cos = aged([1, 10, 40])
@@ -98,6 +98,8 @@ describe("Deletion.purge: newerThan", () => {
       assert.include(bad, "newerThan")
       const zoneless = refused(yield* settle(cos, Deletion.purge({ prefix: "w/", olderThan: "2026-01-31T08:00" })))
       assert.include(zoneless, "no time zone")
+      const sizes = refused(yield* settle(cos, Deletion.purge({ prefix: "w/", minSize: 5000, maxSize: 1000 })))
+      assert.include(sizes, "minSize (5000 bytes) is more than maxSize (1000 bytes)")
       assert.strictEqual(cos.keys().length, 3)
       assert.strictEqual(cos.log.length, 0)
     }))

@@ -41,7 +41,9 @@ beforeAll(async () => {
     Store.seed(store, { bucket, count: 50, prefix: "keep/" }),
     Store.seed(store, { bucket, count: 30, prefix: "guarded/" }),
     Store.seed(store, { bucket, count: 1200, prefix: "tty/" }),
-    Store.seed(store, { bucket, count: 150, prefix: "paced/" })
+    Store.seed(store, { bucket, count: 150, prefix: "paced/" }),
+    // sizes: 0, 500, ..., 4500 bytes
+    Store.seed(store, { bucket, count: 10, keyFn: (i) => `sized/${i}`, size: (i) => i * 500 })
   ]))
 })
 
@@ -234,6 +236,33 @@ describe("cos-retention purge", () => {
     },
     // Each run is a child process compiling the CLI from source: slow on a busy machine.
     120_000
+  )
+
+  it(
+    "--min-size and --max-size take a byte count or a size (KB decimal, KiB binary), as rules' minSize/maxSize do",
+    async () => {
+      const sized = [...common(), "--prefix", "sized/"]
+      const [kib, reversed, wrong] = await Promise.all([
+        cli([...sized, "--min-size", "1KiB", "--max-size", "4000", "--dry-run", "--json"]),
+        cli([...sized, "--min-size", "5KB", "--max-size", "1KB", "--yes"]),
+        cli([...sized, "--min-size", "10XB", "--yes"])
+      ])
+      // 1KiB = 1024 bytes: 1500 ... 4000 (6 keys); 4500 is above 4000 bytes
+      assert.strictEqual(kib.code, 0, kib.stderr)
+      assert.deepStrictEqual([lastJson(kib.stdout)["matched"], lastJson(kib.stdout)["matchedBytes"]], [6, 16_500])
+      assert.strictEqual(reversed.code, 2)
+      assert.include(reversed.stderr, "--min-size (5000 bytes) is more than --max-size (1000 bytes)")
+      assert.strictEqual(wrong.code, 2)
+      assert.include(wrong.stderr + wrong.stdout, `--min-size: expected a byte count (1048576) or a size`)
+      assert.include(wrong.stderr + wrong.stdout, `got "10XB"`)
+      assert.strictEqual((await keys("sized/")).length, 10)
+      // 1KB = 1000 bytes, 3.5kb = 3500: 1000 ... 3500 go (6 keys), 0, 500, 4000 and 4500 stay
+      const real = await cli([...sized, "--min-size", "1KB", "--max-size", "3.5kb", "--yes", "--json"])
+      assert.strictEqual(real.code, 0, real.stderr)
+      assert.strictEqual(lastJson(real.stdout)["deleted"], 6)
+      assert.deepStrictEqual(await keys("sized/"), ["sized/0", "sized/1", "sized/8", "sized/9"])
+    },
+    60_000
   )
 
   it("--write-budget paces the deletes (keys per second); a budget below 1 is refused, naming the flag", async () => {

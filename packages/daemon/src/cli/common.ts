@@ -2,6 +2,7 @@
  * What the subcommands share: the `--config`, `--json` and `--log-format` options, loading the configuration
  * (problems printed, exit 2), exit codes and plain-text tables.
  */
+import { Units } from "@effect-cos/core"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
@@ -35,6 +36,18 @@ export const choiceOption = <const A extends string>(name: string, choices: Read
       ? Effect.succeed(v as A)
       : Effect.fail(invalidArgument(`--${name}: expected one of ${choices.join(", ")}, got ${JSON.stringify(v)}`))
   ))
+
+/**
+ * A number of bytes: a byte count or a size (`10KB`, `5MiB`, `1.5GB`), read by `Units.parseSize` as rules' `minSize`,
+ * `maxSize` and `maxDeleteSize` are; a wrong value is our sentence naming the flag.
+ */
+export const sizeOption = (name: string) =>
+  Options.text(name).pipe(Options.mapEffect((v) => {
+    const n = Units.parseSize(v)
+    return n === undefined
+      ? Effect.fail(invalidArgument(`--${name}: expected ${Units.sizeExamples}, got ${JSON.stringify(v)}`))
+      : Effect.succeed(n)
+  }))
 
 /** A whole number of at least `min`; a wrong value is our sentence naming the flag. */
 export const intOption = (name: string, min: number) =>

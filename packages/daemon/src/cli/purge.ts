@@ -24,7 +24,7 @@ import * as AuditLog from "../AuditLog.js"
 import * as Display from "../Display.js"
 import * as KeyList from "../KeyList.js"
 import { formatDuration } from "../Logging.js"
-import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone } from "./common.js"
+import { bytes, choiceOption, ExitCode, intOption, invalidArgument, markLeftUndone, sizeOption } from "./common.js"
 import { progressOption, reporter } from "./progress.js"
 import { given } from "./rawArgs.js"
 import * as verbatim from "./verbatim.js"
@@ -105,12 +105,14 @@ export const purgeOptions = {
         " under keep/, dotfiles and keys with line breaks included)"
     )
   ),
-  minSize: intOption("min-size", 0).pipe(
-    Options.withDescription("only objects of at least N bytes"),
+  minSize: sizeOption("min-size").pipe(
+    Options.withDescription(
+      "only objects of at least this many bytes: a byte count or a size (10KB, 5MB, 1.5GB, 5MiB)"
+    ),
     Options.optional
   ),
-  maxSize: intOption("max-size", 0).pipe(
-    Options.withDescription("only objects of at most N bytes"),
+  maxSize: sizeOption("max-size").pipe(
+    Options.withDescription("only objects of at most this many bytes (same forms as --min-size)"),
     Options.optional
   ),
   versions: choiceOption("versions", Deletion.versionsModes).pipe(
@@ -139,17 +141,11 @@ export const purgeOptions = {
     Options.withDescription("stop before deleting more than N keys (exit status 3 when the cap stops the run)"),
     Options.optional
   ),
-  maxDeleteSize: Options.text("max-delete-size").pipe(
+  maxDeleteSize: sizeOption("max-delete-size").pipe(
     Options.withDescription(
       "stop before deleting more than this many bytes: a byte count or a size (500MB, 1.5GB, 10GiB); the key that" +
         " would cross it and the rest are left in place (exit status 3 when the cap stops the run)"
     ),
-    Options.mapEffect((t) => {
-      const n = Units.parseSize(t)
-      return n === undefined
-        ? Effect.fail(invalidArgument(`--max-delete-size: expected ${Units.sizeExamples}, got ${JSON.stringify(t)}`))
-        : Effect.succeed(n)
-    }),
     Options.optional
   ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("list and plan only: send no delete")),
@@ -390,6 +386,12 @@ const handler = (args: Args) =>
             "or versions; select them by --prefix, --include/--exclude, --older-than and --newer-than"
         )
       }
+    }
+    if (Option.isSome(args.minSize) && Option.isSome(args.maxSize) && args.minSize.value > args.maxSize.value) {
+      return yield* usageError(
+        `--min-size (${args.minSize.value} bytes) is more than --max-size (${args.maxSize.value} bytes), so nothing` +
+          " could match"
+      )
     }
     if (Option.isSome(args.olderThan) && Option.isSome(args.newerThan)) {
       const now = Date.now()

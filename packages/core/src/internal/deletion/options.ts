@@ -153,6 +153,11 @@ export const checkFilters = (
   for (const [name, v] of [["minSize", options.minSize], ["maxSize", options.maxSize]] as const) {
     if (v !== undefined && !(v >= 0)) return Either.left(invalid(`${name} must be a number of bytes >= 0, got ${v}`))
   }
+  if (options.minSize !== undefined && options.maxSize !== undefined && options.minSize > options.maxSize) {
+    return Either.left(invalid(
+      `minSize (${options.minSize} bytes) is more than maxSize (${options.maxSize} bytes), so nothing could match`
+    ))
+  }
   const keep = options.keepLatest
   if (keep !== undefined && !(Number.isInteger(keep.count) && keep.count >= 0)) {
     return Either.left(invalid(`keepLatest.count must be an integer >= 0, got ${keep.count}`))
