@@ -35,8 +35,10 @@ export const parseSize = Units.parseSize
 /** Why a cron expression is invalid, or undefined when croner accepts it. */
 export const cronProblem = (expression: string): string | undefined => {
   try {
-    new Cron(expression, { paused: true, timezone: "UTC" }).nextRun()
-    return undefined
+    // a pattern no date matches ("0 3 31 2 *": February 31st) would leave its rule never running
+    return new Cron(expression, { paused: true, timezone: "UTC" }).nextRun() === null
+      ? "it never fires: no date matches it"
+      : undefined
   } catch (e) {
     return String((e as Error).message ?? e).replace(/^CronPattern: /, "")
   }
@@ -81,15 +83,20 @@ const regexProblem = (source: string): string | undefined => {
 // exact: an absent field is absent, never `undefined`, so a bad value gets one message, not a union's two.
 const opt = <S extends Schema.Schema.All>(schema: S) => Schema.optionalWith(schema, { exact: true })
 
-const DurationText = Schema.String.pipe(
+// A bare number (`olderThan: 30`) has no unit: 30 days? seconds? Refused, naming the forms that say.
+const DurationText = Schema.Unknown.pipe(
   Schema.filter((s) =>
-    parseDuration(s) !== undefined ||
-    (Units.parseInstant(s) !== undefined
-      ? `"${s}" is a date; a rule runs on a schedule, so its ages are durations counted back from each run ` +
-        `(examples: ${Units.durationExamples})`
-      : `"${s}" is not a valid duration (examples: ${Units.durationExamples})`)
+    typeof s === "number"
+      ? `${s} has no unit: write a duration such as ${s}d, ${s}h or ${s}s (examples: ${Units.durationExamples})`
+      : typeof s !== "string"
+      ? `${JSON.stringify(s)} is not a duration (examples: ${Units.durationExamples})`
+      : parseDuration(s) !== undefined ||
+        (Units.parseInstant(s) !== undefined
+          ? `"${s}" is a date; a rule runs on a schedule, so its ages are durations counted back from each run ` +
+            `(examples: ${Units.durationExamples})`
+          : `"${s}" is not a valid duration (examples: ${Units.durationExamples})`)
   )
-)
+) as unknown as Schema.Schema<string>
 
 const SizeValue = Schema.Unknown.pipe(
   Schema.filter((v) =>
@@ -168,6 +175,17 @@ const Glob = Schema.String.pipe(
   })
 )
 
+// `include: "**/*.log"` (one string, not a list) is named as such rather than as a schema mismatch.
+const GlobList = Schema.Unknown.pipe(
+  Schema.filter((v) =>
+    Array.isArray(v) ||
+    (typeof v === "string"
+      ? `expected a list of globs, got one string: write [${JSON.stringify(v)}]`
+      : `expected a list of globs, got ${JSON.stringify(v)}`)
+  ),
+  Schema.compose(Schema.Array(Glob), { strict: false })
+)
+
 const positiveIntProblem = (n: unknown) =>
   typeof n === "number" && Number.isInteger(n) && n >= 1
     ? undefined
@@ -235,8 +253,8 @@ const RuleFields = Schema.Struct({
   credentials: opt(CredentialsFields),
   olderThan: opt(DurationText),
   newerThan: opt(DurationText),
-  include: opt(Schema.Array(Glob)),
-  exclude: opt(Schema.Array(Glob)),
+  include: opt(GlobList),
+  exclude: opt(GlobList),
   minSize: opt(SizeValue),
   maxSize: opt(SizeValue),
   versions: opt(Versions),

@@ -98,7 +98,10 @@ rules:
         { olderThan: "30 dayz" },
         `rules[2].olderThan: "30 dayz" is not a valid duration (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`
       ],
-      [{ olderThan: 30 }, `rules[2].olderThan: Expected string, actual 30`],
+      [
+        { olderThan: 30 },
+        `rules[2].olderThan: 30 has no unit: write a duration such as 30d, 30h or 30s (examples: 30d, 12h, 90m, 45s, 2w, 1h30m, 1.5h, 7 days)`
+      ],
       [
         { include: ["[abc"] },
         `rules[2].include[0]: "[abc" is not a valid glob: Missing closing: "]" - use "\\\\]" to match literal characters`
@@ -269,6 +272,26 @@ rules:
       ruleIssues({ target: "incomplete-uploads", olderThan: "7d", maxDeleteSize: "5MB" }).join("\n"),
       "rules[2].maxDeleteSize: does not apply to target: incomplete-uploads"
     )
+  })
+})
+
+describe("Config: values written in the wrong form are named with the form that works", () => {
+  it("a bare number as a duration, one string as a glob list, a schedule that never fires", () => {
+    const bareAge = ruleIssues({ olderThan: 30 }).join("\n")
+    assert.include(bareAge, "rules[2].olderThan: 30 has no unit: write a duration such as 30d, 30h or 30s")
+    const bareGrace = issues({ gracePeriod: 20, rules: [rule({})] }).join("\n")
+    assert.include(bareGrace, "gracePeriod: 20 has no unit")
+    const oneGlob = ruleIssues({ include: "**/*.log", exclude: { a: 1 } }).join("\n")
+    assert.include(oneGlob, `rules[2].include: expected a list of globs, got one string: write ["**/*.log"]`)
+    assert.include(oneGlob, `rules[2].exclude: expected a list of globs, got {"a":1}`)
+    // a bad element in a list is still named by its index
+    assert.include(ruleIssues({ exclude: ["ok/**", "t/[z-a]"] }).join("\n"), `rules[2].exclude[1]: "t/[z-a]"`)
+    // February 31st: croner accepts the pattern, and the rule would never run
+    assert.include(
+      ruleIssues({ schedule: "0 3 31 2 *" }).join("\n"),
+      `rules[2].schedule: "0 3 31 2 *" is not a valid cron expression (it never fires: no date matches it)`
+    )
+    assert.isTrue(Either.isRight(decode({ rules: [rule({ schedule: "0 3 29 2 *", include: ["**/*.log"] })] })))
   })
 })
 
