@@ -399,6 +399,20 @@ export const deleteKeys: {
 } = internal.deleteKeys
 
 /**
+ * The ranges `purge` and `deleteKeys` accept for their integer run options (bounds included); a value outside is
+ * refused with a `CosInvalidRequest` before any request. For front ends that check their input up front (the
+ * daemon's config and CLI do).
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export const runOptionBounds: {
+  readonly concurrency: { readonly min: number; readonly max: number }
+  readonly listConcurrency: { readonly min: number; readonly max: number }
+  readonly batchSize: { readonly min: number; readonly max: number }
+} = internal.runOptionBounds
+
+/**
  * The filter predicates, exposed for tests and for the daemon's plan view. `now` is the instant `olderThan`
  * durations count back from.
  *

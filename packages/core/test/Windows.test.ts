@@ -100,6 +100,16 @@ describe("Deletion.purge: newerThan", () => {
       assert.include(zoneless, "no time zone")
       const sizes = refused(yield* settle(cos, Deletion.purge({ prefix: "w/", minSize: 5000, maxSize: 1000 })))
       assert.include(sizes, "minSize (5000 bytes) is more than maxSize (1000 bytes)")
+      // the published bounds are the ones enforced, bounds included
+      const { batchSize, concurrency, listConcurrency } = Deletion.runOptionBounds
+      const over = { concurrency: concurrency.max + 1, listConcurrency: listConcurrency.max + 1 }
+      for (const [name, v] of [...Object.entries(over), ["batchSize", batchSize.max + 1]] as const) {
+        const r = refused(yield* settle(cos, Deletion.purge({ prefix: "w/", [name]: v })))
+        assert.include(r, `${name} must be an integer from 1 to ${v - 1}, got ${v}`)
+      }
+      assert.strictEqual(cos.log.length, 0)
+      const atMost = { concurrency: concurrency.max, listConcurrency: listConcurrency.max, batchSize: batchSize.max }
+      ok(yield* settle(cos, Deletion.purge({ prefix: "w/", olderThan: "100d", ...atMost })))
       assert.strictEqual(cos.keys().length, 3)
       assert.strictEqual(cos.log.length, 0)
     }))

@@ -263,10 +263,23 @@ const RuleFields = Schema.Struct({
   dryRun: opt(Schema.Boolean),
   maxDeletes: opt(NonNegativeInt),
   maxDeleteSize: opt(SizeValue),
-  concurrency: opt(PositiveInt),
-  listConcurrency: opt(PositiveInt),
+  concurrency: opt(
+    PositiveInt.pipe(Schema.filter((n) =>
+      n <= Deletion.runOptionBounds.concurrency.max ||
+      `${n} is over ${Deletion.runOptionBounds.concurrency.max}, the most batch deletes in flight`
+    ))
+  ),
+  listConcurrency: opt(
+    PositiveInt.pipe(Schema.filter((n) =>
+      n <= Deletion.runOptionBounds.listConcurrency.max ||
+      `${n} is over ${Deletion.runOptionBounds.listConcurrency.max}, the most listing requests in flight`
+    ))
+  ),
   batchSize: opt(
-    PositiveInt.pipe(Schema.filter((n) => n <= 1000 || `${n} is over 1000, the most one batch delete takes`))
+    PositiveInt.pipe(Schema.filter((n) =>
+      n <= Deletion.runOptionBounds.batchSize.max ||
+      `${n} is over ${Deletion.runOptionBounds.batchSize.max}, the most one batch delete takes`
+    ))
   ),
   writeBudget: opt(PositiveInt),
   parallelism: opt(

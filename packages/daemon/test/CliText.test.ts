@@ -65,7 +65,15 @@ describe("the CLI's words", () => {
         ],
         [
           ["purge", ...target, "--prefix", "x/", "--concurrency", "abc"],
-          `--concurrency: expected a whole number of at least 1, got "abc"`
+          `--concurrency: expected a whole number from 1 to 1000, got "abc"`
+        ],
+        [
+          ["purge", ...target, "--prefix", "x/", "--concurrency", "1001"],
+          `--concurrency: expected a whole number from 1 to 1000, got "1001"`
+        ],
+        [
+          ["purge", ...target, "--prefix", "x/", "--list-concurrency", "257"],
+          `--list-concurrency: expected a whole number from 1 to 256, got "257"`
         ],
         [
           ["purge", ...target, "--prefix", "x/", "--max-deletes", "-1"],

@@ -293,6 +293,20 @@ describe("Config: values written in the wrong form are named with the form that 
     )
     assert.isTrue(Either.isRight(decode({ rules: [rule({ schedule: "0 3 29 2 *", include: ["**/*.log"] })] })))
   })
+
+  it("concurrency, listConcurrency and batchSize: the ranges the engine accepts, refused above them", () => {
+    const { batchSize, concurrency, listConcurrency } = Deletion.runOptionBounds
+    const at = { concurrency: concurrency.max, listConcurrency: listConcurrency.max, batchSize: batchSize.max }
+    assert.isTrue(Either.isRight(decode({ rules: [rule(at)] })))
+    const over = ruleIssues({
+      concurrency: concurrency.max + 1,
+      listConcurrency: listConcurrency.max + 1,
+      batchSize: batchSize.max + 1
+    }).join("\n")
+    assert.include(over, `rules[2].concurrency: ${concurrency.max + 1} is over ${concurrency.max}`)
+    assert.include(over, `rules[2].listConcurrency: ${listConcurrency.max + 1} is over ${listConcurrency.max}`)
+    assert.include(over, `rules[2].batchSize: ${batchSize.max + 1} is over ${batchSize.max}`)
+  })
 })
 
 describe("Config: safety (issue 9)", () => {

@@ -103,7 +103,7 @@ describe("purge: how the run ended", () => {
   )
 
   it.scopedLive(
-    "an --exclude the engine cannot compile (empty, [z-a], a{) is refused with exit 2, nothing deleted",
+    "an --exclude or --include the engine cannot compile (empty, [z-a], a{) is refused with exit 2, naming the flag, nothing deleted",
     () =>
       Effect.gen(function*() {
         const server = yield* CosFakeServer.start({})
@@ -111,8 +111,12 @@ describe("purge: how the run ended", () => {
         for (const glob of ["", "bad/[z-a]", "bad/a{"]) {
           const r = yield* purge(server.url, ["--prefix", "bad/", "--exclude", glob])
           assert.strictEqual(r.code, 2, `${JSON.stringify(glob)}: ${r.stdout} ${r.stderr}`)
-          assert.include(r.stderr, `exclude glob ${JSON.stringify(glob)} is not valid`)
+          assert.include(r.stderr, `--exclude ${JSON.stringify(glob)} is not a valid glob`)
         }
+        // the same for --include, named as the flag it came from
+        const inc = yield* purge(server.url, ["--prefix", "bad/", "--include", "bad/[z-a]"])
+        assert.strictEqual(inc.code, 2, inc.stderr)
+        assert.include(inc.stderr, `--include "bad/[z-a]" is not a valid glob: it does not compile`)
         assert.strictEqual((yield* Store.keys(server.fake.store, bucket, "bad/")).length, 5)
       }),
     30_000

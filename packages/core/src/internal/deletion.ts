@@ -7,6 +7,6 @@
  * @internal
  */
 export { matcher } from "./deletion/filters.js"
-export { versionsModes } from "./deletion/options.js"
+export { runOptionBounds, versionsModes } from "./deletion/options.js"
 export { deleteKeys, purge } from "./deletion/purge.js"
 export { deletedKeys, failedKeys, throttledRequests } from "./deletion/tally.js"

@@ -49,13 +49,17 @@ export const sizeOption = (name: string) =>
       : Effect.succeed(n)
   }))
 
-/** A whole number of at least `min`; a wrong value is our sentence naming the flag. */
-export const intOption = (name: string, min: number) =>
+/** A whole number of at least `min` (and at most `max`); a wrong value is our sentence naming the flag. */
+export const intOption = (name: string, min: number, max?: number) =>
   Options.text(name).pipe(Options.mapEffect((v) => {
     const n = /^[+-]?\d+$/.test(v.trim()) ? Number(v) : Number.NaN
-    return Number.isSafeInteger(n) && n >= min
+    return Number.isSafeInteger(n) && n >= min && (max === undefined || n <= max)
       ? Effect.succeed(n)
-      : Effect.fail(invalidArgument(`--${name}: expected a whole number of at least ${min}, got ${JSON.stringify(v)}`))
+      : Effect.fail(invalidArgument(
+        `--${name}: expected a whole number ${
+          max === undefined ? `of at least ${min}` : `from ${min} to ${max}`
+        }, got ${JSON.stringify(v)}`
+      ))
   }))
 
 export const logFormatOption = choiceOption("log-format", ["auto", "json", "pretty"] as const).pipe(

@@ -122,11 +122,11 @@ export const purgeOptions = {
     ),
     Options.withDefault("current" as const)
   ),
-  concurrency: intOption("concurrency", 1).pipe(
+  concurrency: intOption("concurrency", 1, Deletion.runOptionBounds.concurrency.max).pipe(
     Options.withDescription("batch deletes in flight (default 8)"),
     Options.withDefault(8)
   ),
-  listConcurrency: intOption("list-concurrency", 1).pipe(
+  listConcurrency: intOption("list-concurrency", 1, Deletion.runOptionBounds.listConcurrency.max).pipe(
     Options.withDescription("list requests in flight, the key range split between them (default 4)"),
     Options.withDefault(4)
   ),
@@ -173,6 +173,17 @@ type Args = Command.Command.ParseConfig<typeof purgeOptions>
 const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY === true
 
 /** Exit 2 with a message on stderr. */
+/** Why `--include`/`--exclude` cannot use a glob (as the engine would refuse it, before any request), or undefined. */
+const globProblem = (glob: string): string | undefined => {
+  if (glob === "") return "an empty glob matches no key"
+  try {
+    Deletion.globRegExp(glob)
+    return undefined
+  } catch (e) {
+    return (e as Error).message
+  }
+}
+
 const usageError = (message: string) =>
   Effect.zipRight(Console.error(`cos-retention purge: ${message}`), new ExitCode({ code: 2 }))
 
@@ -385,6 +396,14 @@ const handler = (args: Args) =>
           `${conflicting.join(", ")} cannot be combined with --incomplete-uploads: incomplete uploads have no size ` +
             "or versions; select them by --prefix, --include/--exclude, --older-than and --newer-than"
         )
+      }
+    }
+    for (const [flag, globs] of [["--include", args.include], ["--exclude", args.exclude]] as const) {
+      for (const glob of globs) {
+        const problem = globProblem(glob)
+        if (problem !== undefined) {
+          return yield* usageError(`${flag} ${Display.quote(glob)} is not a valid glob: ${problem}`)
+        }
       }
     }
     if (Option.isSome(args.minSize) && Option.isSome(args.maxSize) && args.minSize.value > args.maxSize.value) {

@@ -46,6 +46,13 @@ export interface Resolved {
 /** @internal */
 export const invalid = (reason: string) => new CosInvalidRequest({ operation: "Deletion.purge", reason })
 
+/** @internal */
+export const runOptionBounds = {
+  concurrency: { min: 1, max: 1000 },
+  listConcurrency: { min: 1, max: 256 },
+  batchSize: { min: 1, max: 1000 }
+} as const
+
 /** An integer option within bounds: the value, or the sentence saying what is accepted. */
 const int = (name: string, v: number | undefined, def: number, min: number, max: number): number | string => {
   const n = v ?? def
@@ -60,9 +67,10 @@ const int = (name: string, v: number | undefined, def: number, min: number, max:
 export const resolve = (
   options: Deletion.RunOptions & { readonly maxDeleteSize?: number | undefined }
 ): Either.Either<Omit<Resolved, "bucket">, CosInvalidRequest> => {
-  const concurrency = int("concurrency", options.concurrency, 8, 1, 1000)
-  const listConcurrency = int("listConcurrency", options.listConcurrency, 1, 1, 256)
-  const batchSize = int("batchSize", options.batchSize, 1000, 1, 1000)
+  const { batchSize: b, concurrency: c, listConcurrency: l } = runOptionBounds
+  const concurrency = int("concurrency", options.concurrency, 8, c.min, c.max)
+  const listConcurrency = int("listConcurrency", options.listConcurrency, 1, l.min, l.max)
+  const batchSize = int("batchSize", options.batchSize, 1000, b.min, b.max)
   const maxDeletes = options.maxDeletes === undefined
     ? undefined
     : int("maxDeletes", options.maxDeletes, 0, 0, Number.MAX_SAFE_INTEGER)
