@@ -187,19 +187,25 @@ describe("cos-retention audit", () => {
   }, 180_000)
 
   it("refuses bad input with exit 2, naming the flag and what it accepts", async () => {
-    const [format, negative, order, badTime, localTime, both] = await Promise.all([
+    const [format, negative, order, badTime, localTime, both, word, run] = await Promise.all([
       audit(["--format", "xml"]),
       audit(["--limit", "-1"]),
       audit(["--since", "2026-02-01", "--until", "2026-01-01"]),
       audit(["--since", "yesterday"]),
       audit(["--until", "2026-01-01T10:00:00"]),
-      audit(["--key", "a", "--prefix", "a"])
+      audit(["--key", "a", "--prefix", "a"]),
+      audit(["--limit", "ten"]),
+      audit(["--run", "0"])
     ])
     assert.strictEqual(format.code, 2)
-    assert.match(format.stderr + format.stdout, /table.*jsonl.*csv/s)
+    assert.include(format.stderr, `--format: expected one of table, jsonl, csv, got "xml"`)
     assert.strictEqual(negative.code, 2)
-    assert.include(negative.stderr, "--limit")
-    assert.include(negative.stderr, ">= 0")
+    assert.include(negative.stderr, `--limit: expected a whole number of at least 0, got "-1"`)
+    assert.strictEqual(word.code, 2)
+    assert.include(word.stderr, `--limit: expected a whole number of at least 0, got "ten"`)
+    assert.notInclude(word.stderr, "is not a integer")
+    assert.strictEqual(run.code, 2)
+    assert.include(run.stderr, `--run: expected a whole number of at least 1, got "0"`)
     assert.strictEqual(order.code, 2)
     assert.include(order.stderr, "--since (2026-02-01T00:00:00.000Z) is after --until")
     assert.strictEqual(badTime.code, 2)

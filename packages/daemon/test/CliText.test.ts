@@ -85,6 +85,10 @@ describe("the CLI's words", () => {
         ],
         [["plan"], "--config is required: the retention configuration file (YAML or JSON)"],
         [
+          ["history", "--config", "/nonexistent/r.yaml", "--limit", "abc"],
+          `--limit: expected a whole number of at least 1, got "abc"`
+        ],
+        [
           ["once", "--config", "/nonexistent/r.yaml", "--log-format", "xml"],
           `--log-format: expected one of auto, json, pretty, got "xml"`
         ]

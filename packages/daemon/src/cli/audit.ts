@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NodeFs from "node:fs"
 import * as AuditQuery from "../AuditQuery.js"
-import { configOption, ExitCode, loadConfig } from "./common.js"
+import { choiceOption, configOption, ExitCode, intOption, loadConfig } from "./common.js"
 import * as verbatim from "./verbatim.js"
 
 const units: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 }
@@ -67,7 +67,7 @@ export const audit = Command.make(
       Options.optional
     ),
     rule: verbatim.text("rule").pipe(Options.withDescription("only deletions by this rule"), Options.optional),
-    run: Options.integer("run").pipe(Options.withDescription("only deletions of this run id"), Options.optional),
+    run: intOption("run", 1).pipe(Options.withDescription("only deletions of this run id"), Options.optional),
     since: Options.text("since").pipe(
       Options.withDescription(`only deletions at or after this instant: ${instantHelp}`),
       Options.optional
@@ -76,11 +76,11 @@ export const audit = Command.make(
       Options.withDescription(`only deletions at or before this instant (same forms as --since)`),
       Options.optional
     ),
-    format: Options.choice("format", formats).pipe(
+    format: choiceOption("format", formats).pipe(
       Options.withDescription("table (for people), jsonl (one JSON object per line) or csv (with a header line)"),
       Options.withDefault("table" as const)
     ),
-    limit: Options.integer("limit").pipe(
+    limit: intOption("limit", 0).pipe(
       Options.withDescription("at most N records (N >= 0)"),
       Options.optional
     )
@@ -96,11 +96,7 @@ export const audit = Command.make(
       }
       if (key === "") return yield* usageError("--key: expected a key (an exact, non-empty key)")
       const limit = Option.getOrUndefined(args.limit)
-      if (limit !== undefined && limit < 0) {
-        return yield* usageError(`--limit: expected a number of records >= 0, got ${limit}`)
-      }
       const runId = Option.getOrUndefined(args.run)
-      if (runId !== undefined && runId < 1) return yield* usageError(`--run: expected a run id >= 1, got ${runId}`)
       const now = Date.now()
       const instant = (name: string, value: Option.Option<string>) =>
         Option.match(value, {

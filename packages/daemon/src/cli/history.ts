@@ -17,7 +17,17 @@ import { Purger } from "../Purger.js"
 import { Runner } from "../Runner.js"
 import { type RunRecord, State } from "../State.js"
 import * as StateFile from "../StateFile.js"
-import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+import {
+  bytes,
+  configOption,
+  ExitCode,
+  intOption,
+  jsonOption,
+  loadConfig,
+  logFormatOption,
+  printJson,
+  table
+} from "./common.js"
 import { ruleOption } from "./once.js"
 
 const time = (ms: number | null) => (ms === null ? "" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"))
@@ -48,7 +58,7 @@ export const history = Command.make(
   "history",
   {
     config: configOption,
-    limit: Options.integer("limit").pipe(Options.withDefault(20), Options.withDescription("runs to show")),
+    limit: intOption("limit", 1).pipe(Options.withDefault(20), Options.withDescription("runs to show (default 20)")),
     rule: ruleOption,
     json: jsonOption,
     logFormat: logFormatOption
