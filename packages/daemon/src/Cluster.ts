@@ -60,7 +60,7 @@ import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
 import { nextFire, previousFire } from "./Scheduler.js"
-import { type RunRecord, State } from "./State.js"
+import { emptyCounts, type RunRecord, State } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -226,8 +226,6 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
                 const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
                 if (doneMeanwhile !== undefined) return doneMeanwhile
-                // runs recorded so far: this attempt's run, if it records one, comes after them
-                const before = (yield* state.lastRun(name))?.id ?? 0
                 // returns the run the attempt recorded (a failed run says nothing: looked up below)
                 const attempt = Effect.gen(function*() {
                   if (rule.parallelism > 1 && !rule.dryRun) {
@@ -255,29 +253,62 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   )
                   return outcome.run.id
                 })
-                // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
-                // logged here
-                const exit = yield* attempt.pipe(
-                  Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
-                  Effect.exit
-                )
                 // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
-                // scheduled time. When the attempt failed before recording one (the runs table could not be
-                // written), the fire time is not decided: the defect makes the engine deliver it again (after a
-                // backoff of up to 10 s), as it does for a replica that died before answering
-                const known = Exit.isSuccess(exit) ? exit.value : null
-                const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
-                  r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
-                )
-                if (own === undefined) {
-                  const why = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                // scheduled time. An attempt that fails before recording one (the runs table could not be written,
+                // a bug before the run started) is tried again, up to maxFireAttempts times, and then the fire time
+                // is recorded as a failed run saying why: decided, in the history, never retried forever. Only when
+                // not even that row can be written is the fire time left undecided: the defect makes the engine
+                // deliver it again (after a backoff of up to 10 s), as for a replica that died before answering
+                let why = "the attempt recorded none"
+                for (let n = 1; n <= maxFireAttempts; n++) {
+                  // runs recorded so far: this attempt's run, if it records one, comes after them
+                  const before = (yield* state.lastRun(name))?.id ?? 0
+                  // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
+                  // logged here
+                  const exit = yield* attempt.pipe(
+                    Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
+                    Effect.exit
+                  )
+                  const known = Exit.isSuccess(exit) ? exit.value : null
+                  const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                    r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
+                  )
+                  if (own !== undefined) {
+                    return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
+                  }
+                  const cause = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                  why = describe(cause)
+                  if (n < maxFireAttempts) {
+                    const wait = Duration.times(fireRetryBase, 2 ** (n - 1))
+                    yield* Effect.logWarning(
+                      `no run was recorded for this fire time (${why}); trying again in ${Duration.format(wait)} ` +
+                        `(attempt ${n} of ${maxFireAttempts})`
+                    )
+                    yield* Effect.sleep(wait)
+                  }
+                }
+                const error = `gave up on this fire time after ${maxFireAttempts} attempts that could not record ` +
+                  `a run (the last: ${why}); nothing was deleted for it, the next fire time runs as usual`
+                const recorded = yield* Effect.exit(Effect.gen(function*() {
+                  const record = yield* state.startRun({
+                    rule: name,
+                    trigger,
+                    dryRun: rule.dryRun,
+                    scheduledAt: payload.scheduledAt,
+                    runner: me
+                  })
+                  yield* state.finishRun(record.id, "failed", emptyCounts, error)
+                  return record.id
+                }))
+                if (Exit.isFailure(recorded)) {
                   return yield* Effect.dieMessage(
-                    `no run was recorded for this fire time (${
-                      why instanceof Error ? why.message : String(why)
-                    }); it will be delivered again`
+                    `no run was recorded for this fire time after ${maxFireAttempts} attempts (${why}), and not ` +
+                      "even its failure could be; it will be delivered again"
                   )
                 }
-                return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
+                yield* Metrics.recordRun(name, "failed", 0)
+                yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: recorded.value }))
+                return { outcome: "ran" as const, runId: recorded.value, status: "failed", runner: me }
               })
             ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
             return Option.isSome(result) ? result.value : yield* overlap
@@ -293,6 +324,20 @@ const RuleEntityLive = (address: RunnerAddress) =>
     }),
     { concurrency: "unbounded", maxIdleTime: "1 hour" }
   )
+
+/** An error's message with its causes' (a SqlError says "Failed to execute statement", its cause why). */
+const describe = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  const cause = (error as { readonly cause?: unknown }).cause
+  return cause === undefined || cause === error ? error.message : `${error.message}: ${describe(cause)}`
+}
+
+/**
+ * How many times a fire time's run is tried when an attempt fails before recording a run, and the wait before the
+ * second try (doubled each time after: 1, 2, 4, 8 s).
+ */
+export const maxFireAttempts = 5
+const fireRetryBase = Duration.seconds(1)
 
 /** How long answered messages are kept in the engine's tables (nothing there prunes them by itself). */
 export const messageRetention = Duration.days(7)
