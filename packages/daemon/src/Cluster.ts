@@ -9,10 +9,13 @@
  *   each rule runs at most once, and a message with no reply yet (its runner died or stopped) is delivered again to
  *   the rule's next owner: at least once. The run it starts resumes from the rule's checkpoint.
  * - One scheduler for the whole cluster (an engine singleton): croner computes each rule's next fire time in its time
- *   zone, and the message for it is sent when it is due. A scheduler that takes over sends late the fire times that
- *   came due after its replica joined (they came due while the cluster was up); fire times due while no replica was
- *   up are never stored, and follow `catchUp` as for one daemon after downtime (the last of them runs once, if the
- *   rule asks). The engine's own
+ *   zone, and the message for it is sent when it is due. The replicas record when each was up (ClusterUptime), so
+ *   the cluster as a whole follows one daemon's catch-up rules: a scheduler that takes over sends late the fire times
+ *   that came due since the cluster's current up period began (they came due while the cluster was up, whoever held
+ *   the scheduler); fire times due while no replica was up are never stored, and follow `catchUp` as for one daemon
+ *   after downtime (the last of them runs once, if the rule asks; else the scheduler logs them skipped); a fire time
+ *   whose run a downtime of the whole cluster cut is decided as one daemon decides at start (`afterDowntime`:
+ *   resumed from a checkpoint, else skipped). The engine's own
  *   ClusterCron is not used: it takes Effect's cron (not our time-zone rules) and its "next run from previous"
  *   option breaks the chain on restart (Effect-TS/effect#5960).
  * - Overlap as for one daemon: a fire time whose rule is still running is skipped (logged, counted). Belt and
