@@ -155,7 +155,7 @@ const RuleEntityLive = (address: RunnerAddress) =>
        */
       const downtimeDecision = (rule: Rule, scheduledAt: number) =>
         Effect.gen(function*() {
-          const up = yield* uptime.current
+          const up = yield* Effect.orDie(uptime.current)
           if (scheduledAt >= up.since) return { decision: "run" as const }
           const runs = yield* state.recentRuns({ limit: 20, rule: name })
           // its run started in this up period (the catch-up or a resume, cut by a failover since): it goes on
@@ -507,7 +507,10 @@ const SchedulerSingleton = Singleton.make(
     )
     // the cluster's current up period (the same on every replica that holds the scheduler during it): fire times
     // since its start came due while the cluster was up; those before it, while every replica was down
-    const up = yield* uptime.current
+    const up = yield* uptime.current.pipe(
+      Effect.tapError((e) => Effect.logWarning(`could not read the cluster's uptime yet, retrying: ${e.message}`)),
+      Effect.retry(Schedule.spaced("1 second"))
+    )
     yield* Effect.logInfo(`cluster scheduler started with ${settings.rules.filter((r) => r.enabled).length} rule(s)`)
       .pipe(Effect.annotateLogs({
         clusterUpSince: new Date(up.since).toISOString(),

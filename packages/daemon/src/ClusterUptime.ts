@@ -13,6 +13,7 @@
  * one replica was up. The times are the replicas' own clocks (as the fire times are): keep them in sync (NTP).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -82,7 +83,7 @@ export class ClusterUptime extends Context.Tag("@effect-cos/daemon/ClusterUptime
   /** When this replica started (its row's key). */
   readonly startedAt: number
   /** The cluster's current up period, read from Postgres now. */
-  readonly current: Effect.Effect<Uptime>
+  readonly current: Effect.Effect<Uptime, SqlError>
 }>() {}
 
 /**
@@ -135,7 +136,7 @@ export const layer = (options: {
           { startedAt, now },
           slackMs
         )
-      }).pipe(Effect.orDie)
+      })
       return { startedAt, current }
     })
   )
