@@ -551,11 +551,14 @@ const SchedulerSingleton = Singleton.make(
               clusterUpSince: new Date(up.since).toISOString()
             }))
           }
+          // the late ones are those due by `coveredThrough`; the loop below goes on from there (not from the time
+          // it starts: a fire time due in between, while the late ones were sent, would be lost)
+          const coveredThrough = yield* Clock.currentTimeMillis
           for (
             const scheduledAt of lateFires(rule, {
               upSince: up.since,
               lastScheduledAt: previous?.scheduledAt ?? undefined,
-              now: yield* Clock.currentTimeMillis
+              now: coveredThrough
             })
           ) {
             yield* Effect.logWarning("sending a fire time that came due while the scheduler moved to this replica")
@@ -563,11 +566,13 @@ const SchedulerSingleton = Singleton.make(
             yield* send(client, new Fire({ scheduledAt, trigger: "schedule" }))
           }
           // each fire time is stored when it is due, not ahead of it: a fire time that comes due while no replica
-          // is up is then never stored, and follows catchUp as for one daemon that was down
-          let sentThrough = yield* Clock.currentTimeMillis
+          // is up is then never stored, and follows catchUp as for one daemon that was down. Every fire time after
+          // the last one sent is sent, at once when it is due already (a send that took long, a busy process;
+          // within the late fires' window)
+          let sentThrough = coveredThrough
           while (true) {
             const now = yield* Clock.currentTimeMillis
-            const next = nextFire(rule, new Date(Math.max(now, sentThrough)))
+            const next = nextFire(rule, new Date(Math.max(sentThrough, now - lateFireWindowMs)))
             yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
             yield* Metrics.setNextRun(rule.name, next)
             if (next === undefined) {

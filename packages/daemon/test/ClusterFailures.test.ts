@@ -421,16 +421,17 @@ ${
           const mine = all.filter((r) => r.rule === rule)
           const completed = mine.filter((r) => r.status !== "interrupted").map((r) => r.at)
           assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
-          // from the restart on, every fire time is decided once: the catch-up runs (or is skipped as an overlap when
-          // a fire time the stop left unanswered is resumed first), then the schedule goes on
+          // from the restart on, every fire time is decided once: the catch-up runs, then the schedule goes on
           assert.isAtLeast(
             assertOnce(rule, all, log.skips, caughtUp + (rule === "catcher" ? 0 : period), cutoff, yield* answers(rule))
               .length,
             2
           )
         }
+        // the rule asking for it runs the last fire time missed once, as the catch-up (these rules have no keys: no
+        // run the stop cut has a checkpoint to resume from, which would go first); the other none
         const catchUp = all.filter((r) => r.trigger === "catch-up")
-        assert.isTrue(catchUp.every((r) => r.rule === "catcher" && r.at === caughtUp), JSON.stringify(catchUp))
+        assert.deepStrictEqual(catchUp.map((r) => [r.rule, r.at, r.status]), [["catcher", caughtUp, "succeeded"]])
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     240_000
   )
