@@ -9,10 +9,13 @@
  *   each rule runs at most once, and a message with no reply yet (its runner died or stopped) is delivered again to
  *   the rule's next owner: at least once. The run it starts resumes from the rule's checkpoint.
  * - One scheduler for the whole cluster (an engine singleton): croner computes each rule's next fire time in its time
- *   zone, and the message for it is sent when it is due. A scheduler that takes over sends late the fire times that
- *   came due after its replica joined (they came due while the cluster was up); fire times due while no replica was
- *   up are never stored, and follow `catchUp` as for one daemon after downtime (the last of them runs once, if the
- *   rule asks). The engine's own
+ *   zone, and the message for it is sent when it is due. The replicas record when each was up (ClusterUptime), so
+ *   the cluster as a whole follows one daemon's catch-up rules: a scheduler that takes over sends late the fire times
+ *   that came due since the cluster's current up period began (they came due while the cluster was up, whoever held
+ *   the scheduler); fire times due while no replica was up are never stored, and follow `catchUp` as for one daemon
+ *   after downtime (the last of them runs once, if the rule asks; else the scheduler logs them skipped); a fire time
+ *   whose run a downtime of the whole cluster cut is decided as one daemon decides at start (`afterDowntime`:
+ *   resumed from a checkpoint, else skipped). The engine's own
  *   ClusterCron is not used: it takes Effect's cron (not our time-zone rules) and its "next run from previous"
  *   option breaks the chain on restart (Effect-TS/effect#5960).
  * - Overlap as for one daemon: a fire time whose rule is still running is skipped (logged, counted). Belt and
@@ -52,6 +55,7 @@ import * as Schema from "effect/Schema"
 import * as ClusterBudget from "./ClusterBudget.js"
 import * as ClusterSplit from "./ClusterSplit.js"
 import * as ClusterStorage from "./ClusterStorage.js"
+import * as ClusterUptime from "./ClusterUptime.js"
 import { type RetentionConfig, type Rule, Settings } from "./Config.js"
 import { Preflight } from "./Daemon.js"
 import * as HttpStatus from "./HttpStatus.js"
@@ -59,7 +63,7 @@ import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
 import { Runner } from "./Runner.js"
 import { nextFire, previousFire } from "./Scheduler.js"
-import { State } from "./State.js"
+import { emptyCounts, type RunRecord, State } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
 
@@ -120,6 +124,7 @@ const RuleEntityLive = (address: RunnerAddress) =>
       const state = yield* State
       const status = yield* Status
       const sql = yield* SqlClient.SqlClient
+      const uptime = yield* ClusterUptime.ClusterUptime
       const name = entity.entityId
       const me = runnerLabel(address)
       let running = false
@@ -144,6 +149,52 @@ const RuleEntityLive = (address: RunnerAddress) =>
           return { outcome: "skipped" as const, runId: done.id, status: done.status, runner: me }
         })
 
+      /**
+       * A fire time from before the cluster's current up period (every replica was down after it came due) whose run,
+       * if any, the downtime cut: decided as one daemon decides at start (afterDowntime). `run` for any other.
+       */
+      const downtimeDecision = (rule: Rule, scheduledAt: number) =>
+        Effect.gen(function*() {
+          const up = yield* Effect.orDie(uptime.current)
+          if (scheduledAt >= up.since) return { decision: "run" as const }
+          const runs = yield* state.recentRuns({ limit: 20, rule: name })
+          // its run started in this up period (the catch-up or a resume, cut by a failover since): it goes on
+          const own = runs.find((r) => r.scheduledAt === scheduledAt)
+          if (own !== undefined && own.startedAt >= up.since) return { decision: "run" as const }
+          const last = runs[0]
+          const resumable = last === undefined || rule.dryRun
+            ? false
+            : rule.parallelism > 1
+            ? last.scheduledAt !== null && (yield* ClusterSplit.hasPlan(name, last.scheduledAt))
+            : (yield* state.getCheckpoint(name)) !== undefined
+          const decision = afterDowntime(rule, { scheduledAt, upSince: up.since, lastRun: last, resumable })
+          return { decision, up, last, resumable }
+        })
+
+      const skippedAfterDowntime = (
+        rule: Rule,
+        found: { readonly up: ClusterUptime.Uptime; readonly last: RunRecord | undefined; readonly resumable: boolean }
+      ) => {
+        const { last, up } = found
+        const pending = found.resumable && last !== undefined && last.startedAt < up.since &&
+          (last.status === "interrupted" || last.status === "running")
+        const missed = catchUpFire(rule, { upSince: up.since, lastStartedAt: last?.startedAt })
+        const why = pending
+          ? `the run the downtime left unfinished (fire time ${
+            last.scheduledAt === null ? "unknown" : new Date(last.scheduledAt).toISOString()
+          }) resumes instead, as one daemon resumes at start and does not catch up`
+          : !rule.catchUp
+          ? "as one daemon after downtime, the rule does not catch up (catchUp: false)"
+          : missed === undefined
+          ? "the rule has run since"
+          : `the rule catches up its last missed fire time instead (${new Date(missed).toISOString()})`
+        return skipped(
+          `skipped a fire time that came due before every replica was down (the cluster is up again since ${
+            new Date(up.since).toISOString()
+          }): ${why}`
+        )
+      }
+
       return {
         fire: ({ payload }) =>
           Effect.gen(function*() {
@@ -157,6 +208,11 @@ const RuleEntityLive = (address: RunnerAddress) =>
             // does not hold the rule while a fire time that has not run arrives (that one would be skipped)
             const done = yield* alreadyRan(payload.scheduledAt)
             if (done !== undefined) return done
+            // decided before the overlap guard too: a fire time the downtime cut, delivered again at the restart,
+            // must not hold the rule while its catch-up arrives
+            const afterDown = yield* downtimeDecision(rule, payload.scheduledAt)
+            if (afterDown.decision === "skip") return yield* skippedAfterDowntime(rule, afterDown)
+            const trigger = afterDown.decision === "catch-up" ? "catch-up" as const : payload.trigger
             if (running) return yield* overlap
             running = true
             // a replica handing the rule over may still be finishing its in-flight batches: wait for those
@@ -173,8 +229,6 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
                 const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
                 if (doneMeanwhile !== undefined) return doneMeanwhile
-                // runs recorded so far: this attempt's run, if it records one, comes after them
-                const before = (yield* state.lastRun(name))?.id ?? 0
                 // returns the run the attempt recorded (a failed run says nothing: looked up below)
                 const attempt = Effect.gen(function*() {
                   if (rule.parallelism > 1 && !rule.dryRun) {
@@ -182,7 +236,7 @@ const RuleEntityLive = (address: RunnerAddress) =>
                     // attempt's, taken up again
                     const split = yield* ClusterSplit.runSplit(rule, {
                       scheduledAt: payload.scheduledAt,
-                      trigger: payload.trigger,
+                      trigger,
                       runner: me
                     })
                     return split.runId
@@ -193,7 +247,7 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   const checkpoint = yield* state.getCheckpoint(name)
                   const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
                   const outcome = yield* runner.run(rule, {
-                    trigger: resume ? "resume" : payload.trigger,
+                    trigger: resume ? "resume" : trigger,
                     scheduledAt: payload.scheduledAt,
                     runner: me
                   }).pipe(
@@ -202,29 +256,62 @@ const RuleEntityLive = (address: RunnerAddress) =>
                   )
                   return outcome.run.id
                 })
-                // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
-                // logged here
-                const exit = yield* attempt.pipe(
-                  Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
-                  Effect.exit
-                )
                 // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
-                // scheduled time. When the attempt failed before recording one (the runs table could not be
-                // written), the fire time is not decided: the defect makes the engine deliver it again (after a
-                // backoff of up to 10 s), as it does for a replica that died before answering
-                const known = Exit.isSuccess(exit) ? exit.value : null
-                const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
-                  r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
-                )
-                if (own === undefined) {
-                  const why = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                // scheduled time. An attempt that fails before recording one (the runs table could not be written,
+                // a bug before the run started) is tried again, up to maxFireAttempts times, and then the fire time
+                // is recorded as a failed run saying why: decided, in the history, never retried forever. Only when
+                // not even that row can be written is the fire time left undecided: the defect makes the engine
+                // deliver it again (after a backoff of up to 10 s), as for a replica that died before answering
+                let why = "the attempt recorded none"
+                for (let n = 1; n <= maxFireAttempts; n++) {
+                  // runs recorded so far: this attempt's run, if it records one, comes after them
+                  const before = (yield* state.lastRun(name))?.id ?? 0
+                  // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
+                  // logged here
+                  const exit = yield* attempt.pipe(
+                    Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
+                    Effect.exit
+                  )
+                  const known = Exit.isSuccess(exit) ? exit.value : null
+                  const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                    r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
+                  )
+                  if (own !== undefined) {
+                    return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
+                  }
+                  const cause = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                  why = describe(cause)
+                  if (n < maxFireAttempts) {
+                    const wait = Duration.times(fireRetryBase, 2 ** (n - 1))
+                    yield* Effect.logWarning(
+                      `no run was recorded for this fire time (${why}); trying again in ${Duration.format(wait)} ` +
+                        `(attempt ${n} of ${maxFireAttempts})`
+                    )
+                    yield* Effect.sleep(wait)
+                  }
+                }
+                const error = `gave up on this fire time after ${maxFireAttempts} attempts that could not record ` +
+                  `a run (the last: ${why}); nothing was deleted for it, the next fire time runs as usual`
+                const recorded = yield* Effect.exit(Effect.gen(function*() {
+                  const record = yield* state.startRun({
+                    rule: name,
+                    trigger,
+                    dryRun: rule.dryRun,
+                    scheduledAt: payload.scheduledAt,
+                    runner: me
+                  })
+                  yield* state.finishRun(record.id, "failed", emptyCounts, error)
+                  return record.id
+                }))
+                if (Exit.isFailure(recorded)) {
                   return yield* Effect.dieMessage(
-                    `no run was recorded for this fire time (${
-                      why instanceof Error ? why.message : String(why)
-                    }); it will be delivered again`
+                    `no run was recorded for this fire time after ${maxFireAttempts} attempts (${why}), and not ` +
+                      "even its failure could be; it will be delivered again"
                   )
                 }
-                return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
+                yield* Metrics.recordRun(name, "failed", 0)
+                yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: recorded.value }))
+                return { outcome: "ran" as const, runId: recorded.value, status: "failed", runner: me }
               })
             ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
             return Option.isSome(result) ? result.value : yield* overlap
@@ -240,6 +327,20 @@ const RuleEntityLive = (address: RunnerAddress) =>
     }),
     { concurrency: "unbounded", maxIdleTime: "1 hour" }
   )
+
+/** An error's message with its causes' (a SqlError says "Failed to execute statement", its cause why). */
+const describe = (error: unknown): string => {
+  if (!(error instanceof Error)) return String(error)
+  const cause = (error as { readonly cause?: unknown }).cause
+  return cause === undefined || cause === error ? error.message : `${error.message}: ${describe(cause)}`
+}
+
+/**
+ * How many times a fire time's run is tried when an attempt fails before recording a run, and the wait before the
+ * second try (doubled each time after: 1, 2, 4, 8 s).
+ */
+export const maxFireAttempts = 5
+const fireRetryBase = Duration.seconds(1)
 
 /** How long answered messages are kept in the engine's tables (nothing there prunes them by itself). */
 export const messageRetention = Duration.days(7)
@@ -273,6 +374,20 @@ const send = (client: ReturnType<Effect.Effect.Success<typeof RuleEntity.client>
     Effect.retry(Schedule.spaced("1 second"))
   )
 
+/** How long the scheduler waits for a rule's catch-up to start before it sends the rule's later fire times. */
+const catchUpHeadStart = Duration.seconds(60)
+
+/** Whether a fire time has started a run of its own, or was answered (the engine stored its reply). */
+const fireDecided = (rule: string, scheduledAt: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ n: number | string }>`SELECT
+      (SELECT count(*) FROM runs WHERE rule = ${rule} AND scheduled_at = ${scheduledAt})
+      + (SELECT count(*) FROM cluster_messages WHERE entity_type = ${RuleEntity.type} AND entity_id = ${rule}
+          AND tag = 'fire' AND deliver_at = ${scheduledAt} AND processed) AS n`
+    return Number(rows[0]?.n ?? 0) > 0
+  }).pipe(Effect.catchAllCause(() => Effect.succeed(false)))
+
 /** This replica's runner address, for what the engine runs in fibers of its own (the log annotation is lost there). */
 class Self extends Context.Tag("@effect-cos/daemon/Cluster/Self")<Self, RunnerAddress>() {}
 
@@ -283,19 +398,20 @@ const lateFireWindowMs = 10 * 60_000
 /**
  * The fire times of a rule that came due while the scheduler moved to this replica, to be sent late. The engine
  * moves the scheduler (a singleton) only once its dead holder's shard lock has expired, so with the default lock
- * expiry fire times of the last 35 s or so may never have been sent. Every fire time after this replica joined the
- * cluster was due while the cluster was up (this replica was a member), so it runs, as one daemon that never went
- * down would have run it; fire times from before it joined follow `catchUp`, as for one daemon after downtime. Those
- * the rule has already run are not sent again (a fire time sent twice is stored once anyway: its primary key).
+ * expiry fire times of the last 35 s or so may never have been sent. Every fire time since the cluster's current up
+ * period began (`upSince`, ClusterUptime: some replica was up from then on, whichever holds the scheduler now) was
+ * due while the cluster was up, so it runs, as one daemon that never went down would have run it; fire times from
+ * before it follow `catchUp`, as for one daemon after downtime. Those the rule has already run are not sent again
+ * (a fire time sent twice is stored once anyway: its primary key).
  */
 export const lateFires = (
   rule: Pick<Rule, "schedule" | "timezone">,
-  options: { readonly joinedAt: number; readonly lastScheduledAt: number | undefined; readonly now: number }
+  options: { readonly upSince: number; readonly lastScheduledAt: number | undefined; readonly now: number }
 ): ReadonlyArray<number> => {
   const out: Array<number> = []
   // (bounded: a handover takes the lock expiry and a little more, well under the window; much older fire times are
   // not the handover's)
-  const from = Math.max(options.joinedAt, options.lastScheduledAt ?? options.joinedAt, options.now - lateFireWindowMs)
+  const from = Math.max(options.upSince, options.lastScheduledAt ?? options.upSince, options.now - lateFireWindowMs)
   let t = nextFire(rule, new Date(from))
   while (t !== undefined && t.getTime() <= options.now && out.length < maxLateFires) {
     out.push(t.getTime())
@@ -305,29 +421,67 @@ export const lateFires = (
 }
 
 /**
- * The fire time a rule with `catchUp: true` catches up when the scheduler starts on a replica that joined at
- * `joinedAt`: the last one due before that (fire times due after it are the late ones, {@link lateFires}), if it is
- * later than the start of the rule's last run, as one daemon decides at start (Scheduler's `startupTrigger`). A rule
- * that never ran waits for its first fire time. On a scheduler that takes over while the cluster was up, that fire
- * time has been stored already, and sending it again changes nothing (its key is the rule and the scheduled time).
+ * The fire time a rule misses at the cluster's restart after every replica was down (before `upSince`, the start of
+ * the cluster's current up period, ClusterUptime): the last one due before it (those due after it are the late ones,
+ * {@link lateFires}), if it is later than the start of the rule's last run, as one daemon decides at start
+ * (Scheduler's `startupTrigger`). A rule that never ran waits for its first fire time. With `catchUp: true` it runs
+ * once; every replica that holds the scheduler during this up period finds the same one (sent again, it is stored
+ * once: its key is the rule and the scheduled time).
  */
 export const catchUpFire = (
   rule: Pick<Rule, "schedule" | "timezone">,
-  options: { readonly joinedAt: number; readonly lastStartedAt: number | undefined }
+  options: { readonly upSince: number; readonly lastStartedAt: number | undefined }
 ): number | undefined => {
   if (options.lastStartedAt === undefined) return undefined
-  const missed = previousFire(rule, new Date(options.joinedAt))
+  const missed = previousFire(rule, new Date(options.upSince))
   return missed !== undefined && missed.getTime() > options.lastStartedAt ? missed.getTime() : undefined
 }
 
-/** When this replica joined the cluster (epoch ms), for the scheduler's late and caught-up fire times. */
-class JoinedAt extends Context.Tag("@effect-cos/daemon/Cluster/JoinedAt")<JoinedAt, number>() {}
+/**
+ * What becomes of a fire time delivered after a downtime of the whole cluster: one that came due before the
+ * cluster's current up period (`upSince`), and whose run, if it has one, started before it too (the downtime cut it,
+ * or it never started). It is decided as one daemon decides at start, for the cluster as a whole:
+ *
+ * - `resume`: the rule's last run was left unfinished by the downtime with something to resume from (a checkpoint;
+ *   for a split rule, its plan), and it is this fire time's run: it goes on. Another fire time is `skip`ped meanwhile
+ *   (one daemon resumes and does not catch up).
+ * - `catch-up`: it is the rule's catch-up fire time ({@link catchUpFire}) and the rule has `catchUp: true`: it runs
+ *   once, as the catch-up.
+ * - `skip`: anything else (with `catchUp: false`, every fire time the downtime cut); logged, answered "skipped".
+ */
+export const afterDowntime = (
+  rule: Pick<Rule, "schedule" | "timezone" | "catchUp" | "dryRun">,
+  options: {
+    readonly scheduledAt: number
+    readonly upSince: number
+    /** The rule's last run (the latest started), if it has one. */
+    readonly lastRun:
+      | { readonly scheduledAt: number | null; readonly startedAt: number; readonly status: string }
+      | undefined
+    /** Whether the last run left something to resume from: the rule's checkpoint, or a split run's plan. */
+    readonly resumable: boolean
+  }
+): "resume" | "catch-up" | "skip" => {
+  const last = options.lastRun
+  const unfinished = last !== undefined && (last.status === "interrupted" || last.status === "running") &&
+    last.startedAt < options.upSince
+  if (unfinished && options.resumable && !rule.dryRun) {
+    return last.scheduledAt === options.scheduledAt ? "resume" : "skip"
+  }
+  if (
+    rule.catchUp &&
+    catchUpFire(rule, { upSince: options.upSince, lastStartedAt: last?.startedAt }) === options.scheduledAt
+  ) {
+    return "catch-up"
+  }
+  return "skip"
+}
 
 /** The cluster's one scheduler (an engine singleton): stores each rule's fire times in Postgres when they are due. */
 const SchedulerSingleton = Singleton.make(
   "cos-retention/scheduler",
   Effect.gen(function*() {
-    const joinedAt = yield* JoinedAt
+    const uptime = yield* ClusterUptime.ClusterUptime
     const settings = yield* Settings
     const state = yield* State
     const status = yield* Status
@@ -342,7 +496,7 @@ const SchedulerSingleton = Singleton.make(
             ? Effect.logInfo(`pruned ${n} answered messages (fire times, chunks) from the cluster's message table`)
             : Effect.void
       )
-    )
+    ).pipe(Effect.zipRight(ClusterUptime.prune(Duration.toMillis(ClusterUptime.retention))))
     yield* prune
     yield* Effect.forkScoped(
       Effect.sleep("6 hours").pipe(
@@ -351,28 +505,60 @@ const SchedulerSingleton = Singleton.make(
         Effect.catchAllCause(Effect.logError)
       )
     )
-    const started = new Date(yield* Clock.currentTimeMillis)
+    // the cluster's current up period (the same on every replica that holds the scheduler during it): fire times
+    // since its start came due while the cluster was up; those before it, while every replica was down
+    const up = yield* uptime.current.pipe(
+      Effect.tapError((e) => Effect.logWarning(`could not read the cluster's uptime yet, retrying: ${e.message}`)),
+      Effect.retry(Schedule.spaced("1 second"))
+    )
     yield* Effect.logInfo(`cluster scheduler started with ${settings.rules.filter((r) => r.enabled).length} rule(s)`)
+      .pipe(Effect.annotateLogs({
+        clusterUpSince: new Date(up.since).toISOString(),
+        ...(up.downSince === undefined ? {} : { clusterDownSince: new Date(up.downSince).toISOString() })
+      }))
     yield* Effect.forEach(
       settings.rules.filter((r) => r.enabled),
       (rule) =>
         Effect.gen(function*() {
           const client = makeClient(rule.name)
           const previous = yield* state.lastRun(rule.name)
-          // as one daemon at start: the last fire time missed while no replica was up (before this one joined:
-          // those after it joined are sent below) runs once, if the rule asks and it is later than the last run;
-          // first, as one daemon runs it before the fire times that follow
-          if (rule.catchUp) {
-            const missed = catchUpFire(rule, { joinedAt, lastStartedAt: previous?.startedAt })
-            if (missed !== undefined) {
-              yield* send(client, new Fire({ scheduledAt: missed, trigger: "catch-up" }))
-            }
+          // as one daemon at start: the last fire time missed while every replica was down runs once, if the rule
+          // asks and it is later than the start of the last run; first, as one daemon runs it before the fire times
+          // that follow. (The rule entity decides it, as every fire time from before the up period: a run the
+          // downtime left to resume goes first, see afterDowntime.)
+          const missed = catchUpFire(rule, { upSince: up.since, lastStartedAt: previous?.startedAt })
+          if (missed !== undefined && rule.catchUp) {
+            yield* send(client, new Fire({ scheduledAt: missed, trigger: "catch-up" }))
+            // and goes first: the fire times due since the cluster came back are sent once it has started or been
+            // decided (they would otherwise race it for the rule, and one of them could win as the overlap guard's
+            // first; one daemon runs the catch-up first and skips the fire times due while it runs)
+            yield* fireDecided(rule.name, missed).pipe(
+              Effect.repeat({ until: (decided) => decided, schedule: Schedule.spaced("250 millis") }),
+              Effect.timeout(catchUpHeadStart),
+              Effect.catchTag("TimeoutException", () =>
+                Effect.logWarning(
+                  `the catch-up had not started after ${Duration.format(catchUpHeadStart)}; sending the fire times ` +
+                    "due since the cluster came back"
+                ))
+            )
+          } else if (missed !== undefined) {
+            yield* Effect.logWarning(
+              "skipped the fire times that came due while every replica was down: the rule does not catch up " +
+                "(catchUp: false)"
+            ).pipe(Effect.annotateLogs({
+              lastMissed: new Date(missed).toISOString(),
+              ...(up.downSince === undefined ? {} : { clusterDownSince: new Date(up.downSince).toISOString() }),
+              clusterUpSince: new Date(up.since).toISOString()
+            }))
           }
+          // the late ones are those due by `coveredThrough`; the loop below goes on from there (not from the time
+          // it starts: a fire time due in between, while the late ones were sent, would be lost)
+          const coveredThrough = yield* Clock.currentTimeMillis
           for (
             const scheduledAt of lateFires(rule, {
-              joinedAt,
+              upSince: up.since,
               lastScheduledAt: previous?.scheduledAt ?? undefined,
-              now: started.getTime()
+              now: coveredThrough
             })
           ) {
             yield* Effect.logWarning("sending a fire time that came due while the scheduler moved to this replica")
@@ -380,11 +566,13 @@ const SchedulerSingleton = Singleton.make(
             yield* send(client, new Fire({ scheduledAt, trigger: "schedule" }))
           }
           // each fire time is stored when it is due, not ahead of it: a fire time that comes due while no replica
-          // is up is then never stored, and follows catchUp as for one daemon that was down
-          let sentThrough = started.getTime()
+          // is up is then never stored, and follows catchUp as for one daemon that was down. Every fire time after
+          // the last one sent is sent, at once when it is due already (a send that took long, a busy process;
+          // within the late fires' window)
+          let sentThrough = coveredThrough
           while (true) {
             const now = yield* Clock.currentTimeMillis
-            const next = nextFire(rule, new Date(Math.max(now, sentThrough)))
+            const next = nextFire(rule, new Date(Math.max(sentThrough, now - lateFireWindowMs)))
             yield* status.update(rule.name, (live) => ({ ...live, nextFire: next }))
             yield* Metrics.setNextRun(rule.name, next)
             if (next === undefined) {
@@ -552,6 +740,13 @@ export const layerWith = <E, R>(
   const sharding = NodeClusterSocket.layer({ storage: "byo", shardingConfig }).pipe(
     Layer.provideMerge(ClusterStorage.layer.pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig))))
   )
+  // this replica's uptime row: written before it joins, marked stopped after the engine has stopped its runs
+  const uptime = Layer.unwrapEffect(Effect.map(ShardingConfig.ShardingConfig, (engine) =>
+    ClusterUptime.layer({
+      runner: runnerLabel(address),
+      interval: engine.shardLockRefreshInterval,
+      slack: engine.shardLockExpiration
+    }))).pipe(Layer.provide(ShardingConfig.layerFromEnv(shardingConfig)))
   const ready = Layer.effectDiscard(
     Effect.flatMap(Status, (s) => s.setReady(true)).pipe(
       Effect.zipRight(Effect.logInfo(`joined the cluster as runner ${runnerLabel(address)}`))
@@ -560,10 +755,7 @@ export const layerWith = <E, R>(
   const app = Layer.mergeAll(
     RuleEntityLive(address),
     ClusterSplit.ChunkEntityLive(runnerLabel(address)),
-    SchedulerSingleton.pipe(
-      Layer.provide(Layer.succeed(Self, address)),
-      Layer.provide(Layer.effect(JoinedAt, Clock.currentTimeMillis))
-    ),
+    SchedulerSingleton.pipe(Layer.provide(Layer.succeed(Self, address))),
     RuleMetricsLive,
     HttpStatus.layer.pipe(Layer.provide(ClusterViewLive(address))),
     ready
@@ -573,6 +765,7 @@ export const layerWith = <E, R>(
   // (`run` stops when it is lost for good: StateStore.watchWriterLock)
   return app.pipe(
     Layer.provideMerge(sharding),
+    Layer.provide(uptime),
     Layer.provide(base),
     Layer.provideMerge(sql),
     Layer.provide(Settings.layer(config)),

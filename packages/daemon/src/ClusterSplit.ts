@@ -88,6 +88,17 @@ export const migrate = Effect.gen(function*() {
   )
 }).pipe(Effect.orDie)
 
+/** Whether a fire time of a rule has a split run's plan (its chunks go on from their own checkpoints). */
+export const hasPlan = (rule: string, scheduledAt: number) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (sql) =>
+      sql`SELECT 1 FROM cos_retention_split_chunks WHERE rule = ${rule} AND scheduled_at = ${scheduledAt} LIMIT 1`
+  ).pipe(
+    Effect.map((rows) => rows.length > 0),
+    Effect.orDie
+  )
+
 /** One chunk of one fire time of one rule. */
 export class Chunk extends Schema.Class<Chunk>("@effect-cos/daemon/ClusterSplit/Chunk")({
   rule: Schema.String,

@@ -136,6 +136,12 @@ const make = Effect.gen(function*() {
     }
     const lastRun = yield* state.lastRun(rule.name)
     const trigger = startupTrigger(rule, now, { lastRun, checkpoint: yield* state.getCheckpoint(rule.name) })
+    const missed = previousFire(rule, now)
+    if (!rule.catchUp && lastRun !== undefined && missed !== undefined && missed.getTime() > lastRun.startedAt) {
+      yield* Effect.logWarning(
+        "skipped the fire times that came due while the daemon was down: the rule does not catch up (catchUp: false)"
+      ).pipe(Effect.annotateLogs({ rule: rule.name, lastMissed: missed.toISOString() }))
+    }
     if (trigger !== undefined) {
       // a resumed run carries on the fire time of the run it resumes; a catch-up runs for the fire time missed
       const scheduledAt = trigger === "resume"

@@ -421,16 +421,17 @@ ${
           const mine = all.filter((r) => r.rule === rule)
           const completed = mine.filter((r) => r.status !== "interrupted").map((r) => r.at)
           assert.strictEqual(new Set(completed).size, completed.length, `${rule} ran a fire time twice: ${completed}`)
-          // from the restart on, every fire time is decided once: the catch-up runs (or is skipped as an overlap when
-          // a fire time the stop left unanswered is resumed first), then the schedule goes on
+          // from the restart on, every fire time is decided once: the catch-up runs, then the schedule goes on
           assert.isAtLeast(
             assertOnce(rule, all, log.skips, caughtUp + (rule === "catcher" ? 0 : period), cutoff, yield* answers(rule))
               .length,
             2
           )
         }
+        // the rule asking for it runs the last fire time missed once, as the catch-up (these rules have no keys: no
+        // run the stop cut has a checkpoint to resume from, which would go first); the other none
         const catchUp = all.filter((r) => r.trigger === "catch-up")
-        assert.isTrue(catchUp.every((r) => r.rule === "catcher" && r.at === caughtUp), JSON.stringify(catchUp))
+        assert.deepStrictEqual(catchUp.map((r) => [r.rule, r.at, r.status]), [["catcher", caughtUp, "succeeded"]])
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     240_000
   )
@@ -689,7 +690,11 @@ rules:
         // the replica finds its lock gone and taken: it stops rather than write beside the other process
         const code = yield* Effect.promise(() => a.exit).pipe(Effect.timeout("30 seconds"))
         assert.strictEqual(code, 1, JSON.stringify(a.lines.slice(-10), null, 1))
-        const line = a.lines.find((l) => String(l.message).includes("another cos-retention process took it"))
+        // (the line saying it stops: a fire time whose attempt failed meanwhile names the same cause in its warning)
+        const line = a.lines.find((l) =>
+          String(l.message).includes("another cos-retention process took it") &&
+          String(l.message).includes("this one stops")
+        )
         assert.isDefined(line, JSON.stringify(a.lines.slice(-10), null, 1))
         assert.include(String(line?.message), "this one stops: the daemon stopped")
         assert.strictEqual(line?.logLevel, "ERROR")

@@ -84,7 +84,9 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
                 Effect.timeout("60 seconds"),
                 Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire time ${scheduledAt} never answered`))
               )
-            const first = Date.now() - 60_000
+            // (a fire time after the runner joined: one from before the cluster's up period would be decided as
+            // after a downtime of the whole cluster)
+            const first = Date.now()
             yield* fire(runner, first)
             yield* answered(first)
 
@@ -137,7 +139,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
     }
 
     it.effect(
-      "a fire time whose run row cannot be written is delivered again, and runs once when it can",
+      "a fire time whose run row cannot be written is tried again, and runs once when it can",
       () =>
         Effect.gen(function*() {
           const pg = yield* PgServer
@@ -166,7 +168,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           )
           const scheduledAt = Date.now()
           yield* fire(runner, scheduledAt)
-          // the run was tried at least twice (the engine delivers the fire time again after a defect)
+          // the run was tried at least twice
           yield* query("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals").pipe(
             Effect.repeat({ until: (r) => Number(r[0]![0]) >= 2, schedule: Schedule.spaced("200 millis") }),
             Effect.timeout("60 seconds"),
@@ -190,6 +192,74 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           ]])
           assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 0)
           assert.deepStrictEqual(yield* query("SELECT count(*), count(DISTINCT key) FROM audit"), [["10", "10"]])
+        }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.None), Effect.scoped),
+      120_000
+    )
+
+    it.effect(
+      `a fire time whose attempts all fail before recording a run is recorded failed after ${Cluster.maxFireAttempts} ` +
+        "attempts, saying why, and not tried again",
+      () =>
+        Effect.gen(function*() {
+          const pg = yield* PgServer
+          const database = "fire_gave_up"
+          const url = yield* pg.createDatabase(database)
+          const server = yield* CosFakeServer.start({})
+          yield* Store.seed(server.fake.store, {
+            bucket: CosFake.testBucket,
+            count: 10,
+            prefix: "logs/",
+            ageMs: 40 * day,
+            size: 10
+          })
+          const runner = yield* startRunner(settingsFor(url, server.url))
+          yield* Effect.addFinalizer(() => runner.stop)
+          const query = (sql: string) => Effect.map(pg.psql(sql, database), rows)
+          // Postgres refuses the first five new run rows (the attempts), then accepts rows again
+          yield* pg.psql(
+            `CREATE SEQUENCE refusals;
+           CREATE FUNCTION refuse_runs() RETURNS trigger AS $$
+           BEGIN IF nextval('refusals') <= ${Cluster.maxFireAttempts} THEN
+             RAISE EXCEPTION 'runs refused by the test'; END IF; RETURN NEW; END $$
+           LANGUAGE plpgsql;
+           CREATE TRIGGER refuse_runs BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION refuse_runs();`,
+            database
+          )
+          const scheduledAt = Date.now()
+          yield* fire(runner, scheduledAt)
+          const answered = (at: number) =>
+            query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed AND deliver_at = ${at}`).pipe(
+              Effect.repeat({ until: (r) => r[0]![0] === "1", schedule: Schedule.spaced("200 millis") }),
+              Effect.timeout("60 seconds"),
+              Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire time ${at} never answered`))
+            )
+          yield* answered(scheduledAt)
+          // five attempts, then one row: the fire time failed, with the reason
+          assert.deepStrictEqual(yield* query("SELECT last_value FROM refusals"), [[
+            String(Cluster.maxFireAttempts + 1)
+          ]])
+          const recorded = yield* query("SELECT scheduled_at, status, trigger, deleted, error FROM runs ORDER BY id")
+          assert.deepStrictEqual(recorded.map((r) => r.slice(0, 4)), [[String(scheduledAt), "failed", "schedule", "0"]])
+          assert.match(recorded[0]![4]!, /^gave up on this fire time after 5 attempts that could not record a run/)
+          assert.include(recorded[0]![4]!, "runs refused by the test")
+          // nothing was deleted for it; the engine's answer names that run
+          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 10)
+          assert.deepStrictEqual(yield* query("SELECT count(*) FROM audit"), [["0"]])
+          const reply = yield* query(
+            `SELECT r.payload FROM cluster_replies r JOIN cluster_messages m ON m.id = r.request_id ` +
+              `WHERE m.deliver_at = ${scheduledAt}`
+          )
+          assert.include(reply[0]![0]!, `"status":"failed"`)
+          // and it stays decided: sent again, it is not tried again; the next fire time runs as usual
+          yield* fire(runner, scheduledAt)
+          const next = scheduledAt + 1000
+          yield* fire(runner, next)
+          yield* answered(next)
+          assert.deepStrictEqual(yield* query("SELECT scheduled_at, status FROM runs ORDER BY id"), [
+            [String(scheduledAt), "failed"],
+            [String(next), "succeeded"]
+          ])
+          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 0)
         }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.None), Effect.scoped),
       120_000
     )

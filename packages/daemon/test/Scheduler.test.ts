@@ -1,7 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as TestClock from "effect/TestClock"
 import * as Config from "../src/Config.js"
@@ -122,8 +125,16 @@ describe("Scheduler", () => {
       assert.strictEqual(live.skippedOverlaps, 4)
     }))
 
-  it.scoped("catches up a fire time missed while the daemon was down, once, when the rule asks", () =>
-    Effect.gen(function*() {
+  it.scoped("catches up a fire time missed while the daemon was down, once, when the rule asks", () => {
+    const lines: Array<{ message: string; rule: unknown; lastMissed: unknown }> = []
+    const collect = Logger.make(({ annotations, message }) => {
+      lines.push({
+        message: String(message),
+        rule: HashMap.get(annotations, "rule").pipe(Option.getOrUndefined),
+        lastMissed: HashMap.get(annotations, "lastMissed").pipe(Option.getOrUndefined)
+      })
+    })
+    return Effect.gen(function*() {
       // one shared database across "restarts"
       const stateContext = yield* Layer.build(State.Test)
       const state = Layer.succeedContext(stateContext)
@@ -165,7 +176,12 @@ describe("Scheduler", () => {
           ["fresh", "catch-up", "2026-03-03T10:00:00.000Z", "2026-03-02T12:00:00.000Z"]
         ]
       )
-    }))
+      // the rule that does not catch up says it skipped what it missed, with the last of it
+      const skips = lines.filter((l) => l.message.startsWith("skipped the fire times that came due while the daemon"))
+      assert.deepStrictEqual(skips.map((l) => [l.rule, l.lastMissed]), [["sleeper", "2026-03-03T03:00:00.000Z"]])
+      assert.include(skips[0]!.message, "catchUp: false")
+    }).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, collect)))
+  })
 
   it.scoped("does not catch up when the last run is newer than the last fire time", () =>
     Effect.gen(function*() {

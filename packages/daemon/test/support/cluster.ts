@@ -63,10 +63,10 @@ export interface InProcessRunner {
   readonly stop: Effect.Effect<void>
 }
 
-/** Starts one runner (a replica) in this process; `stop` stops it. */
-export const startRunner = (settings: Config.RetentionConfig) =>
+/** Starts one runner (a replica) in this process (on a free port, or the one given); `stop` stops it. */
+export const startRunner = (settings: Config.RetentionConfig, atPort?: number) =>
   Effect.gen(function*() {
-    const port = yield* freePort
+    const port = atPort ?? (yield* freePort)
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
       Cluster.layerWith(settings, Purger.Default, { runnerAddress: { host: "127.0.0.1", port }, sharding: fast }),
