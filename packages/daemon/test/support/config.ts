@@ -2,6 +2,7 @@
  * A `retention.yaml` written for a test into a temporary folder that is removed when the test's scope closes, and
  * read back as the daemon reads it.
  */
+import { CosFake } from "@effect-cos/testkit"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as NodeFs from "node:fs"
@@ -31,4 +32,19 @@ export const writeConfig = (name: string, yaml: (dir: string) => string) =>
 export const readConfig = (config: WrittenConfig): Config.RetentionConfig =>
   Either.getOrThrow(
     Config.parse(NodeFs.readFileSync(config.path, "utf8"), { source: config.path, baseDir: config.dir })
+  )
+
+/**
+ * Writes the `retention.yaml` of a local daemon: the fake at `endpoint`, the state in `state.db` beside the file, no
+ * HTTP server, then `rules`, the YAML lines under `rules:`.
+ */
+export const writeLocalConfig = (name: string, endpoint: string, rules: string) =>
+  writeConfig(
+    name,
+    (dir) =>
+      `cos: { region: ${CosFake.testRegion}, endpoint: ${endpoint} }
+state: ${NodePath.join(dir, "state.db")}
+http: { enabled: false }
+rules:
+${rules}`
   )
