@@ -1,12 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Config from "../src/Config.js"
-import { HttpStatus } from "../src/HttpStatus.js"
 import * as Metrics from "../src/Metrics.js"
-import { emptyCounts, State } from "../src/State.js"
-import { Status } from "../src/Status.js"
-import { httpGet, statusSettings } from "./support/status.js"
+import { emptyCounts } from "../src/State.js"
+import { httpGet, startHttpStatus, statusSettings } from "./support/status.js"
 
 const secret = "do-not-show-this-secret-key"
 
@@ -22,15 +18,7 @@ const get = (port: number, path: string) =>
 describe("HttpStatus", () => {
   it.scoped("serves /healthz, /readyz, /metrics and /status on 127.0.0.1, never a secret", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(
-        HttpStatus.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
-          Layer.provideMerge(Config.Settings.layer(settings))
-        )
-      )
-      const { address } = yield* Effect.provide(HttpStatus, context)
-      const status = yield* Effect.provide(Status, context)
-      const state = yield* Effect.provide(State, context)
+      const { address, state, status } = yield* startHttpStatus(settings)
       assert.strictEqual(address.hostname, "127.0.0.1")
       assert.isAbove(address.port, 0)
 

@@ -4,13 +4,9 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Config from "../src/Config.js"
-import { HttpStatus } from "../src/HttpStatus.js"
-import { emptyCounts, State } from "../src/State.js"
-import { Status } from "../src/Status.js"
+import { emptyCounts } from "../src/State.js"
 import { escapeHtml, formatInZone, render } from "../src/StatusPage.js"
-import { httpGet, statusSettings } from "./support/status.js"
+import { httpGet, startHttpStatus, statusSettings } from "./support/status.js"
 
 const secret = "do-not-show-this-secret-key"
 const hostile = `<script>alert(1)</script> & "double" 'single'`
@@ -123,15 +119,7 @@ describe("status page", () => {
 
   it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(
-        HttpStatus.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
-          Layer.provideMerge(Config.Settings.layer(settings))
-        )
-      )
-      const { address } = yield* Effect.provide(HttpStatus, context)
-      const status = yield* Effect.provide(Status, context)
-      const state = yield* Effect.provide(State, context)
+      const { address, state, status } = yield* startHttpStatus(settings)
       yield* status.setReady(true)
 
       // a failed run whose error names a hostile key, then a succeeded one resumed after it, then one going on

@@ -4,7 +4,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
 import * as Config from "../../src/Config.js"
+import { HttpStatus } from "../../src/HttpStatus.js"
+import { State } from "../../src/State.js"
+import { Status } from "../../src/Status.js"
 
 /** `expire-logs` over `prefix` (Asia/Shanghai, 03:00) and the disabled `off`; the HTTP server on a free port. */
 export const statusSettings = (secret: string, prefix: string): Config.RetentionConfig => {
@@ -49,4 +53,19 @@ export const httpGet = (port: number, path: string): Effect.Effect<HttpReply> =>
   Effect.promise(async () => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`)
     return { status: res.status, headers: res.headers, body: await res.text() }
+  })
+
+/** The HTTP server with `settings`, on an in-memory state, open for the scope: its address, the status and the state. */
+export const startHttpStatus = (settings: Config.RetentionConfig) =>
+  Effect.gen(function*() {
+    const context = yield* Layer.build(
+      HttpStatus.DefaultWithoutDependencies.pipe(
+        Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
+        Layer.provideMerge(Config.Settings.layer(settings))
+      )
+    )
+    const { address } = yield* Effect.provide(HttpStatus, context)
+    const status = yield* Effect.provide(Status, context)
+    const state = yield* Effect.provide(State, context)
+    return { address, status, state }
   })
