@@ -9,7 +9,6 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import { Settings } from "../Config.js"
 import * as Daemon from "../Daemon.js"
 import { runJson } from "../HttpStatus.js"
@@ -17,7 +16,17 @@ import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { capText, Runner } from "../Runner.js"
 import * as Tracing from "../Tracing.js"
-import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
+import {
+  bytes,
+  configOption,
+  ExitCode,
+  jsonOption,
+  loadConfig,
+  logFormatOption,
+  printJson,
+  selectRules,
+  table
+} from "./common.js"
 import * as verbatim from "./verbatim.js"
 
 export const ruleOption = verbatim.text("rule").pipe(
@@ -37,16 +46,7 @@ export const once = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config, { log: true })
-      const rules = Option.match(args.rule, {
-        onNone: () => settings.rules.filter((r) => r.enabled),
-        onSome: (name) => settings.rules.filter((r) => r.name === name)
-      })
-      if (Option.isSome(args.rule) && rules.length === 0) {
-        yield* Console.error(
-          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
-        )
-        return yield* new ExitCode({ code: 2 })
-      }
+      const rules = yield* selectRules(settings, args.rule)
       // the state is locked and opened, then settled (runs left by a dead process, pending audit rows) before any run
       const results = yield* Effect.flatMap(Runner, (runner) =>
         Effect.zipRight(
