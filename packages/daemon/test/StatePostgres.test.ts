@@ -13,6 +13,7 @@ import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
 import { layerSql, State } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
+import { writeConfig } from "./support/config.js"
 import { cosRetentionJsonLogs } from "./support/inProcess.js"
 import { PgServer } from "./support/postgres.js"
 
@@ -319,18 +320,13 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
           `a state database at a time, or the replicas of one cluster`
       )
       // at the command line: one line naming the state and the holder, exit 2 (as for SQLite), nothing run
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-held-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
-      NodeFs.writeFileSync(
-        config,
+      const { path: config } = yield* writeConfig("pg-held", () =>
         `cos: { region: ap-beijing, endpoint: "http://127.0.0.1:1" }
 state: ${url}
 http: { enabled: false }
 rules:
   - { name: r, bucket: b-1250000000, prefix: x/, olderThan: 1d, schedule: "0 0 1 1 *" }
-`
-      )
+`)
       for (const args of [["once"], ["run", "--runner-address", "127.0.0.1:1"]]) {
         const refused = yield* cosRetention(args[0]!, "--config", config, ...args.slice(1))
         assert.strictEqual(refused.code, 2, `${args[0]}: ${refused.stderr}`)
@@ -340,7 +336,9 @@ rules:
         )
         assert.notMatch(refused.stderr, /\n\s+at /, "no stack trace")
         // (besides the JSON log lines)
-        const said = refused.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("{"))
+        const said = refused.stderr.split("\n").filter((l) =>
+          l !== "" && !l.startsWith("{")
+        )
         assert.strictEqual(said.length, 1, refused.stderr)
       }
       assert.strictEqual((yield* pg.psql("SELECT count(*) FROM runs", "locked")).trim(), "0")
@@ -362,14 +360,12 @@ rules:
         ageMs: (i) => (i < 30 ? 40 : 1) * day,
         size: 1000
       })
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
       // trust authentication accepts any password: this one is only here to be kept out of every output
       const password = "pw-never-shown-9f2c"
-      NodeFs.writeFileSync(
-        config,
-        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+      const { path: config } = yield* writeConfig(
+        "pg",
+        () =>
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 state: postgres://postgres:${password}@127.0.0.1:${pg.port}/cli
 rules:
   - name: expire-logs
