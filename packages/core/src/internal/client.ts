@@ -105,17 +105,18 @@ const op = {
 
 /**
  * The entries of a paged listing from `start` on: each page's `items`, then the cursor `next` gives for the page after
- * it (none at the end; a broken one fails the stream).
+ * it (none at the end; a broken one fails the stream, named `operation`).
  */
 const pagedStream = <C, P, A>(
+  operation: string,
   start: C,
   fetch: (cursor: C) => Effect.Effect<P, ListError>,
   items: (page: P) => ReadonlyArray<A>,
-  next: (page: P, cursor: C) => Either.Either<C | undefined, ListError>
+  next: (operation: string, page: P, cursor: C) => Either.Either<C | undefined, ListError>
 ): Stream.Stream<A, ListError> =>
   Stream.paginateChunkEffect<C, A, ListError, never>(start, (cursor) =>
     Effect.flatMap(fetch(cursor), (page) => {
-      const after = next(page, cursor)
+      const after = next(operation, page, cursor)
       if (Either.isLeft(after)) return Effect.fail(after.left)
       return Effect.succeed([Chunk.unsafeFromArray(items(page)), Option.fromNullable(after.right)] as const)
     }))
@@ -565,19 +566,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       input: Omit<ListVersionsInput, "delimiter"> = {}
     ): Stream.Stream<VersionEntry, ListError> => {
       const start: Pagination.VersionsCursor = { keyMarker: input.keyMarker, versionIdMarker: input.versionIdMarker }
-      return pagedStream(
-        start,
-        (cursor) =>
-          listObjectVersions({
-            bucket: input.bucket,
-            prefix: input.prefix,
-            keyMarker: cursor.keyMarker,
-            versionIdMarker: cursor.versionIdMarker,
-            maxKeys: input.maxKeys
-          }),
-        (page): ReadonlyArray<VersionEntry> => page.versions,
-        (page, cursor) => Pagination.nextVersionsCursor(op.listObjectVersionsStream, page, cursor)
-      )
+      const page = (cursor: Pagination.VersionsCursor) =>
+        listObjectVersions({ bucket: input.bucket, prefix: input.prefix, maxKeys: input.maxKeys, ...cursor })
+      return pagedStream(op.listObjectVersionsStream, start, page, (p) => p.versions, Pagination.nextVersionsCursor)
     }
 
     // --- deleting ---------------------------------------------------------------------------------------------
@@ -890,19 +881,9 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
         keyMarker: input.keyMarker ?? "",
         uploadIdMarker: input.keyMarker ? input.uploadIdMarker ?? "" : ""
       }
-      return pagedStream(
-        start,
-        (cursor) =>
-          listMultipartUploads({
-            bucket: input.bucket,
-            prefix: input.prefix,
-            keyMarker: cursor.keyMarker,
-            uploadIdMarker: cursor.uploadIdMarker,
-            maxUploads: input.maxUploads
-          }),
-        (page): ReadonlyArray<MultipartUpload> => page.uploads,
-        (page, cursor) => Pagination.nextUploadsCursor(op.listMultipartUploadsStream, page, cursor)
-      )
+      const page = (cursor: Pagination.UploadsCursor) =>
+        listMultipartUploads({ bucket: input.bucket, prefix: input.prefix, maxUploads: input.maxUploads, ...cursor })
+      return pagedStream(op.listMultipartUploadsStream, start, page, (p) => p.uploads, Pagination.nextUploadsCursor)
     }
 
     const listParts = Effect.fn(op.listParts)(function*(input: ListPartsInput) {

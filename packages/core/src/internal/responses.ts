@@ -132,24 +132,14 @@ interface EntryFields {
 
 /** Reads `child` into `fields` if it is one of them; `false` for any other element (the caller's own fields). */
 const readEntryField = (fields: EntryFields, child: XmlElement): boolean => {
-  switch (child.name) {
-    case "Key":
-      fields.key ??= child.text
-      return true
-    case "LastModified":
-      fields.lastModified ??= child.text
-      return true
-    case "ETag":
-      fields.etag = child.text
-      return true
-    case "Size":
-      fields.size ??= child.text
-      return true
-    case "StorageClass":
-      fields.storageClass = child.text
-      return true
-  }
-  return false
+  const name = child.name
+  if (name === "Key") fields.key ??= child.text
+  else if (name === "LastModified") fields.lastModified ??= child.text
+  else if (name === "ETag") fields.etag = child.text
+  else if (name === "Size") fields.size ??= child.text
+  else if (name === "StorageClass") fields.storageClass = child.text
+  else return false
+  return true
 }
 
 const entryFields = (): EntryFields => ({

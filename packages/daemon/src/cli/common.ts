@@ -79,29 +79,6 @@ export const loadConfig = (
     )
   )
 
-/**
- * The rule `--rule` names (even if disabled), or every enabled rule without it. A name no rule has is refused: the
- * rules there are go to stderr, and the command exits 2.
- */
-export const selectRules = (
-  settings: Config.RetentionConfig,
-  rule: Option.Option<string>
-): Effect.Effect<Array<Config.Rule>, ExitCode> => {
-  const rules = Option.match(rule, {
-    onNone: () => settings.rules.filter((r) => r.enabled),
-    onSome: (name) => settings.rules.filter((r) => r.name === name)
-  })
-  if (Option.isSome(rule) && rules.length === 0) {
-    return Effect.zipRight(
-      Console.error(
-        `no rule named ${JSON.stringify(rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
-      ),
-      new ExitCode({ code: 2 })
-    )
-  }
-  return Effect.succeed(rules)
-}
-
 let signal: "SIGINT" | "SIGTERM" | undefined
 let leftUndone = false
 

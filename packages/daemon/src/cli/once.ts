@@ -9,30 +9,44 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import { Settings } from "../Config.js"
+import * as Option from "effect/Option"
+import { type RetentionConfig, type Rule, Settings } from "../Config.js"
 import * as Daemon from "../Daemon.js"
 import { runJson } from "../HttpStatus.js"
 import * as Logging from "../Logging.js"
 import { Purger } from "../Purger.js"
 import { capText, Runner } from "../Runner.js"
 import * as Tracing from "../Tracing.js"
-import {
-  bytes,
-  configOption,
-  ExitCode,
-  jsonOption,
-  loadConfig,
-  logFormatOption,
-  printJson,
-  selectRules,
-  table
-} from "./common.js"
+import { bytes, configOption, ExitCode, jsonOption, loadConfig, logFormatOption, printJson, table } from "./common.js"
 import * as verbatim from "./verbatim.js"
 
 export const ruleOption = verbatim.text("rule").pipe(
   Options.withDescription("only this rule (even if disabled)"),
   Options.optional
 )
+
+/**
+ * The rule `--rule` names (even if disabled), or every enabled rule without it. A name no rule has is refused: the
+ * rules there are go to stderr, and the command exits 2.
+ */
+export const selectRules = (
+  settings: RetentionConfig,
+  rule: Option.Option<string>
+): Effect.Effect<Array<Rule>, ExitCode> => {
+  const rules = Option.match(rule, {
+    onNone: () => settings.rules.filter((r) => r.enabled),
+    onSome: (name) => settings.rules.filter((r) => r.name === name)
+  })
+  if (Option.isSome(rule) && rules.length === 0) {
+    return Effect.zipRight(
+      Console.error(
+        `no rule named ${JSON.stringify(rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+      ),
+      new ExitCode({ code: 2 })
+    )
+  }
+  return Effect.succeed(rules)
+}
 
 export const once = Command.make(
   "once",

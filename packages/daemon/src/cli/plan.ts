@@ -24,10 +24,9 @@ import {
   loadConfig,
   logFormatOption,
   printJson,
-  selectRules,
   table
 } from "./common.js"
-import { ruleOption } from "./once.js"
+import { ruleOption, selectRules } from "./once.js"
 
 export interface PlanRow {
   readonly rule: string
