@@ -11,6 +11,7 @@ import * as Daemon from "../src/Daemon.js"
 import { State } from "../src/State.js"
 import { readConfig, writeConfig } from "./support/config.js"
 import { cosRetentionJsonLogs, fakeCredentials } from "./support/inProcess.js"
+import { seedKeys } from "./support/seed.js"
 
 const day = 86_400_000
 
@@ -21,13 +22,7 @@ describe("cos-retention CLI", () => {
   it.live("validate, plan, once (exit 1 on failure), history", () =>
     Effect.gen(function*() {
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 50,
-        prefix: "logs/",
-        ageMs: (i) => (i < 30 ? 40 : 1) * day,
-        size: 1000
-      })
+      yield* seedKeys(server, "logs/", 50, (i) => (i < 30 ? 40 : 1) * day, 1000)
       const rule = (name: string, bucket: string) => `
   - name: ${name}
     bucket: ${bucket}
@@ -272,13 +267,7 @@ describe("cos-retention history on a daemon's state", () => {
   it.scopedLive("history --json shows each scheduled run's fire time, as in cluster mode", () =>
     Effect.gen(function*() {
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 5,
-        prefix: "logs/",
-        ageMs: 40 * day,
-        size: 10
-      })
+      yield* seedKeys(server, "logs/", 5, 40 * day)
       const { dir, path: config } = yield* writeConfig(
         "scheduled",
         () =>

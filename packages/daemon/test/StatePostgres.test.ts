@@ -16,6 +16,7 @@ import * as StateStore from "../src/StateStore.js"
 import { writeConfig } from "./support/config.js"
 import { cosRetentionJsonLogs } from "./support/inProcess.js"
 import { PgServer } from "./support/postgres.js"
+import { seedKeys } from "./support/seed.js"
 
 const day = 86_400_000
 
@@ -353,13 +354,7 @@ rules:
       const pg = yield* PgServer
       yield* pg.createDatabase("cli")
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 50,
-        prefix: "logs/",
-        ageMs: (i) => (i < 30 ? 40 : 1) * day,
-        size: 1000
-      })
+      yield* seedKeys(server, "logs/", 50, (i) => (i < 30 ? 40 : 1) * day, 1000)
       // trust authentication accepts any password: this one is only here to be kept out of every output
       const password = "pw-never-shown-9f2c"
       const { path: config } = yield* writeConfig(

@@ -4,7 +4,7 @@
  * processes, and the set-up every cluster test writes: a database and a fake, its seeded keys, the configuration, a
  * fire time sent as the scheduler would, and waiting for a condition (runs, counts) with a bound.
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake, CosFakeServer } from "@effect-cos/testkit"
 import * as ShardId from "@effect/cluster/ShardId"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -27,6 +27,8 @@ import { writeConfig } from "./config.js"
 import { freePort, PgServer } from "./postgres.js"
 
 export const day = 86_400_000
+
+export { keyCount, seedKeys } from "./seed.js"
 
 /** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
 export const fastEnv = {
@@ -127,18 +129,6 @@ export const setUp = (database: string, fake: CosFakeServer.Options = {}) =>
     const server = yield* CosFakeServer.start(fake)
     return { pg, url, server }
   })
-
-/** Seeds `count` objects of 10 bytes under `prefix` in the test bucket, `ageMs` old (one age, or one per index). */
-export const seedKeys = (
-  server: CosFakeServer.CosFakeServer,
-  prefix: string,
-  count: number,
-  ageMs: number | ((i: number) => number)
-) => Store.seed(server.fake.store, { bucket: CosFake.testBucket, count, prefix, ageMs, size: 10 })
-
-/** How many keys the test bucket holds under `prefix`. */
-export const keyCount = (server: CosFakeServer.CosFakeServer, prefix: string) =>
-  Store.keys(server.fake.store, CosFake.testBucket, prefix).pipe(Effect.map((keys) => keys.length))
 
 /** `psql` output as rows of fields (`|`-separated), without the empty lines. */
 export const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
