@@ -41,6 +41,20 @@ const freshStore = Effect.gen(function*() {
 /** `cos-retention <args>` in process, with JSON log lines. */
 const cosRetention = cosRetentionJsonLogs
 
+/** A configuration of one daily rule with `state` as its state setting. */
+const decodeWithState = (state: string) =>
+  Config.decode({
+    state,
+    rules: [{
+      name: "r",
+      bucket: "b-1250000000",
+      region: "ap-beijing",
+      prefix: "x/",
+      olderThan: "1d",
+      schedule: "@daily"
+    }]
+  }, { source: "test", baseDir: "/" })
+
 describe("the state setting", () => {
   it("accepts a postgres:// URL, keeps it Redacted and shows it without its password", () => {
     const store = Either.getOrThrow(StateStore.fromSetting("postgres://cos:s3cret@db.internal:6432/retention", "/"))
@@ -53,17 +67,7 @@ describe("the state setting", () => {
   })
 
   it("refuses a Postgres URL without a host or database, naming the field and not the secret", () => {
-    const result = Config.decode({
-      state: "postgres://cos:s3cret@db.internal",
-      rules: [{
-        name: "r",
-        bucket: "b-1250000000",
-        region: "ap-beijing",
-        prefix: "x/",
-        olderThan: "1d",
-        schedule: "@daily"
-      }]
-    }, { source: "test", baseDir: "/" })
+    const result = decodeWithState("postgres://cos:s3cret@db.internal")
     assert.isTrue(Either.isLeft(result))
     const message = Either.isLeft(result) ? result.left.message : ""
     assert.include(message, "state: a Postgres URL needs a host and a database")
@@ -296,17 +300,7 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
     Effect.gen(function*() {
       const pg = yield* PgServer
       const url = yield* pg.createDatabase("locked")
-      const settings = Either.getOrThrow(Config.decode({
-        state: url,
-        rules: [{
-          name: "r",
-          bucket: "b-1250000000",
-          region: "ap-beijing",
-          prefix: "x/",
-          olderThan: "1d",
-          schedule: "@daily"
-        }]
-      }, { source: "test", baseDir: "/" }))
+      const settings = Either.getOrThrow(decodeWithState(url))
       const writer = State.Default.pipe(Layer.provide(Config.Settings.layer(settings)))
       yield* Layer.build(writer)
       const second = yield* Effect.flip(Layer.build(Layer.fresh(writer)).pipe(Effect.scoped))
