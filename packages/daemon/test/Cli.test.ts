@@ -1,6 +1,5 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -81,12 +80,7 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
       const bad = yield* cosRetention("validate", "--config", NodePath.join(dir, "nope.yaml"))
       assert.notStrictEqual(bad.code, 0)
     }).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(
-        new Map([
-          ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-          ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-        ])
-      )),
+      Effect.withConfigProvider(fakeCredentials),
       Effect.scoped
     ), 20_000)
 
@@ -231,12 +225,7 @@ rules:
           "rules[0].minSize: does not apply to target: incomplete-uploads"
         )
       }).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(
-          new Map([
-            ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-            ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-          ])
-        )),
+        Effect.withConfigProvider(fakeCredentials),
         Effect.scoped
       ),
     20_000
