@@ -19,6 +19,16 @@ const seed = (cos: MemoryCos, prefix: string, n: number, options: { size?: numbe
   return cos
 }
 
+/** A purge that must succeed, with every checkpoint it reports, in order. */
+const purgeCheckpointed = (cos: MemoryCos, options: Omit<Deletion.PurgeOptions, "onCheckpoint">) =>
+  Effect.gen(function*() {
+    const checkpoints: Array<string> = []
+    const s = ok(
+      yield* settle(cos, Deletion.purge({ ...options, onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k)) }))
+    )
+    return { s, checkpoints }
+  })
+
 describe("Deletion.purge", () => {
   it.effect("deletes every key under the prefix and nothing else, in batches of 1000", () =>
     Effect.gen(function*() {
@@ -350,17 +360,7 @@ describe("Deletion.purge", () => {
   it.effect("reports checkpoints only past fully handled keys", () =>
     Effect.gen(function*() {
       const cos = seed(new MemoryCos(), "p/", 3500)
-      const checkpoints: Array<string> = []
-      const s = ok(
-        yield* settle(
-          cos,
-          Deletion.purge({
-            prefix: "p/",
-            maxDeletes: 2200,
-            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
-          })
-        )
-      )
+      const { checkpoints, s } = yield* purgeCheckpointed(cos, { prefix: "p/", maxDeletes: 2200 })
       assert.strictEqual(s.deleted, 2200)
       assert.isAbove(checkpoints.length, 0)
       const last = checkpoints[checkpoints.length - 1]!
@@ -378,18 +378,7 @@ describe("Deletion.purge", () => {
       // One page of 1000 keys, batches of 100, a cap at 250: the checkpoint used to wait for the whole page (and so
       // never moved here); now it stands on the last key deleted.
       const cos = seed(new MemoryCos(), "p/", 1000)
-      const checkpoints: Array<string> = []
-      const s = ok(
-        yield* settle(
-          cos,
-          Deletion.purge({
-            prefix: "p/",
-            batchSize: 100,
-            maxDeletes: 250,
-            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
-          })
-        )
-      )
+      const { checkpoints, s } = yield* purgeCheckpointed(cos, { prefix: "p/", batchSize: 100, maxDeletes: 250 })
       assert.strictEqual(s.deleted, 250)
       assert.strictEqual(s.stoppedBy, "maxDeletes")
       assert.strictEqual(checkpoints[checkpoints.length - 1], "p/000249")
@@ -461,20 +450,13 @@ describe("Deletion.purge on versioned buckets", () => {
       const cos = new MemoryCos()
       cos.versioning = "enabled"
       for (let i = 0; i < 100; i++) for (let v = 0; v < 5; v++) cos.put(`k/${String(i).padStart(4, "0")}`)
-      const checkpoints: Array<string> = []
       // 23 versions: the five of k/0000 to k/0003, and three of k/0004's five.
-      const s = ok(
-        yield* settle(
-          cos,
-          Deletion.purge({
-            prefix: "k/",
-            versions: "all",
-            batchSize: 10,
-            maxDeletes: 23,
-            onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k))
-          })
-        )
-      )
+      const { checkpoints, s } = yield* purgeCheckpointed(cos, {
+        prefix: "k/",
+        versions: "all",
+        batchSize: 10,
+        maxDeletes: 23
+      })
       assert.strictEqual(s.deleted, 23)
       assert.strictEqual(cos.store.get("k/0004")?.length, 2)
       assert.strictEqual(checkpoints[checkpoints.length - 1], "k/0003")
@@ -488,13 +470,7 @@ describe("Deletion.purge on versioned buckets", () => {
       const cos = new MemoryCos()
       cos.versioning = "enabled"
       for (let i = 0; i < 700; i++) for (let v = 0; v < 3; v++) cos.put(`k/${String(i).padStart(4, "0")}`)
-      const checkpoints: Array<string> = []
-      const s = ok(
-        yield* settle(
-          cos,
-          Deletion.purge({ prefix: "k/", versions: "all", onCheckpoint: (k) => Effect.sync(() => checkpoints.push(k)) })
-        )
-      )
+      const { checkpoints, s } = yield* purgeCheckpointed(cos, { prefix: "k/", versions: "all" })
       assert.strictEqual(s.listed, 2100)
       assert.strictEqual(s.deleted, 2100)
       assert.strictEqual(cos.store.size, 0)

@@ -407,15 +407,17 @@ export const runSplit = (rule: Rule, options: {
       // as before any run: pending rows of ended runs of this rule are settled first
       // a run that cannot start is recorded failed with its fire time, as one run would be (Runner.run): the fire
       // time is decided and `history` says why
+      // the run's row, written once the run starts or is refused
+      const startRun = state.startRun({
+        rule: rule.name,
+        trigger: options.trigger,
+        dryRun: false,
+        scheduledAt: options.scheduledAt,
+        runner: options.runner
+      })
       const refuse = (error: string) =>
         Effect.gen(function*() {
-          const record = yield* state.startRun({
-            rule: rule.name,
-            trigger: options.trigger,
-            dryRun: false,
-            scheduledAt: options.scheduledAt,
-            runner: options.runner
-          })
+          const record = yield* startRun
           yield* state.finishRun(record.id, "failed", emptyCounts, error)
           yield* Metrics.recordRun(rule.name, "failed", 0)
           yield* Effect.logError(`split run failed: ${error}`).pipe(Effect.annotateLogs({ run: record.id }))
@@ -432,13 +434,7 @@ export const runSplit = (rule: Rule, options: {
       if (ranges._tag === "Left") {
         return yield* refuse(`could not split the rule's key range: ${ranges.left.message}`)
       }
-      const record = yield* state.startRun({
-        rule: rule.name,
-        trigger: options.trigger,
-        dryRun: false,
-        scheduledAt: options.scheduledAt,
-        runner: options.runner
-      })
+      const record = yield* startRun
       runId = record.id
       const placed = yield* place(rule.name, options.scheduledAt, ranges.right.length)
       yield* Effect.forEach(ranges.right, (r: KeyRange.Range, i) =>

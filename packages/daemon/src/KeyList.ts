@@ -136,6 +136,35 @@ const formatOf = (first: number | undefined): Format => (first === 0x7b ? "jsonl
 
 const highWaterMark = 1 << 16
 
+/** Checks a list chunk by chunk: its format (from its first byte), how many entries it holds, its first bad line. */
+class ListCheck {
+  private readonly splitter = new Splitter()
+  private readonly endings = new LineEndings()
+  private format: Format | undefined
+  private entries = 0
+  problem: string | undefined
+  private readonly onLine = (line: Buffer, n: number) => {
+    if (this.problem !== undefined) return
+    const e = parseLine(line, n, this.format!)
+    if (typeof e === "string") this.problem = e
+    else this.entries++
+  }
+  private readonly onEndedLine = (line: Buffer, n: number) => {
+    this.endings.saw(line)
+    this.onLine(line, n)
+  }
+  push(chunk: Buffer): void {
+    this.format ??= formatOf(chunk[0])
+    this.splitter.push(chunk, this.onEndedLine)
+  }
+  /** After the last chunk (or the first bad line): the format, the entries and the problem, if any. */
+  end(): { readonly format: Format; readonly entries: number; readonly problem: string | undefined } {
+    if (this.problem === undefined) this.splitter.end(this.onLine)
+    if (this.problem === undefined && this.format === "lines") this.problem = this.endings.problem()
+    return { format: this.format ?? "lines", entries: this.entries, problem: this.problem }
+  }
+}
+
 /**
  * Reads the whole list once and refuses it at its first bad line (naming the line); returns its format and how many
  * keys it holds.
@@ -143,29 +172,12 @@ const highWaterMark = 1 << 16
 export const check = (path: string, label: string = path): Effect.Effect<Checked, KeyListError> =>
   Effect.tryPromise({
     try: async () => {
-      const splitter = new Splitter()
-      let format: Format | undefined
-      let entries = 0
-      let problem: string | undefined
-      const endings = new LineEndings()
-      const onLine = (line: Buffer, n: number) => {
-        if (problem !== undefined) return
-        const e = parseLine(line, n, format!)
-        if (typeof e === "string") problem = e
-        else entries++
-      }
-      const onEndedLine = (line: Buffer, n: number) => {
-        endings.saw(line)
-        onLine(line, n)
-      }
+      const list = new ListCheck()
       for await (const chunk of NodeFs.createReadStream(path, { highWaterMark }) as AsyncIterable<Buffer>) {
-        format ??= formatOf(chunk[0])
-        splitter.push(chunk, onEndedLine)
-        if (problem !== undefined) break
+        list.push(chunk)
+        if (list.problem !== undefined) break
       }
-      if (problem === undefined) splitter.end(onLine)
-      if (problem === undefined && format === "lines") problem = endings.problem()
-      return { format: format ?? "lines", entries, problem }
+      return list.end()
     },
     catch: (e) => new KeyListError({ message: `--keys-from ${label}: cannot read it: ${(e as Error).message}` })
   }).pipe(Effect.flatMap(({ entries, format, problem }) =>
@@ -226,32 +238,15 @@ export const spool = (
       try: async () => {
         const fd = NodeFs.openSync(path, "wx", 0o600)
         try {
-          const splitter = new Splitter()
-          let format: Format | undefined
-          let entries = 0
-          let problem: string | undefined
-          const endings = new LineEndings()
-          const onLine = (line: Buffer, n: number) => {
-            if (problem !== undefined) return
-            const e = parseLine(line, n, format!)
-            if (typeof e === "string") problem = e
-            else entries++
-          }
-          const onEndedLine = (line: Buffer, n: number) => {
-            endings.saw(line)
-            onLine(line, n)
-          }
+          const list = new ListCheck()
           for await (const raw of input as AsyncIterable<Buffer | string>) {
             const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw
             if (chunk.length === 0) continue
-            format ??= formatOf(chunk[0])
-            splitter.push(chunk, onEndedLine)
-            if (problem !== undefined) break
+            list.push(chunk)
+            if (list.problem !== undefined) break
             NodeFs.writeSync(fd, chunk)
           }
-          if (problem === undefined) splitter.end(onLine)
-          if (problem === undefined && format === "lines") problem = endings.problem()
-          return { format: format ?? "lines", entries, problem }
+          return list.end()
         } finally {
           NodeFs.closeSync(fd)
         }

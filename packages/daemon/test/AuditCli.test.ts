@@ -6,7 +6,6 @@ import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
-import { spawn } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as Path from "node:path"
@@ -14,7 +13,7 @@ import * as AuditQuery from "../src/AuditQuery.js"
 import { parseInstant } from "../src/cli/audit.js"
 import { rawValue, untrimmed } from "../src/cli/rawArgs.js"
 import { State } from "../src/State.js"
-import { repo } from "./support/child.js"
+import { runCli } from "./support/child.js"
 
 const hostile = [" a ", "a", "a,b", "quote\"d", "line\nbreak", "cr\r", "𝒳/astral", "e\u0301", "é", "<x>&amp;'"]
 const jan1 = Date.UTC(2026, 0, 1)
@@ -62,26 +61,7 @@ rules:
   )
 })
 
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const audit = (args: ReadonlyArray<string>) =>
-  new Promise<Result>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", "audit", "--config", config, ...args],
-      { cwd: repo, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+const audit = (args: ReadonlyArray<string>) => runCli(["audit", "--config", config, ...args])
 
 const jsonl = (stdout: string) =>
   stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as AuditQuery.AuditRecord)

@@ -1,18 +1,16 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import { runDemo } from "../src/cli/demo.js"
-import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
 import { State } from "../src/State.js"
+import { readConfig, writeConfig } from "./support/config.js"
 import { cosRetentionJsonLogs, fakeCredentials } from "./support/inProcess.js"
+import { seedKeys } from "./support/seed.js"
 
 const day = 86_400_000
 
@@ -23,30 +21,19 @@ describe("cos-retention CLI", () => {
   it.live("validate, plan, once (exit 1 on failure), history", () =>
     Effect.gen(function*() {
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 50,
-        prefix: "logs/",
-        ageMs: (i) => (i < 30 ? 40 : 1) * day,
-        size: 1000
-      })
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cli-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
+      yield* seedKeys(server, "logs/", 50, (i) => (i < 30 ? 40 : 1) * day, 1000)
       const rule = (name: string, bucket: string) => `
   - name: ${name}
     bucket: ${bucket}
     prefix: logs/
     olderThan: 30d
     schedule: "0 3 * * *"`
-      NodeFs.writeFileSync(
-        config,
+      const { dir, path: config } = yield* writeConfig("cli", () =>
         `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.testBucket)}
     credentials: { secretKey: not-the-right-key }
     enabled: false
-`
-      )
+`)
 
       const validate = yield* cosRetention("validate", "--config", config)
       assert.strictEqual(validate.code, 0)
@@ -93,12 +80,7 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
       const bad = yield* cosRetention("validate", "--config", NodePath.join(dir, "nope.yaml"))
       assert.notStrictEqual(bad.code, 0)
     }).pipe(
-      Effect.withConfigProvider(ConfigProvider.fromMap(
-        new Map([
-          ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-          ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-        ])
-      )),
+      Effect.withConfigProvider(fakeCredentials),
       Effect.scoped
     ), 20_000)
 
@@ -110,17 +92,12 @@ rules:${rule("expire-logs", CosFake.testBucket)}${rule("wrong-key", CosFake.test
         const bucket = CosFake.testBucket
         yield* Store.seed(server.fake.store, { bucket, count: 30, prefix: "logs/", ageMs: () => 40 * day, size: 1000 })
         yield* Store.seed(server.fake.store, { bucket, count: 30, prefix: "tmp/", ageMs: () => 40 * day, size: 1000 })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cap-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
+        const { dir, path: config } = yield* writeConfig("cap", () =>
           `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 rules:
   - { name: few-keys, bucket: ${bucket}, prefix: logs/, olderThan: 30d, schedule: "0 3 * * *", maxDeletes: 10 }
   - { name: few-bytes, bucket: ${bucket}, prefix: tmp/, olderThan: 30d, schedule: "0 3 * * *", maxDeleteSize: 5.5KB }
-`
-        )
+`)
         const byKeys = yield* cosRetention("once", "--config", config, "--rule", "few-keys", "--json")
         assert.strictEqual(byKeys.code, 3, byKeys.stderr)
         assert.include(
@@ -154,10 +131,16 @@ rules:
           ["few-keys", "succeeded", 10, true],
           ["few-keys", "succeeded", 10, true]
         ])
-        const audit = yield* Effect.flatMap(State, (state) => state.audit()).pipe(
-          Effect.provide(State.layerReadonly(NodePath.join(dir, "cos-retention.db")))
+        const audit = yield* Effect.flatMap(State, (state) =>
+          state.audit()).pipe(
+            Effect.provide(State.layerReadonly(NodePath.join(dir, "cos-retention.db")))
+          )
+        assert.deepStrictEqual(
+          audit.map((a) =>
+            a.state
+          ),
+          Array(25).fill("deleted")
         )
-        assert.deepStrictEqual(audit.map((a) => a.state), Array(25).fill("deleted"))
         const gone = new Set(audit.map((a) => a.key))
         for (const key of yield* Store.keys(server.fake.store, bucket, "")) assert.isFalse(gone.has(key), key)
 
@@ -186,11 +169,7 @@ rules:
         old.push([oldKeys[0]!, yield* Store.initiateUpload(store, { bucket, key: oldKeys[0]!, ageMs: 9 * day })])
         const excluded = yield* Store.initiateUpload(store, { bucket, key: "tmp/keep/x.tar", ageMs: 10 * day })
         const young = yield* Store.initiateUpload(store, { bucket, key: "tmp/young.tar", ageMs: 1 * day })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-mpu-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
+        const { dir, path: config } = yield* writeConfig("mpu", () =>
           `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 rules:
   - name: abort-stale-uploads
@@ -200,13 +179,14 @@ rules:
     olderThan: 7d
     exclude: ["tmp/keep/**"]
     schedule: "0 4 * * *"
-`
-        )
+`)
         const once = yield* cosRetention("once", "--config", config, "--json")
         assert.strictEqual(once.code, 0, once.stderr)
         const [row] = JSON.parse(once.stdout)
         assert.deepStrictEqual([row.status, row.matched, row.deleted, row.failed], ["succeeded", 6, 6, 0])
-        const left = (yield* Store.uploads(store, bucket)).map((u) => u.uploadId).sort()
+        const left = (yield* Store.uploads(store, bucket)).map((u) =>
+          u.uploadId
+        ).sort()
         assert.deepStrictEqual(left, [excluded, young].sort())
         assert.deepStrictEqual(
           [...(yield* Store.keys(store, bucket, "tmp/"))].sort(),
@@ -245,12 +225,7 @@ rules:
           "rules[0].minSize: does not apply to target: incomplete-uploads"
         )
       }).pipe(
-        Effect.withConfigProvider(ConfigProvider.fromMap(
-          new Map([
-            ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-            ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-          ])
-        )),
+        Effect.withConfigProvider(fakeCredentials),
         Effect.scoped
       ),
     20_000
@@ -281,28 +256,18 @@ describe("cos-retention history on a daemon's state", () => {
   it.scopedLive("history --json shows each scheduled run's fire time, as in cluster mode", () =>
     Effect.gen(function*() {
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 5,
-        prefix: "logs/",
-        ageMs: 40 * day,
-        size: 10
-      })
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-scheduled-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
-      NodeFs.writeFileSync(
-        config,
-        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+      yield* seedKeys(server, "logs/", 5, 40 * day)
+      const { dir, path: config } = yield* writeConfig(
+        "scheduled",
+        () =>
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 state: state.db
 http: { enabled: false }
 rules:
   - { name: every-second, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "* * * * * *" }
 `
       )
-      const settings = Either.getOrThrow(
-        Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
-      )
+      const settings = readConfig({ dir, path: config })
       const started = Date.now()
       yield* Effect.scoped(Effect.gen(function*() {
         yield* Layer.build(Daemon.layer(settings))

@@ -1,4 +1,4 @@
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake } from "@effect-cos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -7,55 +7,39 @@ import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
 import { vi } from "vitest"
 import * as Cluster from "../src/Cluster.js"
-import * as Config from "../src/Config.js"
 import { layerSql } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
-import { cosRetention } from "./support/child.js"
-import { credentials, fastEnv, startRunner } from "./support/cluster.js"
+import {
+  clusterSettings,
+  credentials,
+  day,
+  fire,
+  keyCount,
+  seedKeys,
+  setUp,
+  startChildReplica,
+  startRunner,
+  waitUntil,
+  writeClusterConfig
+} from "./support/cluster.js"
+import { readConfig } from "./support/config.js"
 import { freePort, PgServer } from "./support/postgres.js"
 
 // every test here waits on several conditions with bounds of 30-60 s each (runners starting, shards spread, runs):
 // more than vitest's 30 s default on a loaded machine
 vi.setConfig({ testTimeout: 240_000 })
 
-const day = 86_400_000
-
 const settingsFor = (url: string, endpoint: string, rules: ReadonlyArray<string>, schedule: string) =>
-  Either.getOrThrow(Config.decode({
-    cos: { region: CosFake.testRegion, endpoint },
-    state: url,
-    http: { enabled: false },
-    gracePeriod: "2s",
-    rules: rules.map((name) => ({
-      name,
-      bucket: CosFake.testBucket,
-      prefix: `${name}/`,
-      olderThan: "30d",
-      schedule
-    }))
-  }, { source: "test", baseDir: "/" }))
+  clusterSettings(url, endpoint, rules.map((name) => ({ name, prefix: `${name}/`, schedule })))
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluster mode", (it) => {
   it.effect("two runners: every fire time of every rule runs exactly once, none is missed", () =>
     Effect.gen(function*() {
-      const pg = yield* PgServer
-      const url = yield* pg.createDatabase("exactly_once")
-      const server = yield* CosFakeServer.start({})
+      const { pg, server, url } = yield* setUp("exactly_once")
       const rules = ["alpha", "beta", "gamma", "delta"]
-      for (const name of rules) {
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: 20,
-          prefix: `${name}/`,
-          ageMs: (i) => (i < 10 ? 40 : 1) * day,
-          size: 10
-        })
-      }
+      for (const name of rules) yield* seedKeys(server, `${name}/`, 20, (i) => (i < 10 ? 40 : 1) * day)
       const settings = settingsFor(url, server.url, rules, "*/2 * * * * *")
       // fire times skipped because the rule's previous run was still going (a loaded machine), from the log
       const skips: Array<string> = []
@@ -76,13 +60,14 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
         stoppedAt = Date.now()
         // on a loaded machine a runner may lose a rule for a while (a lock refresh timing out): the fire times due
         // meanwhile come late, never never. Stop once every one checked below is answered
-        yield* pg.psql(
-          "SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND NOT processed " +
-            `AND deliver_at < ${stoppedAt - 2_500}`,
-          "exactly_once"
-        ).pipe(
-          Effect.repeat({ until: (n) => n.trim() === "0", schedule: Schedule.spaced("200 millis") }),
-          Effect.timeout("60 seconds")
+        yield* waitUntil(
+          pg.psql(
+            "SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND NOT processed " +
+              `AND deliver_at < ${stoppedAt - 2_500}`,
+            "exactly_once"
+          ),
+          (n) => n.trim() === "0",
+          { every: "200 millis", within: "60 seconds" }
         )
         yield* Effect.all([a.stop, b.stop], { concurrency: 2 })
       }).pipe(Effect.provide(Logger.add(collect)))
@@ -117,7 +102,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
       }
       // each rule deleted its old keys (in its first run) and kept the young ones
       for (const rule of rules) {
-        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 10)
+        assert.strictEqual(yield* keyCount(server, `${rule}/`), 10)
       }
       const audit = (yield* pg.psql("SELECT count(*), count(DISTINCT key) FROM audit", "exactly_once")).trim()
       assert.strictEqual(audit, "40|40")
@@ -141,26 +126,15 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
 
   it.effect("the status page and /status of one replica show every runner and the rules it holds, escaped", () =>
     Effect.gen(function*() {
-      const pg = yield* PgServer
-      const url = yield* pg.createDatabase("status_page")
-      const server = yield* CosFakeServer.start({})
+      const { server, url } = yield* setUp("status_page")
       const rules = ["alpha", "beta", "gamma", "delta"]
       const prefix = `<b>&"'/`
       const settingsOn = (httpPort: number) =>
-        Either.getOrThrow(Config.decode({
-          cos: { region: CosFake.testRegion, endpoint: server.url },
-          state: url,
-          http: { host: "127.0.0.1", port: httpPort },
-          gracePeriod: "2s",
-          // once a year: nothing runs during the test
-          rules: rules.map((name) => ({
-            name,
-            bucket: CosFake.testBucket,
-            prefix,
-            olderThan: "30d",
-            schedule: "0 0 1 1 *"
-          }))
-        }, { source: "test", baseDir: "/" }))
+        // once a year: nothing runs during the test
+        clusterSettings(url, server.url, rules.map((name) => ({ name, prefix, schedule: "0 0 1 1 *" })), {
+          host: "127.0.0.1",
+          port: httpPort
+        })
       const httpA = yield* freePort
       const httpB = yield* freePort
       const a = yield* startRunner(settingsOn(httpA))
@@ -192,12 +166,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
       const holder = (name: string) => statusA.cluster.held.includes(name) ? addressA : addressB
       // one fire time of every rule, as the scheduler would send it: each runs on the runner holding its rule
       const fireAt = Date.now()
-      yield* Effect.gen(function*() {
-        const client = yield* Cluster.RuleEntity.client
-        for (const name of rules) {
-          yield* client(name).fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-        }
-      }).pipe(Effect.provide(a.context))
+      for (const name of rules) yield* fire(a, fireAt, name)
       const ran = yield* status(httpA).pipe(
         Effect.filterOrFail((s) => s.rules.every((r: any) => r.lastRun?.status === "succeeded")),
         Effect.retry({ schedule: Schedule.spaced("100 millis"), times: 300 }),
@@ -287,38 +256,18 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
     "a runner SIGKILLed mid-run: another takes the rule over and resumes the run from its checkpoint",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("failover")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const { pg, server, url } = yield* setUp("failover", {
+          faults: { operations: { DeleteObjects: { latencyMs: 100 } } }
+        })
         const keys = 2500
         const young = 300
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/old/",
-          ageMs: 40 * day,
-          size: 10
-        })
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: young,
-          prefix: "logs/new/",
-          ageMs: day,
-          size: 10
-        })
-        const count = (p: string) =>
-          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-cluster-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { enabled: false }
-gracePeriod: 2s
-rules:
-  - name: expire-logs
+        yield* seedKeys(server, "logs/old/", keys, 40 * day)
+        yield* seedKeys(server, "logs/new/", young, day)
+        const count = (p: string) => keyCount(server, p)
+        const config = yield* writeClusterConfig("cluster", {
+          endpoint: server.url,
+          state: url,
+          rules: `  - name: expire-logs
     bucket: ${CosFake.testBucket}
     prefix: logs/
     olderThan: 30d
@@ -326,17 +275,15 @@ rules:
     batchSize: 100
     concurrency: 2
 `
-        )
+        })
         // replica A, alone at first, so it owns the rule; SIGKILLed once it has deleted a good part
-        const port = yield* freePort
-        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
-        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
-        yield* count("logs/old/").pipe(
-          Effect.repeat({ until: (n) => n <= keys - 1200, schedule: Schedule.spaced("5 millis") }),
+        const { child: a } = yield* startChildReplica(config.path)
+        yield* waitUntil(count("logs/old/"), (n) => n <= keys - 1200, {
+          every: "5 millis",
           // (a child process compiling the daemon from source: slow on a loaded machine)
-          Effect.timeout("90 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage(JSON.stringify(a.lines.slice(-20), null, 1)))
-        )
+          within: "90 seconds",
+          message: () => JSON.stringify(a.lines.slice(-20), null, 1)
+        })
         a.kill("SIGKILL")
         yield* Effect.promise(() => a.exit)
         const killedAt = Date.now()
@@ -344,18 +291,15 @@ rules:
         assert.isAbove(leftAtKill, 0, "the run finished before the kill")
 
         // replica B joins; once A's shard locks expire it owns the rule and the unanswered fire time comes to it
-        const settings = Either.getOrThrow(
-          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
-        )
-        const b = yield* startRunner(settings)
-        yield* Effect.gen(function*() {
-          const left = yield* count("logs/old/")
-          const running = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'running'", "failover")).trim()
-          return left === 0 && running === "0"
-        }).pipe(
-          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run was not resumed within 60 s"))
+        const b = yield* startRunner(readConfig(config))
+        yield* waitUntil(
+          Effect.gen(function*() {
+            const left = yield* count("logs/old/")
+            const running = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'running'", "failover")).trim()
+            return left === 0 && running === "0"
+          }),
+          (done) => done,
+          { every: "100 millis", within: "60 seconds", message: () => "the run was not resumed within 60 s" }
         )
         const takeoverMs = Date.now() - killedAt
         yield* b.stop
@@ -395,51 +339,31 @@ rules:
     "every replica stopped mid-run (SIGTERM) and started again: the fire time's run resumes once",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("restart_all")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
-        const keys = 2500
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * day,
-          size: 10
+        const { pg, server, url } = yield* setUp("restart_all", {
+          faults: { operations: { DeleteObjects: { latencyMs: 100 } } }
         })
-        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
-        const base = Either.getOrThrow(Config.decode({
-          cos: { region: CosFake.testRegion, endpoint: server.url },
-          state: url,
-          http: { enabled: false },
-          gracePeriod: "2s",
-          rules: [{
-            name: "logs",
-            bucket: CosFake.testBucket,
-            prefix: "logs/",
-            olderThan: "30d",
-            // once a year: only the first fire time matters here
-            schedule: "0 0 1 1 *",
-            batchSize: 100,
-            concurrency: 1
-          }]
-        }, { source: "test", baseDir: "/" }))
+        const keys = 2500
+        yield* seedKeys(server, "logs/", keys, 40 * day)
+        const count = keyCount(server, "logs/")
+        const base = clusterSettings(url, server.url, [{
+          name: "logs",
+          prefix: "logs/",
+          // once a year: only the first fire time matters here
+          schedule: "0 0 1 1 *",
+          batchSize: 100,
+          concurrency: 1
+        }])
         // the fire time is due now: send it as the scheduler would
         const firstRunners = yield* Effect.all([startRunner(base), startRunner(base)])
         const fireAt = Date.now()
-        yield* Effect.gen(function*() {
-          const client = yield* Cluster.RuleEntity.client
-          yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-        }).pipe(Effect.provide(firstRunners[0]!.context))
-        yield* count.pipe(
-          Effect.repeat({ until: (n) => n <= keys - 1200, schedule: Schedule.spaced("5 millis") }),
-          Effect.timeout("60 seconds")
-        )
+        yield* fire(firstRunners[0]!, fireAt)
+        yield* waitUntil(count, (n) => n <= keys - 1200, { every: "5 millis", within: "60 seconds" })
         // the checkpoint advances once a listed range is wholly handled: wait for it, so that the stop below
         // interrupts a run that has one (how fast the ranges finish depends on the machine)
-        yield* pg.psql("SELECT count(*) FROM checkpoints", "restart_all").pipe(
-          Effect.repeat({ until: (n) => n.trim() !== "0", schedule: Schedule.spaced("5 millis") }),
-          Effect.timeout("60 seconds")
-        )
+        yield* waitUntil(pg.psql("SELECT count(*) FROM checkpoints", "restart_all"), (n) => n.trim() !== "0", {
+          every: "5 millis",
+          within: "60 seconds"
+        })
         // both stop (as on SIGTERM): the run is recorded interrupted with its checkpoint, the fire time stays unanswered
         yield* Effect.all(firstRunners.map((r) => r.stop), { concurrency: 2 })
         const leftAtStop = yield* count
@@ -449,14 +373,14 @@ rules:
         assert.strictEqual(stopped, "interrupted")
 
         const again = yield* Effect.all([startRunner(base), startRunner(base)])
-        yield* Effect.gen(function*() {
-          const left = yield* count
-          const done = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'succeeded'", "restart_all")).trim()
-          return left === 0 && done === "1"
-        }).pipe(
-          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("100 millis") }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run was not resumed within 60 s"))
+        yield* waitUntil(
+          Effect.gen(function*() {
+            const left = yield* count
+            const done = (yield* pg.psql("SELECT count(*) FROM runs WHERE status = 'succeeded'", "restart_all")).trim()
+            return left === 0 && done === "1"
+          }),
+          (done) => done,
+          { every: "100 millis", within: "60 seconds", message: () => "the run was not resumed within 60 s" }
         )
         yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
         const runs = (yield* pg.psql(

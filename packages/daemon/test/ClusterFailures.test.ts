@@ -4,28 +4,37 @@
  * fire times, and Postgres restarted under a running cluster. Each fire time is checked against the engine's message
  * table: every one stored is decided once (a run that completed, or a skip as an overlap, as one daemon does).
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake } from "@effect-cos/testkit"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlConnection from "@effect/sql/SqlConnection"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
-import * as Config from "../src/Config.js"
 import * as StateStore from "../src/StateStore.js"
 import { cosRetention } from "./support/child.js"
-import { credentials, fastEnv, postgresStore, startRunner, stateSql } from "./support/cluster.js"
+import {
+  clusterSettings,
+  credentials,
+  day,
+  keyCount,
+  postgresStore,
+  queryOn,
+  seedKeys,
+  setUp,
+  startChildReplica,
+  startRunner,
+  stateSql,
+  waitUntil,
+  writeClusterConfig
+} from "./support/cluster.js"
+import { readConfig } from "./support/config.js"
 import { freePort, PgServer } from "./support/postgres.js"
 
-const day = 86_400_000
 const period = 2000
 
 interface Run {
@@ -37,24 +46,8 @@ interface Run {
   readonly runner: string
 }
 
-const settingsOf = (
-  url: string,
-  endpoint: string,
-  rules: ReadonlyArray<Record<string, unknown>>
-) =>
-  Either.getOrThrow(Config.decode({
-    cos: { region: CosFake.testRegion, endpoint },
-    state: url,
-    http: { enabled: false },
-    gracePeriod: "2s",
-    rules: rules.map((r) => ({
-      bucket: CosFake.testBucket,
-      prefix: `${r.name}/`,
-      olderThan: "30d",
-      schedule: "*/2 * * * * *",
-      ...r
-    }))
-  }, { source: "test", baseDir: "/" }))
+const settingsOf = (url: string, endpoint: string, rules: ReadonlyArray<Record<string, unknown>>) =>
+  clusterSettings(url, endpoint, rules.map((r) => ({ prefix: `${r.name}/`, schedule: "*/2 * * * * *", ...r })))
 
 /** Fire times skipped as overlaps, as `rule ISO-time`, from the log of the replicas in this process. */
 const skipLogger = () => {
@@ -80,10 +73,7 @@ const exclusiveLock = (url: string) =>
 const helpers = (database: string) =>
   Effect.gen(function*() {
     const pg = yield* PgServer
-    const query = (sql: string) =>
-      pg.psql(sql, database).pipe(
-        Effect.map((out) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|")))
-      )
+    const query = queryOn(database)
     const runs = Effect.map(
       query("SELECT id, rule, coalesce(scheduled_at, 0), status, trigger, coalesce(runner, '') FROM runs ORDER BY id"),
       (rows) =>
@@ -109,13 +99,13 @@ const helpers = (database: string) =>
       )
     /** Waits until every fire message due by `cutoff` is answered (a loaded machine delivers late, never never). */
     const settled = (cutoff: number) =>
-      query(
-        `SELECT count(*) FROM cluster_messages WHERE entity_type = 'cos-retention/rule' AND tag = 'fire' ` +
-          `AND deliver_at <= ${cutoff} AND NOT processed`
-      ).pipe(
-        Effect.repeat({ until: (rows) => rows[0]![0] === "0", schedule: Schedule.spaced("200 millis") }),
-        Effect.timeout("60 seconds"),
-        Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire times due by ${cutoff} left unanswered`))
+      waitUntil(
+        query(
+          `SELECT count(*) FROM cluster_messages WHERE entity_type = 'cos-retention/rule' AND tag = 'fire' ` +
+            `AND deliver_at <= ${cutoff} AND NOT processed`
+        ),
+        (rows) => rows[0]![0] === "0",
+        { every: "200 millis", within: "60 seconds", message: () => `fire times due by ${cutoff} left unanswered` }
       )
     /** The engine's stored answer to each fire time of a rule (for a failure's message: what became of it). */
     const answers = (rule: string) =>
@@ -208,19 +198,9 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
     () =>
       Effect.gen(function*() {
         const { answers, runs, settled, stored } = yield* helpers("three")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("three")
-        const server = yield* CosFakeServer.start({})
+        const { pg, server, url } = yield* setUp("three")
         const rules = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-        for (const name of rules) {
-          yield* Store.seed(server.fake.store, {
-            bucket: CosFake.testBucket,
-            count: 6,
-            prefix: `${name}/`,
-            ageMs: (i) => (i < 3 ? 40 : 1) * day,
-            size: 10
-          })
-        }
+        for (const name of rules) yield* seedKeys(server, `${name}/`, 6, (i) => (i < 3 ? 40 : 1) * day)
         const settings = settingsOf(url, server.url, rules.map((name) => ({ name })))
         const log = skipLogger()
         const replicas = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)], {
@@ -242,7 +222,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
           for (let i = 1; i < times.length; i++) {
             assert.strictEqual(times[i]! - times[i - 1]!, period, `${rule}: ${times}`)
           }
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${rule}/`)).length, 3)
+          assert.strictEqual(yield* keyCount(server, `${rule}/`), 3)
         }
         assert.isAtLeast(checked, rules.length * 3)
         // each run names one of the three replicas; the rules were spread over more than one
@@ -259,42 +239,29 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
     () =>
       Effect.gen(function*() {
         const { answers, runs, runsSoFar, settled } = yield* helpers("transition")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("transition")
-        const server = yield* CosFakeServer.start({})
+        const { server, url } = yield* setUp("transition")
         const rules = ["alpha", "beta", "gamma", "delta"]
         const httpPort = yield* freePort
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-transition-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { host: 127.0.0.1, port: ${httpPort} }
-gracePeriod: 2s
-rules:
-${
-            rules.map((name) =>
-              `  - { name: ${name}, bucket: ${CosFake.testBucket}, prefix: ${name}/, olderThan: 30d, ` +
-              `schedule: "*/2 * * * * *" }`
-            ).join("\n")
-          }
-`
-        )
+        const config = yield* writeClusterConfig("transition", {
+          endpoint: server.url,
+          state: url,
+          http: `{ host: 127.0.0.1, port: ${httpPort} }`,
+          rules: rules.map((name) =>
+            `  - { name: ${name}, bucket: ${CosFake.testBucket}, prefix: ${name}/, olderThan: 30d, ` +
+            `schedule: "*/2 * * * * *" }\n`
+          ).join("")
+        })
         // replica A alone first (a child process, to be SIGKILLed): it holds every rule and the scheduler
-        const port = yield* freePort
-        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
-        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
-        const addressA = `127.0.0.1:${port}`
-        yield* runsSoFar.pipe(
-          Effect.repeat({
-            until: (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.runner === addressA)),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          // (a child process compiling the daemon from source: slow on a loaded machine)
-          Effect.timeout("90 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage(JSON.stringify(a.lines.slice(-20), null, 1)))
+        const { address: addressA, child: a } = yield* startChildReplica(config.path)
+        yield* waitUntil(
+          runsSoFar,
+          (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.runner === addressA)),
+          {
+            every: "200 millis",
+            // (a child process compiling the daemon from source: slow on a loaded machine)
+            within: "90 seconds",
+            message: () => JSON.stringify(a.lines.slice(-20), null, 1)
+          }
         )
         // A's metrics carry its runner address on every series, and it holds the scheduler (next fire times)
         const metrics = yield* Effect.promise(() => fetch(`http://127.0.0.1:${httpPort}/metrics`).then((r) => r.text()))
@@ -314,9 +281,7 @@ ${
         // (the pg driver's queued-query notice is not printed)
         assert.isFalse(a.lines.some((l) => String(l.message).includes("DeprecationWarning")))
         const log = skipLogger()
-        const settings = Either.getOrThrow(
-          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
-        )
+        const settings = readConfig(config)
         const b = yield* startRunner({ ...settings, http: { ...settings.http, enabled: false } }).pipe(
           Effect.provide(log.layer)
         )
@@ -325,14 +290,10 @@ ${
         yield* Effect.promise(() => a.exit)
         const killedAt = Date.now()
         // B takes every rule over once A's locks expire, and runs them on and on
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) =>
-              rules.every((rule) => all.some((r) => r.rule === rule && r.runner === b.address && r.at > killedAt)),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rules did not move to B within 60 s"))
+        yield* waitUntil(
+          runs,
+          (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.runner === b.address && r.at > killedAt)),
+          { every: "200 millis", within: "60 seconds", message: () => "the rules did not move to B within 60 s" }
         )
         const takeover = yield* runs
         const takeoverAt = Math.max(
@@ -367,9 +328,7 @@ ${
     () =>
       Effect.gen(function*() {
         const { answers, runs, settled, stored } = yield* helpers("restart_catchup")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("restart_catchup")
-        const server = yield* CosFakeServer.start({})
+        const { server, url } = yield* setUp("restart_catchup")
         const settings = settingsOf(url, server.url, [
           { name: "catcher", catchUp: true },
           { name: "sleeper", catchUp: false }
@@ -378,13 +337,10 @@ ${
         const first = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 }).pipe(
           Effect.provide(log.layer)
         )
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) => ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule)),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("60 seconds")
-        )
+        yield* waitUntil(runs, (all) => ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule)), {
+          every: "200 millis",
+          within: "60 seconds"
+        })
         yield* Effect.all(first.map((r) => r.stop), { concurrency: 2 })
         const stoppedAt = Date.now()
         const before = yield* runs
@@ -442,9 +398,7 @@ ${
     () =>
       Effect.gen(function*() {
         const { answers, runs, runsSoFar, settled } = yield* helpers("down_across")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("down_across")
-        const server = yield* CosFakeServer.start({})
+        const { server, url } = yield* setUp("down_across")
         // every 10 s: the stop, the downtime and the restart fit between two fire times
         const every = 10_000
         const settings = settingsOf(url, server.url, [
@@ -453,14 +407,10 @@ ${
         ])
         const first = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
         // one fire time run by each rule, then every replica stops at once
-        yield* runsSoFar.pipe(
-          Effect.repeat({
-            until: (all) =>
-              ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rules did not run within 60 s"))
+        yield* waitUntil(
+          runsSoFar,
+          (all) => ["catcher", "sleeper"].every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
+          { every: "200 millis", within: "60 seconds", message: () => "the rules did not run within 60 s" }
         )
         yield* Effect.all(first.map((r) => r.stop), { concurrency: 2 })
         const stoppedAt = Date.now()
@@ -472,16 +422,13 @@ ${
         const again = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
         // the restarted cluster runs the fire time after the downtime
         const following = missed + every
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) =>
-              ["catcher", "sleeper"].every((rule) =>
-                all.some((r) => r.rule === rule && r.at === following && r.status === "succeeded")
-              ),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the fire time after the restart did not run"))
+        yield* waitUntil(
+          runs,
+          (all) =>
+            ["catcher", "sleeper"].every((rule) =>
+              all.some((r) => r.rule === rule && r.at === following && r.status === "succeeded")
+            ),
+          { every: "200 millis", within: "60 seconds", message: () => "the fire time after the restart did not run" }
         )
         yield* settled(following)
         yield* Effect.all(again.map((r) => r.stop), { concurrency: 2 })
@@ -515,34 +462,23 @@ ${
     () =>
       Effect.gen(function*() {
         const { runs, settled } = yield* helpers("many_rules")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("many_rules")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 300 } } } })
+        const { server, url } = yield* setUp("many_rules", {
+          faults: { operations: { DeleteObjects: { latencyMs: 300 } } }
+        })
         const rules = Array.from({ length: 10 }, (_, i) => `rule-${i}`)
-        for (const name of rules) {
-          yield* Store.seed(server.fake.store, {
-            bucket: CosFake.testBucket,
-            count: 300,
-            prefix: `${name}/`,
-            ageMs: 40 * day,
-            size: 10
-          })
-        }
+        for (const name of rules) yield* seedKeys(server, `${name}/`, 300, 40 * day)
         // every rule at the same time, each run long enough (3 batches of 100 at 300 ms) for all to overlap
         const settings = settingsOf(url, server.url, rules.map((name) => ({ name, batchSize: 100, concurrency: 1 })))
         const replica = yield* startRunner(settings)
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("40 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("not every rule finished a run within 40 s"))
+        yield* waitUntil(
+          runs,
+          (all) => rules.every((rule) => all.some((r) => r.rule === rule && r.status === "succeeded")),
+          { every: "200 millis", within: "40 seconds", message: () => "not every rule finished a run within 40 s" }
         )
         yield* settled(Date.now() - 2000)
         yield* replica.stop
         for (const name of rules) {
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, `${name}/`)).length, 0, name)
+          assert.strictEqual(yield* keyCount(server, `${name}/`), 0, name)
         }
       }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     240_000
@@ -553,72 +489,49 @@ ${
     () =>
       Effect.gen(function*() {
         const { query, runs } = yield* helpers("pg_restart")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("pg_restart")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const { pg, server, url } = yield* setUp("pg_restart", {
+          faults: { operations: { DeleteObjects: { latencyMs: 100 } } }
+        })
         const keys = 3000
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/old/",
-          ageMs: 40 * day,
-          size: 10
-        })
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: 100,
-          prefix: "logs/new/",
-          ageMs: day,
-          size: 10
-        })
-        const count = (p: string) =>
-          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+        yield* seedKeys(server, "logs/old/", keys, 40 * day)
+        yield* seedKeys(server, "logs/new/", 100, day)
+        const count = (p: string) => keyCount(server, p)
         const settings = settingsOf(url, server.url, [
           { name: "logs", prefix: "logs/", schedule: "*/3 * * * * *", batchSize: 100, concurrency: 1 }
         ])
         const replicas = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 })
         yield* Effect.addFinalizer(() => Effect.all(replicas.map((r) => r.stop), { concurrency: 2 }))
         // mid-run: a good part deleted, not all
-        yield* count("logs/old/").pipe(
-          Effect.repeat({ until: (n) => n <= keys - 800, schedule: Schedule.spaced("5 millis") }),
-          Effect.timeout("60 seconds")
-        )
+        yield* waitUntil(count("logs/old/"), (n) => n <= keys - 800, { every: "5 millis", within: "60 seconds" })
         yield* pg.restart
         const restartedAt = Date.now()
         assert.isAbove(yield* count("logs/old/"), 0, "the run finished before the restart")
         // the replicas carry on: the rest is deleted by runs after the restart, and one succeeds
-        yield* Effect.gen(function*() {
-          const left = yield* count("logs/old/")
-          const all = yield* runs.pipe(Effect.orElseSucceed(() => [] as Array<Run>))
-          return left === 0 && all.some((r) => r.status === "succeeded" && r.at > restartedAt)
-        }).pipe(
-          Effect.catchAllDefect(() => Effect.succeed(false)),
-          Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("250 millis") }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the cluster did not carry on within 60 s"))
+        yield* waitUntil(
+          Effect.gen(function*() {
+            const left = yield* count("logs/old/")
+            const all = yield* runs.pipe(Effect.orElseSucceed(() => [] as Array<Run>))
+            return left === 0 && all.some((r) => r.status === "succeeded" && r.at > restartedAt)
+          }).pipe(Effect.catchAllDefect(() => Effect.succeed(false))),
+          (done) => done,
+          { every: "250 millis", within: "60 seconds", message: () => "the cluster did not carry on within 60 s" }
         )
         // and keeps running its schedule: a later fire time succeeds too
         const done = yield* runs
         const lastDone = Math.max(...done.filter((r) => r.status === "succeeded").map((r) => r.at))
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) => all.some((r) => r.status === "succeeded" && r.at > lastDone),
-            schedule: Schedule.spaced("250 millis")
-          }),
-          Effect.timeout("30 seconds")
-        )
+        yield* waitUntil(runs, (all) => all.some((r) => r.status === "succeeded" && r.at > lastDone), {
+          every: "250 millis",
+          within: "30 seconds"
+        })
         // both replicas are still in the cluster
         const runners = yield* query("SELECT address FROM cluster_runners WHERE healthy ORDER BY address")
         assert.deepStrictEqual(runners.map((r) => r[0]), replicas.map((r) => r.address).sort())
         // and both hold the state's writer lock again (shared), so a `once` is still refused while the cluster runs
-        yield* query(writerLocks).pipe(
-          Effect.repeat({ until: (rows) => rows[0]![0] === "2", schedule: Schedule.spaced("200 millis") }),
-          Effect.timeout("20 seconds"),
-          Effect.catchTag(
-            "TimeoutException",
-            () => Effect.dieMessage("the replicas did not take the writer lock again")
-          )
-        )
+        yield* waitUntil(query(writerLocks), (rows) => rows[0]![0] === "2", {
+          every: "200 millis",
+          within: "20 seconds",
+          message: () => "the replicas did not take the writer lock again"
+        })
         for (const r of replicas) {
           yield* Effect.flatMap(StateStore.WriterLock, (held) => held.check).pipe(
             Effect.provide(r.context)
@@ -654,25 +567,15 @@ ${
     "a replica whose writer lock a once took while its Postgres session was gone stops (exit 1) rather than write beside it",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("lock_taken")
-        const server = yield* CosFakeServer.start({})
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-lock-taken-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { enabled: false }
-gracePeriod: 2s
-rules:
-  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "*/2 * * * * *" }
+        const { server, url } = yield* setUp("lock_taken")
+        const config = yield* writeClusterConfig("lock-taken", {
+          endpoint: server.url,
+          state: url,
+          rules:
+            `  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "*/2 * * * * *" }
 `
-        )
-        const port = yield* freePort
-        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
-        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
+        })
+        const { child: a } = yield* startChildReplica(config.path)
         yield* Effect.promise(() => a.waitFor((l) => String(l.message).startsWith("joined the cluster"))).pipe(
           Effect.timeout("60 seconds")
         )
@@ -707,27 +610,18 @@ rules:
     () =>
       Effect.gen(function*() {
         const { query, runs } = yield* helpers("rule_lock")
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("rule_lock")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
-        const keys = 3000
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * day,
-          size: 10
+        const { server, url } = yield* setUp("rule_lock", {
+          faults: { operations: { DeleteObjects: { latencyMs: 100 } } }
         })
-        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
+        const keys = 3000
+        yield* seedKeys(server, "logs/", keys, 40 * day)
+        const count = keyCount(server, "logs/")
         const settings = settingsOf(url, server.url, [
           { name: "logs", schedule: "*/3 * * * * *", batchSize: 100, concurrency: 1 }
         ])
         const replica = yield* startRunner(settings)
         yield* Effect.addFinalizer(() => replica.stop)
-        yield* count.pipe(
-          Effect.repeat({ until: (n) => n <= keys - 500, schedule: Schedule.spaced("5 millis") }),
-          Effect.timeout("60 seconds")
-        )
+        yield* waitUntil(count, (n) => n <= keys - 500, { every: "5 millis", within: "60 seconds" })
         // the session holding the run's lock ends, and another session takes the lock at once (as a replica that
         // was given the rule meanwhile would)
         const sql = yield* stateSql(url)
@@ -741,25 +635,22 @@ rules:
         )
         assert.deepStrictEqual(ended, [true])
         // the run stops (its in-flight batch finishes within the grace period) and nothing more is deleted
-        yield* runs.pipe(
-          Effect.repeat({
-            until: (all) => all.length > 0 && all.every((r) => r.status !== "running"),
-            schedule: Schedule.spaced("200 millis")
-          }),
-          Effect.timeout("20 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the run went on without its lock"))
-        )
+        yield* waitUntil(runs, (all) => all.length > 0 && all.every((r) => r.status !== "running"), {
+          every: "200 millis",
+          within: "20 seconds",
+          message: () => "the run went on without its lock"
+        })
         const stopped = yield* count
         assert.isAbove(stopped, 0, "the run finished before it was stopped")
         yield* Effect.sleep("4 seconds")
         assert.strictEqual(yield* count, stopped, "keys were deleted while another session held the rule's lock")
         // the other session lets go: the rule's next runs delete the rest
         yield* connection.execute("SELECT pg_advisory_unlock(hashtext('cos-retention rule logs'))", [], undefined)
-        yield* count.pipe(
-          Effect.repeat({ until: (n) => n === 0, schedule: Schedule.spaced("250 millis") }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the rule did not run again"))
-        )
+        yield* waitUntil(count, (n) => n === 0, {
+          every: "250 millis",
+          within: "60 seconds",
+          message: () => "the rule did not run again"
+        })
         const audit = yield* query(
           "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'"
         )
@@ -780,38 +671,22 @@ rules:
     "a once whose writer lock a replica took while its Postgres session was gone stops (exit 2), deleting no more",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("once_lock")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 200 } } } })
-        const keys = 3000
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * day,
-          size: 10
+        const { server, url } = yield* setUp("once_lock", {
+          faults: { operations: { DeleteObjects: { latencyMs: 200 } } }
         })
-        const count = Store.keys(server.fake.store, CosFake.testBucket, "logs/").pipe(Effect.map((k) => k.length))
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-once-lock-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { enabled: false }
-gracePeriod: 2s
-rules:
-  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "0 0 1 1 *",
+        const keys = 3000
+        yield* seedKeys(server, "logs/", keys, 40 * day)
+        const count = keyCount(server, "logs/")
+        const config = yield* writeClusterConfig("once-lock", {
+          endpoint: server.url,
+          state: url,
+          rules: `  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "0 0 1 1 *",
       batchSize: 100, concurrency: 1 }
 `
-        )
-        const once = cosRetention(["once", "--config", config])
+        })
+        const once = cosRetention(["once", "--config", config.path])
         yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
-        yield* count.pipe(
-          Effect.repeat({ until: (n) => n <= keys - 300, schedule: Schedule.spaced("5 millis") }),
-          Effect.timeout("60 seconds")
-        )
+        yield* waitUntil(count, (n) => n <= keys - 300, { every: "5 millis", within: "60 seconds" })
         // the once's writer-lock session ends and a replica takes the lock (shared) before the once takes it again
         const sql = yield* stateSql(url)
         const connection = yield* sql.reserve

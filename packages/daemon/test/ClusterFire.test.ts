@@ -4,46 +4,32 @@
  * audit rows that cannot be reconciled) is recorded failed, as one daemon records it; a fire time whose run row
  * cannot be written at all is delivered again until it can.
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake } from "@effect-cos/testkit"
 import { assert, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Schedule from "effect/Schedule"
 import * as Cluster from "../src/Cluster.js"
-import * as Config from "../src/Config.js"
 import { State } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
-import { credentials, type InProcessRunner, startRunner } from "./support/cluster.js"
+import {
+  clusterSettings,
+  credentials,
+  day,
+  fire,
+  keyCount,
+  queryOn,
+  seedKeys,
+  setUp,
+  startRunner,
+  waitUntil
+} from "./support/cluster.js"
 import { PgServer } from "./support/postgres.js"
-
-const day = 86_400_000
 
 /** One rule over `logs/`, scheduled once a year: the tests send its fire times themselves. */
 const settingsFor = (url: string, endpoint: string, parallelism = 1) =>
-  Either.getOrThrow(Config.decode({
-    cos: { region: CosFake.testRegion, endpoint },
-    state: url,
-    http: { enabled: false },
-    gracePeriod: "2s",
-    rules: [{
-      name: "logs",
-      bucket: CosFake.testBucket,
-      prefix: "logs/",
-      olderThan: "30d",
-      schedule: "0 0 1 1 *",
-      parallelism
-    }]
-  }, { source: "test", baseDir: "/" }))
-
-const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
-
-const fire = (runner: InProcessRunner, scheduledAt: number) =>
-  Effect.gen(function*() {
-    const client = yield* Cluster.RuleEntity.client
-    yield* client("logs").fire(new Cluster.Fire({ scheduledAt, trigger: "schedule" }), { discard: true })
-  }).pipe(Effect.provide(runner.context))
+  clusterSettings(url, endpoint, [{ name: "logs", prefix: "logs/", schedule: "0 0 1 1 *", parallelism }])
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
   "cluster mode: a fire time's own run",
@@ -54,35 +40,21 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           `with the previous run (parallelism ${parallelism})`,
         () =>
           Effect.gen(function*() {
-            const pg = yield* PgServer
             const database = `fire_refused_${parallelism}`
-            const url = yield* pg.createDatabase(database)
-            const server = yield* CosFakeServer.start({})
-            yield* Store.seed(server.fake.store, {
-              bucket: CosFake.testBucket,
-              count: 10,
-              prefix: "logs/old/",
-              ageMs: 40 * day,
-              size: 10
-            })
-            yield* Store.seed(server.fake.store, {
-              bucket: CosFake.testBucket,
-              count: 1,
-              prefix: "logs/new/",
-              ageMs: day,
-              size: 10
-            })
+            const { server, url } = yield* setUp(database)
+            yield* seedKeys(server, "logs/old/", 10, 40 * day)
+            yield* seedKeys(server, "logs/new/", 1, day)
             const runner = yield* startRunner(settingsFor(url, server.url, parallelism))
             yield* Effect.addFinalizer(() => runner.stop)
-            const query = (sql: string) => Effect.map(pg.psql(sql, database), rows)
+            const query = queryOn(database)
             /** Waits until the engine has stored an answer to the fire time (its message processed). */
             const answered = (scheduledAt: number) =>
-              query(
-                `SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed AND deliver_at = ${scheduledAt}`
-              ).pipe(
-                Effect.repeat({ until: (r) => r[0]![0] === "1", schedule: Schedule.spaced("200 millis") }),
-                Effect.timeout("60 seconds"),
-                Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire time ${scheduledAt} never answered`))
+              waitUntil(
+                query(
+                  `SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed AND deliver_at = ${scheduledAt}`
+                ),
+                (r) => r[0]![0] === "1",
+                { every: "200 millis", within: "60 seconds", message: () => `fire time ${scheduledAt} never answered` }
               )
             // (a fire time after the runner joined: one from before the cluster's up period would be decided as
             // after a downtime of the whole cluster)
@@ -132,7 +104,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
               "succeeded"
             ]])
             assert.deepStrictEqual(yield* query("SELECT count(*) FROM audit WHERE state = 'pending'"), [["0"]])
-            assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 1)
+            assert.strictEqual(yield* keyCount(server, "logs/"), 1)
           }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Error), Effect.scoped),
         120_000
       )
@@ -142,20 +114,12 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
       "a fire time whose run row cannot be written is tried again, and runs once when it can",
       () =>
         Effect.gen(function*() {
-          const pg = yield* PgServer
           const database = "fire_unrecorded"
-          const url = yield* pg.createDatabase(database)
-          const server = yield* CosFakeServer.start({})
-          yield* Store.seed(server.fake.store, {
-            bucket: CosFake.testBucket,
-            count: 10,
-            prefix: "logs/",
-            ageMs: 40 * day,
-            size: 10
-          })
+          const { pg, server, url } = yield* setUp(database)
+          yield* seedKeys(server, "logs/", 10, 40 * day)
           const runner = yield* startRunner(settingsFor(url, server.url))
           yield* Effect.addFinalizer(() => runner.stop)
-          const query = (sql: string) => Effect.map(pg.psql(sql, database), rows)
+          const query = queryOn(database)
           // Postgres refuses every new run row for a while (a full disk, a revoked grant, a failover), counting the
           // attempts in a sequence (which a rollback does not undo)
           yield* pg.psql(
@@ -169,10 +133,10 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           const scheduledAt = Date.now()
           yield* fire(runner, scheduledAt)
           // the run was tried at least twice
-          yield* query("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals").pipe(
-            Effect.repeat({ until: (r) => Number(r[0]![0]) >= 2, schedule: Schedule.spaced("200 millis") }),
-            Effect.timeout("60 seconds"),
-            Effect.catchTag("TimeoutException", () => Effect.dieMessage("the fire time was not tried again"))
+          yield* waitUntil(
+            query("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals"),
+            (r) => Number(r[0]![0]) >= 2,
+            { every: "200 millis", within: "60 seconds", message: () => "the fire time was not tried again" }
           )
           // meanwhile the fire time is not answered: nothing was recorded for it
           assert.deepStrictEqual(
@@ -180,17 +144,17 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
             [["0"]]
           )
           yield* pg.psql("DROP TRIGGER refuse_runs ON runs", database)
-          yield* query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed`).pipe(
-            Effect.repeat({ until: (r) => r[0]![0] === "1", schedule: Schedule.spaced("200 millis") }),
-            Effect.timeout("60 seconds"),
-            Effect.catchTag("TimeoutException", () => Effect.dieMessage("the fire time was not delivered again"))
+          yield* waitUntil(
+            query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed`),
+            (r) => r[0]![0] === "1",
+            { every: "200 millis", within: "60 seconds", message: () => "the fire time was not delivered again" }
           )
           assert.deepStrictEqual(yield* query("SELECT scheduled_at, status, deleted FROM runs"), [[
             String(scheduledAt),
             "succeeded",
             "10"
           ]])
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 0)
+          assert.strictEqual(yield* keyCount(server, "logs/"), 0)
           assert.deepStrictEqual(yield* query("SELECT count(*), count(DISTINCT key) FROM audit"), [["10", "10"]])
         }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.None), Effect.scoped),
       120_000
@@ -201,20 +165,12 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
         "attempts, saying why, and not tried again",
       () =>
         Effect.gen(function*() {
-          const pg = yield* PgServer
           const database = "fire_gave_up"
-          const url = yield* pg.createDatabase(database)
-          const server = yield* CosFakeServer.start({})
-          yield* Store.seed(server.fake.store, {
-            bucket: CosFake.testBucket,
-            count: 10,
-            prefix: "logs/",
-            ageMs: 40 * day,
-            size: 10
-          })
+          const { pg, server, url } = yield* setUp(database)
+          yield* seedKeys(server, "logs/", 10, 40 * day)
           const runner = yield* startRunner(settingsFor(url, server.url))
           yield* Effect.addFinalizer(() => runner.stop)
-          const query = (sql: string) => Effect.map(pg.psql(sql, database), rows)
+          const query = queryOn(database)
           // Postgres refuses the first five new run rows (the attempts), then accepts rows again
           yield* pg.psql(
             `CREATE SEQUENCE refusals;
@@ -228,10 +184,10 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           const scheduledAt = Date.now()
           yield* fire(runner, scheduledAt)
           const answered = (at: number) =>
-            query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed AND deliver_at = ${at}`).pipe(
-              Effect.repeat({ until: (r) => r[0]![0] === "1", schedule: Schedule.spaced("200 millis") }),
-              Effect.timeout("60 seconds"),
-              Effect.catchTag("TimeoutException", () => Effect.dieMessage(`fire time ${at} never answered`))
+            waitUntil(
+              query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND processed AND deliver_at = ${at}`),
+              (r) => r[0]![0] === "1",
+              { every: "200 millis", within: "60 seconds", message: () => `fire time ${at} never answered` }
             )
           yield* answered(scheduledAt)
           // five attempts, then one row: the fire time failed, with the reason
@@ -243,7 +199,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
           assert.match(recorded[0]![4]!, /^gave up on this fire time after 5 attempts that could not record a run/)
           assert.include(recorded[0]![4]!, "runs refused by the test")
           // nothing was deleted for it; the engine's answer names that run
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 10)
+          assert.strictEqual(yield* keyCount(server, "logs/"), 10)
           assert.deepStrictEqual(yield* query("SELECT count(*) FROM audit"), [["0"]])
           const reply = yield* query(
             `SELECT r.payload FROM cluster_replies r JOIN cluster_messages m ON m.id = r.request_id ` +
@@ -259,7 +215,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
             [String(scheduledAt), "failed"],
             [String(next), "succeeded"]
           ])
-          assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 0)
+          assert.strictEqual(yield* keyCount(server, "logs/"), 0)
         }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.None), Effect.scoped),
       120_000
     )

@@ -1,60 +1,44 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
 import { vi } from "vitest"
-import * as Cluster from "../src/Cluster.js"
 import * as Config from "../src/Config.js"
-import { cosRetention } from "./support/child.js"
-import { fastEnv, startRunner, waitForSpread } from "./support/cluster.js"
-import { freePort, PgServer } from "./support/postgres.js"
+import {
+  clusterSettings,
+  credentials,
+  day,
+  fire,
+  keyCount,
+  rows,
+  seedKeys,
+  setUp,
+  startChildReplica,
+  startRunner,
+  waitForSpread,
+  waitUntil,
+  writeClusterConfig
+} from "./support/cluster.js"
+import { readConfig } from "./support/config.js"
+import { PgServer } from "./support/postgres.js"
 
 // every test here waits on several conditions with bounds of 30-60 s each (runners starting, shards spread, runs):
 // more than vitest's 30 s default on a loaded machine
 vi.setConfig({ testTimeout: 240_000 })
 
-const day = 86_400_000
-
-const credentials = ConfigProvider.fromMap(
-  new Map([
-    ["COS_SECRET_ID", CosFake.testCredentials.secretId],
-    ["COS_SECRET_KEY", Redacted.value(CosFake.testCredentials.secretKey)]
-  ])
-)
-
 /** One split rule over `logs/`, scheduled once a year: the tests send its fire time themselves. */
 const settingsFor = (url: string, endpoint: string, rule: Record<string, unknown>) =>
-  Either.getOrThrow(Config.decode({
-    cos: { region: CosFake.testRegion, endpoint },
-    state: url,
-    http: { enabled: false },
-    gracePeriod: "2s",
-    rules: [{
-      name: "logs",
-      bucket: CosFake.testBucket,
-      prefix: "logs/",
-      olderThan: "30d",
-      schedule: "0 0 1 1 *",
-      batchSize: 100,
-      ...rule
-    }]
-  }, { source: "test", baseDir: "/" }))
+  clusterSettings(url, endpoint, [{ name: "logs", prefix: "logs/", schedule: "0 0 1 1 *", batchSize: 100, ...rule }])
 
 // keys that sort in awkward places: astral characters, combining marks, XML-special characters, spaces, line breaks
 const oddNames = ["  lead", "trail  ", "𝄞clef", "e\u0301", "<&\">'", "line\nbreak", "z\u{10FFFF}"]
 
-const seedOld = (store: Store.Store, count: number) =>
+const seedOld = (server: CosFakeServer.CosFakeServer, count: number) =>
   Effect.gen(function*() {
-    yield* Store.seed(store, { bucket: CosFake.testBucket, count, prefix: "logs/old/", ageMs: 40 * day, size: 10 })
-    yield* Store.seed(store, {
+    yield* seedKeys(server, "logs/old/", count, 40 * day)
+    yield* Store.seed(server.fake.store, {
       bucket: CosFake.testBucket,
       count: oddNames.length,
       keyFn: (i) => `logs/${oddNames[i]}`,
@@ -63,39 +47,31 @@ const seedOld = (store: Store.Store, count: number) =>
     })
   })
 
-const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+/** Waits until the run `where` selects (the only one, without it) has ended, succeeded or failed. */
+const runEnded = (database: string, where = "", message?: () => string) =>
+  Effect.flatMap(PgServer, (pg) =>
+    waitUntil(
+      pg.psql(`SELECT status FROM runs${where}`, database),
+      (s) => s.trim() === "succeeded" || s.trim() === "failed",
+      { every: "100 millis", within: "60 seconds", message }
+    ))
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split runs", (it) => {
   it.effect("a split rule spread over three runners: every key deleted once, young keys kept, one history row", () =>
     Effect.gen(function*() {
-      const pg = yield* PgServer
-      const url = yield* pg.createDatabase("split_spread")
-      const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 20 } } } })
-      const old = 4000
-      yield* seedOld(server.fake.store, old)
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 300,
-        prefix: "logs/new/",
-        ageMs: day,
-        size: 10
+      const { pg, server, url } = yield* setUp("split_spread", {
+        faults: { operations: { DeleteObjects: { latencyMs: 20 } } }
       })
+      const old = 4000
+      yield* seedOld(server, old)
+      yield* seedKeys(server, "logs/new/", 300, day)
       const settings = settingsFor(url, server.url, { parallelism: 6 })
       const runners = yield* Effect.all([startRunner(settings), startRunner(settings), startRunner(settings)])
       yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 3 }))
       yield* waitForSpread(runners)
       const fireAt = Date.now()
-      yield* Effect.gen(function*() {
-        const client = yield* Cluster.RuleEntity.client
-        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-      }).pipe(Effect.provide(runners[0]!.context))
-      yield* pg.psql("SELECT status FROM runs", "split_spread").pipe(
-        Effect.repeat({
-          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
-          schedule: Schedule.spaced("100 millis")
-        }),
-        Effect.timeout("60 seconds")
-      )
+      yield* fire(runners[0]!, fireAt)
+      yield* runEnded("split_spread")
       const runs = rows(yield* pg.psql("SELECT id, status, scheduled_at, deleted, error FROM runs", "split_spread"))
       const expected = old + oddNames.length
       assert.deepStrictEqual(runs.map((r) => r.slice(1, 4)), [["succeeded", String(fireAt), String(expected)]])
@@ -124,7 +100,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
         )
       )
       assert.deepStrictEqual(audit, [[String(expected), String(expected), "1", "0"]])
-      assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 300)
+      assert.strictEqual(yield* keyCount(server, "logs/"), 300)
       assert.strictEqual(
         yield* pg.psql(
           "SELECT (SELECT count(*) FROM audit WHERE state = 'pending') + (SELECT count(*) FROM audit_intents)",
@@ -136,37 +112,19 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
 
   it.effect("the bucket's write budget is shared: chunks on two runners stay within it together", () =>
     Effect.gen(function*() {
-      const pg = yield* PgServer
-      const url = yield* pg.createDatabase("split_budget")
       // COS's quota here is 600 keys/s: four chunks each spending a 400 keys/s budget would be throttled
-      const server = yield* CosFakeServer.start({
+      const { pg, server, url } = yield* setUp("split_budget", {
         faults: { operations: { DeleteObjects: { latencyMs: 5 } }, quotas: { writeKeysPerSecond: 600 } }
       })
       const keys = 4000
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: keys,
-        prefix: "logs/",
-        ageMs: 40 * day,
-        size: 10
-      })
+      yield* seedKeys(server, "logs/", keys, 40 * day)
       const budget = 400
       const settings = settingsFor(url, server.url, { parallelism: 4, writeBudget: budget, concurrency: 8 })
       const runners = yield* Effect.all([startRunner(settings), startRunner(settings)])
       yield* Effect.addFinalizer(() => Effect.all(runners.map((r) => r.stop), { concurrency: 2 }))
       yield* waitForSpread(runners)
-      const fireAt = Date.now()
-      yield* Effect.gen(function*() {
-        const client = yield* Cluster.RuleEntity.client
-        yield* client("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
-      }).pipe(Effect.provide(runners[0]!.context))
-      yield* pg.psql("SELECT status FROM runs", "split_budget").pipe(
-        Effect.repeat({
-          until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
-          schedule: Schedule.spaced("100 millis")
-        }),
-        Effect.timeout("60 seconds")
-      )
+      yield* fire(runners[0]!, Date.now())
+      yield* runEnded("split_budget")
       const stats = yield* server.fake.stats
       // the deletes as COS saw them: keys per second over the span from the first to the last
       const deletes = stats.log.filter((e) => e.operation === "DeleteObjects")
@@ -190,33 +148,19 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
     "the runner doing a split run SIGKILLed mid-run: its chunks resume from their checkpoints on another runner",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
-        const url = yield* pg.createDatabase("split_failover")
-        const server = yield* CosFakeServer.start({ faults: { operations: { DeleteObjects: { latencyMs: 100 } } } })
+        const { pg, server, url } = yield* setUp("split_failover", {
+          faults: { operations: { DeleteObjects: { latencyMs: 100 } } }
+        })
         const keys = 4000
         const young = 200
-        yield* seedOld(server.fake.store, keys)
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: young,
-          prefix: "logs/new/",
-          ageMs: day,
-          size: 10
-        })
+        yield* seedOld(server, keys)
+        yield* seedKeys(server, "logs/new/", young, day)
         const expected = keys + oddNames.length
-        const count = (p: string) =>
-          Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-split-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { enabled: false }
-gracePeriod: 2s
-rules:
-  - name: logs
+        const count = (p: string) => keyCount(server, p)
+        const config = yield* writeClusterConfig("split", {
+          endpoint: server.url,
+          state: url,
+          rules: `  - name: logs
     bucket: ${CosFake.testBucket}
     prefix: logs/
     olderThan: 30d
@@ -225,18 +169,15 @@ rules:
     concurrency: 1
     parallelism: 3
 `
-        )
+        })
         // replica A, alone, plans the run and holds every chunk; SIGKILLed once a part is deleted and checkpointed
-        const port = yield* freePort
-        const a = cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
-        yield* Effect.addFinalizer(() => Effect.sync(() => a.kill("SIGKILL")))
-        yield* pg.psql(
-          "SELECT count(*) FROM cos_retention_split_chunks WHERE checkpoint IS NOT NULL",
-          "split_failover"
+        const { child: a } = yield* startChildReplica(config.path)
+        yield* waitUntil(
+          pg.psql("SELECT count(*) FROM cos_retention_split_chunks WHERE checkpoint IS NOT NULL", "split_failover")
+            .pipe(Effect.catchAllDefect(() => Effect.succeed("0"))),
+          (n) => Number(n.trim()) >= 2,
+          { every: "20 millis", within: "60 seconds" }
         ).pipe(
-          Effect.catchAllDefect(() => Effect.succeed("0")),
-          Effect.repeat({ until: (n) => Number(n.trim()) >= 2, schedule: Schedule.spaced("20 millis") }),
-          Effect.timeout("60 seconds"),
           Effect.catchTag("TimeoutException", () =>
             Effect.flatMap(
               pg.psql(
@@ -256,19 +197,10 @@ rules:
         assert.strictEqual(before.length, 1)
 
         // replica B joins; once A's locks expire it holds the rule and the chunks, whose messages come to it again
-        const settings = Either.getOrThrow(
-          Config.parse(NodeFs.readFileSync(config, "utf8"), { source: config, baseDir: dir })
-        )
-        const b = yield* startRunner(settings)
+        const b = yield* startRunner(readConfig(config))
         yield* Effect.addFinalizer(() => b.stop)
-        yield* pg.psql(`SELECT status FROM runs WHERE id = ${before[0]![0]}`, "split_failover").pipe(
-          Effect.repeat({
-            until: (s) => s.trim() === "succeeded" || s.trim() === "failed",
-            schedule: Schedule.spaced("100 millis")
-          }),
-          Effect.timeout("60 seconds"),
-          Effect.catchTag("TimeoutException", () => Effect.dieMessage("the split run was not resumed within 60 s"))
-        )
+        yield* runEnded("split_failover", ` WHERE id = ${before[0]![0]}`, () =>
+          "the split run was not resumed within 60 s")
         assert.strictEqual(yield* count("logs/new/"), young)
         assert.strictEqual(yield* count("logs/old/"), 0)
         const run = rows(
@@ -281,7 +213,12 @@ rules:
             "split_failover"
           )
         )
-        assert.isTrue(chunks.every((c) => c[1] === "succeeded" && c[2] === b.address), JSON.stringify(chunks))
+        assert.isTrue(
+          chunks.every((c) =>
+            c[1] === "succeeded" && c[2] === b.address
+          ),
+          JSON.stringify(chunks)
+        )
         // the chunks A had started were taken up again (a second attempt)
         assert.isAtLeast(chunks.filter((c) => Number(c[3]) >= 2).length, 2, JSON.stringify(chunks))
         const audit = rows(

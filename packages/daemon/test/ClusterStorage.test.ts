@@ -3,7 +3,7 @@
  * comes up (the engine's tables are created once, under an advisory lock: ClusterStorage), and the cluster they form
  * runs each fire time once. Housekeeping: our answered messages leave the engine's tables after the retention.
  */
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake } from "@effect-cos/testkit"
 import * as ShardingConfig from "@effect/cluster/ShardingConfig"
 import { assert, layer } from "@effect/vitest"
 import * as Duration from "effect/Duration"
@@ -12,58 +12,33 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
 import * as Cluster from "../src/Cluster.js"
 import * as ClusterSplit from "../src/ClusterSplit.js"
 import * as ClusterStorage from "../src/ClusterStorage.js"
 import * as StateStore from "../src/StateStore.js"
-import { type Child, cosRetention } from "./support/child.js"
-import { fastEnv } from "./support/cluster.js"
-import { freePort, PgServer } from "./support/postgres.js"
+import type { Child } from "./support/child.js"
+import { day, keyCount, queryOn, seedKeys, setUp, startChildReplica, writeClusterConfig } from "./support/cluster.js"
+import { PgServer } from "./support/postgres.js"
 
-const day = 86_400_000
-
-const query = (database: string, sql: string) =>
-  Effect.flatMap(PgServer, (pg) => pg.psql(sql, database)).pipe(
-    Effect.map((out) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|")))
-  )
+const query = (database: string, sql: string) => queryOn(database)(sql)
 
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("the engine's storage", (it) => {
   it.effect(
     "three replicas as child processes started at once on a new database: all join, each fire time runs once",
     () =>
       Effect.gen(function*() {
-        const pg = yield* PgServer
         const database = "together"
-        const url = yield* pg.createDatabase(database)
-        const server = yield* CosFakeServer.start({})
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: 30,
-          prefix: "logs/",
-          ageMs: (i) => (i < 20 ? 40 : 1) * day,
-          size: 10
-        })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-together-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
-state: ${url}
-http: { enabled: false }
-gracePeriod: 2s
-rules:
-  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "*/2 * * * * *" }
+        const { server, url } = yield* setUp(database)
+        yield* seedKeys(server, "logs/", 30, (i) => (i < 20 ? 40 : 1) * day)
+        const config = yield* writeClusterConfig("together", {
+          endpoint: server.url,
+          state: url,
+          rules:
+            `  - { name: logs, bucket: ${CosFake.testBucket}, prefix: logs/, olderThan: 30d, schedule: "*/2 * * * * *" }
 `
-        )
-        const ports = [yield* freePort, yield* freePort, yield* freePort]
-        const children: Array<Child> = ports.map((port) =>
-          cosRetention(["run", "--config", config, "--runner-address", `127.0.0.1:${port}`], { env: fastEnv })
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => children.forEach((c) => c.kill("SIGKILL"))))
+        })
+        const replicas = yield* Effect.all([1, 2, 3].map(() => startChildReplica(config.path)))
+        const children: Array<Child> = replicas.map((r) => r.child)
         const joined = (c: Child) =>
           Effect.promise(() => c.waitFor((l) => String(l.message).startsWith("joined the cluster")))
         yield* Effect.all(children.map(joined), { concurrency: "unbounded" }).pipe(
@@ -107,7 +82,7 @@ rules:
           children.every((c) => !c.lines.some((l) => /duplicate key|pg_type/.test(JSON.stringify(l)))),
           "a replica logged the engine's migration race"
         )
-        assert.strictEqual((yield* Store.keys(server.fake.store, CosFake.testBucket, "logs/")).length, 10)
+        assert.strictEqual(yield* keyCount(server, "logs/"), 10)
         const audit = yield* query(database, "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'")
         assert.deepStrictEqual(audit[0], ["20", "20"])
       }).pipe(Effect.scoped),

@@ -7,10 +7,8 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
 import { displayKey } from "../src/Display.js"
+import { writeLocalConfig } from "./support/config.js"
 import { cosRetention } from "./support/inProcess.js"
 
 const bucket = CosFake.testBucket
@@ -64,23 +62,17 @@ describe("keys in human-readable output", () => {
       const summary = JSON.parse(json.stdout.trim().split("\n").pop()!) as { sample: Array<string> }
       assert.deepStrictEqual([...summary.sample].sort(), [...keys].sort())
 
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-display-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
-      NodeFs.writeFileSync(
-        config,
-        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
-state: ${NodePath.join(dir, "state.db")}
-http: { enabled: false }
-rules:
-  - name: odd-keys
+      const config = yield* writeLocalConfig(
+        "display",
+        server.url,
+        `  - name: odd-keys
     bucket: ${bucket}
     prefix: "k/cr\\r"
     olderThan: 30d
     schedule: "0 3 * * *"
 `
       )
-      const plan = yield* cosRetention(["plan", "--config", config])
+      const plan = yield* cosRetention(["plan", "--config", config.path])
       assert.strictEqual(plan.code, 0, plan.stderr)
       assert.notMatch(plan.stdout, raw)
       assert.include(plan.stdout, `${bucket}/"k/cr\\r"`)

@@ -1,64 +1,24 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Config from "../src/Config.js"
-import { HttpStatus } from "../src/HttpStatus.js"
 import * as Metrics from "../src/Metrics.js"
-import { emptyCounts, State } from "../src/State.js"
-import { Status } from "../src/Status.js"
+import { emptyCounts } from "../src/State.js"
+import { httpGet, startHttpStatus, statusSettings } from "./support/status.js"
 
 const secret = "do-not-show-this-secret-key"
 
-const settings = (() => {
-  const result = Config.decode(
-    {
-      cos: { region: "ap-beijing", credentials: { secretId: "AKIDshown", secretKey: secret } },
-      state: ":memory:",
-      http: { port: 0 },
-      rules: [
-        {
-          name: "expire-logs",
-          bucket: "examplebucket-1250000000",
-          prefix: "logs/",
-          olderThan: "30d",
-          schedule: "0 3 * * *",
-          timezone: "Asia/Shanghai"
-        },
-        {
-          name: "off",
-          bucket: "examplebucket-1250000000",
-          prefix: "tmp/",
-          olderThan: "1d",
-          schedule: "0 * * * *",
-          enabled: false
-        }
-      ]
-    },
-    { source: "test", baseDir: "/" }
-  )
-  if (Either.isLeft(result)) throw new Error(result.left.message)
-  return result.right
-})()
+const settings = statusSettings(secret, "logs/")
 
 const get = (port: number, path: string) =>
-  Effect.promise(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`)
-    return { status: res.status, type: res.headers.get("content-type") ?? "", body: await res.text() }
-  })
+  Effect.map(httpGet(port, path), (res) => ({
+    status: res.status,
+    type: res.headers.get("content-type") ?? "",
+    body: res.body
+  }))
 
 describe("HttpStatus", () => {
   it.scoped("serves /healthz, /readyz, /metrics and /status on 127.0.0.1, never a secret", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(
-        HttpStatus.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
-          Layer.provideMerge(Config.Settings.layer(settings))
-        )
-      )
-      const { address } = yield* Effect.provide(HttpStatus, context)
-      const status = yield* Effect.provide(Status, context)
-      const state = yield* Effect.provide(State, context)
+      const { address, state, status } = yield* startHttpStatus(settings)
       assert.strictEqual(address.hostname, "127.0.0.1")
       assert.isAbove(address.port, 0)
 

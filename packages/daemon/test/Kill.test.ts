@@ -1,4 +1,4 @@
-import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
+import { CosFake, CosFakeServer } from "@effect-cos/testkit"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, layer } from "@effect/vitest"
@@ -7,14 +7,14 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
 import { Purger } from "../src/Purger.js"
 import { layerSqlite, State } from "../src/State.js"
 import { cosRetention, credentialsEnv } from "./support/child.js"
+import { writeConfig } from "./support/config.js"
+import { keyCount, seedKeys } from "./support/seed.js"
 
 /** Objects the rule must delete (40 days old), per scenario. */
 const keys = 5000
@@ -43,25 +43,9 @@ const scenario = (name: string, atDeleted: number) =>
   Effect.gen(function*() {
     const server = yield* Server
     const prefix = `kill-${name}/`
-    yield* Store.seed(server.fake.store, {
-      bucket: CosFake.testBucket,
-      count: keys,
-      prefix: `${prefix}old/`,
-      ageMs: 40 * 86_400_000,
-      size: 10
-    })
-    yield* Store.seed(server.fake.store, {
-      bucket: CosFake.testBucket,
-      count: young,
-      prefix: `${prefix}new/`,
-      ageMs: 86_400_000,
-      size: 10
-    })
-    const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-kill-"))
-    yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-    const config = NodePath.join(dir, "retention.yaml")
-    NodeFs.writeFileSync(
-      config,
+    yield* seedKeys(server, `${prefix}old/`, keys, 40 * 86_400_000)
+    yield* seedKeys(server, `${prefix}new/`, young, 86_400_000)
+    const { dir, path: config } = yield* writeConfig("kill", () =>
       `cos: { region: ${CosFake.testRegion}, endpoint: "${server.url}" }
 state: state.db
 http: { enabled: false }
@@ -73,14 +57,16 @@ rules:
     schedule: "0 3 1 1 *"
     batchSize: 100
     concurrency: 4
-`
-    )
-    const count = (p: string) => Store.keys(server.fake.store, CosFake.testBucket, p).pipe(Effect.map((k) => k.length))
+`)
+    const count = (p: string) =>
+      keyCount(server, p)
     const left = count(`${prefix}old/`)
 
     // a run, SIGKILLed with batches in flight at the kill point
     const once = cosRetention(["once", "--config", config])
-    yield* Effect.addFinalizer(() => Effect.sync(() => once.kill("SIGKILL")))
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => once.kill("SIGKILL"))
+    )
     yield* left.pipe(
       Effect.repeat({ until: (n) => n <= keys - atDeleted, schedule: Schedule.spaced("5 millis") }),
       Effect.timeout("20 seconds")

@@ -3,34 +3,17 @@
  * the lifecycle configuration of those rules: from YAML rules, through the CLI.
  */
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
-import * as NodeContext from "@effect/platform-node/NodeContext"
 import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
-import { vi } from "vitest"
-import { cli } from "../src/Cli.js"
-import { teardown } from "../src/cli/common.js"
+import { cosRetention as inProcess } from "./support/inProcess.js"
 
-/** Runs `cos-retention <args>` in process; returns its exit code (as bin.ts maps it), stdout and stderr. */
-const cosRetention = (...args: Array<string>) =>
-  Effect.gen(function*() {
-    const out: Array<string> = []
-    const err: Array<string> = []
-    const log = vi.spyOn(console, "log").mockImplementation((...xs: Array<unknown>) => void out.push(xs.join(" ")))
-    const error = vi.spyOn(console, "error").mockImplementation((...xs: Array<unknown>) => void err.push(xs.join(" ")))
-    const exit = yield* cli(["node", "cos-retention", ...args, "--log-format", "json"]).pipe(
-      Effect.provide(NodeContext.layer),
-      Effect.exit
-    )
-    log.mockRestore()
-    error.mockRestore()
-    let code = -1
-    teardown(exit, (c) => (code = c))
-    return { code, stdout: out.join("\n"), stderr: err.join("\n") }
-  })
+/** `cos-retention <args> --log-format json` in process, with this process's environment (the rules name credentials). */
+const cosRetention = (...args: Array<string>) => inProcess([...args, "--log-format", "json"], ConfigProvider.fromEnv())
 
 const bucket = CosFake.testBucket
 

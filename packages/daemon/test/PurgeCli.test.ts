@@ -11,6 +11,7 @@ import * as Scope from "effect/Scope"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
+import { type Output, runCli } from "./support/child.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const bucket = CosFake.testBucket
@@ -51,37 +52,19 @@ afterAll(async () => {
   await Effect.runPromise(Scope.close(scope, Exit.void))
 })
 
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
-/** Runs the CLI like `pnpm cos-retention purge ...` does, without a terminal. */
+/** Runs the CLI like `pnpm cos-retention purge ...` does, without a terminal; no COS_ variable but `extraEnv`. */
 const cli = (
   args: ReadonlyArray<string>,
   extraEnv: Record<string, string | undefined> = env,
   onSpawn?: (child: ChildProcess) => void
-) =>
-  new Promise<Result>((resolve, reject) => {
-    const childEnv: Record<string, string> = {}
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !k.startsWith("COS_")) childEnv[k] = v
-    }
-    for (const [k, v] of Object.entries(extraEnv)) if (v !== undefined) childEnv[k] = v
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", "purge", ...args],
-      { cwd: root, env: childEnv, stdio: ["ignore", "pipe", "pipe"] }
-    )
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (d) => (stdout += d))
-    child.stderr.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-    onSpawn?.(child)
-  })
+) => {
+  const childEnv: Record<string, string> = {}
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("COS_")) childEnv[k] = v
+  }
+  for (const [k, v] of Object.entries(extraEnv)) if (v !== undefined) childEnv[k] = v
+  return runCli(["purge", ...args], { env: childEnv, onSpawn })
+}
 
 const common = () => ["--bucket", bucket, "--region", CosFake.testRegion, "--endpoint", server.url]
 
@@ -92,7 +75,7 @@ const lastJson = (stdout: string) => {
 
 const keys = (prefix: string) => Effect.runPromise(Store.keys(server.fake.store, bucket, prefix))
 
-const noSecrets = (r: Result) => {
+const noSecrets = (r: Output) => {
   assert.notInclude(r.stdout, secretKey)
   assert.notInclude(r.stderr, secretKey)
 }
@@ -352,7 +335,7 @@ describe("cos-retention purge", () => {
       "tty/"
     ]
       .join(" ")
-    const result = await new Promise<Result>((resolve, reject) => {
+    const result = await new Promise<Output>((resolve, reject) => {
       const child = spawn("script", ["-qefc", command, "/dev/null"], {
         cwd: root,
         env: { ...process.env, ...env },

@@ -7,11 +7,11 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { type ChildProcess, spawn } from "node:child_process"
+import type { ChildProcess } from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as NodeOs from "node:os"
 import * as Path from "node:path"
-import { credentialsEnv, repo } from "./support/child.js"
+import { credentialsEnv, runCli } from "./support/child.js"
 
 const bucket = CosFake.testBucket
 
@@ -61,12 +61,6 @@ afterAll(async () => {
   NodeFs.rmSync(dir, { recursive: true, force: true })
 })
 
-interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
-
 const cli = (
   args: ReadonlyArray<string>,
   options: {
@@ -74,24 +68,11 @@ const cli = (
     readonly onSpawn?: (child: ChildProcess) => void
   } = {}
 ) =>
-  new Promise<Result>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", "tsx", "packages/daemon/src/bin.ts", "purge", ...args],
-      {
-        cwd: repo,
-        env: { ...process.env, ...credentialsEnv },
-        stdio: [typeof options.stdin === "number" ? options.stdin : "pipe", "pipe", "pipe"]
-      }
-    )
-    let stdout = ""
-    let stderr = ""
-    child.stdout!.on("data", (d) => (stdout += d))
-    child.stderr!.on("data", (d) => (stderr += d))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-    if (typeof options.stdin !== "number") child.stdin!.end(options.stdin)
-    options.onSpawn?.(child)
+  runCli(["purge", ...args], {
+    env: { ...process.env, ...credentialsEnv },
+    // without one, standard input is a pipe closed at once
+    stdin: options.stdin ?? "",
+    onSpawn: options.onSpawn
   })
 
 const common = () => ["--bucket", bucket, "--region", CosFake.testRegion, "--endpoint", server.url]

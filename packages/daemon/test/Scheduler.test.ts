@@ -10,7 +10,7 @@ import * as TestClock from "effect/TestClock"
 import * as Config from "../src/Config.js"
 import { Runner } from "../src/Runner.js"
 import { nextFire, Scheduler } from "../src/Scheduler.js"
-import { State, type Trigger } from "../src/State.js"
+import { emptyCounts, State, type Trigger } from "../src/State.js"
 import { Status } from "../src/Status.js"
 
 type Call = { readonly rule: string; readonly trigger: Trigger; readonly at: number; readonly scheduledAt?: number }
@@ -144,15 +144,7 @@ describe("Scheduler", () => {
         const s = yield* State
         for (const name of ["catcher", "sleeper", "fresh"]) {
           const run = yield* s.startRun({ rule: name, trigger: "schedule", dryRun: false })
-          yield* s.finishRun(run.id, "succeeded", {
-            listed: 0,
-            matched: 0,
-            deleted: 0,
-            bytes: 0,
-            failed: 0,
-            skipped: 0,
-            throttled: 0
-          })
+          yield* s.finishRun(run.id, "succeeded", emptyCounts)
         }
       }).pipe(Effect.provide(state))
       const { calls } = yield* startScheduler({

@@ -6,9 +6,7 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
+import { writeLocalConfig } from "./support/config.js"
 import { cosRetention } from "./support/inProcess.js"
 
 const bucket = CosFake.testBucket
@@ -130,16 +128,10 @@ describe("selectors reach the engine byte for byte", () => {
       Effect.gen(function*() {
         const server = yield* CosFakeServer.start({})
         yield* Store.seed(server.fake.store, { bucket, count: 10, prefix: "r/", ageMs: 40 * DAY })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-rule-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
-state: ${NodePath.join(dir, "state.db")}
-http: { enabled: false }
-rules:
-  - name: expire-logs
+        const { path: config } = yield* writeLocalConfig(
+          "rule",
+          server.url,
+          `  - name: expire-logs
     bucket: ${bucket}
     prefix: r/
     olderThan: 30d

@@ -6,8 +6,6 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
 import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
@@ -15,6 +13,8 @@ import { Purger } from "../src/Purger.js"
 import { Runner } from "../src/Runner.js"
 import { layerSqlite } from "../src/State.js"
 import { cosRetention, credentialsEnv } from "./support/child.js"
+import { writeConfig } from "./support/config.js"
+import { seedKeys } from "./support/seed.js"
 
 const keys = 4000
 
@@ -26,18 +26,8 @@ describe("graceful shutdown", () => {
         const server = yield* CosFakeServer.start({
           faults: { operations: { DeleteObjects: { latencyMs: 50 } } }
         })
-        yield* Store.seed(server.fake.store, {
-          bucket: CosFake.testBucket,
-          count: keys,
-          prefix: "logs/",
-          ageMs: 40 * 86_400_000,
-          size: 100
-        })
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-shutdown-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
+        yield* seedKeys(server, "logs/", keys, 40 * 86_400_000, 100)
+        const { dir, path: config } = yield* writeConfig("shutdown", () =>
           `cos:
   region: ${CosFake.testRegion}
   endpoint: ${server.url}
@@ -52,8 +42,7 @@ rules:
     schedule: "* * * * * *"   # every second
     batchSize: 100
     concurrency: 2
-`
-        )
+`)
 
         const daemon = cosRetention(["run", "--config", config])
         yield* Effect.promise(() => daemon.waitFor((l) => l.message === "run started"))

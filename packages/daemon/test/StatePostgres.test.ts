@@ -13,8 +13,10 @@ import * as NodePath from "node:path"
 import * as Config from "../src/Config.js"
 import { layerSql, State } from "../src/State.js"
 import * as StateStore from "../src/StateStore.js"
+import { writeConfig } from "./support/config.js"
 import { cosRetentionJsonLogs } from "./support/inProcess.js"
 import { PgServer } from "./support/postgres.js"
+import { seedKeys } from "./support/seed.js"
 
 const day = 86_400_000
 
@@ -39,6 +41,20 @@ const freshStore = Effect.gen(function*() {
 /** `cos-retention <args>` in process, with JSON log lines. */
 const cosRetention = cosRetentionJsonLogs
 
+/** A configuration of one daily rule with `state` as its state setting. */
+const decodeWithState = (state: string) =>
+  Config.decode({
+    state,
+    rules: [{
+      name: "r",
+      bucket: "b-1250000000",
+      region: "ap-beijing",
+      prefix: "x/",
+      olderThan: "1d",
+      schedule: "@daily"
+    }]
+  }, { source: "test", baseDir: "/" })
+
 describe("the state setting", () => {
   it("accepts a postgres:// URL, keeps it Redacted and shows it without its password", () => {
     const store = Either.getOrThrow(StateStore.fromSetting("postgres://cos:s3cret@db.internal:6432/retention", "/"))
@@ -51,17 +67,7 @@ describe("the state setting", () => {
   })
 
   it("refuses a Postgres URL without a host or database, naming the field and not the secret", () => {
-    const result = Config.decode({
-      state: "postgres://cos:s3cret@db.internal",
-      rules: [{
-        name: "r",
-        bucket: "b-1250000000",
-        region: "ap-beijing",
-        prefix: "x/",
-        olderThan: "1d",
-        schedule: "@daily"
-      }]
-    }, { source: "test", baseDir: "/" })
+    const result = decodeWithState("postgres://cos:s3cret@db.internal")
     assert.isTrue(Either.isLeft(result))
     const message = Either.isLeft(result) ? result.left.message : ""
     assert.include(message, "state: a Postgres URL needs a host and a database")
@@ -294,17 +300,7 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
     Effect.gen(function*() {
       const pg = yield* PgServer
       const url = yield* pg.createDatabase("locked")
-      const settings = Either.getOrThrow(Config.decode({
-        state: url,
-        rules: [{
-          name: "r",
-          bucket: "b-1250000000",
-          region: "ap-beijing",
-          prefix: "x/",
-          olderThan: "1d",
-          schedule: "@daily"
-        }]
-      }, { source: "test", baseDir: "/" }))
+      const settings = Either.getOrThrow(decodeWithState(url))
       const writer = State.Default.pipe(Layer.provide(Config.Settings.layer(settings)))
       yield* Layer.build(writer)
       const second = yield* Effect.flip(Layer.build(Layer.fresh(writer)).pipe(Effect.scoped))
@@ -319,18 +315,13 @@ layer(PgServer.Default, { timeout: 60_000 })("state on Postgres", (it) => {
           `a state database at a time, or the replicas of one cluster`
       )
       // at the command line: one line naming the state and the holder, exit 2 (as for SQLite), nothing run
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-held-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
-      NodeFs.writeFileSync(
-        config,
+      const { path: config } = yield* writeConfig("pg-held", () =>
         `cos: { region: ap-beijing, endpoint: "http://127.0.0.1:1" }
 state: ${url}
 http: { enabled: false }
 rules:
   - { name: r, bucket: b-1250000000, prefix: x/, olderThan: 1d, schedule: "0 0 1 1 *" }
-`
-      )
+`)
       for (const args of [["once"], ["run", "--runner-address", "127.0.0.1:1"]]) {
         const refused = yield* cosRetention(args[0]!, "--config", config, ...args.slice(1))
         assert.strictEqual(refused.code, 2, `${args[0]}: ${refused.stderr}`)
@@ -340,7 +331,9 @@ rules:
         )
         assert.notMatch(refused.stderr, /\n\s+at /, "no stack trace")
         // (besides the JSON log lines)
-        const said = refused.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("{"))
+        const said = refused.stderr.split("\n").filter((l) =>
+          l !== "" && !l.startsWith("{")
+        )
         assert.strictEqual(said.length, 1, refused.stderr)
       }
       assert.strictEqual((yield* pg.psql("SELECT count(*) FROM runs", "locked")).trim(), "0")
@@ -355,21 +348,13 @@ rules:
       const pg = yield* PgServer
       yield* pg.createDatabase("cli")
       const server = yield* CosFakeServer.start({})
-      yield* Store.seed(server.fake.store, {
-        bucket: CosFake.testBucket,
-        count: 50,
-        prefix: "logs/",
-        ageMs: (i) => (i < 30 ? 40 : 1) * day,
-        size: 1000
-      })
-      const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-pg-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-      const config = NodePath.join(dir, "retention.yaml")
+      yield* seedKeys(server, "logs/", 50, (i) => (i < 30 ? 40 : 1) * day, 1000)
       // trust authentication accepts any password: this one is only here to be kept out of every output
       const password = "pw-never-shown-9f2c"
-      NodeFs.writeFileSync(
-        config,
-        `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
+      const { path: config } = yield* writeConfig(
+        "pg",
+        () =>
+          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
 state: postgres://postgres:${password}@127.0.0.1:${pg.port}/cli
 rules:
   - name: expire-logs

@@ -4,54 +4,15 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Config from "../src/Config.js"
-import { HttpStatus } from "../src/HttpStatus.js"
-import { emptyCounts, State } from "../src/State.js"
-import { Status } from "../src/Status.js"
+import { emptyCounts } from "../src/State.js"
 import { escapeHtml, formatInZone, render } from "../src/StatusPage.js"
+import { httpGet, startHttpStatus, statusSettings } from "./support/status.js"
 
 const secret = "do-not-show-this-secret-key"
 const hostile = `<script>alert(1)</script> & "double" 'single'`
 const hostileKey = `logs/<img src=x onerror=alert(2)>&amp;"'.log`
 
-const settings = (() => {
-  const result = Config.decode(
-    {
-      cos: { region: "ap-beijing", credentials: { secretId: "AKIDshown", secretKey: secret } },
-      state: ":memory:",
-      http: { port: 0 },
-      rules: [
-        {
-          name: "expire-logs",
-          bucket: "examplebucket-1250000000",
-          prefix: `logs/<b>&"'`,
-          olderThan: "30d",
-          schedule: "0 3 * * *",
-          timezone: "Asia/Shanghai"
-        },
-        {
-          name: "off",
-          bucket: "examplebucket-1250000000",
-          prefix: "tmp/",
-          olderThan: "1d",
-          schedule: "0 * * * *",
-          enabled: false
-        }
-      ]
-    },
-    { source: "test", baseDir: "/" }
-  )
-  if (Either.isLeft(result)) throw new Error(result.left.message)
-  return result.right
-})()
-
-const get = (port: number, path: string) =>
-  Effect.promise(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`)
-    return { status: res.status, headers: res.headers, body: await res.text() }
-  })
+const settings = statusSettings(secret, `logs/<b>&"'`)
 
 describe("status page", () => {
   it("escapes every character HTML gives a meaning to", () => {
@@ -158,15 +119,7 @@ describe("status page", () => {
 
   it.scoped("GET / shows each rule, its next run, last runs and the live run, escaped, with nothing external", () =>
     Effect.gen(function*() {
-      const context = yield* Layer.build(
-        HttpStatus.DefaultWithoutDependencies.pipe(
-          Layer.provideMerge(Layer.mergeAll(State.Test, Status.Default)),
-          Layer.provideMerge(Config.Settings.layer(settings))
-        )
-      )
-      const { address } = yield* Effect.provide(HttpStatus, context)
-      const status = yield* Effect.provide(Status, context)
-      const state = yield* Effect.provide(State, context)
+      const { address, state, status } = yield* startHttpStatus(settings)
       yield* status.setReady(true)
 
       // a failed run whose error names a hostile key, then a succeeded one resumed after it, then one going on
@@ -199,7 +152,7 @@ describe("status page", () => {
         }
       }))
 
-      const page = yield* get(address.port, "/")
+      const page = yield* httpGet(address.port, "/")
       assert.strictEqual(page.status, 200)
       assert.match(page.headers.get("content-type") ?? "", /^text\/html/)
       assert.include(page.headers.get("content-security-policy") ?? "", "default-src 'none'")
@@ -237,7 +190,7 @@ describe("status page", () => {
       assert.notInclude(body, "AKIDshown")
 
       // the audit backlog (intents whose outcome is unknown) is a gauge
-      const metrics = yield* get(address.port, "/metrics")
+      const metrics = yield* httpGet(address.port, "/metrics")
       assert.include(metrics.body.split("\n"), `cos_retention_audit_pending_rows{rule="expire-logs"} 2`)
       assert.include(metrics.body.split("\n"), `cos_retention_audit_pending_rows{rule="off"} 0`)
     }))

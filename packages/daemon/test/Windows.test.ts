@@ -6,9 +6,7 @@
 import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as NodeFs from "node:fs"
-import * as NodeOs from "node:os"
-import * as NodePath from "node:path"
+import { writeLocalConfig } from "./support/config.js"
 import { cosRetention } from "./support/inProcess.js"
 
 const bucket = CosFake.testBucket
@@ -141,16 +139,10 @@ describe("rules: newerThan / maxDeleteSize", () => {
           60,
           1
         ]])
-        const dir = NodeFs.mkdtempSync(NodePath.join(NodeOs.tmpdir(), "cos-retention-window-"))
-        yield* Effect.addFinalizer(() => Effect.sync(() => NodeFs.rmSync(dir, { recursive: true, force: true })))
-        const config = NodePath.join(dir, "retention.yaml")
-        NodeFs.writeFileSync(
-          config,
-          `cos: { region: ${CosFake.testRegion}, endpoint: ${server.url} }
-state: ${NodePath.join(dir, "state.db")}
-http: { enabled: false }
-rules:
-  - name: window
+        const { path: config } = yield* writeLocalConfig(
+          "window",
+          server.url,
+          `  - name: window
     bucket: ${bucket}
     prefix: p/
     olderThan: 7 days

@@ -245,6 +245,36 @@ describe("request checks at the handler", () => {
       assert.strictEqual(del._tag === "Response" && del.status, 411)
     }))
 
+  it.effect("an Upload Part checks its body as a PUT does: 411 without Content-Length, BadDigest, truncation", () =>
+    Effect.gen(function*() {
+      const fake = yield* CosFake.make({ auth: false })
+      const init = yield* fake.handle({ method: "POST", url: "/k?uploads", headers: { host }, body: empty })
+      const body = init._tag === "Response" ? Buffer.from(init.body).toString("utf8") : ""
+      const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(body)?.[1]
+      assert.isDefined(uploadId, body)
+      const part = (headers: Record<string, string>) =>
+        fake.handle({
+          method: "PUT",
+          url: `/k?partNumber=1&uploadId=${uploadId}`,
+          headers: { host, ...headers },
+          body: new Uint8Array([1, 2, 3])
+        })
+      const missing = yield* part({})
+      assert.strictEqual(missing._tag === "Response" && missing.status, 411)
+      const bad = yield* part({ "content-length": "3", "content-md5": "1B2M2Y8AsgTpgAmY7PhCfg==" })
+      assert.strictEqual(bad._tag === "Response" && bad.status, 400)
+      assert.include(bad._tag === "Response" ? Buffer.from(bad.body).toString("utf8") : "", "<Code>BadDigest</Code>")
+      const short = yield* part({ "content-length": "2" })
+      assert.strictEqual(short._tag === "Response" && short.status, 200)
+      const parts = yield* fake.handle({
+        method: "GET",
+        url: `/k?uploadId=${uploadId}`,
+        headers: { host },
+        body: empty
+      })
+      assert.include(parts._tag === "Response" ? Buffer.from(parts.body).toString("utf8") : "", "<Size>2</Size>")
+    }))
+
   it.effect("signature edge cases: a listed header missing, a listed parameter changed, a future key time", () =>
     Effect.gen(function*() {
       const fake = yield* CosFake.make()

@@ -103,6 +103,24 @@ const op = {
   make: "CosClient.make"
 } as const
 
+/**
+ * The entries of a paged listing from `start` on: each page's `items`, then the cursor `next` gives for the page after
+ * it (none at the end; a broken one fails the stream, named `operation`).
+ */
+const pagedStream = <C, P, A>(
+  operation: string,
+  start: C,
+  fetch: (cursor: C) => Effect.Effect<P, ListError>,
+  items: (page: P) => ReadonlyArray<A>,
+  next: (operation: string, page: P, cursor: C) => Either.Either<C | undefined, ListError>
+): Stream.Stream<A, ListError> =>
+  Stream.paginateChunkEffect<C, A, ListError, never>(start, (cursor) =>
+    Effect.flatMap(fetch(cursor), (page) => {
+      const after = next(operation, page, cursor)
+      if (Either.isLeft(after)) return Effect.fail(after.left)
+      return Effect.succeed([Chunk.unsafeFromArray(items(page)), Option.fromNullable(after.right)] as const)
+    }))
+
 const md5Base64 = (bytes: Uint8Array): string => createHash("md5").update(bytes).digest("base64")
 
 const snippet = (body: string): string => (body.length > 300 ? body.slice(0, 300) + "…" : body)
@@ -547,26 +565,10 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listObjectVersionsStream = (
       input: Omit<ListVersionsInput, "delimiter"> = {}
     ): Stream.Stream<VersionEntry, ListError> => {
-      type Cursor = Pagination.VersionsCursor
-      const page = (cursor: Cursor) =>
-        listObjectVersions({
-          bucket: input.bucket,
-          prefix: input.prefix,
-          keyMarker: cursor.keyMarker,
-          versionIdMarker: cursor.versionIdMarker,
-          maxKeys: input.maxKeys
-        }).pipe(
-          Effect.flatMap((page) => {
-            const chunk = Chunk.unsafeFromArray(page.versions)
-            const next = Pagination.nextVersionsCursor(op.listObjectVersionsStream, page, cursor)
-            if (Either.isLeft(next)) return Effect.fail(next.left)
-            return Effect.succeed([chunk, Option.fromNullable(next.right)] as const)
-          })
-        )
-      return Stream.paginateChunkEffect<Cursor, VersionEntry, ListError, never>(
-        { keyMarker: input.keyMarker, versionIdMarker: input.versionIdMarker },
-        page
-      )
+      const start: Pagination.VersionsCursor = { keyMarker: input.keyMarker, versionIdMarker: input.versionIdMarker }
+      const page = (cursor: Pagination.VersionsCursor) =>
+        listObjectVersions({ bucket: input.bucket, prefix: input.prefix, maxKeys: input.maxKeys, ...cursor })
+      return pagedStream(op.listObjectVersionsStream, start, page, (p) => p.versions, Pagination.nextVersionsCursor)
     }
 
     // --- deleting ---------------------------------------------------------------------------------------------
@@ -875,26 +877,13 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     const listMultipartUploadsStream = (
       input: Omit<ListMultipartUploadsInput, "delimiter"> = {}
     ): Stream.Stream<MultipartUpload, ListError> => {
-      type Cursor = Pagination.UploadsCursor
-      const page = (cursor: Cursor) =>
-        listMultipartUploads({
-          bucket: input.bucket,
-          prefix: input.prefix,
-          keyMarker: cursor.keyMarker,
-          uploadIdMarker: cursor.uploadIdMarker,
-          maxUploads: input.maxUploads
-        }).pipe(
-          Effect.flatMap((page) => {
-            const chunk = Chunk.unsafeFromArray(page.uploads)
-            const next = Pagination.nextUploadsCursor(op.listMultipartUploadsStream, page, cursor)
-            if (Either.isLeft(next)) return Effect.fail(next.left)
-            return Effect.succeed([chunk, Option.fromNullable(next.right)] as const)
-          })
-        )
-      return Stream.paginateChunkEffect<Cursor, MultipartUpload, ListError, never>(
-        { keyMarker: input.keyMarker ?? "", uploadIdMarker: input.keyMarker ? input.uploadIdMarker ?? "" : "" },
-        page
-      )
+      const start: Pagination.UploadsCursor = {
+        keyMarker: input.keyMarker ?? "",
+        uploadIdMarker: input.keyMarker ? input.uploadIdMarker ?? "" : ""
+      }
+      const page = (cursor: Pagination.UploadsCursor) =>
+        listMultipartUploads({ bucket: input.bucket, prefix: input.prefix, maxUploads: input.maxUploads, ...cursor })
+      return pagedStream(op.listMultipartUploadsStream, start, page, (p) => p.uploads, Pagination.nextUploadsCursor)
     }
 
     const listParts = Effect.fn(op.listParts)(function*(input: ListPartsInput) {

@@ -117,38 +117,49 @@ const parseMaxKeys = (value: string | undefined): number => {
 // GET Bucket (docs/protocol.md §3)
 // ---------------------------------------------------------------------------------------------------------------
 
+/**
+ * The fields an entry of every listing may carry (an object, a version, an upload, a part), as the texts read: the
+ * first `Key`, `LastModified` and `Size`, the last `ETag` and `StorageClass` (as {@link contentsEntry} reads them on
+ * the hot path).
+ */
+interface EntryFields {
+  key: string | undefined
+  lastModified: string | undefined
+  etag: string
+  size: string | undefined
+  storageClass: string
+}
+
+/** Reads `child` into `fields` if it is one of them; `false` for any other element (the caller's own fields). */
+const readEntryField = (fields: EntryFields, child: XmlElement): boolean => {
+  const name = child.name
+  if (name === "Key") fields.key ??= child.text
+  else if (name === "LastModified") fields.lastModified ??= child.text
+  else if (name === "ETag") fields.etag = child.text
+  else if (name === "Size") fields.size ??= child.text
+  else if (name === "StorageClass") fields.storageClass = child.text
+  else return false
+  return true
+}
+
+const entryFields = (): EntryFields => ({
+  key: undefined,
+  lastModified: undefined,
+  etag: "",
+  size: undefined,
+  storageClass: "STANDARD"
+})
+
 const objectSummary = (element: XmlElement, url: boolean): ObjectSummary => {
-  let key: string | undefined
-  let lastModified: string | undefined
-  let etag = ""
-  let size: string | undefined
-  let storageClass = "STANDARD"
-  for (const child of element.children) {
-    switch (child.name) {
-      case "Key":
-        key ??= child.text
-        break
-      case "LastModified":
-        lastModified ??= child.text
-        break
-      case "ETag":
-        etag = child.text
-        break
-      case "Size":
-        size ??= child.text
-        break
-      case "StorageClass":
-        storageClass = child.text
-        break
-    }
-  }
-  if (key === undefined) throw new Malformed("a <Contents> entry has no <Key>")
+  const fields = entryFields()
+  for (const child of element.children) readEntryField(fields, child)
+  if (fields.key === undefined) throw new Malformed("a <Contents> entry has no <Key>")
   return {
-    key: url ? urlDecode(key, "Key") : key,
-    lastModified: parseDate(lastModified, "LastModified"),
-    etag,
-    size: parseSize(size),
-    storageClass
+    key: url ? urlDecode(fields.key, "Key") : fields.key,
+    lastModified: parseDate(fields.lastModified, "LastModified"),
+    etag: fields.etag,
+    size: parseSize(fields.size),
+    storageClass: fields.storageClass
   }
 }
 
@@ -246,38 +257,15 @@ export const listObjectsPage = (root: XmlElement): ListObjectsPage => {
 // ---------------------------------------------------------------------------------------------------------------
 
 const versionEntry = (element: XmlElement, url: boolean, marker: boolean): VersionEntry => {
-  let key: string | undefined
+  const fields = entryFields()
   let versionId = ""
   let isLatest: string | undefined
-  let lastModified: string | undefined
-  let etag = ""
-  let size: string | undefined
-  let storageClass = "STANDARD"
   for (const child of element.children) {
-    switch (child.name) {
-      case "Key":
-        key ??= child.text
-        break
-      case "VersionId":
-        versionId = child.text
-        break
-      case "IsLatest":
-        isLatest = child.text
-        break
-      case "LastModified":
-        lastModified ??= child.text
-        break
-      case "ETag":
-        etag = child.text
-        break
-      case "Size":
-        size ??= child.text
-        break
-      case "StorageClass":
-        storageClass = child.text
-        break
-    }
+    if (readEntryField(fields, child)) continue
+    if (child.name === "VersionId") versionId = child.text
+    else if (child.name === "IsLatest") isLatest = child.text
   }
+  const { etag, key, lastModified, size, storageClass } = fields
   if (key === undefined) throw new Malformed(`a <${element.name}> entry has no <Key>`)
   const decodedKey = url ? urlDecode(key, "Key") : key
   if (marker) {
@@ -490,23 +478,17 @@ export const completeResult = (root: XmlElement): Omit<CompleteMultipartUploadRe
 }
 
 const upload = (element: XmlElement, url: boolean): MultipartUpload => {
-  let key: string | undefined
+  const fields = entryFields()
   let uploadId: string | undefined
-  let storageClass = "STANDARD"
   let initiated: string | undefined
   let initiator: Principal | undefined
   let owner: Principal | undefined
   for (const child of element.children) {
+    if (readEntryField(fields, child)) continue
     switch (child.name) {
-      case "Key":
-        key ??= child.text
-        break
       case "UploadId":
       case "UploadID":
         uploadId ??= child.text
-        break
-      case "StorageClass":
-        storageClass = child.text.toUpperCase()
         break
       case "Initiated":
         initiated ??= child.text
@@ -519,12 +501,13 @@ const upload = (element: XmlElement, url: boolean): MultipartUpload => {
         break
     }
   }
+  const key = fields.key
   if (key === undefined) throw new Malformed("an <Upload> entry has no <Key>")
   if (uploadId === undefined || uploadId === "") throw new Malformed("an <Upload> entry has no <UploadId>")
   return {
     key: url ? urlDecode(key, "Key") : key,
     uploadId: url ? urlDecode(uploadId, "UploadId") : uploadId,
-    storageClass,
+    storageClass: fields.storageClass.toUpperCase(),
     initiated: parseUploadDate(initiated, "Initiated"),
     initiator,
     owner
@@ -606,29 +589,19 @@ export const listUploadsPage = (root: XmlElement): ListMultipartUploadsPage => {
 }
 
 const part = (element: XmlElement): Part => {
+  const fields = entryFields()
   let partNumber: string | undefined
-  let lastModified: string | undefined
-  let etag = ""
-  let size: string | undefined
   for (const child of element.children) {
-    switch (child.name) {
-      case "PartNumber":
-        partNumber ??= child.text
-        break
-      case "LastModified":
-        lastModified ??= child.text
-        break
-      case "ETag":
-        etag = child.text
-        break
-      case "Size":
-        size ??= child.text
-        break
-    }
+    if (!readEntryField(fields, child) && child.name === "PartNumber") partNumber ??= child.text
   }
   const n = parseCount(partNumber, "PartNumber", NaN)
   if (!(n >= 1)) throw new Malformed("a <Part> entry has no valid <PartNumber>")
-  return { partNumber: n, lastModified: parseUploadDate(lastModified, "LastModified"), etag, size: parseSize(size) }
+  return {
+    partNumber: n,
+    lastModified: parseUploadDate(fields.lastModified, "LastModified"),
+    etag: fields.etag,
+    size: parseSize(fields.size)
+  }
 }
 
 /** @internal */

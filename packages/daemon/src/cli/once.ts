@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import { Settings } from "../Config.js"
+import { type RetentionConfig, type Rule, Settings } from "../Config.js"
 import * as Daemon from "../Daemon.js"
 import { runJson } from "../HttpStatus.js"
 import * as Logging from "../Logging.js"
@@ -25,6 +25,29 @@ export const ruleOption = verbatim.text("rule").pipe(
   Options.optional
 )
 
+/**
+ * The rule `--rule` names (even if disabled), or every enabled rule without it. A name no rule has is refused: the
+ * rules there are go to stderr, and the command exits 2.
+ */
+export const selectRules = (
+  settings: RetentionConfig,
+  rule: Option.Option<string>
+): Effect.Effect<Array<Rule>, ExitCode> => {
+  const rules = Option.match(rule, {
+    onNone: () => settings.rules.filter((r) => r.enabled),
+    onSome: (name) => settings.rules.filter((r) => r.name === name)
+  })
+  if (Option.isSome(rule) && rules.length === 0) {
+    return Effect.zipRight(
+      Console.error(
+        `no rule named ${JSON.stringify(rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
+      ),
+      new ExitCode({ code: 2 })
+    )
+  }
+  return Effect.succeed(rules)
+}
+
 export const once = Command.make(
   "once",
   {
@@ -37,16 +60,7 @@ export const once = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config, { log: true })
-      const rules = Option.match(args.rule, {
-        onNone: () => settings.rules.filter((r) => r.enabled),
-        onSome: (name) => settings.rules.filter((r) => r.name === name)
-      })
-      if (Option.isSome(args.rule) && rules.length === 0) {
-        yield* Console.error(
-          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
-        )
-        return yield* new ExitCode({ code: 2 })
-      }
+      const rules = yield* selectRules(settings, args.rule)
       // the state is locked and opened, then settled (runs left by a dead process, pending audit rows) before any run
       const results = yield* Effect.flatMap(Runner, (runner) =>
         Effect.zipRight(

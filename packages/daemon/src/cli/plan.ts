@@ -10,7 +10,6 @@ import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import type { Rule } from "../Config.js"
 import * as Display from "../Display.js"
 import * as Lifecycle from "../Lifecycle.js"
@@ -27,7 +26,7 @@ import {
   printJson,
   table
 } from "./common.js"
-import { ruleOption } from "./once.js"
+import { ruleOption, selectRules } from "./once.js"
 
 export interface PlanRow {
   readonly rule: string
@@ -166,16 +165,7 @@ export const plan = Command.make(
   (args) =>
     Effect.gen(function*() {
       const settings = yield* loadConfig(args.config, { log: true })
-      const rules = Option.match(args.rule, {
-        onNone: () => settings.rules.filter((r) => r.enabled),
-        onSome: (name) => settings.rules.filter((r) => r.name === name)
-      })
-      if (Option.isSome(args.rule) && rules.length === 0) {
-        yield* Console.error(
-          `no rule named ${JSON.stringify(args.rule.value)} (rules: ${settings.rules.map((r) => r.name).join(", ")})`
-        )
-        return yield* new ExitCode({ code: 2 })
-      }
+      const rules = yield* selectRules(settings, args.rule)
       if (args.lifecycle) return yield* printLifecycle(rules)
       const rows = yield* planRules(rules, args.sample).pipe(Effect.provide(Purger.Default))
       yield* args.json ? printJson(rows) : Console.log(renderPlan(rows))

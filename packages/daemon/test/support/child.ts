@@ -4,7 +4,7 @@
  */
 import { CosFake } from "@effect-cos/testkit"
 import * as Redacted from "effect/Redacted"
-import { spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as NodePath from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -66,3 +66,45 @@ export const cosRetention = (
     kill: (signal) => child.kill(signal)
   }
 }
+
+export interface Output {
+  readonly code: number | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/**
+ * Runs `cos-retention <args>` from source as a child process and collects what it prints, as text. `env` is its whole
+ * environment (default this process's); `stdin` what it reads: a file descriptor, or text written then closed
+ * (default none); `onSpawn` is given the process (to signal it).
+ */
+export const runCli = (
+  args: ReadonlyArray<string>,
+  options: {
+    readonly env?: Record<string, string | undefined> | undefined
+    readonly stdin?: string | Buffer | number | undefined
+    readonly onSpawn?: ((child: ChildProcess) => void) | undefined
+  } = {}
+): Promise<Output> =>
+  new Promise<Output>((resolve, reject) => {
+    const stdin = options.stdin
+    const child = spawn(process.execPath, [
+      "--conditions=source",
+      "--import",
+      "tsx",
+      "packages/daemon/src/bin.ts",
+      ...args
+    ], {
+      cwd: repo,
+      env: options.env ?? process.env,
+      stdio: [stdin === undefined ? "ignore" : typeof stdin === "number" ? stdin : "pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (d) => (stdout += d))
+    child.stderr!.on("data", (d) => (stderr += d))
+    child.on("error", reject)
+    child.on("close", (code) => resolve({ code, stdout, stderr }))
+    if (stdin !== undefined && typeof stdin !== "number") child.stdin!.end(stdin)
+    options.onSpawn?.(child)
+  })

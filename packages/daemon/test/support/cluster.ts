@@ -1,8 +1,10 @@
 /**
  * Shared pieces of the cluster-mode tests and bench/cluster.ts: the engine with short intervals (in this process and,
- * through the environment, in child processes), the fake's credentials, and replicas started in this process.
+ * through the environment, in child processes), the fake's credentials, replicas started in this process or as child
+ * processes, and the set-up every cluster test writes: a database and a fake, its seeded keys, the configuration, a
+ * fire time sent as the scheduler would, and waiting for a condition (runs, counts) with a bound.
  */
-import { CosFake } from "@effect-cos/testkit"
+import { CosFake, CosFakeServer } from "@effect-cos/testkit"
 import * as ShardId from "@effect/cluster/ShardId"
 import * as Sharding from "@effect/cluster/Sharding"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -17,10 +19,16 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Cluster from "../../src/Cluster.js"
-import type * as Config from "../../src/Config.js"
+import * as Config from "../../src/Config.js"
 import { Purger } from "../../src/Purger.js"
 import * as StateStore from "../../src/StateStore.js"
-import { freePort } from "./postgres.js"
+import { cosRetention } from "./child.js"
+import { writeConfig } from "./config.js"
+import { freePort, PgServer } from "./postgres.js"
+
+export const day = 86_400_000
+
+export { keyCount, seedKeys } from "./seed.js"
 
 /** The same short intervals for a replica run as a child process (the engine reads them from the environment). */
 export const fastEnv = {
@@ -112,3 +120,98 @@ export const stateSql = (url: string) =>
     Layer.build(Layer.orDie(StateStore.layerPostgres(postgresStore(url)))),
     (context) => Context.get(context, SqlClient.SqlClient)
   )
+
+/** A new database on the test's Postgres and a fake COS (stopped with the scope) for one cluster test. */
+export const setUp = (database: string, fake: CosFakeServer.Options = {}) =>
+  Effect.gen(function*() {
+    const pg = yield* PgServer
+    const url = yield* pg.createDatabase(database)
+    const server = yield* CosFakeServer.start(fake)
+    return { pg, url, server }
+  })
+
+/** `psql` output as rows of fields (`|`-separated), without the empty lines. */
+export const rows = (out: string) => out.trim().split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+
+/** A query on `database` of the test's Postgres, as rows of fields. */
+export const queryOn = (database: string) => (sql: string) =>
+  Effect.flatMap(PgServer, (pg) => pg.psql(sql, database)).pipe(Effect.map(rows))
+
+/**
+ * Cluster settings as the tests decode them: the fake at `endpoint`, the state on Postgres at `state`, a 2 s grace
+ * period and no HTTP server unless `http` says otherwise; each rule in the test bucket, older than 30 days, with the
+ * fields given.
+ */
+export const clusterSettings = (
+  state: string,
+  endpoint: string,
+  rules: ReadonlyArray<Record<string, unknown>>,
+  http: Record<string, unknown> = { enabled: false }
+) =>
+  Either.getOrThrow(Config.decode({
+    cos: { region: CosFake.testRegion, endpoint },
+    state,
+    http,
+    gracePeriod: "2s",
+    rules: rules.map((rule) => ({ bucket: CosFake.testBucket, olderThan: "30d", ...rule }))
+  }, { source: "test", baseDir: "/" }))
+
+/**
+ * Writes the `retention.yaml` a replica run as a child process reads: the fake at `endpoint`, the state at `state`,
+ * a 2 s grace period, `http` (YAML; default no HTTP server), then `rules`, the YAML lines under `rules:`.
+ */
+export const writeClusterConfig = (
+  name: string,
+  options: { readonly endpoint: string; readonly state: string; readonly rules: string; readonly http?: string }
+) =>
+  writeConfig(
+    name,
+    () =>
+      `cos: { region: ${CosFake.testRegion}, endpoint: "${options.endpoint}" }
+state: ${options.state}
+http: ${options.http ?? "{ enabled: false }"}
+gracePeriod: 2s
+rules:
+${options.rules}`
+  )
+
+/** Starts `cos-retention run --config <config>` as a child process with the short intervals; SIGKILLed at the end. */
+export const startChildReplica = (config: string) =>
+  Effect.gen(function*() {
+    const port = yield* freePort
+    const address = `127.0.0.1:${port}`
+    const child = cosRetention(["run", "--config", config, "--runner-address", address], { env: fastEnv })
+    yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+    return { child, address }
+  })
+
+/** Sends one fire time of `rule` through `runner`, as the cluster's scheduler would. */
+export const fire = (runner: InProcessRunner, scheduledAt: number, rule = "logs") =>
+  Effect.gen(function*() {
+    const client = yield* Cluster.RuleEntity.client
+    yield* client(rule).fire(new Cluster.Fire({ scheduledAt, trigger: "schedule" }), { discard: true })
+  }).pipe(Effect.provide(runner.context))
+
+/**
+ * Runs `check` every `every` until what it gives satisfies `until`. Past `within` the test dies with
+ * `message` (computed then, so it can show the latest log lines), or without one fails with the timeout.
+ */
+export const waitUntil = <A, E, R>(
+  check: Effect.Effect<A, E, R>,
+  until: (a: A) => boolean,
+  options: {
+    readonly every: Duration.DurationInput
+    readonly within: Duration.DurationInput
+    readonly message?: (() => string) | undefined
+  }
+) => {
+  const waited = check.pipe(
+    Effect.repeat({ until, schedule: Schedule.spaced(options.every) }),
+    Effect.timeout(options.within),
+    Effect.asVoid
+  )
+  const message = options.message
+  return message === undefined
+    ? waited
+    : waited.pipe(Effect.catchTag("TimeoutException", () => Effect.dieMessage(message())))
+}

@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto"
 import { MalformedXml, parseXml } from "../deleteXml.js"
 import { type Bucket, type StoreImpl, Upload } from "../store.js"
-import { keyProblem, md5Base64, userMeta } from "./objects.js"
+import { keyProblem, md5Base64, uploadedBody, userMeta } from "./objects.js"
 import { type Ctx, type FakeRequest, type FakeResponse, parseMaxKeys, type Query, uploadIdOf } from "./request.js"
 import { el, principalXml, urlEncodeKey, XML_DECL, xmlEscape } from "./xml.js"
 
@@ -52,16 +52,8 @@ export const uploadPart = (ctx: Ctx, bucket: Bucket, key: string, q: Query, req:
   if (!(n >= 1 && n <= 10_000)) return ctx.error(400, "InvalidArgument", "partNumber must be from 1 to 10000.")
   const u = findUpload(bucket, key, q)
   if (u === undefined) return noSuchUpload(ctx)
-  const lengthHeader = req.headers["content-length"]
-  if (lengthHeader === undefined || !/^[0-9]+$/.test(lengthHeader)) {
-    return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-  }
-  const length = Number(lengthHeader)
-  const body = length < req.body.length ? req.body.subarray(0, length) : req.body
-  const md5 = req.headers["content-md5"]
-  if (md5 !== undefined && md5 !== md5Base64(body)) {
-    return ctx.error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
-  }
+  const body = uploadedBody(ctx, req)
+  if ("_tag" in body) return body
   const etag = `"${createHash("md5").update(body).digest("hex")}"`
   u.parts.set(n, { etag, body: Uint8Array.from(body), lastModified: ctx.now })
   return ctx.ok(200, "", { "etag": etag })

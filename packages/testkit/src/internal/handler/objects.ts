@@ -7,6 +7,24 @@ import type { Ctx, FakeRequest, FakeResponse, Query } from "./request.js"
 
 export const md5Base64 = (b: Uint8Array) => createHash("md5").update(b).digest("base64")
 
+/**
+ * The body an upload (PUT Object, Upload Part) stores, or the error it gets: a Content-Length is required (411), a
+ * smaller one than the body truncates it (docs/protocol.md §4), and a Content-MD5 must match it (400 BadDigest).
+ */
+export const uploadedBody = (ctx: Ctx, req: FakeRequest): Uint8Array | FakeResponse => {
+  const lengthHeader = req.headers["content-length"]
+  if (lengthHeader === undefined || !/^[0-9]+$/.test(lengthHeader)) {
+    return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
+  }
+  const length = Number(lengthHeader)
+  const body = length < req.body.length ? req.body.subarray(0, length) : req.body
+  const md5 = req.headers["content-md5"]
+  if (md5 !== undefined && md5 !== md5Base64(body)) {
+    return ctx.error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+  }
+  return body
+}
+
 /** The `x-cos-meta-*` headers a request sets on its object. */
 export const userMeta = (req: FakeRequest): Array<readonly [string, string]> => {
   const meta: Array<readonly [string, string]> = []
@@ -111,17 +129,8 @@ export const getOrHead = (ctx: Ctx, bucket: Bucket, key: string, q: Query, req: 
 export const putObject = (ctx: Ctx, bucket: Bucket, key: string, req: FakeRequest): FakeResponse => {
   const problem = keyProblem(ctx, key)
   if (problem) return problem
-  const lengthHeader = req.headers["content-length"]
-  if (lengthHeader === undefined || !/^[0-9]+$/.test(lengthHeader)) {
-    return ctx.error(411, "MissingContentLength", "You must provide the Content-Length HTTP header.")
-  }
-  // docs/protocol.md §4: a Content-Length smaller than the body truncates it.
-  const length = Number(lengthHeader)
-  const body = length < req.body.length ? req.body.subarray(0, length) : req.body
-  const md5 = req.headers["content-md5"]
-  if (md5 !== undefined && md5 !== md5Base64(body)) {
-    return ctx.error(400, "BadDigest", "The Content-MD5 you specified did not match what we received.")
-  }
+  const body = uploadedBody(ctx, req)
+  if ("_tag" in body) return body
   if (req.headers["x-cos-forbid-overwrite"] === "true" && bucket.versioning === "NeverEnabled") {
     const existing = bucket.get(key)
     if (existing !== undefined && !existing.deleteMarker) {
