@@ -9,8 +9,8 @@
  * `http.client` spans. Attributes hold rule, bucket, prefix, key counts and outcomes; the HTTP spans' Authorization
  * and `x-cos-security-token` headers are redacted, and no span holds a secret or a signature.
  *
- * With tracing off, a run builds no spans at all (`Exporting`, read by Runner): they would be made for nobody, at a
- * cost per request and per batch.
+ * With tracing off, a run builds no spans at all (`Exporting`, read by Runner and ClusterSplit): they would be made
+ * for nobody, at a cost per request and per batch.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
