@@ -48,6 +48,7 @@ import { Runner } from "./Runner.js"
 import { emptyCounts, type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
+import * as Tracing from "./Tracing.js"
 
 /**
  * Postgres connections a replica may hold for chunk locks at once: every chunk of every enabled split rule (in the
@@ -163,6 +164,8 @@ export const ChunkEntityLive = (runnerLabel: string) =>
       const state = yield* State
       const purger = yield* Purger
       const sql = yield* SqlClient.SqlClient
+      // tracing off: a chunk's engine builds no spans (as Runner.run)
+      const exporting = yield* Tracing.Exporting
 
       const where = (c: Chunk) => sql`rule = ${c.rule} AND scheduled_at = ${c.scheduledAt} AND chunk = ${c.chunk}`
 
@@ -239,6 +242,7 @@ export const ChunkEntityLive = (runnerLabel: string) =>
               onSummary: (summary) => Effect.sync(() => (last = summary))
             }
           }).pipe(
+            (engine) => exporting ? engine : Effect.withTracerEnabled(engine, false),
             Effect.provideService(Governor.Governor, governor),
             // interrupted (this runner stops): the chunk stays unanswered and goes to its shard's next holder
             Effect.onInterrupt(() =>

@@ -19,6 +19,7 @@ import * as Metrics from "./Metrics.js"
 import { PurgeError, Purger } from "./Purger.js"
 import { emptyCounts, type RunCounts, type RunRecord, State, type Trigger } from "./State.js"
 import { Status } from "./Status.js"
+import * as Tracing from "./Tracing.js"
 
 export interface RunOptions {
   readonly trigger: Trigger
@@ -82,6 +83,8 @@ const make = Effect.gen(function*() {
   const purger = yield* Purger
   const status = yield* Status
   const settings = yield* Settings
+  // tracing off: the run, its engine, client and state statements build no spans (noop spans instead)
+  const exporting = yield* Tracing.Exporting
 
   /**
    * Pending audit rows of ended runs of this rule (intent recorded just before a request was sent, outcome unknown
@@ -332,7 +335,8 @@ const make = Effect.gen(function*() {
       Effect.annotateSpans({ rule: rule.name, bucket: rule.bucket }),
       Effect.withSpan("Runner.run", {
         attributes: { rule: rule.name, bucket: rule.bucket, prefix: rule.prefix, trigger: options.trigger }
-      })
+      }),
+      (effect) => exporting ? effect : Effect.withTracerEnabled(effect, false)
     )
 
   /** At daemon start: prunes audit rows past the audit retention period. */

@@ -8,10 +8,14 @@
  * listing range and one `Deletion.deleteBatch` per batch, each over its `CosClient.*` request spans and their
  * `http.client` spans. Attributes hold rule, bucket, prefix, key counts and outcomes; the HTTP spans' Authorization
  * and `x-cos-security-token` headers are redacted, and no span holds a secret or a signature.
+ *
+ * With tracing off, a run builds no spans at all (`Exporting`, read by Runner and ClusterSplit): they would be made
+ * for nobody, at a cost per request and per batch.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Config from "effect/Config"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -32,6 +36,14 @@ export interface TracingSettings {
 /** The tracing settings are unusable (a bad URL or header list): names the variable or field. */
 export class TracingConfigError extends Schema.TaggedError<TracingConfigError>()("TracingConfigError", {
   message: Schema.String
+}) {}
+
+/**
+ * Whether spans leave the process. `false` only from {@link layer} with tracing off: the daemon's runs then go with the
+ * tracer disabled (as `purge` does). Without this service (tests, or a tracer set up by other means) spans are built.
+ */
+export class Exporting extends Context.Reference<Exporting>()("@effect-cos/daemon/Tracing/Exporting", {
+  defaultValue: () => true
 }) {}
 
 /** The OTLP/HTTP default, as the OpenTelemetry specification gives it. */
@@ -131,13 +143,14 @@ export const layerExporter = (
     })
   )
 
-/** Tracing as the configuration and the environment say: nothing at all when off. */
-export const layer = (section: RetentionConfig["tracing"]): Layer.Layer<never, TracingConfigError> =>
+/** Tracing as the configuration and the environment say: when off, nothing is loaded and runs build no spans. */
+export const layer = (section: RetentionConfig["tracing"]): Layer.Layer<Exporting, TracingConfigError> =>
   Layer.unwrapEffect(
     Effect.map(settings(section), (s) =>
       s === undefined
-        ? Layer.empty
-        : Layer.merge(
+        ? Layer.succeed(Exporting, false)
+        : Layer.mergeAll(
+          Layer.succeed(Exporting, true),
           layerExporter(s).pipe(Layer.provide(NodeHttpClient.layerUndici)),
           Layer.effectDiscard(Effect.logInfo(`tracing: exporting spans to ${describe(s)}`))
         ))

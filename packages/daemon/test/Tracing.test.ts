@@ -12,6 +12,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Tracer from "effect/Tracer"
+import * as Http from "node:http"
+import type { AddressInfo } from "node:net"
 import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
 import { Runner } from "../src/Runner.js"
@@ -66,22 +69,60 @@ const collector = () => {
       })
     )
   )
-  const spans = (): Array<Span> =>
-    bodies.flatMap((b) =>
-      JSON.parse(b).resourceSpans.flatMap((rs: any) =>
-        rs.scopeSpans.flatMap((ss: any) =>
-          ss.spans.map((s: any): Span => ({
-            name: s.name,
-            spanId: s.spanId,
-            parentSpanId: s.parentSpanId,
-            attributes: Object.fromEntries(
-              s.attributes.map((a: any) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue])
-            )
-          }))
-        )
+  return { bodies, layer, spans: () => spansOf(bodies) }
+}
+
+/** The spans of OTLP/JSON request bodies. */
+const spansOf = (bodies: ReadonlyArray<string>): Array<Span> =>
+  bodies.flatMap((b) =>
+    JSON.parse(b).resourceSpans.flatMap((rs: any) =>
+      rs.scopeSpans.flatMap((ss: any) =>
+        ss.spans.map((s: any): Span => ({
+          name: s.name,
+          spanId: s.spanId,
+          parentSpanId: s.parentSpanId,
+          attributes: Object.fromEntries(
+            s.attributes.map((a: any) => [a.key, a.value.stringValue ?? a.value.intValue ?? a.value.boolValue])
+          )
+        }))
       )
     )
-  return { bodies, layer, spans }
+  )
+
+/** A collector on 127.0.0.1 (an ephemeral port): keeps every request body, answers 200. */
+const collectorServer = Effect.acquireRelease(
+  Effect.async<{ readonly url: string; readonly bodies: Array<string>; readonly server: Http.Server }>((resume) => {
+    const bodies: Array<string> = []
+    const server = Http.createServer((req, res) => {
+      const chunks: Array<Buffer> = []
+      req.on("data", (c: Buffer) => chunks.push(c))
+      req.on("end", () => {
+        bodies.push(Buffer.concat(chunks).toString("utf8"))
+        res.writeHead(200, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo
+      resume(Effect.succeed({ url: `http://127.0.0.1:${port}`, bodies, server }))
+    })
+  }),
+  ({ server }) =>
+    Effect.async<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
+)
+
+/** A tracer that records the name of every span it is asked for (and otherwise is Effect's own). */
+const recordingTracer = (native: Tracer.Tracer) => {
+  const names: Array<string> = []
+  const tracer = Tracer.make({
+    span: (name, ...rest) => {
+      names.push(name)
+      return native.span(name, ...rest)
+    },
+    context: (f, fiber) => native.context(f, fiber)
+  })
+  return { names, tracer }
 }
 
 describe("Tracing", () => {
@@ -211,6 +252,59 @@ describe("Tracing", () => {
         assert.strictEqual(b.attributes.outcome, "deleted")
       }
       assert.isAbove(spans.filter((s) => s.name === "CosClient.deleteObjects").length, 2, "retries were sent")
+    }))
+
+  it.live("Tracing.layer (what run and once use) with an endpoint: the run's spans reach the collector", () =>
+    Effect.gen(function*() {
+      const server = yield* collectorServer
+      yield* Effect.gen(function*() {
+        const fake = yield* CosFake.CosFake
+        yield* Store.seed(fake.store, { bucket, count: 1200, prefix: "logs/", ageMs: () => 2 * DAY })
+        const outcome = yield* (yield* Runner).run(rule, { trigger: "once" })
+        assert.strictEqual(outcome.run.deleted, 1200)
+      }).pipe(
+        Effect.provide(Daemon.servicesWith(testPurger()).pipe(Layer.provide(Config.Settings.layer(settings)))),
+        // spans are flushed when this layer's scope closes
+        Effect.provide(Tracing.layer({ endpoint: server.url, serviceName: "cos-retention-layer-test" }))
+      )
+      const spans = spansOf(server.bodies)
+      const names = spans.map((s) => s.name)
+      assert.include(names, "Runner.run")
+      assert.include(names, "Deletion.purge")
+      assert.deepStrictEqual(
+        spans.filter((s) => s.name === "Deletion.deleteBatch").map((b) => Number(b.attributes.deleted)).sort(),
+        [1000, 200].sort()
+      )
+      assert.include(server.bodies.join("\n"), "cos-retention-layer-test")
+    }).pipe(Effect.scoped))
+
+  it.live("tracing off: a run builds no span at all (nothing would receive them), and deletes as before", () =>
+    Effect.gen(function*() {
+      const runOnce = (tracing: Layer.Layer<never> | Layer.Layer<Tracing.Exporting, Tracing.TracingConfigError>) =>
+        Effect.gen(function*() {
+          const recording = recordingTracer(yield* Effect.tracer)
+          const deleted = yield* Effect.gen(function*() {
+            const fake = yield* CosFake.CosFake
+            yield* Store.seed(fake.store, { bucket, count: 1200, prefix: "logs/", ageMs: () => 2 * DAY })
+            const runner = yield* Runner
+            // only the run's own spans: the state's start-up statements are behind us
+            recording.names.length = 0
+            return (yield* runner.run(rule, { trigger: "once" })).run.deleted
+          }).pipe(
+            Effect.provide(Daemon.servicesWith(testPurger()).pipe(Layer.provide(Config.Settings.layer(settings)))),
+            Effect.provide(tracing),
+            Effect.withTracer(recording.tracer)
+          )
+          return { deleted, names: recording.names }
+        })
+      const off = yield* runOnce(Tracing.layer({ enabled: false }))
+      assert.strictEqual(off.deleted, 1200)
+      assert.deepStrictEqual(off.names, [])
+      // the same run where spans are wanted (no Tracing.layer saying they are not): the tracer is asked for them
+      const on = yield* runOnce(Layer.empty)
+      assert.strictEqual(on.deleted, 1200)
+      assert.include(on.names, "Runner.run")
+      assert.include(on.names, "Deletion.deleteBatch")
     }))
 
   it.effect("is off by default, on with the standard variables or the tracing section; bad values are named", () =>
