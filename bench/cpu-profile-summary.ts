@@ -59,7 +59,7 @@ const sourceMap = (url: string): SourceMap | undefined => {
 }
 for (const n of profile.nodes) {
   const { url } = n.callFrame
-  if (!url.startsWith("file:") || !url.includes("/dist/")) continue
+  if (!url.startsWith("file:") || !url.endsWith(".js")) continue
   const map = sourceMap(url)
   const entry = map?.findEntry(n.callFrame.lineNumber, n.callFrame.columnNumber) as
     | { originalSource?: string; originalLine?: number }
