@@ -2,7 +2,15 @@
 // runtime, the XML reader, the engine, the client, Node's own code, module loading (tsx), idle. Frames of a bundle
 // (packages/daemon/dist/*.js) are mapped back to their source files through the bundle's source maps.
 //
-//   node --import tsx bench/cpu-profile-summary.ts FILE.cpuprofile [--top 15]
+//   node --import tsx bench/cpu-profile-summary.ts FILE.cpuprofile [--top 15] [--by-function [effect]] [--wall]
+//
+// Time is CPU time: each sample counts as one sampling interval, not its wall-clock delta (see below; --wall for the
+// deltas, as earlier versions of this script summed).
+//
+// --by-function: self and total (inclusive) time of each function of one category ("effect": the `effect` and
+// `@effect/*` packages, the default; or a category name as printed), named by source file and line, with the
+// nearest frame outside that category below it on the stack (the code the runtime called into) and, for
+// the top functions, the source files of the category summed.
 import { existsSync, readFileSync } from "node:fs"
 import { SourceMap } from "node:module"
 import { fileURLToPath } from "node:url"
@@ -24,7 +32,13 @@ interface Profile {
 }
 
 const file = process.argv[2]!
-const topN = Number(process.argv[process.argv.indexOf("--top") + 1] || 15)
+const argAfter = (flag: string): string | undefined => {
+  const i = process.argv.indexOf(flag)
+  const v = i < 0 ? undefined : process.argv[i + 1]
+  return v === undefined || v.startsWith("--") ? undefined : v
+}
+const topN = Number(argAfter("--top") ?? 15)
+const byFunction = process.argv.includes("--by-function") ? (argAfter("--by-function") ?? "effect") : undefined
 const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
 const byId = new Map(profile.nodes.map((n) => [n.id, n]))
 
@@ -45,7 +59,7 @@ const sourceMap = (url: string): SourceMap | undefined => {
 }
 for (const n of profile.nodes) {
   const { url } = n.callFrame
-  if (!url.startsWith("file:") || !url.includes("/dist/")) continue
+  if (!url.startsWith("file:") || !url.endsWith(".js")) continue
   const map = sourceMap(url)
   const entry = map?.findEntry(n.callFrame.lineNumber, n.callFrame.columnNumber) as
     | { originalSource?: string; originalLine?: number }
@@ -74,10 +88,17 @@ const category = (n: Node): string => {
   return "other"
 }
 
+// A sample's wall-clock delta includes the time the thread was descheduled before it: on a loaded machine most of
+// the sampled time is such gaps (p90 deltas of 4-5 ms at a 1 ms interval), and it lands on whatever runs first
+// after a wake-up (the I/O callbacks and the fiber they resume). Each sample is therefore counted as one sampling
+// interval (the median delta) of CPU, unless --wall asks for the wall-clock deltas.
+const wall = process.argv.includes("--wall")
+const interval = [...profile.timeDeltas].sort((a, b) => a - b)[Math.floor(profile.timeDeltas.length / 2)] ?? 1000
 const self = new Map<number, number>()
 for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i]!
-  self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
+  const delta = profile.timeDeltas[i] ?? 0
+  self.set(id, (self.get(id) ?? 0) + (wall ? delta : Math.min(delta, interval)))
 }
 const cats = new Map<string, number>()
 const fns = new Map<string, number>()
@@ -94,7 +115,10 @@ for (const [id, us] of self) {
   if (c !== "idle") fns.set(key, (fns.get(key) ?? 0) + us)
 }
 const pct = (us: number) => `${(100 * us / busy).toFixed(1)}%`
-console.log(`${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy (shares of busy time)`)
+console.log(
+  `${file}: ${(total / 1e6).toFixed(2)} s sampled, ${(busy / 1e6).toFixed(2)} s busy (shares of busy time; ` +
+    `${wall ? "wall-clock deltas" : `each sample one ${interval} µs interval`})`
+)
 for (const [c, us] of [...cats].filter(([c]) => c !== "idle").sort((a, b) => b[1] - a[1])) {
   console.log(`  ${c.padEnd(30)} ${(us / 1e6).toFixed(2).padStart(6)} s  ${pct(us).padStart(6)}`)
 }
@@ -125,4 +149,84 @@ for (const [id, us] of self) {
 console.log("Effect runtime by the nearest project frame above it:")
 for (const [a, us] of [...askers].sort((x, y) => y[1] - x[1]).slice(0, topN)) {
   console.log(`  ${pct(us).padStart(6)}  ${a}`)
+}
+
+// --by-function: where the time of one category goes, function by function and file by file.
+if (byFunction !== undefined) {
+  const inCategory = (n: Node): boolean => {
+    const c = category(n)
+    return byFunction === "effect" ? c === "Effect runtime" || c === "@effect/platform" : c === byFunction
+  }
+  const where = (n: Node) => {
+    const url = n.callFrame.url
+    const i = url.lastIndexOf("/node_modules/")
+    const tail = i >= 0 ? url.slice(i + "/node_modules/".length) : url.split("/").slice(-2).join("/")
+    return tail.replace(/^\.pnpm\/[^/]+\/node_modules\//, "").replace("/src/", "/").replace("/dist/esm/", "/")
+  }
+  const fnKey = (n: Node) => `${n.callFrame.functionName || "(anonymous)"} ${where(n)}:${n.callFrame.lineNumber + 1}`
+  const fileKey = (n: Node) => where(n)
+  const selfFn = new Map<string, number>()
+  const totalFn = new Map<string, number>()
+  const selfFile = new Map<string, number>()
+  const totalFile = new Map<string, number>()
+  const totalCategory = { us: 0 }
+  // per sample: the stack from the leaf up; each function (and file) counted once per sample for total time
+  for (const [id, us] of self) {
+    const leaf = byId.get(id)!
+    if (category(leaf) === "idle") continue
+    if (inCategory(leaf)) {
+      selfFn.set(fnKey(leaf), (selfFn.get(fnKey(leaf)) ?? 0) + us)
+      selfFile.set(fileKey(leaf), (selfFile.get(fileKey(leaf)) ?? 0) + us)
+    }
+    const seenFn = new Set<string>()
+    const seenFile = new Set<string>()
+    let anyIn = false
+    for (let p: number | undefined = id; p !== undefined; p = parent.get(p)) {
+      const n = byId.get(p)!
+      if (!inCategory(n)) continue
+      anyIn = true
+      seenFn.add(fnKey(n))
+      seenFile.add(fileKey(n))
+    }
+    if (anyIn) totalCategory.us += us
+    for (const k of seenFn) totalFn.set(k, (totalFn.get(k) ?? 0) + us)
+    for (const k of seenFile) totalFile.set(k, (totalFile.get(k) ?? 0) + us)
+  }
+  const selfSum = [...selfFn.values()].reduce((a, b) => a + b, 0)
+  console.log(
+    `\n${byFunction}: self ${(selfSum / 1e6).toFixed(2)} s (${pct(selfSum)}), on the stack of ` +
+      `${(totalCategory.us / 1e6).toFixed(2)} s (${pct(totalCategory.us)}) of busy time`
+  )
+  const show = (title: string, selfs: Map<string, number>, totals: Map<string, number>, by: "self" | "total") => {
+    console.log(`${title}, by ${by} time (self, total):`)
+    const m = by === "self" ? selfs : totals
+    for (const [k] of [...m].sort((a, b) => b[1] - a[1]).slice(0, topN)) {
+      console.log(`  ${pct(selfs.get(k) ?? 0).padStart(6)} ${pct(totals.get(k) ?? 0).padStart(6)}  ${k}`)
+    }
+  }
+  show("files", selfFile, totalFile, "self")
+  show("functions", selfFn, totalFn, "self")
+  show("functions", selfFn, totalFn, "total")
+  // what the category's time ran into: the nearest frame outside the category below a category frame
+  const callees = new Map<string, number>()
+  for (const [id, us] of self) {
+    const leaf = byId.get(id)!
+    if (category(leaf) === "idle" || inCategory(leaf)) continue
+    let below = leaf
+    for (let p = parent.get(id); p !== undefined; p = parent.get(p)) {
+      const n = byId.get(p)!
+      if (inCategory(n)) {
+        const k = `${category(below)}: ${below.callFrame.functionName || "(anonymous)"} ${
+          below.callFrame.url.split("/").slice(-2).join("/")
+        }:${below.callFrame.lineNumber + 1}`
+        callees.set(k, (callees.get(k) ?? 0) + us)
+        break
+      }
+      below = n
+    }
+  }
+  console.log(`time spent in code called from ${byFunction} (nearest frame outside it), total:`)
+  for (const [k, us] of [...callees].sort((a, b) => b[1] - a[1]).slice(0, topN)) {
+    console.log(`  ${pct(us).padStart(6)}  ${k}`)
+  }
 }

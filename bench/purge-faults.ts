@@ -86,8 +86,7 @@ const cli = (endpoint: string) =>
   })
 
 const remainingKeys = async (endpoint: string) => {
-  const { CosClient, Credentials } = await import("../packages/core/src/index.js")
-  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
+  const { CosClient, CosHttpClient, Credentials } = await import("../packages/core/src/index.js")
   const { Chunk, Effect, Layer, Redacted, Stream } = await import("effect")
   const layer = CosClient.layer({
     region: fakeRegion,
@@ -98,7 +97,7 @@ const remainingKeys = async (endpoint: string) => {
       secretKey: Redacted.make(fakeCredentials.secretKey)
     }),
     retry: { attempts: 10 } // the faults are still on
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }).pipe(Layer.provide(CosHttpClient.layer()))
   return Effect.runPromise(Effect.provide(
     Effect.flatMap(
       CosClient.CosClient,

@@ -177,14 +177,14 @@ export const flag = (name: string, fallback: string): string => {
 }
 
 /**
- * A CosClient layer (undici) for the fake COS at `endpoint`, imported lazily so that the SDK's side of a benchmark
- * never loads Effect.
+ * A CosClient layer for the fake COS at `endpoint` over `CosHttpClient.layer()`, the HTTP client the `cos-retention`
+ * binary uses (so the library benchmarks measure the client users run, not undici); imported lazily so that the
+ * SDK's side of a benchmark never loads Effect.
  */
 export const engineLayer = async (
   endpoint: string
 ): Promise<Layer.Layer<CosClient.CosClient, CosError.CosInvalidRequest>> => {
-  const { CosClient, Credentials } = await import("../packages/core/src/index.js")
-  const NodeHttpClient = await import("@effect/platform-node/NodeHttpClient")
+  const { CosClient, CosHttpClient, Credentials } = await import("../packages/core/src/index.js")
   const { Layer, Redacted } = await import("effect")
   return CosClient.layer({
     region: fakeRegion,
@@ -194,5 +194,5 @@ export const engineLayer = async (
       secretId: fakeCredentials.secretId,
       secretKey: Redacted.make(fakeCredentials.secretKey)
     })
-  }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+  }).pipe(Layer.provide(CosHttpClient.layer()))
 }

@@ -5,7 +5,8 @@
 //   node --conditions=source --import tsx bench/purge-vs-sdk.ts [--keys 200000] [--latency 20]
 //     [--concurrency 8] [--list-concurrency 8] [--runs 1] [--quiet] [--node-flags "--max-semi-space-size=32"]
 //
-// Both client processes get the same Node flags (`--node-flags`, none by default).
+// Both client processes get the same Node flags (`--node-flags`, none by default). The engine's requests go through
+// `CosHttpClient.layer()`, the HTTP client the `cos-retention` binary uses.
 import { createRequire } from "node:module"
 import {
   type ClientResult,

@@ -15,6 +15,8 @@
 // Every measurement runs the fake COS (`cos-fake`) in its own process and each client in its own process, through the
 // client roles of bench/purge-vs-sdk.ts and bench/purge-rss.ts (their last stdout line is JSON), bench/soak.ts --json,
 // and this file's own `--role quota-client`.
+// The engine's side is the library (Deletion.purge) over `CosHttpClient.layer()`, the HTTP client the `cos-retention`
+// binary sends through (bench/purge-harness.ts `engineLayer`); bench/cpu-vs-sdk.ts measures the built binary itself.
 import { execFileSync, spawn } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as Os from "node:os"

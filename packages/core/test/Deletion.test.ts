@@ -479,6 +479,64 @@ describe("Deletion.purge on versioned buckets", () => {
     }))
 })
 
+describe("Deletion: batches in flight", () => {
+  it.effect("sends `concurrency` batch deletes at once, never more, and every key once", () =>
+    Effect.gen(function*() {
+      // one page of 1000 makes ten batches of 100: the listing is not what limits the batches in flight
+      const cos = seed(new MemoryCos(), "p/", 5000)
+      cos.faults.delay = Effect.sleep("100 millis")
+      let inFlight = 0
+      let most = 0
+      const sent = new Set<string>()
+      const s = ok(
+        yield* settle(
+          cos,
+          Deletion.purge({
+            prefix: "p/",
+            concurrency: 3,
+            batchSize: 100,
+            onSend: (objects) =>
+              Effect.sync(() => {
+                inFlight++
+                most = Math.max(most, inFlight)
+                for (const o of objects) sent.add(o.key)
+              }),
+            onDeleted: () => Effect.sync(() => inFlight--)
+          })
+        )
+      )
+      assert.strictEqual(s.deleted, 5000)
+      assert.strictEqual(cos.keys().length, 0)
+      assert.strictEqual(sent.size, 5000)
+      assert.strictEqual(cos.log.length, 50, "each batch of 100 sent once")
+      assert.strictEqual(most, 3)
+      assert.strictEqual(inFlight, 0)
+    }))
+
+  it.effect("a defect in one batch ends the run with that defect and cuts off the batches in flight", () =>
+    Effect.gen(function*() {
+      const cos = seed(new MemoryCos(), "p/", 5000)
+      cos.faults.delay = Effect.sleep("100 millis")
+      let starts = 0
+      let summary: Deletion.Summary | undefined
+      const exit = yield* settle(
+        cos,
+        Deletion.purge({
+          prefix: "p/",
+          concurrency: 2,
+          batchSize: 500,
+          onBatchStart: () => (++starts === 3 ? Effect.dieMessage("hook bug") : Effect.void),
+          onSummary: (x) => Effect.sync(() => (summary = x))
+        })
+      )
+      assert.isTrue(Exit.isFailure(exit))
+      if (Exit.isFailure(exit)) assert.include(String(exit.cause), "hook bug")
+      assert.isDefined(summary)
+      assert.isBelow(summary!.deleted, 5000)
+      assert.strictEqual(summary!.deleted, 5000 - cos.keys().length, "deleted = what is gone from the bucket")
+    }))
+})
+
 describe("Deletion: stopping", () => {
   it.effect("a stop signal ends listing, lets batches in flight finish, and returns an exact summary", () =>
     Effect.gen(function*() {

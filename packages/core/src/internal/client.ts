@@ -70,6 +70,7 @@ import * as Signer from "../Signer.js"
 import { bucketProblem, compareUtf8, isWellFormed, isXmlSafeKey, keyProblem, regionProblem } from "./keys.js"
 import * as Pagination from "./pagination.js"
 import * as Responses from "./responses.js"
+import { retryAfterFailure } from "./retry.js"
 import { onThrottled } from "./throttle.js"
 import * as Xml from "./xml.js"
 
@@ -458,7 +459,7 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
       }
       return attemptWithSkew(operation, request, prepared.notFound ?? "NoSuchKey").pipe(
         Effect.tapError((e) => isThrottle(e) ? Effect.flatten(FiberRef.get(onThrottled)) : Effect.void),
-        Effect.retry({ schedule, while: retryable }),
+        retryAfterFailure({ schedule, while: retryable }),
         withSecurityTokenRedacted
       )
     }

@@ -12,6 +12,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberSet from "effect/FiberSet"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -36,6 +37,29 @@ import {
 } from "./sources.js"
 import { progress, summary } from "./tally.js"
 
+/**
+ * `Stream.runDrain(Stream.mapEffect(stream, f, { concurrency, unordered: true }))` with one fiber per element: the
+ * same back-pressure (the next element is pulled, then waits for a free slot), the first failure of `f` interrupts
+ * the others and fails the drain, and interrupting the drain interrupts every `f` in flight. `Stream.mapEffect` runs
+ * each element as a stream of its own (a channel executor, a scope, a latch and two races: about 500 fiber-runtime
+ * operations per batch); here an element costs a semaphore permit and one fiber.
+ */
+const drainUnordered = <A, E, R, R2>(
+  stream: Stream.Stream<A, E, R>,
+  concurrency: number,
+  f: (a: A) => Effect.Effect<void, never, R2>
+): Effect.Effect<void, E, R | R2> =>
+  Effect.scoped(Effect.gen(function*() {
+    const slots = yield* Effect.makeSemaphore(concurrency)
+    const running = yield* FiberSet.make<void, never>()
+    const feed = Stream.runForEach(
+      stream,
+      (a) => Effect.zipRight(slots.take(1), FiberSet.run(running, Effect.ensuring(f(a), slots.release(1))))
+    )
+    // all permits back: every element's `f` has ended
+    yield* Effect.raceFirst(Effect.zipRight(feed, slots.take(concurrency)), FiberSet.join(running))
+  }))
+
 /** listing -> selection -> batches -> bounded-concurrency deletes. */
 const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLatest | undefined) => {
   const r = run.r
@@ -56,9 +80,7 @@ const pipeline = <E>(run: Run, source: Stream.Stream<Portion, E>, keep: KeepLate
   )
   const drained = r.dryRun
     ? Stream.runDrain(batches)
-    : Stream.runDrain(
-      Stream.mapEffect(batches, (b) => deleteBatch(run, b), { concurrency: r.concurrency, unordered: true })
-    )
+    : drainUnordered(batches, r.concurrency, (b) => deleteBatch(run, b))
   return Effect.zipRight(drained, run.reportCheckpoint)
 }
 
@@ -75,8 +97,7 @@ const uploadsPipeline = (run: Run, source: Stream.Stream<UploadsPortion, CosErro
       return selector.push(p.uploads)
     }),
     Stream.flattenIterables,
-    Stream.mapEffect((u) => abortUpload(run, u), { concurrency: run.r.concurrency, unordered: true }),
-    Stream.runDrain
+    (uploads) => drainUnordered(uploads, run.r.concurrency, (u) => abortUpload(run, u))
   )
 }
 

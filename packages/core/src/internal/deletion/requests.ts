@@ -11,6 +11,7 @@ import * as Metric from "effect/Metric"
 import * as Schedule from "effect/Schedule"
 import type { CosError } from "../../CosError.js"
 import { isRetryable, isThrottle } from "../../CosError.js"
+import { retryAfterFailure } from "../retry.js"
 import { onThrottled } from "../throttle.js"
 import type { Run } from "./run.js"
 import { throttledRequests } from "./tally.js"
@@ -83,7 +84,7 @@ export const request = <A>(
 ): Effect.Effect<A, CosError> =>
   Effect.suspend(() => {
     let attempts = 1
-    return Effect.retry(attempt(run, before, send, slowDown), {
+    return retryAfterFailure(attempt(run, before, send, slowDown), {
       schedule: backoff,
       while: (e) => {
         if (!mayRetry(run, e, attempts)) return false
