@@ -139,4 +139,30 @@ describe("CosHttpClient", () => {
       const left = yield* client.listObjects({})
       assert.deepStrictEqual(left.contents.map((o) => o.key), ["keep/me"])
     }).pipe(Effect.provide(CosHttpClient.layer())))
+
+  // Every request attempt runs under a timeout (30 s by default): one left running after its request would keep a
+  // finished process alive that long, and hold its memory.
+  it.scopedLive(
+    "a finished purge leaves no timer running: every request's timeout ends with its request",
+    () =>
+      Effect.gen(function*() {
+        const fake = yield* CosFakeServer.start()
+        const client = yield* CosClient.make({ ...CosFake.testClientOptions, endpoint: fake.url })
+        yield* Effect.forEach(
+          Array.from({ length: 1200 }, (_, i) => `t/${i}`),
+          (key) => client.putObject({ key, body: "" }),
+          { concurrency: 16, discard: true }
+        )
+        const timers = () => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length
+        const before = timers()
+        const summary = yield* Deletion.purge({ prefix: "t/", batchSize: 100, concurrency: 8, listConcurrency: 4 })
+          .pipe(
+            Effect.provideService(CosClient.CosClient, client)
+          )
+        assert.strictEqual(summary.deleted, 1200)
+        assert.isAtLeast(summary.requests, 12)
+        assert.isAtMost(timers(), before, "timers running after the purge, beyond those before it")
+      }).pipe(Effect.provide(CosHttpClient.layer())),
+    30_000
+  )
 })
