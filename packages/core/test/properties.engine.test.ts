@@ -282,6 +282,24 @@ describe("Deletion.purge with a maxDeleteSize cap", () => {
       ),
       { numRuns: Math.ceil(RUNS * 0.5) }
     )
+    // The random draws may stop no run (a case that matches nothing, or only empty keys): then cases drawn from a
+    // fixed seed are run under a cap of 1 byte until one is stopped, so the stopped path is always checked.
+    for (const c of fc.sample(caseArb({ bulk: true }), { numRuns: 100, seed: 20261202 })) {
+      if (capped > 0) break
+      const r = await runCase({ ...c, run: { ...c.run, dryRun: false } }, {
+        glob,
+        purge: { maxDeleteSize: 1 },
+        complete: false
+      })
+      assert.deepStrictEqual(r.problems, [], JSON.stringify({ filters: c.filters, cap: 1 }))
+      const s = r.summary!
+      assert.isAtMost(s.bytes, 1)
+      if (s.stoppedBy === "maxDeleteSize") {
+        assert.isAbove(s.skipped, 0)
+        assert.strictEqual(s.left?.keys, s.skipped)
+        capped++
+      }
+    }
     assert.isAbove(capped, 0, "some runs were stopped by the cap")
   }, Math.max(60_000, RUNS * 2000))
 })
