@@ -11,6 +11,7 @@
 //     [--engine-defaults]   (the takeover with the settings a user gets with nothing set: the engine's lock expiry
 //                            35 s and refresh 10 s, our 1 s message poll; else the tests' short intervals, expiry 5 s)
 //     [--takeover split,plain] [--repeat N]   (only the takeover, of these kinds, N times each)
+//     [--logs DIR]   (each replica's output, its JSON log, to DIR/DATABASE-PORT.jsonl)
 //
 // keys/s is the run's deleted keys over the time from the fire time being sent to the run's end (the plan's listing
 // included). CPU is user + system of the replicas' processes over the same time, per key.
@@ -19,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Cluster from "../packages/daemon/src/Cluster.js"
@@ -37,6 +38,8 @@ const parallelism = Number(flag("parallelism", "6"))
 const engineDefaults = process.argv.includes("--engine-defaults")
 const takeoverKinds = flag("takeover", "").split(",").filter((k) => k !== "") as Array<"split" | "plain">
 const repeat = Number(flag("repeat", "1"))
+const logDir = flag("logs", "")
+if (logDir !== "") mkdirSync(logDir, { recursive: true })
 const day = 86_400_000
 const loadAverage = () => loadavg().map((l) => l.toFixed(1)).join(" ")
 
@@ -46,9 +49,10 @@ interface Replica {
   readonly exited: Promise<void>
 }
 
-const startReplica = (config: string, env: Record<string, string>, port: number) =>
+const startReplica = (config: string, env: Record<string, string>, port: number, label: string) =>
   Effect.sync(() => {
     const address = `127.0.0.1:${port}`
+    const log = logDir === "" ? "ignore" : openSync(Path.join(logDir, `${label}-${port}.jsonl`), "a")
     const child = spawn(
       process.execPath,
       [
@@ -64,21 +68,25 @@ const startReplica = (config: string, env: Record<string, string>, port: number)
         "--log-format",
         "json"
       ],
-      { cwd: root, env: { ...process.env, ...credentialsEnv, ...env }, stdio: ["ignore", "ignore", "ignore"] }
+      {
+        cwd: root,
+        env: { ...process.env, ...credentialsEnv, ...env },
+        stdio: ["ignore", log, log]
+      }
     )
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
     return { address, child, exited } satisfies Replica
   })
 
 /** Starts the replicas at the same moment (their ports found first), as operators start them. */
-const startReplicas = (n: number, config: string, env: Record<string, string>) =>
+const startReplicas = (n: number, config: string, env: Record<string, string>, label: string) =>
   Effect.gen(function*() {
     const ports: Array<number> = []
     while (ports.length < n) {
       const port = yield* freePort
       if (!ports.includes(port)) ports.push(port)
     }
-    return yield* Effect.forEach(ports, (port) => startReplica(config, env, port))
+    return yield* Effect.forEach(ports, (port) => startReplica(config, env, port, label))
   })
 
 const stopAll = (replicas: ReadonlyArray<Replica>) =>
@@ -141,7 +149,7 @@ ${s.kill === "plain" ? "" : `    parallelism: ${parallelism}\n`}    writeBudget:
 `
     )
     const env = s.kill && engineDefaults ? {} : fastEnv
-    const replicas = yield* startReplicas(s.runners, config, env)
+    const replicas = yield* startReplicas(s.runners, config, env, db)
     const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
     // a client of the cluster (no runner of its own): sends the fire time, asks where entities are
     const client = NodeClusterSocket.layer({
