@@ -706,8 +706,9 @@ export interface ClusterOptions {
 
 /**
  * Our defaults for the engine: it polls stored messages every second (a fire time starts within about a second, not
- * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules move
- * within about 45 s). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
+ * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules moved
+ * 26-38 s after a SIGKILL in bench/cluster.ts, and its run went on once the batches it had in flight were
+ * reconciled). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
  * `SHARD_LOCK_REFRESH_INTERVAL`, `ENTITY_MESSAGE_POLL_INTERVAL`, `RUNNER_HEALTH_CHECK_INTERVAL`, ...); the runner
  * address always comes from us.
  */
