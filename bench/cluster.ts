@@ -1,12 +1,17 @@
 // Cluster mode: one split rule (parallelism: 6) of 300,000 old keys behind a fake COS answering in 20 ms, run by 1,
-// 2 and 3 replicas (`cos-retention run`, each its own process, on a throwaway Postgres), with the bucket's shared write
-// budget set high (1,000,000 keys/s) and set to 10,000 keys/s (the fake then enforces a 12,000 keys/s write quota:
-// a cluster spending more than its budget would be answered 503 SlowDown). Then the takeover: three replicas, the
-// one running the first chunk SIGKILLed mid-run; how long until its chunks run again elsewhere, and until the run
-// ends.
+// 2 and 3 replicas (`cos-retention run`, each its own process, all started at the same moment on a new Postgres
+// database, as the deployment guide allows), with the bucket's shared write budget set high (1,000,000 keys/s) and set
+// to 10,000 keys/s (the fake then enforces a 12,000 keys/s write quota: a cluster spending more than its budget would
+// be answered 503 SlowDown). Then the takeover: three replicas, the one doing the work SIGKILLed once a quarter of the
+// keys are deleted: for a split rule the one running the first running chunk, for a plain rule (no parallelism) the
+// one running the rule. Measured: from the SIGKILL to the first delete by another replica of the dead one's work (the
+// audit's deleted_at), and to the run's end; the audit must hold every key once.
 //
 //   node --conditions=source --import tsx bench/cluster.ts [--keys 300000] [--runners 1,2,3] [--parallelism 6]
-//     [--engine-defaults]   (the takeover with the engine's default lock expiry instead of the tests' short one)
+//     [--engine-defaults]   (the takeover with the settings a user gets with nothing set: the engine's lock expiry
+//                            35 s and refresh 10 s, our 1 s message poll; else the tests' short intervals, expiry 5 s)
+//     [--takeover split,plain] [--repeat N]   (only the takeover, of these kinds, N times each)
+//     [--logs DIR]   (each replica's output, its JSON log, to DIR/DATABASE-PORT.jsonl)
 //
 // keys/s is the run's deleted keys over the time from the fire time being sent to the run's end (the plan's listing
 // included). CPU is user + system of the replicas' processes over the same time, per key.
@@ -15,8 +20,8 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
+import { loadavg, tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Cluster from "../packages/daemon/src/Cluster.js"
 import * as ClusterSplit from "../packages/daemon/src/ClusterSplit.js"
@@ -31,7 +36,12 @@ const keys = Number(flag("keys", "300000"))
 const runnerCounts = flag("runners", "1,2,3").split(",").map(Number)
 const parallelism = Number(flag("parallelism", "6"))
 const engineDefaults = process.argv.includes("--engine-defaults")
+const takeoverKinds = flag("takeover", "").split(",").filter((k) => k !== "") as Array<"split" | "plain">
+const repeat = Number(flag("repeat", "1"))
+const logDir = flag("logs", "")
+if (logDir !== "") mkdirSync(logDir, { recursive: true })
 const day = 86_400_000
+const loadAverage = () => loadavg().map((l) => l.toFixed(1)).join(" ")
 
 interface Replica {
   readonly address: string
@@ -39,10 +49,10 @@ interface Replica {
   readonly exited: Promise<void>
 }
 
-const startReplica = (config: string, env: Record<string, string>) =>
-  Effect.gen(function*() {
-    const port = yield* freePort
+const startReplica = (config: string, env: Record<string, string>, port: number, label: string) =>
+  Effect.sync(() => {
     const address = `127.0.0.1:${port}`
+    const log = logDir === "" ? "ignore" : openSync(Path.join(logDir, `${label}-${port}.jsonl`), "a")
     const child = spawn(
       process.execPath,
       [
@@ -58,10 +68,25 @@ const startReplica = (config: string, env: Record<string, string>) =>
         "--log-format",
         "json"
       ],
-      { cwd: root, env: { ...process.env, ...credentialsEnv, ...env }, stdio: ["ignore", "ignore", "ignore"] }
+      {
+        cwd: root,
+        env: { ...process.env, ...credentialsEnv, ...env },
+        stdio: ["ignore", log, log]
+      }
     )
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
     return { address, child, exited } satisfies Replica
+  })
+
+/** Starts the replicas at the same moment (their ports found first), as operators start them. */
+const startReplicas = (n: number, config: string, env: Record<string, string>, label: string) =>
+  Effect.gen(function*() {
+    const ports: Array<number> = []
+    while (ports.length < n) {
+      const port = yield* freePort
+      if (!ports.includes(port)) ports.push(port)
+    }
+    return yield* Effect.forEach(ports, (port) => startReplica(config, env, port, label))
   })
 
 const stopAll = (replicas: ReadonlyArray<Replica>) =>
@@ -80,13 +105,15 @@ interface Scenario {
   readonly budget: number
   /** The fake's write quota (keys/s), or none. */
   readonly quota?: number | undefined
-  readonly kill?: boolean | undefined
+  /** SIGKILL the replica doing the work of a split rule, or of a plain one (no parallelism). */
+  readonly kill?: "split" | "plain" | undefined
+  readonly repetition?: number | undefined
 }
 
 const scenario = (s: Scenario) =>
   Effect.gen(function*() {
     const pg = yield* PgServer
-    const db = `bench_${s.runners}_${s.budget}_${s.kill ? "kill" : "run"}`
+    const db = `bench_${s.runners}_${s.budget}_${s.kill ?? "run"}_${s.repetition ?? 0}`
     const url = yield* pg.createDatabase(db)
     const fake = yield* Effect.promise(() =>
       startFake([
@@ -118,13 +145,11 @@ rules:
     prefix: logs/
     olderThan: 30d
     schedule: "0 0 1 1 *"
-    parallelism: ${parallelism}
-    writeBudget: ${s.budget}
+${s.kill === "plain" ? "" : `    parallelism: ${parallelism}\n`}    writeBudget: ${s.budget}
 `
     )
     const env = s.kill && engineDefaults ? {} : fastEnv
-    const replicas: Array<Replica> = []
-    for (let i = 0; i < s.runners; i++) replicas.push(yield* startReplica(config, env))
+    const replicas = yield* startReplicas(s.runners, config, env, db)
     const store = Either.getOrThrow(StateStore.fromSetting(url, "/"))
     // a client of the cluster (no runner of its own): sends the fire time, asks where entities are
     const client = NodeClusterSocket.layer({
@@ -156,24 +181,29 @@ rules:
       const rule = yield* Cluster.RuleEntity.client
       yield* rule("logs").fire(new Cluster.Fire({ scheduledAt: fireAt, trigger: "schedule" }), { discard: true })
       const psql = (q: string) => pg.psql(q, db).pipe(Effect.map((o) => o.trim()))
+      const rows = (q: string) =>
+        psql(q).pipe(Effect.map((o) => o.split("\n").filter((l) => l !== "").map((l) => l.split("|"))))
       let killed: { address: string; at: number; chunks: Array<string> } | undefined
-      let takeoverMs: number | undefined
+      let chunksMovedMs: number | undefined
       while (true) {
-        const status = yield* psql("SELECT status FROM runs ORDER BY id LIMIT 1").pipe(
-          Effect.catchAllDefect(() => Effect.succeed(""))
+        // a plain rule's killed run is marked interrupted and resumed by a new run: the run ends with a final status
+        const ended = yield* psql("SELECT count(*) FROM runs WHERE status IN ('succeeded', 'failed')").pipe(
+          Effect.catchAllDefect(() => Effect.succeed("0"))
         )
-        if (status === "succeeded" || status === "failed") break
+        if (Number(ended) > 0) break
         if (Date.now() - fireAt > 900_000) return yield* Effect.dieMessage("the run did not end within 15 minutes")
-        if (s.kill && killed === undefined) {
+        if (s.kill !== undefined && killed === undefined) {
           const deleted = Number(
             (yield* psql("SELECT count(*) FROM audit WHERE state = 'deleted'").pipe(
               Effect.catchAllDefect(() => Effect.succeed("0"))
             )) || 0
           )
           if (deleted >= keys * 0.25) {
-            const running = (yield* psql(
-              "SELECT chunk, runner FROM cos_retention_split_chunks WHERE status = 'running' ORDER BY chunk"
-            )).split("\n").filter((l) => l !== "").map((l) => l.split("|"))
+            const running = s.kill === "split"
+              ? yield* rows(
+                "SELECT chunk, runner FROM cos_retention_split_chunks WHERE status = 'running' ORDER BY chunk"
+              )
+              : (yield* rows("SELECT runner FROM runs WHERE status = 'running' ORDER BY id")).map((r) => ["-", r[0]])
             const victim = replicas.find((r) => r.address === running[0]?.[1])
             if (victim !== undefined) {
               victim.child.kill("SIGKILL")
@@ -182,26 +212,66 @@ rules:
                 at: Date.now(),
                 chunks: running.filter((r) => r[1] === victim.address).map((r) => r[0]!)
               }
+              // the intents of the batches in flight (the dead replica's among them): the new owner's reconcile
+              // confirms those keys deleted (deleted_at then), which is not the dead one's work going on
+              yield* Effect.promise(() => victim.exited)
+              yield* psql("CREATE TABLE bench_intents_at_kill AS SELECT run_id, keys FROM audit_intents")
             }
           }
         }
-        if (killed !== undefined && takeoverMs === undefined) {
-          const rows = yield* psql(
+        if (s.kill === "split" && killed !== undefined && chunksMovedMs === undefined) {
+          const moved = yield* psql(
             `SELECT count(*) FROM cos_retention_split_chunks WHERE chunk IN (${killed.chunks.join(",")})
               AND runner <> '${killed.address}'`
           )
-          if (Number(rows) === killed.chunks.length) takeoverMs = Date.now() - killed.at
+          if (Number(moved) === killed.chunks.length) chunksMovedMs = Date.now() - killed.at
         }
-        yield* Effect.sleep("50 millis")
+        yield* Effect.sleep(killed === undefined ? "50 millis" : "200 millis")
       }
       const endedAt = Date.now()
       const cpuMs = cpuOf(replicas) - cpuBefore
-      const [status, deleted, runMs, owner, error] = (yield* psql(
-        "SELECT status, deleted, ended_at - started_at, runner, coalesce(error, '') FROM runs ORDER BY id LIMIT 1"
-      )).split("|")
+      const [status, runMs, error] = (yield* rows(
+        "SELECT status, ended_at - started_at, coalesce(error, '') FROM runs ORDER BY id DESC LIMIT 1"
+      ))[0]!
+      const owner = yield* psql("SELECT runner FROM runs ORDER BY id LIMIT 1")
+      // an interrupted run is credited with what the audit proves it deleted
+      const deleted = yield* psql("SELECT sum(deleted) FROM runs")
       const chunkRunners = yield* psql("SELECT count(DISTINCT runner) FROM cos_retention_split_chunks")
       const stats = yield* Effect.promise(() => fetch(`${fake.url}/_fake/stats`).then((r) => r.json() as Promise<any>))
-      const audit = yield* psql("SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'")
+      const audit = yield* psql("SELECT count(*) || '|' || count(DISTINCT key) FROM audit WHERE state = 'deleted'")
+      // when the dead replica's work was taken over: a plain rule's run marked interrupted by the new owner, a
+      // split rule's chunks given to other replicas (above)
+      let takenOverMs = chunksMovedMs
+      // the first delete of the dead replica's work by another replica: the dead one deleted nothing after the kill
+      // (its deleted_at comes before its write); not counting the keys of the batches it had in flight (confirmed
+      // by the reconcile); for a split rule, a key in one of the dead replica's chunks
+      let firstDeleteMs: number | undefined
+      let resumedRunMs: number | undefined
+      let inFlightAtKill: number | undefined
+      if (killed !== undefined) {
+        if (s.kill === "plain") {
+          const ended = yield* psql("SELECT coalesce(ended_at, 0) FROM runs ORDER BY id LIMIT 1")
+          takenOverMs = Number(ended) > 0 ? Number(ended) - killed.at : undefined
+        }
+        const inChunks = s.kill === "split"
+          ? `AND EXISTS (SELECT 1 FROM cos_retention_split_chunks c WHERE c.chunk IN (${killed.chunks.join(",")})
+              AND a.key COLLATE "C" > c.after_key COLLATE "C"
+              AND (c.through_key IS NULL OR a.key COLLATE "C" <= c.through_key COLLATE "C"))`
+          : ""
+        yield* psql(`CREATE TABLE bench_in_flight AS SELECT DISTINCT jsonb_array_elements(keys::jsonb) ->> 0 AS key
+          FROM bench_intents_at_kill`)
+        inFlightAtKill = Number(
+          yield* psql(`SELECT count(*) FROM audit a WHERE state = 'deleted' AND deleted_at > ${killed.at}
+            AND key IN (SELECT key FROM bench_in_flight) ${inChunks}`)
+        )
+        const first = yield* psql(
+          `SELECT coalesce(min(deleted_at), 0) FROM audit a WHERE state = 'deleted' AND deleted_at > ${killed.at}
+            AND key NOT IN (SELECT key FROM bench_in_flight) ${inChunks}`
+        )
+        firstDeleteMs = Number(first) > 0 ? Number(first) - killed.at : undefined
+        const resumed = yield* psql(`SELECT coalesce(min(started_at), 0) FROM runs WHERE started_at > ${killed.at}`)
+        resumedRunMs = Number(resumed) > 0 ? Number(resumed) - killed.at : undefined
+      }
       return {
         ...s,
         status: status!,
@@ -217,8 +287,12 @@ rules:
         listRequests: Number(stats.byOperation?.["ListObjects"] ?? 0),
         chunkRunners: Number(chunkRunners),
         killed: killed === undefined ? undefined : { ...killed, wasOwner: killed.address === owner },
-        takeoverMs,
-        afterKillSeconds: killed === undefined ? undefined : (endedAt - killed.at) / 1000
+        takenOverMs,
+        inFlightAtKill,
+        resumedRunMs,
+        firstDeleteMs,
+        afterKillSeconds: killed === undefined ? undefined : (endedAt - killed.at) / 1000,
+        load: loadAverage()
       }
     }).pipe(Effect.provide(client), Effect.scoped)
     yield* stopAll(replicas)
@@ -227,7 +301,58 @@ rules:
     return result
   })
 
+const takeoverTable = (results: ReadonlyArray<Effect.Effect.Success<ReturnType<typeof scenario>>>) =>
+  table(
+    [
+      "rule",
+      "killed runner owned the run",
+      "its chunks",
+      "taken over after kill s",
+      "in-flight keys reconciled",
+      "first delete elsewhere after kill s",
+      "resumed run started s",
+      "run end after kill s",
+      "status",
+      "deleted (audit rows|distinct)",
+      "load average at end"
+    ],
+    results.map((t) => [
+      t.kill === "plain" ? "plain" : `split (${parallelism})`,
+      String(t.killed?.wasOwner ?? "-"),
+      t.killed?.chunks.join(",") ?? "-",
+      t.takenOverMs === undefined ? "-" : (t.takenOverMs / 1000).toFixed(1),
+      t.inFlightAtKill ?? "-",
+      t.firstDeleteMs === undefined ? "-" : (t.firstDeleteMs / 1000).toFixed(1),
+      t.resumedRunMs === undefined ? "-" : (t.resumedRunMs / 1000).toFixed(1),
+      t.afterKillSeconds?.toFixed(1) ?? "-",
+      t.status,
+      `${t.deleted} (${t.audit})`,
+      t.load
+    ])
+  )
+
+const takeoverTitle = () =>
+  `takeover (${
+    engineDefaults
+      ? "default settings: lock expiry 35 s, refresh 10 s, message poll 1 s"
+      : "short test intervals: lock expiry 5 s"
+  }), 3 replicas, ${keys} keys; load average before: ${loadAverage()}\n`
+
 const main = Effect.gen(function*() {
+  if (takeoverKinds.length > 0) {
+    const title = takeoverTitle()
+    const takeovers = []
+    for (let i = 0; i < repeat; i++) {
+      for (const kind of takeoverKinds) {
+        const t = yield* scenario({ runners: 3, budget: 1_000_000, kill: kind, repetition: i })
+        console.log(JSON.stringify(t))
+        takeovers.push(t)
+      }
+    }
+    console.log(`\n${title}`)
+    console.log(takeoverTable(takeovers))
+    return
+  }
   const results = []
   for (const budget of [1_000_000, 10_000]) {
     for (const runners of runnerCounts) {
@@ -236,7 +361,8 @@ const main = Effect.gen(function*() {
       results.push(r)
     }
   }
-  const takeover = yield* scenario({ runners: 3, budget: 1_000_000, kill: true })
+  const title = takeoverTitle()
+  const takeover = yield* scenario({ runners: 3, budget: 1_000_000, kill: "split" })
   console.log(JSON.stringify(takeover))
   console.log(`\n${keys} keys, parallelism ${parallelism}, fake COS at 20 ms per request\n`)
   console.log(table(
@@ -267,27 +393,8 @@ const main = Effect.gen(function*() {
       r.chunkRunners
     ])
   ))
-  console.log(
-    `\ntakeover (${engineDefaults ? "engine defaults" : "short test intervals: lock expiry 5 s"}), 3 replicas:\n`
-  )
-  console.log(table(
-    [
-      "killed runner owned the rule",
-      "its chunks",
-      "takeover ms",
-      "run end after kill s",
-      "status",
-      "deleted (audit rows|distinct)"
-    ],
-    [[
-      String(takeover.killed?.wasOwner ?? "-"),
-      takeover.killed?.chunks.join(",") ?? "-",
-      takeover.takeoverMs ?? "-",
-      takeover.afterKillSeconds?.toFixed(1) ?? "-",
-      takeover.status,
-      `${takeover.deleted} (${takeover.audit})`
-    ]]
-  ))
+  console.log(`\n${title}`)
+  console.log(takeoverTable([takeover]))
 })
 
 Effect.runPromise(main.pipe(Effect.provide(PgServer.Default), Effect.scoped)).then(

@@ -39,6 +39,7 @@ import * as Snowflake from "@effect/cluster/Snowflake"
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as Rpc from "@effect/rpc/Rpc"
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -497,12 +498,15 @@ const SchedulerSingleton = Singleton.make(
             : Effect.void
       )
     ).pipe(Effect.zipRight(ClusterUptime.prune(Duration.toMillis(ClusterUptime.retention))))
-    yield* prune
+    // at its start and every 6 hours, in the background: housekeeping that fails (Postgres not answering) is
+    // logged and tried again 6 hours later; the schedule does not wait for it, nor stop because of it
     yield* Effect.forkScoped(
-      Effect.sleep("6 hours").pipe(
-        Effect.zipRight(prune),
-        Effect.forever,
-        Effect.catchAllCause(Effect.logError)
+      prune.pipe(
+        Effect.catchAllCause((cause) =>
+          Effect.logWarning("could not prune the audit and the cluster's message table; next attempt in 6 hours", cause)
+        ),
+        Effect.zipRight(Effect.sleep("6 hours")),
+        Effect.forever
       )
     )
     // the cluster's current up period (the same on every replica that holds the scheduler during it): fire times
@@ -521,7 +525,17 @@ const SchedulerSingleton = Singleton.make(
       (rule) =>
         Effect.gen(function*() {
           const client = makeClient(rule.name)
-          const previous = yield* state.lastRun(rule.name)
+          // retried every second while Postgres cannot answer (as the uptime above): the scheduler of a cluster
+          // must not end because Postgres was down when it started
+          const previous = yield* state.lastRun(rule.name).pipe(
+            Effect.catchSomeDefect((defect) =>
+              defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none()
+            ),
+            Effect.tapError((e) =>
+              Effect.logWarning(`could not read the rule's last run yet, retrying: ${describe(e)}`)
+            ),
+            Effect.retry(Schedule.spaced("1 second"))
+          )
           // as one daemon at start: the last fire time missed while every replica was down runs once, if the rule
           // asks and it is later than the start of the last run; first, as one daemon runs it before the fire times
           // that follow. (The rule entity decides it, as every fire time from before the up period: a run the
@@ -692,8 +706,9 @@ export interface ClusterOptions {
 
 /**
  * Our defaults for the engine: it polls stored messages every second (a fire time starts within about a second, not
- * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules move
- * within about 45 s). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
+ * the engine's 10 s), and otherwise keeps its settings (lock refresh 10 s, expiry 35 s: a dead runner's rules moved
+ * 26-38 s after a SIGKILL in bench/cluster.ts, and its run went on once the batches it had in flight were
+ * reconciled). The engine reads its settings from the environment too (`SHARD_LOCK_EXPIRATION="20 seconds"`,
  * `SHARD_LOCK_REFRESH_INTERVAL`, `ENTITY_MESSAGE_POLL_INTERVAL`, `RUNNER_HEALTH_CHECK_INTERVAL`, ...); the runner
  * address always comes from us.
  */

@@ -44,7 +44,7 @@ import * as ClusterBudget from "./ClusterBudget.js"
 import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
-import { Runner } from "./Runner.js"
+import { reconcileConcurrency, Runner } from "./Runner.js"
 import { emptyCounts, type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
@@ -191,7 +191,7 @@ export const ChunkEntityLive = (runnerLabel: string) =>
                 Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
               ),
               Effect.tap((exists) => Effect.sync(() => (exists ? present : gone).push(Number(p.id))))
-            ), { concurrency: 16, discard: true })
+            ), { concurrency: reconcileConcurrency, discard: true })
           yield* state.settlePending(gone, present)
           yield* Effect.logInfo(
             `settled ${pending.length} pending audit rows of this chunk's earlier attempt: ${gone.length} deleted`

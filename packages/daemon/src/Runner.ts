@@ -75,8 +75,15 @@ const reconcileRetry = Schedule.exponential("200 millis").pipe(
   Schedule.intersect(Schedule.recurs(5))
 )
 
+/**
+ * HEAD requests of a reconcile in flight at once. A takeover waits for the reconcile of the dead run's in-flight
+ * batches (up to concurrency x batchSize keys, 8,000 by default) before the run resumes: at 16 at once that alone took
+ * 8-26 s of the takeover in bench/cluster.ts; HEADs are reads, far under a bucket's request limits.
+ */
+export const reconcileConcurrency = 64
+
 /** Pending rows settled per transaction: a kill during a long reconcile loses at most this many HEAD answers. */
-const reconcileChunk = 100
+const reconcileChunk = 500
 
 const make = Effect.gen(function*() {
   const state = yield* State
@@ -114,7 +121,7 @@ const make = Effect.gen(function*() {
             Effect.tap((exists) =>
               Effect.sync(() => (exists ? present : gone).push(row.id))
             )
-          ), { concurrency: 16, discard: true })
+          ), { concurrency: reconcileConcurrency, discard: true })
         yield* state.settlePending(gone, present)
         confirmed += gone.length
         notDeleted += present.length

@@ -29,6 +29,7 @@ import {
   startChildReplica,
   startRunner,
   stateSql,
+  waitForSpread,
   waitUntil,
   writeClusterConfig
 } from "./support/cluster.js"
@@ -710,6 +711,83 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
         yield* Effect.sleep("2 seconds")
         assert.strictEqual(yield* count, left)
       }).pipe(Effect.orDie, Effect.scoped),
+    150_000
+  )
+  it.effect(
+    "a scheduler that cannot read its rule's last run when it starts retries every second, then runs every fire time",
+    () =>
+      Effect.gen(function*() {
+        const database = "last_run"
+        const { server, url } = yield* setUp(database)
+        const { query, runs } = yield* helpers(database)
+        yield* seedKeys(server, "logs/", 6, (i) => (i < 3 ? 40 : 1) * day)
+        const every = 10_000
+        const settings = settingsOf(url, server.url, [{ name: "logs", schedule: "*/10 * * * * *" }])
+        const lines: Array<{ message: string; runner: string | undefined }> = []
+        const collect = Logger.replace(
+          Logger.defaultLogger,
+          Logger.make(({ annotations, message }) => {
+            const runner = HashMap.get(annotations, "runner")
+            lines.push({ message: String(message), runner: runner._tag === "Some" ? String(runner.value) : undefined })
+          })
+        )
+        const logged = (text: string) => lines.filter((l) => l.message.includes(text))
+        const replicas = yield* Effect.all([startRunner(settings), startRunner(settings)], { concurrency: 2 }).pipe(
+          Effect.provide(collect)
+        )
+        yield* Effect.addFinalizer(() => Effect.all(replicas.map((r) => r.stop), { concurrency: 2 }))
+        yield* waitForSpread(replicas)
+        const succeeded = (after: number) =>
+          runs.pipe(
+            Effect.repeat({
+              until: (all) => all.some((r) => r.status === "succeeded" && r.at > after),
+              schedule: Schedule.spaced("200 millis")
+            }),
+            Effect.timeout("40 seconds"),
+            Effect.catchTag("TimeoutException", () => Effect.dieMessage(`no run of a fire time after ${after}`))
+          )
+        yield* succeeded(0)
+        // the replica holding the scheduler now (the last to have started it)
+        const holder = logged("cluster scheduler started").at(-1)!.runner
+        const stopping = replicas.find((r) => r.address === holder)!
+        const other = replicas.find((r) => r !== stopping)!
+        // between two fire times, with no run going: the runs table goes away (every read of it fails, as while
+        // Postgres is down) and the holder stops; the other replica starts the scheduler and cannot read the rule's
+        // last run
+        yield* Effect.sleep(every - (Date.now() % every) + 2000)
+        assert.deepStrictEqual(yield* query("SELECT count(*) FROM runs WHERE status = 'running'"), [["0"]])
+        yield* query("ALTER TABLE runs RENAME TO runs_hidden")
+        const hiddenAt = Date.now()
+        yield* stopping.stop
+        yield* Effect.sync(() => logged("could not read the rule's last run yet, retrying").length).pipe(
+          Effect.repeat({ until: (n) => n >= 2, schedule: Schedule.spaced("200 millis") }),
+          Effect.timeout("30 seconds"),
+          Effect.catchTag("TimeoutException", () =>
+            Effect.dieMessage(`the scheduler did not retry: ${JSON.stringify(lines.slice(-5))}`))
+        )
+        assert.isTrue(
+          logged("could not read the rule's last run yet").every((l) =>
+            l.runner === other.address
+          )
+        )
+        assert.deepStrictEqual(logged("the cluster scheduler stopped"), [])
+        yield* query("ALTER TABLE runs_hidden RENAME TO runs")
+        const shownAt = Date.now()
+        // the fire times due meanwhile (sent late) and the next one run
+        const next = Math.ceil(shownAt / every) * every
+        yield* succeeded(next - 1)
+        const all = (yield* runs).filter((r) => r.status !== "interrupted")
+        const times = all.map((r) => r.at)
+        assert.strictEqual(new Set(times).size, times.length, `a fire time ran twice: ${JSON.stringify(all)}`)
+        assert.isTrue(all.every((r) => r.status === "succeeded"), JSON.stringify(all))
+        // none missed: every fire time from the first one run through the last, hidden table or not
+        for (let t = times[0]!; t <= next; t += every) {
+          assert.isTrue(times.includes(t), `${t} (hidden ${hiddenAt}-${shownAt}) did not run: ${JSON.stringify(all)}`)
+        }
+        assert.isTrue(all.filter((r) => r.at > hiddenAt).every((r) => r.runner === other.address))
+        assert.deepStrictEqual(yield* query("SELECT count(*), count(DISTINCT key) FROM audit"), [["3", "3"]])
+        assert.strictEqual(yield* keyCount(server, "logs/"), 3)
+      }).pipe(Effect.withConfigProvider(credentials), Effect.scoped),
     150_000
   )
 })
