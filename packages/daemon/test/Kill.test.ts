@@ -100,7 +100,7 @@ rules:
       const state = yield* State
       yield* state.getRun(2).pipe(
         Effect.repeat({ until: (run) => run?.endedAt != null, schedule: Schedule.spaced("20 millis") }),
-        Effect.timeout("15 seconds")
+        Effect.timeout("45 seconds")
       )
     }).pipe(
       Effect.provide(Daemon.layerWith(settings, Purger.Default)),
@@ -143,7 +143,7 @@ describe("restart after SIGKILL", () => {
         `a run killed ${name} (after ${atDeleted} of ${keys} deletes) resumes from its checkpoint at the next start, ` +
           "deletes every matching key, and the audit holds each deleted key once",
         () => scenario(name, atDeleted),
-        30_000
+        90_000
       )
     }
   })
