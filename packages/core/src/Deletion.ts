@@ -330,7 +330,10 @@ export interface Summary {
  * @category filters
  */
 export interface VersionContext {
-  /** `noncurrent` mode: when the version became noncurrent (the LastModified of the next newer version). */
+  /**
+   * `noncurrent` mode: when the version became noncurrent, at the latest (the LastModified of the next newer entry
+   * listed; `olderThan` counts from it, `newerThan` from the version's own LastModified).
+   */
   readonly noncurrentSince?: Date | undefined
   /** `delete-markers` mode: whether the key has any version left (markers of such keys are never selected). */
   readonly keyHasVersions?: boolean | undefined

@@ -436,6 +436,27 @@ describe("Deletion.purge on versioned buckets", () => {
       assert.deepStrictEqual(cos.store.get("v/b")!.map((v) => v.marker), [true])
     }))
 
+  it.effect("noncurrent with newerThan: a version is never taken for younger than it is, run after run", () =>
+    Effect.gen(function*() {
+      const cos = new MemoryCos()
+      cos.versioning = "enabled"
+      for (const day of [10, 55, 58, 59]) cos.put("v/n", { lastModified: day * DAY })
+      yield* TestClock.setTime(60 * DAY)
+      // noncurrent since: 10d at 55d (5 days ago), 55d at 58d, 58d at 59d. With the next newer entry read as the moment
+      // a version became noncurrent, a first run would delete 55d and 58d (2 and 1 days ago), and a second one 10d,
+      // whose next newer entry is then 59d, though it has been noncurrent for 5 days. newerThan counts from the
+      // version's own LastModified: only 58d is certainly noncurrent for less than 3 days.
+      const rule = { prefix: "v/", versions: "noncurrent", newerThan: "3 days" } as const
+      const first = ok(yield* settle(cos, Deletion.purge(rule)))
+      const second = ok(yield* settle(cos, Deletion.purge(rule)))
+      assert.deepStrictEqual([first.deleted, second.deleted], [1, 0])
+      assert.deepStrictEqual(cos.store.get("v/n")!.map((v) => v.lastModified.getTime()), [59 * DAY, 55 * DAY, 10 * DAY])
+      // olderThan still counts from the next newer entry: 10d became noncurrent 5 days ago
+      const old = ok(yield* settle(cos, Deletion.purge({ prefix: "v/", versions: "noncurrent", olderThan: "4 days" })))
+      assert.strictEqual(old.deleted, 1)
+      assert.deepStrictEqual(cos.store.get("v/n")!.map((v) => v.lastModified.getTime()), [59 * DAY, 55 * DAY])
+    }))
+
   it.effect("delete-markers: only markers with no version left", () =>
     Effect.gen(function*() {
       const cos = versioned()

@@ -160,8 +160,8 @@ export const keyMatches = (filters: Deletion.Filters, key: string, glob?: GlobMa
 /**
  * Every entry that passes the filters other than the age window (the prefix, globs, sizes and the versions mode),
  * with whether it is also inside the window (strictly before `olderThan`'s bound, strictly after `newerThan`'s): in `current` mode the visible objects (latest entry not a delete marker); in
- * `all` every version and marker; in `noncurrent` the versions that are not latest, aged from the moment the next
- * newer entry was written; in `delete-markers` the markers of keys that have no version at all. Size bounds are inclusive and apply to versions, not markers. `keepLatest` ranks
+ * `all` every version and marker; in `noncurrent` the versions that are not latest, aged for `olderThan` from the
+ * moment the next newer entry was written and for `newerThan` from their own LastModified; in `delete-markers` the markers of keys that have no version at all. Size bounds are inclusive and apply to versions, not markers. `keepLatest` ranks
  * these entries, whatever their age.
  *
  * @since 0.1.0
@@ -189,12 +189,19 @@ export const rank = (
     (filters.maxSize === undefined || size <= filters.maxSize)
   const mode = filters.versions ?? "current"
   const out: Array<Ranked> = []
-  const entry = (v: Store.ObjectInfo, versionId: string | undefined, ageFrom: number): Ranked => ({
+  // `olderFrom` is compared with olderThan's bound, `newerFrom` with newerThan's (the same instant but in noncurrent
+  // mode, where newerThan counts from the version's own LastModified: see below)
+  const entry = (
+    v: Store.ObjectInfo,
+    versionId: string | undefined,
+    olderFrom: number,
+    newerFrom = olderFrom
+  ): Ranked => ({
     key: v.key,
     versionId,
     lastModified: v.lastModified.getTime(),
     size: v.isDeleteMarker ? 0 : v.size,
-    aged: ageFrom < cutoff && ageFrom > floor
+    aged: olderFrom < cutoff && newerFrom > floor
   })
   for (const [key, list] of byKey(versions)) {
     if (!keyMatches(filters, key, glob)) continue
@@ -213,7 +220,12 @@ export const rank = (
       case "noncurrent":
         for (let i = 1; i < list.length; i++) {
           const v = list[i]!
-          if (!v.isDeleteMarker && sizeOk(v.size)) out.push(entry(v, v.versionId, list[i - 1]!.lastModified.getTime()))
+          // noncurrent since the next newer entry was written, at the latest (an earlier run may have deleted the
+          // real successor): olderThan counts from that entry, newerThan from the version itself, so that neither
+          // can select a version whose real noncurrent time is outside the window
+          if (!v.isDeleteMarker && sizeOk(v.size)) {
+            out.push(entry(v, v.versionId, list[i - 1]!.lastModified.getTime(), v.lastModified.getTime()))
+          }
         }
         break
       case "delete-markers":

@@ -74,8 +74,15 @@ export const matcher = (filters: Deletion.Filters, now: number): Deletion.Matche
             (v._tag === "DeleteMarker" || sizeOk(p, v.size))
         case "noncurrent": {
           if (v._tag !== "Version" || v.isLatest) return false
+          // When it became noncurrent is known only as a range: after its own LastModified, and at the latest when
+          // the next newer entry listed now was written (an earlier run may have deleted the entries in between, so
+          // that one can be later than the real successor). Each bound is read from the end of the range that can
+          // only understate its age on that side: olderThan from the next newer entry (never older than it really
+          // is), newerThan from the version's own LastModified (never younger than it really is). Either way a
+          // version is selected only if its real noncurrent time is inside the window, whatever was deleted before.
           const since = context?.noncurrentSince?.getTime() ?? now
-          return ageOk(p, since) && sizeOk(p, v.size)
+          return (p.cutoff === undefined || since < p.cutoff) &&
+            (p.floor === undefined || v.lastModified.getTime() > p.floor) && sizeOk(p, v.size)
         }
         case "delete-markers":
           return v._tag === "DeleteMarker" && context?.keyHasVersions === false &&
