@@ -31,6 +31,16 @@ import { PgServer } from "./support/postgres.js"
 const settingsFor = (url: string, endpoint: string, parallelism = 1) =>
   clusterSettings(url, endpoint, [{ name: "logs", prefix: "logs/", schedule: "0 0 1 1 *", parallelism }])
 
+/** A database, a fake holding 10 old keys under logs/, and one runner (stopped with the scope) for the rule. */
+const oneRunner = (database: string) =>
+  Effect.gen(function*() {
+    const { pg, server, url } = yield* setUp(database)
+    yield* seedKeys(server, "logs/", 10, 40 * day)
+    const runner = yield* startRunner(settingsFor(url, server.url))
+    yield* Effect.addFinalizer(() => runner.stop)
+    return { pg, server, runner, query: queryOn(database) }
+  })
+
 layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
   "cluster mode: a fire time's own run",
   (it) => {
@@ -115,11 +125,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
       () =>
         Effect.gen(function*() {
           const database = "fire_unrecorded"
-          const { pg, server, url } = yield* setUp(database)
-          yield* seedKeys(server, "logs/", 10, 40 * day)
-          const runner = yield* startRunner(settingsFor(url, server.url))
-          yield* Effect.addFinalizer(() => runner.stop)
-          const query = queryOn(database)
+          const { pg, query, runner, server } = yield* oneRunner(database)
           // Postgres refuses every new run row for a while (a full disk, a revoked grant, a failover), counting the
           // attempts in a sequence (which a rollback does not undo)
           yield* pg.psql(
@@ -166,11 +172,7 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
       () =>
         Effect.gen(function*() {
           const database = "fire_gave_up"
-          const { pg, server, url } = yield* setUp(database)
-          yield* seedKeys(server, "logs/", 10, 40 * day)
-          const runner = yield* startRunner(settingsFor(url, server.url))
-          yield* Effect.addFinalizer(() => runner.stop)
-          const query = queryOn(database)
+          const { pg, query, runner, server } = yield* oneRunner(database)
           // Postgres refuses the first five new run rows (the attempts), then accepts rows again
           yield* pg.psql(
             `CREATE SEQUENCE refusals;
