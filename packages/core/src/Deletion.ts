@@ -436,6 +436,15 @@ export const matcher: (filters: Filters, now: number) => Matcher = internal.matc
 export const globRegExp: (pattern: string) => RegExp = glob.globRegExp
 
 /**
+ * Why `purge` would refuse an include/exclude glob (empty, or not compilable by {@link globRegExp}), or undefined when
+ * it takes it: for front ends that check their input before any request (the daemon's CLI does).
+ *
+ * @since 0.2.0
+ * @category filters
+ */
+export const globProblem: (pattern: string) => string | undefined = glob.globProblem
+
+/**
  * Keys COS confirmed deleted, over all runs of this process.
  *
  * @since 0.1.0

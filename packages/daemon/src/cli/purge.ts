@@ -173,17 +173,6 @@ type Args = Command.Command.ParseConfig<typeof purgeOptions>
 const isTerminal = () => process.stdin.isTTY === true && process.stderr.isTTY === true
 
 /** Exit 2 with a message on stderr. */
-/** Why `--include`/`--exclude` cannot use a glob (as the engine would refuse it, before any request), or undefined. */
-const globProblem = (glob: string): string | undefined => {
-  if (glob === "") return "an empty glob matches no key"
-  try {
-    Deletion.globRegExp(glob)
-    return undefined
-  } catch (e) {
-    return (e as Error).message
-  }
-}
-
 const usageError = (message: string) =>
   Effect.zipRight(Console.error(`cos-retention purge: ${message}`), new ExitCode({ code: 2 }))
 
@@ -400,7 +389,7 @@ const handler = (args: Args) =>
     }
     for (const [flag, globs] of [["--include", args.include], ["--exclude", args.exclude]] as const) {
       for (const glob of globs) {
-        const problem = globProblem(glob)
+        const problem = Deletion.globProblem(glob)
         if (problem !== undefined) {
           return yield* usageError(`${flag} ${Display.quote(glob)} is not a valid glob: ${problem}`)
         }
