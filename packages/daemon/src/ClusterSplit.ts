@@ -44,7 +44,7 @@ import * as ClusterBudget from "./ClusterBudget.js"
 import { type Rule, Settings } from "./Config.js"
 import * as Metrics from "./Metrics.js"
 import { Purger } from "./Purger.js"
-import { reconcileConcurrency, Runner } from "./Runner.js"
+import { askCos, Runner } from "./Runner.js"
 import { emptyCounts, type RunCounts, type RunStatus, State, type Trigger } from "./State.js"
 import * as StateStore from "./StateStore.js"
 import { Status } from "./Status.js"
@@ -183,15 +183,12 @@ export const ChunkEntityLive = (runnerLabel: string) =>
               AND ${row.through_key === null ? sql`true` : sql`key COLLATE "C" <= ${row.through_key} COLLATE "C"`}`
             .pipe(Effect.orDie)
           if (pending.length === 0) return
-          const gone: Array<number> = []
-          const present: Array<number> = []
-          yield* Effect.forEach(pending, (p) =>
-            purger.exists(rule, { bucket: p.bucket, key: p.key, versionId: p.version_id || undefined }).pipe(
-              Effect.retry(
-                Schedule.exponential("200 millis").pipe(Schedule.jittered, Schedule.intersect(Schedule.recurs(5)))
-              ),
-              Effect.tap((exists) => Effect.sync(() => (exists ? present : gone).push(Number(p.id))))
-            ), { concurrency: reconcileConcurrency, discard: true })
+          const { gone, present } = yield* askCos(
+            purger,
+            rule,
+            pending.map((p) => ({ id: Number(p.id), bucket: p.bucket, key: p.key, versionId: p.version_id })),
+            exporting
+          )
           yield* state.settlePending(gone, present)
           yield* Effect.logInfo(
             `settled ${pending.length} pending audit rows of this chunk's earlier attempt: ${gone.length} deleted`
@@ -228,8 +225,7 @@ export const ChunkEntityLive = (runnerLabel: string) =>
             through: row.through_key ?? undefined,
             gracePeriod: settings.gracePeriod,
             hooks: {
-              onSend: (objects) =>
-                state.recordIntent(ctx, objects),
+              onSend: (objects) => state.recordIntent(ctx, objects),
               onDeleted: (deleted, sent) =>
                 Effect.zipRight(
                   state.confirmDeleted(ctx, deleted, sent),

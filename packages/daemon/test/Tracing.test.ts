@@ -18,6 +18,7 @@ import type { AddressInfo } from "node:net"
 import * as Config from "../src/Config.js"
 import * as Daemon from "../src/Daemon.js"
 import { Runner } from "../src/Runner.js"
+import { State } from "../src/State.js"
 import * as Tracing from "../src/Tracing.js"
 import { testPurger } from "./support/purger.js"
 
@@ -305,6 +306,46 @@ describe("Tracing", () => {
       assert.strictEqual(on.deleted, 1200)
       assert.include(on.names, "Runner.run")
       assert.include(on.names, "Deletion.deleteBatch")
+    }))
+
+  it.live("tracing off: the reconcile of a killed run's in-flight keys (one HEAD each) builds no span either", () =>
+    Effect.gen(function*() {
+      const reconcileOnce = (
+        tracing: Layer.Layer<never> | Layer.Layer<Tracing.Exporting, Tracing.TracingConfigError>
+      ) =>
+        Effect.gen(function*() {
+          const recording = recordingTracer(yield* Effect.tracer)
+          const result = yield* Effect.gen(function*() {
+            const fake = yield* CosFake.CosFake
+            yield* Store.seed(fake.store, { bucket, count: 1, keyFn: () => "logs/kept", ageMs: () => 2 * DAY })
+            const state = yield* State
+            // a run killed with a batch in flight: two of its keys are gone, one is still there
+            const killed = yield* state.startRun({ rule: rule.name, trigger: "schedule", dryRun: false })
+            yield* state.recordIntent({ id: killed.id, rule: rule.name, bucket }, [
+              { key: "logs/gone-1" },
+              { key: "logs/gone-2" },
+              { key: "logs/kept" }
+            ])
+            yield* state.markAbandoned
+            recording.names.length = 0
+            const confirmed = yield* (yield* Runner).reconcile(rule)
+            const rows = yield* state.audit({ runId: killed.id })
+            return { confirmed, rows: rows.map((r) => [r.key, r.state]) }
+          }).pipe(
+            Effect.provide(Daemon.servicesWith(testPurger()).pipe(Layer.provide(Config.Settings.layer(settings)))),
+            Effect.provide(tracing),
+            Effect.withTracer(recording.tracer)
+          )
+          return { ...result, names: recording.names }
+        })
+      const off = yield* reconcileOnce(Tracing.layer({ enabled: false }))
+      assert.strictEqual(off.confirmed, 2)
+      // the key still there is not deleted: its pending row goes
+      assert.deepStrictEqual(off.rows, [["logs/gone-1", "deleted"], ["logs/gone-2", "deleted"]])
+      assert.deepStrictEqual(off.names.filter((n) => !n.startsWith("sql.")), [])
+      const on = yield* reconcileOnce(Layer.empty)
+      assert.strictEqual(on.confirmed, 2)
+      assert.include(on.names, "CosClient.headObject")
     }))
 
   it.effect("is off by default, on with the standard variables or the tracing section; bad values are named", () =>
