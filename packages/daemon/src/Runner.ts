@@ -80,7 +80,7 @@ const reconcileRetry = Schedule.exponential("200 millis").pipe(
  * batches (up to concurrency x batchSize keys, 8,000 by default) before the run resumes: at 16 at once that alone took
  * 8-26 s of the takeover in bench/cluster.ts; HEADs are reads, far under a bucket's request limits.
  */
-export const reconcileConcurrency = 64
+const reconcileConcurrency = 64
 
 /** Pending rows settled per transaction: a kill during a long reconcile loses at most this many HEAD answers. */
 const reconcileChunk = 500
@@ -97,7 +97,7 @@ export interface PendingObject {
  * Asks COS about pending audit rows, one HEAD each ({@link reconcileConcurrency} at once, each retried through
  * transient failures): the ids of the rows whose object is gone (deleted by the run that wrote the row) and of those
  * still there (not deleted). The one way both the daemon's reconcile and a split run's chunk settle such rows. With
- * tracing off it builds no spans (a HEAD costs about a quarter less CPU without them, and a takeover waits for these).
+ * tracing off it builds no spans (a HEAD costs about 18% less CPU without them: bench/results/head-cost.md).
  */
 export const askCos = (
   purger: Purger,
