@@ -56,6 +56,24 @@ describe("CosClient.layer", () => {
       )
       assert.include(badBucket.message, "<BucketName>-<APPID>")
     }))
+
+  it.effect("refuses plain credentials (not a provider) when built, naming neither value", () =>
+    Effect.gen(function*() {
+      const mock = yield* makeMock(() => xml(listOk))
+      const plain = { secretId: "AKIDplain", secretKey }
+      const error = yield* Effect.flip(
+        Effect.provide(
+          CosClient.CosClient,
+          // As an untyped JavaScript caller would write it.
+          CosClient.layer({ region: "ap-beijing", credentials: plain as never }).pipe(Layer.provide(mock.layer))
+        )
+      )
+      assert.strictEqual(error._tag, "CosInvalidRequest")
+      assert.include(error.message, "Credentials.fromStatic")
+      assert.notInclude(error.message, "AKIDplain")
+      assert.notInclude(error.message, secretKey)
+      assert.lengthOf(yield* Ref.get(mock.sent), 0)
+    }))
 })
 
 describe("CosClient.layerConfig", () => {

@@ -375,6 +375,15 @@ export const make = (options: Options): Effect.Effect<CosClient, CosInvalidReque
     if (!(ttl > 0)) return yield* invalid(op.make, "signatureTtlSeconds must be positive")
     const extraSignedHeaders = options.extraSignedHeaders ?? []
     const provider = options.credentials
+    // Untyped callers pass `{ secretId, secretKey }` itself; without this they fail at the first request with
+    // "yield* ... is not iterable". The message names neither value.
+    if (typeof provider !== "object" || provider === null || !Effect.isEffect(provider.get)) {
+      return yield* invalid(
+        op.make,
+        "credentials must be a Credentials provider (an object whose `get` is an Effect), such as " +
+          "Credentials.fromStatic({ secretId, secretKey: Redacted.make(key) }) or Credentials.config()"
+      )
+    }
 
     const http = yield* HttpClient.HttpClient
     /** Milliseconds to add to the local clock, learnt from a RequestTimeTooSkewed answer. */
