@@ -22,6 +22,10 @@
  *   braces against a runner that lost its shard without noticing: a run holds a Postgres advisory lock for its rule;
  *   a fire waits for it up to the grace period plus 10 s (a replica handing the rule over finishes its in-flight
  *   batches meanwhile) and is skipped as an overlap if it cannot take it.
+ * - After a takeover, the fire time whose run was cut goes first, as one daemon resumes before it runs anything new:
+ *   delivered again with its run left to resume, it is never skipped as an overlap (it waits for the rule), and a
+ *   later fire time that finds the rule's last run left to resume, its message still unanswered, is skipped (it
+ *   would otherwise start a second run over the same keys, a split run's chunks beside the first run's).
  *
  * Runs left `running` are marked interrupted only by the rule's new owner, once it holds the rule's lock (other
  * replicas' runs are alive): never all at start as one daemon does.
@@ -128,16 +132,58 @@ const RuleEntityLive = (address: RunnerAddress) =>
       const uptime = yield* ClusterUptime.ClusterUptime
       const name = entity.entityId
       const me = runnerLabel(address)
-      let running = false
+      // one fire time at a time holds the rule on this replica (the others are skipped as overlaps, or wait: see
+      // `fire`)
+      const holder = yield* Effect.makeSemaphore(1)
 
       const skipped = (reason: string) =>
         Effect.as(Effect.logWarning(reason), { outcome: "skipped" as const, runId: null, status: null, runner: me })
 
-      const overlap = Effect.gen(function*() {
-        yield* Metrics.recordOverlap(name)
-        yield* status.update(name, (live) => ({ ...live, skippedOverlaps: live.skippedOverlaps + 1 }))
-        return yield* skipped("skipped a scheduled run: the previous run of this rule is still going")
-      })
+      const overlapBecause = (reason: string) =>
+        Effect.gen(function*() {
+          yield* Metrics.recordOverlap(name)
+          yield* status.update(name, (live) => ({ ...live, skippedOverlaps: live.skippedOverlaps + 1 }))
+          return yield* skipped(`skipped a scheduled run: ${reason}`)
+        })
+      const overlap = overlapBecause("the previous run of this rule is still going")
+
+      /** Whether a run left unfinished has something to resume from: the rule's checkpoint, or a split run's plan. */
+      const resumable = (rule: Rule, run: RunRecord) =>
+        rule.dryRun
+          ? Effect.succeed(false)
+          : rule.parallelism > 1
+          ? run.scheduledAt === null ? Effect.succeed(false) : ClusterSplit.hasPlan(name, run.scheduledAt)
+          : Effect.map(state.getCheckpoint(name), (c) => c !== undefined)
+
+      /**
+       * This fire time's own run, if one was recorded and left unfinished (its replica died or stopped) with something
+       * to resume from.
+       */
+      const ownUnfinished = (rule: Rule, scheduledAt: number) =>
+        Effect.gen(function*() {
+          const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+            r.scheduledAt === scheduledAt && (r.status === "running" || r.status === "interrupted")
+          )
+          return own !== undefined && (yield* resumable(rule, own)) ? own : undefined
+        })
+
+      /**
+       * The rule's last run, if it is an earlier fire time's, left unfinished with something to resume from, and that
+       * fire time's message is still unanswered (the engine delivers it again, to this replica or the rule's next
+       * owner): that fire time resumes its run, and this one must not start another over the same keys meanwhile.
+       */
+      const resumesFirst = (rule: Rule, scheduledAt: number) =>
+        Effect.gen(function*() {
+          const last = yield* state.lastRun(name)
+          if (
+            last === undefined || last.scheduledAt === null || last.scheduledAt === scheduledAt ||
+            (last.status !== "running" && last.status !== "interrupted") || !(yield* resumable(rule, last))
+          ) return undefined
+          const unanswered = yield* sql`SELECT 1 FROM cluster_messages WHERE entity_type = ${RuleEntity.type}
+            AND entity_id = ${name} AND tag = 'fire' AND deliver_at = ${last.scheduledAt} AND NOT processed LIMIT 1`
+            .pipe(Effect.orDie)
+          return unanswered.length > 0 ? last : undefined
+        })
 
       /** The answer to a fire time whose run ended already (succeeded or failed), if it has one. */
       const alreadyRan = (scheduledAt: number) =>
@@ -163,13 +209,9 @@ const RuleEntityLive = (address: RunnerAddress) =>
           const own = runs.find((r) => r.scheduledAt === scheduledAt)
           if (own !== undefined && own.startedAt >= up.since) return { decision: "run" as const }
           const last = runs[0]
-          const resumable = last === undefined || rule.dryRun
-            ? false
-            : rule.parallelism > 1
-            ? last.scheduledAt !== null && (yield* ClusterSplit.hasPlan(name, last.scheduledAt))
-            : (yield* state.getCheckpoint(name)) !== undefined
-          const decision = afterDowntime(rule, { scheduledAt, upSince: up.since, lastRun: last, resumable })
-          return { decision, up, last, resumable }
+          const canResume = last === undefined ? false : yield* resumable(rule, last)
+          const decision = afterDowntime(rule, { scheduledAt, upSince: up.since, lastRun: last, resumable: canResume })
+          return { decision, up, last, resumable: canResume }
         })
 
       const skippedAfterDowntime = (
@@ -214,10 +256,13 @@ const RuleEntityLive = (address: RunnerAddress) =>
             const afterDown = yield* downtimeDecision(rule, payload.scheduledAt)
             if (afterDown.decision === "skip") return yield* skippedAfterDowntime(rule, afterDown)
             const trigger = afterDown.decision === "catch-up" ? "catch-up" as const : payload.trigger
-            if (running) return yield* overlap
-            running = true
+            // a fire time delivered again with a run of its own left unfinished to resume (its replica died or
+            // stopped before answering) is never skipped as an overlap: skipped, it would be answered, and its run never finished
+            // (nor its split run's chunks collected). It waits for the fire time holding the rule here (which does
+            // not start a run meanwhile: `resumesFirst`) and for the rule's lock, however long that is held
+            const own = yield* ownUnfinished(rule, payload.scheduledAt)
             // a replica handing the rule over may still be finishing its in-flight batches: wait for those
-            const result = yield* StateStore.tryWithSessionLock(
+            const locked = StateStore.tryWithSessionLock(
               sql,
               `cos-retention rule ${name}`,
               Duration.sum(settings.gracePeriod, Duration.seconds(10)),
@@ -230,6 +275,15 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
                 const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
                 if (doneMeanwhile !== undefined) return doneMeanwhile
+                // one daemon resumes an interrupted run and skips the fire times due meanwhile: so does the cluster,
+                // whichever of the two messages comes first after a takeover
+                const first = yield* resumesFirst(rule, payload.scheduledAt)
+                if (first !== undefined) {
+                  return yield* overlapBecause(
+                    `the run of fire time ${new Date(first.scheduledAt!).toISOString()} (run ${first.id}), left ` +
+                      "unfinished by a replica, resumes first (its fire time is delivered again)"
+                  )
+                }
                 // returns the run the attempt recorded (a failed run says nothing: looked up below)
                 const attempt = Effect.gen(function*() {
                   if (rule.parallelism > 1 && !rule.dryRun) {
@@ -314,8 +368,23 @@ const RuleEntityLive = (address: RunnerAddress) =>
                 yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: recorded.value }))
                 return { outcome: "ran" as const, runId: recorded.value, status: "failed", runner: me }
               })
-            ).pipe(Effect.ensuring(Effect.sync(() => (running = false))))
-            return Option.isSome(result) ? result.value : yield* overlap
+            )
+            if (own === undefined) {
+              const result = yield* holder.withPermitsIfAvailable(1)(locked)
+              return Option.isSome(result) && Option.isSome(result.value) ? result.value.value : yield* overlap
+            }
+            yield* Effect.logInfo(`this fire time's run ${own.id} was left unfinished by a replica; taking it up`)
+            const result = yield* holder.withPermits(1)(
+              locked.pipe(
+                Effect.tap((r) =>
+                  Option.isNone(r)
+                    ? Effect.logWarning("the rule is still held by another replica's run; waiting")
+                    : Effect.void
+                ),
+                Effect.repeat({ until: Option.isSome })
+              )
+            )
+            return Option.getOrThrow(result)
           }).pipe(
             Effect.orDie,
             Effect.annotateLogs({

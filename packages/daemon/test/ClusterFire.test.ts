@@ -6,6 +6,7 @@
  */
 import { CosFake } from "@effect-cos/testkit"
 import { assert, layer } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Logger from "effect/Logger"
@@ -23,6 +24,7 @@ import {
   seedKeys,
   setUp,
   startRunner,
+  stateSql,
   waitUntil
 } from "./support/cluster.js"
 import { PgServer } from "./support/postgres.js"
@@ -221,5 +223,113 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })(
         }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.None), Effect.scoped),
       120_000
     )
+
+    for (const parallelism of [1, 2]) {
+      it.effect(
+        "after a takeover, the fire time whose run was cut resumes it though a later fire time reached the rule " +
+          `first, and the later one is skipped, not run beside it (parallelism ${parallelism})`,
+        () =>
+          Effect.gen(function*() {
+            const database = `fire_resumes_first_${parallelism}`
+            const { server, url } = yield* setUp(database)
+            yield* seedKeys(server, "logs/", 10, 40 * day)
+            const runner = yield* startRunner(settingsFor(url, server.url, parallelism))
+            yield* Effect.addFinalizer(() => runner.stop)
+            const query = queryOn(database)
+            const message = (at: number, what: string) =>
+              query(`SELECT count(*) FROM cluster_messages WHERE tag = 'fire' AND deliver_at = ${at} AND ${what}`)
+                .pipe(Effect.map((r) => r[0]![0] === "1"))
+            const until = (at: number, what: string) =>
+              waitUntil(message(at, what), (ok) => ok, {
+                every: "100 millis",
+                within: "60 seconds",
+                message: () => `fire time ${at}: never ${what}`
+              })
+
+            // what a replica SIGKILLed mid-run leaves: the run of fire time `cut`, running, with something to
+            // resume from (the rule's checkpoint; for a split rule, its plan), its fire message unanswered
+            const cut = Date.now()
+            const provideState = Effect.provide(
+              State.layerStore(Either.getOrThrow(StateStore.fromSetting(url, "/")))
+            )
+            const runId = yield* Effect.gen(function*() {
+              const state = yield* State
+              const run = yield* state.startRun({
+                rule: "logs",
+                trigger: "schedule",
+                dryRun: false,
+                scheduledAt: cut,
+                runner: "127.0.0.1:1"
+              })
+              if (parallelism === 1) yield* state.saveCheckpoint("logs", run.id, "logs/")
+              return run.id
+            }).pipe(provideState)
+            const sql = yield* stateSql(url)
+            if (parallelism > 1) {
+              yield* sql`INSERT INTO cos_retention_split_chunks ${
+                sql.insert([
+                  { chunk: 0, after_key: "", through_key: "logs/4" },
+                  { chunk: 1, after_key: "logs/4", through_key: null }
+                ].map((c) => ({
+                  rule: "logs",
+                  scheduled_at: cut,
+                  chunks: 2,
+                  run_id: runId,
+                  entity_id: `logs/${cut}/${c.chunk}`,
+                  status: "running",
+                  ...c
+                })))
+              }`
+            }
+            // the dead replica's hold on the rule, not let go yet: the fire times delivered meanwhile wait for it
+            const release = yield* Deferred.make<void>()
+            const held = yield* Deferred.make<void>()
+            yield* Effect.forkScoped(
+              StateStore.withSessionLock(
+                sql,
+                "cos-retention rule logs",
+                Effect.zipRight(Deferred.succeed(held, undefined), Deferred.await(release))
+              )
+            )
+            yield* Deferred.await(held)
+            // the later fire time reaches the rule first, then the cut one comes again (as the engine redelivers it)
+            const later = cut + 1000
+            yield* fire(runner, later)
+            yield* until(later, "last_read IS NOT NULL")
+            yield* Effect.sleep("500 millis")
+            yield* fire(runner, cut)
+            yield* until(cut, "last_read IS NOT NULL")
+            yield* Effect.sleep("500 millis")
+            // neither is answered while the rule is held
+            assert.isFalse(yield* message(cut, "processed"))
+            yield* Deferred.succeed(release, undefined)
+            yield* until(later, "processed")
+            yield* until(cut, "processed")
+
+            // the later fire time was skipped (no run of its own), the cut one finished the work, each key once
+            const runs = yield* query("SELECT id, scheduled_at, status, trigger, deleted FROM runs ORDER BY id")
+            const reply = (at: number) =>
+              query(
+                "SELECT r.payload FROM cluster_replies r JOIN cluster_messages m ON m.id = r.request_id " +
+                  `WHERE m.tag = 'fire' AND m.deliver_at = ${at}`
+              ).pipe(Effect.map((r) => r[0]![0]!))
+            assert.include(yield* reply(later), `"outcome":"skipped"`)
+            assert.include(yield* reply(cut), `"outcome":"ran"`)
+            if (parallelism === 1) {
+              // one daemon's resume: the cut run marked interrupted, a resumed run of the same fire time finishing it
+              assert.deepStrictEqual(runs.map((r) => r.slice(1)), [
+                [String(cut), "interrupted", "schedule", "0"],
+                [String(cut), "succeeded", "resume", "10"]
+              ])
+            } else {
+              // the split run itself taken up and finished: one row for the fire time
+              assert.deepStrictEqual(runs, [[String(runId), String(cut), "succeeded", "schedule", "10"]])
+            }
+            assert.strictEqual(yield* keyCount(server, "logs/"), 0)
+            assert.deepStrictEqual(yield* query("SELECT count(*), count(DISTINCT key) FROM audit"), [["10", "10"]])
+          }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Error), Effect.scoped),
+        120_000
+      )
+    }
   }
 )

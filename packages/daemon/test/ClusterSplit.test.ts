@@ -199,24 +199,46 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
         // replica B joins; once A's locks expire it holds the rule and the chunks, whose messages come to it again
         const b = yield* startRunner(readConfig(config))
         yield* Effect.addFinalizer(() => b.stop)
-        yield* runEnded("split_failover", ` WHERE id = ${before[0]![0]}`, () =>
-          "the split run was not resumed within 60 s")
+        yield* runEnded("split_failover", ` WHERE id = ${before[0]![0]}`).pipe(
+          Effect.catchTag("TimeoutException", () =>
+            Effect.flatMap(
+              pg.psql(
+                "SELECT id, rule, status, trigger, scheduled_at, runner, deleted, error FROM runs; " +
+                  "SELECT chunk, status, runner, attempts, checkpoint FROM cos_retention_split_chunks; " +
+                  "SELECT id, entity_type, entity_id, tag, processed, deliver_at FROM cluster_messages",
+                "split_failover"
+              ),
+              (db) => Effect.dieMessage(`the split run was not resumed within 60 s\n${db}`)
+            ))
+        )
+        // (the rule fires every 3 s: later fire times run too, over nothing left to delete; stopped now, so that
+        // the rows read below stay as they are)
+        yield* b.stop
         assert.strictEqual(yield* count("logs/new/"), young)
         assert.strictEqual(yield* count("logs/old/"), 0)
+        // no later fire time ran beside the cut one over the keys it had left (each run's deletions from the audit)
+        assert.deepStrictEqual(
+          rows(
+            yield* pg.psql(
+              `SELECT count(*) FROM audit WHERE state = 'deleted' AND run_id <> ${before[0]![0]}`,
+              "split_failover"
+            )
+          ),
+          [["0"]]
+        )
         const run = rows(
           yield* pg.psql(`SELECT status, deleted, runner FROM runs WHERE id = ${before[0]![0]}`, "split_failover")
         )
         assert.deepStrictEqual(run, [["succeeded", String(expected), b.address]])
         const chunks = rows(
           yield* pg.psql(
-            "SELECT chunk, status, runner, attempts, checkpoint IS NOT NULL FROM cos_retention_split_chunks ORDER BY chunk",
+            "SELECT chunk, status, runner, attempts, checkpoint IS NOT NULL FROM cos_retention_split_chunks " +
+              `WHERE run_id = ${before[0]![0]} ORDER BY chunk`,
             "split_failover"
           )
         )
         assert.isTrue(
-          chunks.every((c) =>
-            c[1] === "succeeded" && c[2] === b.address
-          ),
+          chunks.every((c) => c[1] === "succeeded" && c[2] === b.address),
           JSON.stringify(chunks)
         )
         // the chunks A had started were taken up again (a second attempt)
