@@ -12,6 +12,8 @@
 //                            35 s and refresh 10 s, our 1 s message poll; else the tests' short intervals, expiry 5 s)
 //     [--takeover split,plain] [--repeat N]   (only the takeover, of these kinds, N times each)
 //     [--logs DIR]   (each replica's output, its JSON log, to DIR/DATABASE-PORT.jsonl)
+//     [--launch dist|tsx]   (dist, the default: the built binary users run, `pnpm build` first: node <shipped V8
+//                            flags> packages/daemon/dist/bin.js; tsx: the sources through tsx)
 //
 // keys/s is the run's deleted keys over the time from the fire time being sent to the run's end (the plan's listing
 // included). CPU is user + system of the replicas' processes over the same time, per key.
@@ -20,7 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
 import { loadavg, tmpdir } from "node:os"
 import * as Path from "node:path"
 import * as Cluster from "../packages/daemon/src/Cluster.js"
@@ -30,7 +32,16 @@ import * as StateStore from "../packages/daemon/src/StateStore.js"
 import { credentialsEnv } from "../packages/daemon/test/support/child.js"
 import { fast, fastEnv } from "../packages/daemon/test/support/cluster.js"
 import { freePort, PgServer } from "../packages/daemon/test/support/postgres.js"
-import { fakeBucket, fakeRegion, flag, processCpuMs, root, startFake, table } from "./purge-harness.js"
+import {
+  fakeBucket,
+  fakeRegion,
+  flag,
+  processCpuMs,
+  root,
+  shippedNodeFlags,
+  startFake,
+  table
+} from "./purge-harness.js"
 
 const keys = Number(flag("keys", "300000"))
 const runnerCounts = flag("runners", "1,2,3").split(",").map(Number)
@@ -39,6 +50,16 @@ const engineDefaults = process.argv.includes("--engine-defaults")
 const takeoverKinds = flag("takeover", "").split(",").filter((k) => k !== "") as Array<"split" | "plain">
 const repeat = Number(flag("repeat", "1"))
 const logDir = flag("logs", "")
+const launch = flag("launch", "dist")
+const entry = launch === "dist"
+  ? [...shippedNodeFlags, Path.join(root, "packages/daemon/dist/bin.js")]
+  : launch === "tsx"
+  ? ["--conditions=source", "--import", "tsx", Path.join(root, "packages/daemon/src/bin.ts")]
+  : undefined
+if (entry === undefined) throw new Error(`--launch takes dist or tsx, not ${JSON.stringify(launch)}`)
+if (launch === "dist" && !existsSync(entry[entry.length - 1]!)) {
+  throw new Error("packages/daemon/dist/bin.js is missing: run `pnpm build` first (or pass --launch tsx)")
+}
 if (logDir !== "") mkdirSync(logDir, { recursive: true })
 const day = 86_400_000
 const loadAverage = () => loadavg().map((l) => l.toFixed(1)).join(" ")
@@ -56,10 +77,7 @@ const startReplica = (config: string, env: Record<string, string>, port: number,
     const child = spawn(
       process.execPath,
       [
-        "--conditions=source",
-        "--import",
-        "tsx",
-        "packages/daemon/src/bin.ts",
+        ...entry,
         "run",
         "--config",
         config,
