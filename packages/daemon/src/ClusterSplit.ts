@@ -118,7 +118,14 @@ export const ChunkResult = Schema.Struct({
 })
 
 export const ChunkEntity = Entity.make("cos-retention/chunk", [
-  Rpc.make("run", { payload: Chunk, success: ChunkResult }).annotate(ClusterSchema.Persisted, true),
+  // uninterruptible from the client's side: the owner waiting for a chunk never interrupts it. An interrupt the
+  // engine does not take for a shard move or a shutdown (the owner's own fiber interrupted: its rule lock lost, a
+  // sibling chunk's wait failing) would otherwise reach the chunk, which would stop and store "interrupted" as its
+  // reply, and every later attempt at the run (the same message, the same stored reply) would fail with it. A
+  // chunk ends on its own runner: done, failed, or that runner stopping or losing the chunk's shard
+  Rpc.make("run", { payload: Chunk, success: ChunkResult })
+    .annotate(ClusterSchema.Persisted, true)
+    .annotate(ClusterSchema.Uninterruptible, "client"),
   // not persisted: which runner holds an entity id now (placement at planning time)
   Rpc.make("where", { success: Schema.String })
 ])

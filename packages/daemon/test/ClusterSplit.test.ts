@@ -2,10 +2,14 @@ import { CosFake, CosFakeServer, Store } from "@effect-cos/testkit"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import { vi } from "vitest"
+import * as ClusterSplit from "../src/ClusterSplit.js"
 import * as Config from "../src/Config.js"
+import { State } from "../src/State.js"
+import * as StateStore from "../src/StateStore.js"
 import {
   clusterSettings,
   credentials,
@@ -17,6 +21,7 @@ import {
   setUp,
   startChildReplica,
   startRunner,
+  stateSql,
   waitForSpread,
   waitUntil,
   writeClusterConfig
@@ -107,6 +112,72 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("split 
           "split_spread"
         ),
         "0\n"
+      )
+    }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
+
+  it.effect("a chunk whose owner stops waiting for it runs on to its end, and answers its outcome when asked again", () =>
+    Effect.gen(function*() {
+      const { pg, server, url } = yield* setUp("split_chunk_wait_interrupted", {
+        faults: { operations: { DeleteObjects: { latencyMs: 150 } } }
+      })
+      const keys = 2000
+      yield* seedKeys(server, "logs/old/", keys, 40 * day)
+      const runner = yield* startRunner(settingsFor(url, server.url, { parallelism: 2, concurrency: 1 }))
+      yield* Effect.addFinalizer(() => runner.stop)
+      // a run's plan of one chunk over every key, as the rule's owner records it
+      const scheduledAt = Date.now()
+      const run = yield* Effect.flatMap(
+        State,
+        (state) =>
+          state.startRun({ rule: "logs", trigger: "schedule", dryRun: false, scheduledAt, runner: "127.0.0.1:1" })
+      ).pipe(
+        Effect.provide(State.layerStore(Either.getOrThrow(StateStore.fromSetting(url, "/"))))
+      )
+      const entityId = `logs/${scheduledAt}/0`
+      const sql = yield* stateSql(url)
+      yield* sql`INSERT INTO cos_retention_split_chunks ${
+        sql.insert({
+          rule: "logs",
+          scheduled_at: scheduledAt,
+          chunk: 0,
+          chunks: 1,
+          run_id: run.id,
+          entity_id: entityId,
+          after_key: "",
+          through_key: null,
+          status: "planned"
+        })
+      }`
+      const chunk = new ClusterSplit.Chunk({ rule: "logs", scheduledAt, chunk: 0 })
+      const ask = Effect.flatMap(ClusterSplit.ChunkEntity.client, (client) => client(entityId).run(chunk)).pipe(
+        Effect.provide(runner.context)
+      )
+      const status = pg.psql("SELECT status FROM cos_retention_split_chunks", "split_chunk_wait_interrupted").pipe(
+        Effect.map((s) => s.trim())
+      )
+      // the owner's wait is interrupted while the chunk deletes (its rule lock lost, a sibling's wait failing)
+      const waiting = yield* Effect.fork(ask)
+      yield* waitUntil(keyCount(server, "logs/old/"), (n) => n < keys, { every: "20 millis", within: "60 seconds" })
+      yield* Fiber.interrupt(waiting)
+      // the chunk goes on to its end on its runner
+      yield* waitUntil(status, (s) => s === "succeeded" || s === "failed" || s === "interrupted", {
+        every: "100 millis",
+        within: "60 seconds",
+        message: () => "the chunk did not end within 60 s"
+      })
+      assert.strictEqual(yield* status, "succeeded")
+      assert.strictEqual(yield* keyCount(server, "logs/old/"), 0)
+      // asked again (the owner's next attempt at the run), it answers its outcome, not an interruption
+      const again = yield* ask.pipe(Effect.timeout("30 seconds"))
+      assert.deepStrictEqual(again, { status: "succeeded", runner: runner.address, error: null })
+      assert.deepStrictEqual(
+        rows(
+          yield* pg.psql(
+            "SELECT count(*), count(DISTINCT key) FROM audit WHERE state = 'deleted'",
+            "split_chunk_wait_interrupted"
+          )
+        ),
+        [[String(keys), String(keys)]]
       )
     }).pipe(Effect.withConfigProvider(credentials), Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped))
 
