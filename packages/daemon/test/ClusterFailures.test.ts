@@ -594,10 +594,11 @@ layer(PgServer.Default, { timeout: 120_000, excludeTestServices: true })("cluste
         // the replica finds its lock gone and taken: it stops rather than write beside the other process
         const code = yield* Effect.promise(() => a.exit).pipe(Effect.timeout("30 seconds"))
         assert.strictEqual(code, 1, JSON.stringify(a.lines.slice(-10), null, 1))
-        // (the line saying it stops: a fire time whose attempt failed meanwhile names the same cause in its warning)
+        // the line saying it stops (a fire time whose attempt failed meanwhile names the same cause in a warning
+        // before it: "no run was recorded for this fire time (... this one stops); trying again")
         const line = a.lines.find((l) =>
           String(l.message).includes("another cos-retention process took it") &&
-          String(l.message).includes("this one stops")
+          String(l.message).includes("this one stops: the daemon stopped")
         )
         assert.isDefined(line, JSON.stringify(a.lines.slice(-10), null, 1))
         assert.include(String(line?.message), "this one stops: the daemon stopped")
