@@ -257,134 +257,131 @@ const RuleEntityLive = (address: RunnerAddress) =>
             if (afterDown.decision === "skip") return yield* skippedAfterDowntime(rule, afterDown)
             const trigger = afterDown.decision === "catch-up" ? "catch-up" as const : payload.trigger
             // a fire time delivered again with a run of its own left unfinished to resume (its replica died or
-            // stopped before answering) is never skipped as an overlap: skipped, it would be answered, and its run never finished
-            // (nor its split run's chunks collected). It waits for the fire time holding the rule here (which does
-            // not start a run meanwhile: `resumesFirst`) and for the rule's lock, however long that is held
+            // stopped before answering) is never skipped as an overlap: skipped, it would be answered, and its run
+            // never finished (nor its split run's chunks collected). It waits for the fire time holding the rule
+            // here (which does not start a run meanwhile: `resumesFirst`) and for the rule's lock, however long
             const own = yield* ownUnfinished(rule, payload.scheduledAt)
-            // a replica handing the rule over may still be finishing its in-flight batches: wait for those
-            const locked = StateStore.tryWithSessionLock(
-              sql,
-              `cos-retention rule ${name}`,
-              Duration.sum(settings.gracePeriod, Duration.seconds(10)),
-              Effect.gen(function*() {
-                const abandoned = yield* state.markAbandonedOf(name)
-                if (abandoned.length > 0) {
-                  yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
-                    .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
-                }
-                // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
-                const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
-                if (doneMeanwhile !== undefined) return doneMeanwhile
-                // one daemon resumes an interrupted run and skips the fire times due meanwhile: so does the cluster,
-                // whichever of the two messages comes first after a takeover
-                const first = yield* resumesFirst(rule, payload.scheduledAt)
-                if (first !== undefined) {
-                  return yield* overlapBecause(
-                    `the run of fire time ${new Date(first.scheduledAt!).toISOString()} (run ${first.id}), left ` +
-                      "unfinished by a replica, resumes first (its fire time is delivered again)"
-                  )
-                }
-                // returns the run the attempt recorded (a failed run says nothing: looked up below)
-                const attempt = Effect.gen(function*() {
-                  if (rule.parallelism > 1 && !rule.dryRun) {
-                    // a split rule: chunks spread over the runners (ClusterSplit); the run may be an earlier
-                    // attempt's, taken up again
-                    const split = yield* ClusterSplit.runSplit(rule, {
-                      scheduledAt: payload.scheduledAt,
-                      trigger,
-                      runner: me
-                    })
-                    return split.runId
-                  }
-                  // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes
-                  // (whoever marked it: an earlier attempt at this message may have, before losing the rule)
-                  const last = yield* state.lastRun(name)
-                  const checkpoint = yield* state.getCheckpoint(name)
-                  const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
-                  const outcome = yield* runner.run(rule, {
-                    trigger: resume ? "resume" : trigger,
+            const underLock = Effect.gen(function*() {
+              const abandoned = yield* state.markAbandonedOf(name)
+              if (abandoned.length > 0) {
+                yield* Effect.logWarning(`${abandoned.length} run(s) of this rule were left unfinished by a replica`)
+                  .pipe(Effect.annotateLogs({ runs: abandoned.join(",") }))
+              }
+              // (again under the lock: a run of it may have ended meanwhile on the replica handing the rule over)
+              const doneMeanwhile = yield* alreadyRan(payload.scheduledAt)
+              if (doneMeanwhile !== undefined) return doneMeanwhile
+              // one daemon resumes an interrupted run and skips the fire times due meanwhile: so does the cluster,
+              // whichever of the two messages comes first after a takeover
+              const first = yield* resumesFirst(rule, payload.scheduledAt)
+              if (first !== undefined) {
+                return yield* overlapBecause(
+                  `the run of fire time ${new Date(first.scheduledAt!).toISOString()} (run ${first.id}), left ` +
+                    "unfinished by a replica, resumes first (its fire time is delivered again)"
+                )
+              }
+              // returns the run the attempt recorded (a failed run says nothing: looked up below)
+              const attempt = Effect.gen(function*() {
+                if (rule.parallelism > 1 && !rule.dryRun) {
+                  // a split rule: chunks spread over the runners (ClusterSplit); the run may be an earlier
+                  // attempt's, taken up again
+                  const split = yield* ClusterSplit.runSplit(rule, {
                     scheduledAt: payload.scheduledAt,
-                    runner: me
-                  }).pipe(
-                    // the bucket's write budget is shared by the whole cluster (ClusterBudget)
-                    Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule))
-                  )
-                  return outcome.run.id
-                })
-                // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
-                // scheduled time. An attempt that fails before recording one (the runs table could not be written,
-                // a bug before the run started) is tried again, up to maxFireAttempts times, and then the fire time
-                // is recorded as a failed run saying why: decided, in the history, never retried forever. Only when
-                // not even that row can be written is the fire time left undecided: the defect makes the engine
-                // deliver it again (after a backoff of up to 10 s), as for a replica that died before answering
-                let why = "the attempt recorded none"
-                for (let n = 1; n <= maxFireAttempts; n++) {
-                  // runs recorded so far: this attempt's run, if it records one, comes after them
-                  const before = (yield* state.lastRun(name))?.id ?? 0
-                  // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
-                  // logged here
-                  const exit = yield* attempt.pipe(
-                    Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
-                    Effect.exit
-                  )
-                  const known = Exit.isSuccess(exit) ? exit.value : null
-                  const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
-                    r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
-                  )
-                  if (own !== undefined) {
-                    return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
-                  }
-                  const cause = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
-                  why = describe(cause)
-                  if (n < maxFireAttempts) {
-                    const wait = Duration.times(fireRetryBase, 2 ** (n - 1))
-                    yield* Effect.logWarning(
-                      `no run was recorded for this fire time (${why}); trying again in ${Duration.format(wait)} ` +
-                        `(attempt ${n} of ${maxFireAttempts})`
-                    )
-                    yield* Effect.sleep(wait)
-                  }
-                }
-                const error = `gave up on this fire time after ${maxFireAttempts} attempts that could not record ` +
-                  `a run (the last: ${why}); nothing was deleted for it, the next fire time runs as usual`
-                const recorded = yield* Effect.exit(Effect.gen(function*() {
-                  const record = yield* state.startRun({
-                    rule: name,
                     trigger,
-                    dryRun: rule.dryRun,
-                    scheduledAt: payload.scheduledAt,
                     runner: me
                   })
-                  yield* state.finishRun(record.id, "failed", emptyCounts, error)
-                  return record.id
-                }))
-                if (Exit.isFailure(recorded)) {
-                  return yield* Effect.dieMessage(
-                    `no run was recorded for this fire time after ${maxFireAttempts} attempts (${why}), and not ` +
-                      "even its failure could be; it will be delivered again"
-                  )
+                  return split.runId
                 }
-                yield* Metrics.recordRun(name, "failed", 0)
-                yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: recorded.value }))
-                return { outcome: "ran" as const, runId: recorded.value, status: "failed", runner: me }
+                // as one daemon at start: a rule whose last run was interrupted with a checkpoint resumes
+                // (whoever marked it: an earlier attempt at this message may have, before losing the rule)
+                const last = yield* state.lastRun(name)
+                const checkpoint = yield* state.getCheckpoint(name)
+                const resume = last?.status === "interrupted" && checkpoint !== undefined && !rule.dryRun
+                const outcome = yield* runner.run(rule, {
+                  trigger: resume ? "resume" : trigger,
+                  scheduledAt: payload.scheduledAt,
+                  runner: me
+                }).pipe(
+                  // the bucket's write budget is shared by the whole cluster (ClusterBudget)
+                  Effect.provideServiceEffect(Governor.Governor, ClusterBudget.make(rule))
+                )
+                return outcome.run.id
               })
-            )
+              // the fire time is answered "ran" only with a run of its own: the row the attempt recorded for this
+              // scheduled time. An attempt that fails before recording one (the runs table could not be written,
+              // a bug before the run started) is tried again, up to maxFireAttempts times, and then the fire time
+              // is recorded as a failed run saying why: decided, in the history, never retried forever. Only when
+              // not even that row can be written is the fire time left undecided: the defect makes the engine
+              // deliver it again (after a backoff of up to 10 s), as for a replica that died before answering
+              let why = "the attempt recorded none"
+              for (let n = 1; n <= maxFireAttempts; n++) {
+                // runs recorded so far: this attempt's run, if it records one, comes after them
+                const before = (yield* state.lastRun(name))?.id ?? 0
+                // failures are recorded and logged by the runner; a defect (a bug, or Postgres gone mid-run) is
+                // logged here
+                const exit = yield* attempt.pipe(
+                  Effect.tapDefect((cause) => Effect.logError("the run crashed; the rule stays scheduled", cause)),
+                  Effect.exit
+                )
+                const known = Exit.isSuccess(exit) ? exit.value : null
+                const own = (yield* state.recentRuns({ limit: 20, rule: name })).find((r) =>
+                  r.scheduledAt === payload.scheduledAt && (known === null ? r.id > before : r.id === known)
+                )
+                if (own !== undefined) {
+                  return { outcome: "ran" as const, runId: own.id, status: own.status, runner: me }
+                }
+                const cause = Exit.isFailure(exit) ? Cause.squash(exit.cause) : "the attempt recorded none"
+                why = describe(cause)
+                if (n < maxFireAttempts) {
+                  const wait = Duration.times(fireRetryBase, 2 ** (n - 1))
+                  yield* Effect.logWarning(
+                    `no run was recorded for this fire time (${why}); trying again in ${Duration.format(wait)} ` +
+                      `(attempt ${n} of ${maxFireAttempts})`
+                  )
+                  yield* Effect.sleep(wait)
+                }
+              }
+              const error = `gave up on this fire time after ${maxFireAttempts} attempts that could not record ` +
+                `a run (the last: ${why}); nothing was deleted for it, the next fire time runs as usual`
+              const recorded = yield* Effect.exit(Effect.gen(function*() {
+                const record = yield* state.startRun({
+                  rule: name,
+                  trigger,
+                  dryRun: rule.dryRun,
+                  scheduledAt: payload.scheduledAt,
+                  runner: me
+                })
+                yield* state.finishRun(record.id, "failed", emptyCounts, error)
+                return record.id
+              }))
+              if (Exit.isFailure(recorded)) {
+                return yield* Effect.dieMessage(
+                  `no run was recorded for this fire time after ${maxFireAttempts} attempts (${why}), and not ` +
+                    "even its failure could be; it will be delivered again"
+                )
+              }
+              yield* Metrics.recordRun(name, "failed", 0)
+              yield* Effect.logError(`run failed: ${error}`).pipe(Effect.annotateLogs({ run: recorded.value }))
+              return { outcome: "ran" as const, runId: recorded.value, status: "failed", runner: me }
+            })
+            // a replica handing the rule over may still be finishing its in-flight batches: wait for those
+            const lockName = `cos-retention rule ${name}`
+            const lockWait = Duration.sum(settings.gracePeriod, Duration.seconds(10))
             if (own === undefined) {
-              const result = yield* holder.withPermitsIfAvailable(1)(locked)
+              const result = yield* holder.withPermitsIfAvailable(1)(
+                StateStore.tryWithSessionLock(sql, lockName, lockWait, underLock)
+              )
               return Option.isSome(result) && Option.isSome(result.value) ? result.value.value : yield* overlap
             }
             yield* Effect.logInfo(`this fire time's run ${own.id} was left unfinished by a replica; taking it up`)
-            const result = yield* holder.withPermits(1)(
-              locked.pipe(
-                Effect.tap((r) =>
-                  Option.isNone(r)
-                    ? Effect.logWarning("the rule is still held by another replica's run; waiting")
-                    : Effect.void
-                ),
-                Effect.repeat({ until: Option.isSome })
+            return yield* holder.withPermits(1)(
+              StateStore.waitForSessionLock(
+                sql,
+                lockName,
+                lockWait,
+                "the rule is still held by another replica's run; waiting",
+                underLock
               )
             )
-            return Option.getOrThrow(result)
           }).pipe(
             Effect.orDie,
             Effect.annotateLogs({

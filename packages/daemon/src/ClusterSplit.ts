@@ -291,10 +291,13 @@ export const ChunkEntityLive = (runnerLabel: string) =>
                 error: `the rule is not in the configuration of runner ${runnerLabel}`
               }
             }
-            const locked = StateStore.tryWithSessionLock(
+            // another runner still runs this chunk (it lost its shard without noticing yet): wait for it to stop
+            // rather than answer while it deletes
+            return yield* StateStore.waitForSessionLock(
               sql,
               `cos-retention chunk ${c.rule}/${c.scheduledAt}/${c.chunk}`,
               Duration.sum(settings.gracePeriod, Duration.seconds(10)),
+              "the chunk is still running on another runner; waiting",
               Effect.gen(function*() {
                 const rows = yield* sql<ChunkRow>`SELECT * FROM cos_retention_split_chunks WHERE ${where(c)}`.pipe(
                   Effect.orDie
@@ -319,17 +322,6 @@ export const ChunkEntityLive = (runnerLabel: string) =>
                 )
               })
             )
-            // another runner still runs this chunk (it lost its shard without noticing yet): wait for it to stop
-            // rather than answer while it deletes
-            const result = yield* locked.pipe(
-              Effect.tap((r) =>
-                Option.isNone(r)
-                  ? Effect.logWarning("the chunk is still running on another runner; waiting")
-                  : Effect.void
-              ),
-              Effect.repeat({ until: Option.isSome })
-            )
-            return Option.getOrThrow(result)
           }).pipe(
             Effect.orDie,
             Effect.annotateLogs({

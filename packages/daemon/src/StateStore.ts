@@ -280,6 +280,23 @@ export const tryWithSessionLock = <A, E, R>(
     })
   )
 
+/**
+ * {@link tryWithSessionLock} tried again until it takes the lock, however long another session holds it, logging
+ * `waiting` (a warning) each time it could not: for work that must run under the lock and may not be skipped.
+ */
+export const waitForSessionLock = <A, E, R>(
+  sql: SqlClient.SqlClient,
+  name: string,
+  wait: Duration.DurationInput,
+  waiting: string,
+  effect: Effect.Effect<A, E, R>
+) =>
+  tryWithSessionLock(sql, name, wait, effect).pipe(
+    Effect.tap((r) => Option.isNone(r) ? Effect.logWarning(waiting) : Effect.void),
+    Effect.repeat({ until: Option.isSome }),
+    Effect.map(Option.getOrThrow)
+  )
+
 /** The key of the one-writer advisory lock (a class id and an object id, as Postgres' two-int form takes). */
 const writerLockKey = "hashtext('cos-retention state'), 1"
 
